@@ -1,0 +1,3 @@
+module github.com/goauthenntlm/goauthenntlm
+
+go 1.26
