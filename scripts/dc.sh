@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# dc.sh runs a throwaway Samba AD domain controller on one loopback address,
+# for the demo and the tests. Never point it at anything but loopback.
+#
+#   dc.sh up    DIR IP   provision (once) into DIR, bound to IP, and start it
+#   dc.sh stop  DIR      stop the DC, keeping its data (to test failover)
+#   dc.sh start DIR      start it again after stop
+#   dc.sh down  DIR      stop it and delete DIR
+#
+# The fixed data set: domain EXAMPLE, realm EXAMPLE.TEST; users jdoe, alice,
+# bob; groups WebUsers (jdoe), PowerUsers (the group WebUsers), Outsiders
+# (bob); a service account svc-ntlm for LDAP group lookups, whose password is
+# written to DIR/svc-ntlm.pass. The LDAPS certificate carries a
+# subjectAltName for IP and dc1.example.test, signed by DIR/tls/ca.pem.
+set -euo pipefail
+
+cmd=${1:?usage: dc.sh up|stop|start|down DIR [IP]}
+dir=${2:?usage: dc.sh up|stop|start|down DIR [IP]}
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
+conf=$dir/etc/smb.conf
+log=$dir/samba.log
+
+ip_of() { cat "$dir/ip"; }
+
+wait_ports() {
+	local ip=$1 deadline=$((SECONDS + 90))
+	while :; do
+		if ss -Hltn "src $ip" 2>/dev/null | grep -q ":445\b" &&
+			ss -Hltn "src $ip" 2>/dev/null | grep -q ":636\b"; then
+			# The ports open before the directory is ready to answer.
+			if ldapsearch -x -LLL -H "ldap://$ip" -s base -b "" defaultNamingContext >/dev/null 2>&1; then
+				return 0
+			fi
+		fi
+		if ! kill -0 "$(cat "$dir/samba.pid" 2>/dev/null)" 2>/dev/null; then
+			echo "dc.sh: samba exited; last lines of $log:" >&2
+			tail -n 20 "$log" >&2
+			return 1
+		fi
+		if [ $SECONDS -ge $deadline ]; then
+			echo "dc.sh: samba did not open 445/636 on $ip within 90 s; see $log" >&2
+			return 1
+		fi
+		sleep 0.5
+	done
+}
+
+start() {
+	local ip
+	ip=$(ip_of)
+	if kill -0 "$(cat "$dir/samba.pid" 2>/dev/null)" 2>/dev/null; then
+		return 0
+	fi
+	# -M single keeps it one process and light on a 2-core machine.
+	setsid samba -s "$conf" -i -M single >"$log" 2>&1 </dev/null &
+	echo $! >"$dir/samba.pid"
+	wait_ports "$ip"
+}
+
+stop() {
+	local pid
+	pid=$(cat "$dir/samba.pid" 2>/dev/null || true)
+	[ -n "$pid" ] || return 0
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+		for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL -- "-$pid" 2>/dev/null || true
+	fi
+	rm -f "$dir/samba.pid"
+}
+
+make_cert() {
+	local ip=$1 t=$dir/tls
+	mkdir -p "$t"
+	openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=GoAuthenNTLM test CA" \
+		-keyout "$t/ca.key" -out "$t/ca.pem" \
+		-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" 2>/dev/null
+	openssl req -newkey rsa:2048 -nodes -subj "/CN=dc1.example.test" \
+		-keyout "$t/key.pem" -out "$t/dc.csr" 2>/dev/null
+	printf 'subjectAltName=DNS:dc1.example.test,DNS:dc1,IP:%s\nextendedKeyUsage=serverAuth\n' "$ip" >"$t/ext.cnf"
+	openssl x509 -req -in "$t/dc.csr" -CA "$t/ca.pem" -CAkey "$t/ca.key" -CAcreateserial \
+		-days 30 -extfile "$t/ext.cnf" -out "$t/cert.pem" 2>/dev/null
+	chmod 600 "$t/key.pem" "$t/ca.key"
+	chmod 644 "$t/ca.pem"
+}
+
+provision() {
+	local ip=$1
+	echo "$ip" >"$dir/ip"
+	make_cert "$ip"
+	samba-tool domain provision --targetdir="$dir" --realm=EXAMPLE.TEST --domain=EXAMPLE \
+		--adminpass='Passw0rd!Adm' --server-role=dc --dns-backend=NONE --host-name=dc1 \
+		--option="interfaces=$ip" --option="bind interfaces only=yes" \
+		--option="tls enabled=yes" --option="tls keyfile=$dir/tls/key.pem" \
+		--option="tls certfile=$dir/tls/cert.pem" --option="tls cafile=$dir/tls/ca.pem" \
+		>"$dir/provision.log" 2>&1 || { tail -n 20 "$dir/provision.log" >&2; return 1; }
+	local st=(-s "$conf")
+	samba-tool domain passwordsettings set --complexity=off --history-length=0 \
+		--min-pwd-age=0 --max-pwd-age=0 "${st[@]}" >/dev/null
+	samba-tool user create jdoe 'Secr3t!Pass' --given-name=John --surname=Doe "${st[@]}" >/dev/null
+	samba-tool user create alice 'Al1ce!Pass' "${st[@]}" >/dev/null
+	samba-tool user create bob 'B0b!Passw0rd' "${st[@]}" >/dev/null
+	local svcpass
+	svcpass="Svc-$(openssl rand -hex 12)"
+	samba-tool user create svc-ntlm "$svcpass" "${st[@]}" >/dev/null
+	umask 077
+	printf '%s\n' "$svcpass" >"$dir/svc-ntlm.pass"
+	umask 022
+	samba-tool group add WebUsers "${st[@]}" >/dev/null
+	samba-tool group add PowerUsers "${st[@]}" >/dev/null
+	samba-tool group add Outsiders "${st[@]}" >/dev/null
+	samba-tool group addmembers WebUsers jdoe "${st[@]}" >/dev/null
+	samba-tool group addmembers PowerUsers WebUsers "${st[@]}" >/dev/null
+	samba-tool group addmembers Outsiders bob "${st[@]}" >/dev/null
+	touch "$dir/provisioned"
+}
+
+case $cmd in
+up)
+	ip=${3:?usage: dc.sh up DIR IP}
+	case $ip in 127.*) ;; *) echo "dc.sh: $ip is not a loopback address" >&2; exit 2 ;; esac
+	# Samba binds only to addresses an interface has; 127.0.0.1 is on lo
+	# already, any other loopback address is added (root needed).
+	if ! ip -o addr show dev lo | grep -q "inet $ip/"; then
+		ip addr add "$ip/32" dev lo
+	fi
+	if [ ! -e "$dir/provisioned" ]; then
+		rm -rf "${dir:?}"/*
+		provision "$ip"
+	fi
+	start
+	;;
+start) start ;;
+stop) stop ;;
+down)
+	stop
+	rm -rf "$dir"
+	;;
+*)
+	echo "dc.sh: unknown command $cmd" >&2
+	exit 2
+	;;
+esac

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# deps.sh installs, from Debian's packages, what the demo, the tests and the
+# benchmarks need: a Samba AD DC, Apache with mod_authnz_fcgi and
+# mod_authnz_external, curl, wrk and the LDAP tools. It is idempotent and
+# quiet when everything is already there.
+set -euo pipefail
+
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have samba || need+=(samba samba-ad-dc samba-ad-provision winbind)
+have samba-tool || need+=(samba-ad-provision)
+have smbclient || need+=(smbclient)
+have ldapsearch || need+=(ldap-utils)
+have apache2 || need+=(apache2)
+[ -e /usr/lib/apache2/modules/mod_authnz_external.so ] || need+=(libapache2-mod-authnz-external)
+have curl || need+=(curl)
+have wrk || need+=(wrk)
+have openssl || need+=(openssl)
+have ss || need+=(iproute2)
+
+if [ ${#need[@]} -gt 0 ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "deps.sh: missing packages (${need[*]}); run as root or install them" >&2
+		exit 1
+	fi
+	echo "deps.sh: installing ${need[*]}" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# Debian may start its own Samba and Apache on install (where an init system
+# runs them); they would hold ports 445/389/636 and 80. Stop them, never
+# reconfigure them: our instances run from their own directories.
+for svc in samba-ad-dc smbd nmbd winbind apache2; do
+	if command -v service >/dev/null 2>&1 && service "$svc" status >/dev/null 2>&1; then
+		service "$svc" stop >/dev/null 2>&1 || true
+	fi
+done
+exit 0
