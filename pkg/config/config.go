@@ -1,0 +1,414 @@
+// Package config owns GoAuthenNTLM's configuration file: one TOML file read
+// by both ntlm-fcgi-authorizer and ntlm-group-check. It decodes, fills in
+// defaults and validates; a mistake stops the start with the file, the line
+// and what is wrong, because an auth component that guesses is worse than
+// one that does not start.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the whole file. Field comments name the option of the module
+// it replaces, where there is one; conf.toml.example documents each key.
+type Config struct {
+	// Listen is the TCP address Apache's AuthnzFcgiDefineProvider names.
+	Listen string `toml:"listen"`
+	// LogLevel sets the slog level: debug, info, warn or error.
+	LogLevel LogLevel `toml:"log_level"`
+	// NTLMDebug is Apache::AuthenNTLM's ntlmdebug: 0, 1 (steps) or 2
+	// (message flags and AV pairs; never responses or hashes).
+	NTLMDebug int `toml:"ntlm_debug"`
+	// CallerSecretFile, when set, holds a secret Apache must pass in the
+	// AUTHORIZER_SECRET variable; calls without it are refused.
+	CallerSecretFile string `toml:"caller_secret_file"`
+
+	Auth    Auth     `toml:"auth"`
+	DC      DC       `toml:"dc"`
+	Domains []Domain `toml:"domain"`
+	Groups  Groups   `toml:"groups"`
+	Cookie  Cookie   `toml:"cookie"`
+
+	// path is the file this came from, for messages.
+	path string
+}
+
+// Auth is how clients log in.
+type Auth struct {
+	// Schemes offered to clients, in order: "ntlm", "negotiate", "basic"
+	// (Apache::AuthenNTLM's AuthType ntlm,basic).
+	Schemes []Scheme `toml:"schemes"`
+	// Realm is shown by browsers in the Basic login dialog (AuthName).
+	Realm string `toml:"realm"`
+	// AllowBasicOverHTTP permits Basic on plain HTTP, where the password
+	// crosses the network readable. Off by default.
+	AllowBasicOverHTTP bool `toml:"allow_basic_over_http"`
+	// NameFormat is what REMOTE_USER holds (PyAuthenNTLM2 NameFmt,
+	// Apache::AuthenNTLM splitdomainprefix).
+	NameFormat NameFormat `toml:"name_format"`
+	// LowercaseUser lower-cases the user part of REMOTE_USER.
+	LowercaseUser bool `toml:"lowercase_user"`
+	// HandshakeTimeout is how long a Type1 waits for its Type3.
+	HandshakeTimeout Duration `toml:"handshake_timeout"`
+	// KeepAliveTimeout should equal Apache's KeepAliveTimeout: a
+	// connection idle longer than this is forgotten, because Apache has
+	// closed it and its address may now belong to another client.
+	KeepAliveTimeout Duration `toml:"keepalive_timeout"`
+	// DefaultDomain serves clients that send no domain (defaultdomain).
+	DefaultDomain string `toml:"default_domain"`
+	// FallbackDomain serves domains that are not configured
+	// (fallbackdomain): its DCs are asked, trusting the domain to decide.
+	FallbackDomain string `toml:"fallback_domain"`
+	// MaxPending caps handshakes between Type1 and Type3, in all and per
+	// client IP, so that a flood of Type1s cannot exhaust memory.
+	MaxPending      int `toml:"max_pending"`
+	MaxPendingPerIP int `toml:"max_pending_per_ip"`
+	// MaxConnections caps the authenticated connections remembered; the
+	// least recently used is forgotten first.
+	MaxConnections int `toml:"max_connections"`
+}
+
+// DC is how domain controllers are talked to; see package dc.
+type DC struct {
+	DialTimeout        Duration `toml:"dial_timeout"`
+	RequestTimeout     Duration `toml:"request_timeout"`
+	MaxConnsPerDC      int      `toml:"max_conns_per_dc"`
+	MaxSessionsPerConn int      `toml:"max_sessions_per_conn"`
+	MaxInFlightPerDC   int      `toml:"max_in_flight_per_dc"`
+	DownBackoff        Duration `toml:"down_backoff"`
+	// QueueTimeout bounds the wait for a free slot at a busy DC; past it
+	// the client gets 503 with Retry-After.
+	QueueTimeout Duration `toml:"queue_timeout"`
+}
+
+// Domain is one NT domain and where to reach it (Apache::AuthenNTLM's
+// ntdomain "name pdc bdc", PyAuthenNTLM2's Domain/PDC/BDC).
+type Domain struct {
+	// Name is the NetBIOS name, as clients send it in the Type3 (EXAMPLE).
+	Name string `toml:"name"`
+	// DNSName is the DNS domain (example.test), for name_format = "upn".
+	DNSName string `toml:"dns_name"`
+	// DCs in order of preference: the PDC first, then backups.
+	DCs []string `toml:"dcs"`
+
+	// LDAP, for group checks. Empty LDAPURLs means no group lookups.
+	LDAPURLs             []string `toml:"ldap_urls"`
+	LDAPBaseDN           string   `toml:"ldap_base_dn"`
+	LDAPBindUser         string   `toml:"ldap_bind_user"`
+	LDAPBindPasswordFile string   `toml:"ldap_bind_password_file"`
+	LDAPCAFile           string   `toml:"ldap_ca_file"`
+	LDAPStartTLS         bool     `toml:"ldap_start_tls"`
+}
+
+// Groups is the memberships cache shared by the authorizer and
+// ntlm-group-check.
+type Groups struct {
+	CacheDir      string   `toml:"cache_dir"`
+	CacheTTL      Duration `toml:"cache_ttl"`
+	NegativeTTL   Duration `toml:"negative_ttl"`
+	StaleGrace    Duration `toml:"stale_grace"`
+	LookupTimeout Duration `toml:"lookup_timeout"`
+	// Variable names the Variable- the authorizer exports the groups in,
+	// for Apache's Require expr; empty disables it.
+	Variable string `toml:"variable"`
+}
+
+// Cookie is the login cookie (Apache2::AuthenNTLM::Cookie, done right).
+type Cookie struct {
+	Enabled bool `toml:"enabled"`
+	Name    string `toml:"name"`
+	Path    string `toml:"path"`
+	Domain  string `toml:"domain"`
+	// Lifetime is how long a cookie proves a login (refresh in the old
+	// module); Refresh, how old it may grow before a new one is sent.
+	Lifetime Duration `toml:"lifetime"`
+	Refresh  Duration `toml:"refresh"`
+	// SecretFiles: the first signs, all verify (for rotation).
+	SecretFiles []string `toml:"secret_files"`
+	Secure      bool     `toml:"secure"`
+	HTTPOnly    bool     `toml:"http_only"`
+	SameSite    string   `toml:"same_site"`
+}
+
+// Error is a configuration mistake, with where it is.
+type Error struct {
+	File string
+	Line int // 0 when the key is absent (a missing value) or unknown
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.File, e.Msg)
+}
+
+// Defaults returns a Config with every default filled in and no domain.
+func Defaults() Config {
+	return Config{
+		Listen:   "127.0.0.1:9301",
+		LogLevel: LogLevel(slog.LevelInfo),
+		Auth: Auth{
+			Schemes:          []Scheme{SchemeNTLM},
+			Realm:            "Intranet",
+			NameFormat:       NameSAM,
+			HandshakeTimeout: Duration(60 * time.Second),
+			KeepAliveTimeout: Duration(5 * time.Second),
+			MaxPending:       10000,
+			MaxPendingPerIP:  64,
+			MaxConnections:   100000,
+		},
+		DC: DC{
+			DialTimeout:        Duration(3 * time.Second),
+			RequestTimeout:     Duration(10 * time.Second),
+			MaxConnsPerDC:      4,
+			MaxSessionsPerConn: 500,
+			MaxInFlightPerDC:   64,
+			DownBackoff:        Duration(30 * time.Second),
+			QueueTimeout:       Duration(2 * time.Second),
+		},
+		Groups: Groups{
+			CacheDir:      "/var/cache/goauthenntlm/groups",
+			CacheTTL:      Duration(3 * time.Hour),
+			NegativeTTL:   Duration(time.Minute),
+			LookupTimeout: Duration(5 * time.Second),
+			Variable:      "AD_GROUPS",
+		},
+		Cookie: Cookie{
+			Name:     "NTLM_AUTHEN",
+			Path:     "/",
+			Lifetime: Duration(4 * time.Hour),
+			Refresh:  Duration(time.Hour),
+			HTTPOnly: true,
+			SameSite: "Lax",
+		},
+	}
+}
+
+// Load reads, defaults and validates the file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse is Load for data already read; path is used in messages and to
+// resolve relative file names.
+func Parse(path string, data []byte) (*Config, error) {
+	c := Defaults()
+	c.Auth.Schemes = nil
+	c.path = path
+	md, err := toml.Decode(string(data), &c)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, &Error{File: path, Line: pe.Position.Line, Msg: pe.Message}
+		}
+		return nil, &Error{File: path, Msg: err.Error()}
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		var errs []error
+		for _, k := range und {
+			errs = append(errs, &Error{File: path, Line: lineOf(data, k), Msg: fmt.Sprintf("unknown key %q", k.String())})
+		}
+		return nil, errors.Join(errs...)
+	}
+	if !md.IsDefined("auth", "schemes") {
+		c.Auth.Schemes = []Scheme{SchemeNTLM}
+	}
+	base := filepath.Dir(path)
+	c.CallerSecretFile = resolve(base, c.CallerSecretFile)
+	for i := range c.Domains {
+		c.Domains[i].LDAPBindPasswordFile = resolve(base, c.Domains[i].LDAPBindPasswordFile)
+		c.Domains[i].LDAPCAFile = resolve(base, c.Domains[i].LDAPCAFile)
+	}
+	for i := range c.Cookie.SecretFiles {
+		c.Cookie.SecretFiles[i] = resolve(base, c.Cookie.SecretFiles[i])
+	}
+	c.Groups.CacheDir = resolve(base, c.Groups.CacheDir)
+	if err := c.validate(data); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func resolve(base, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(base, p)
+}
+
+// Path is the file the configuration was read from.
+func (c *Config) Path() string { return c.path }
+
+// Domain returns the configured domain named name (case-insensitive).
+func (c *Config) Domain(name string) (*Domain, bool) {
+	for i := range c.Domains {
+		if strings.EqualFold(c.Domains[i].Name, name) {
+			return &c.Domains[i], true
+		}
+	}
+	return nil, false
+}
+
+// Offers reports whether scheme s is configured.
+func (a *Auth) Offers(s Scheme) bool {
+	for _, x := range a.Schemes {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Config) validate(data []byte) error {
+	var errs []error
+	bad := func(line int, format string, args ...any) {
+		errs = append(errs, &Error{File: c.path, Line: line, Msg: fmt.Sprintf(format, args...)})
+	}
+	at := func(keys ...string) int { return lineOf(data, toml.Key(keys)) }
+
+	if host, _, err := net.SplitHostPort(c.Listen); err != nil {
+		bad(at("listen"), "listen: %q is not host:port: %v", c.Listen, err)
+	} else if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		// Not an error: a separate Apache host is a real deployment. But
+		// the authorizer trusts its caller, so say so loudly at start.
+		slog.Warn("listen is not a loopback address: anyone who can reach it can ask for a login; set caller_secret_file", "listen", c.Listen)
+	}
+	if c.NTLMDebug < 0 || c.NTLMDebug > 2 {
+		bad(at("ntlm_debug"), "ntlm_debug must be 0, 1 or 2, not %d", c.NTLMDebug)
+	}
+	if len(c.Auth.Schemes) == 0 {
+		bad(at("auth", "schemes"), "auth.schemes: offer at least one of ntlm, negotiate, basic")
+	}
+	if c.Auth.HandshakeTimeout <= 0 {
+		bad(at("auth", "handshake_timeout"), "auth.handshake_timeout must be positive")
+	}
+	if c.Auth.KeepAliveTimeout <= 0 {
+		bad(at("auth", "keepalive_timeout"), "auth.keepalive_timeout must be positive (set it to Apache's KeepAliveTimeout)")
+	}
+	for _, kv := range []struct {
+		key string
+		v   int
+	}{{"max_pending", c.Auth.MaxPending}, {"max_pending_per_ip", c.Auth.MaxPendingPerIP}, {"max_connections", c.Auth.MaxConnections}} {
+		if kv.v <= 0 {
+			bad(at("auth", kv.key), "auth.%s must be positive", kv.key)
+		}
+	}
+	for _, kv := range []struct {
+		key string
+		v   int
+	}{{"max_conns_per_dc", c.DC.MaxConnsPerDC}, {"max_sessions_per_conn", c.DC.MaxSessionsPerConn}, {"max_in_flight_per_dc", c.DC.MaxInFlightPerDC}} {
+		if kv.v <= 0 {
+			bad(at("dc", kv.key), "dc.%s must be positive", kv.key)
+		}
+	}
+	for _, kv := range []struct {
+		key string
+		v   Duration
+	}{{"dial_timeout", c.DC.DialTimeout}, {"request_timeout", c.DC.RequestTimeout}, {"down_backoff", c.DC.DownBackoff}, {"queue_timeout", c.DC.QueueTimeout}} {
+		if kv.v <= 0 {
+			bad(at("dc", kv.key), "dc.%s must be positive", kv.key)
+		}
+	}
+
+	if len(c.Domains) == 0 {
+		bad(0, "no [[domain]]: name at least one domain and its domain controllers")
+	}
+	seen := map[string]bool{}
+	for i, d := range c.Domains {
+		line := headerLine(data, "domain", i)
+		switch {
+		case d.Name == "":
+			bad(line, "domain #%d: name (the NetBIOS domain name) is required", i+1)
+		case strings.ContainsAny(d.Name, `\/@ `) || len(d.Name) > 64:
+			bad(line, "domain %q: name must be the NetBIOS name, like EXAMPLE", d.Name)
+		case seen[strings.ToUpper(d.Name)]:
+			bad(line, "domain %q is configured twice", d.Name)
+		}
+		seen[strings.ToUpper(d.Name)] = true
+		if len(d.DCs) == 0 {
+			bad(line, "domain %q: dcs needs at least one domain controller", d.Name)
+		}
+		for _, a := range d.DCs {
+			if a == "" || strings.Contains(a, "/") {
+				bad(line, "domain %q: dc %q must be a host or host:port", d.Name, a)
+			}
+		}
+		if len(d.LDAPURLs) > 0 {
+			for _, u := range d.LDAPURLs {
+				if !strings.HasPrefix(u, "ldaps://") && !(strings.HasPrefix(u, "ldap://") && d.LDAPStartTLS) {
+					bad(line, "domain %q: ldap url %q must be ldaps://, or ldap:// with ldap_start_tls = true (the DC refuses binds in the clear)", d.Name, u)
+				}
+			}
+			if d.LDAPBaseDN == "" {
+				bad(line, "domain %q: ldap_base_dn is required with ldap_urls", d.Name)
+			}
+			if d.LDAPBindUser == "" || d.LDAPBindPasswordFile == "" {
+				bad(line, "domain %q: ldap_bind_user and ldap_bind_password_file are required with ldap_urls", d.Name)
+			}
+		}
+	}
+	if c.Auth.NameFormat == NameUPN {
+		for _, d := range c.Domains {
+			if d.DNSName == "" {
+				bad(headerLine(data, "domain", 0), "domain %q: dns_name is required with name_format = \"upn\"", d.Name)
+			}
+		}
+	}
+	for _, kv := range []struct{ key, v string }{{"default_domain", c.Auth.DefaultDomain}, {"fallback_domain", c.Auth.FallbackDomain}} {
+		if kv.v != "" {
+			if _, ok := c.Domain(kv.v); !ok {
+				bad(at("auth", kv.key), "auth.%s %q is not a configured [[domain]]", kv.key, kv.v)
+			}
+		}
+	}
+	if c.Groups.CacheTTL <= 0 || c.Groups.NegativeTTL <= 0 || c.Groups.LookupTimeout <= 0 || c.Groups.StaleGrace < 0 {
+		bad(at("groups"), "groups: cache_ttl, negative_ttl and lookup_timeout must be positive, stale_grace not negative")
+	}
+	if c.Groups.Variable != "" && !validVarName(c.Groups.Variable) {
+		bad(at("groups", "variable"), "groups.variable %q: use letters, digits and _ only", c.Groups.Variable)
+	}
+	if c.Cookie.Enabled {
+		if len(c.Cookie.SecretFiles) == 0 {
+			bad(at("cookie"), "cookie: secret_files is required when the cookie is enabled")
+		}
+		if !validVarName(strings.ReplaceAll(c.Cookie.Name, "-", "_")) {
+			bad(at("cookie", "name"), "cookie.name %q: use letters, digits, - and _ only", c.Cookie.Name)
+		}
+		if c.Cookie.Lifetime <= 0 || c.Cookie.Refresh <= 0 || c.Cookie.Refresh > c.Cookie.Lifetime {
+			bad(at("cookie"), "cookie: lifetime and refresh must be positive, refresh not longer than lifetime")
+		}
+		switch strings.ToLower(c.Cookie.SameSite) {
+		case "lax", "strict", "none", "":
+		default:
+			bad(at("cookie", "same_site"), "cookie.same_site must be Lax, Strict or None")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func validVarName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,90 @@
+package config
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestExampleParses(t *testing.T) {
+	c, err := Load("../../conf.toml.example")
+	if err != nil {
+		t.Fatalf("conf.toml.example: %v", err)
+	}
+	if got := c.Auth.HandshakeTimeout.D(); got != 60*time.Second {
+		t.Errorf("handshake_timeout = %v", got)
+	}
+	d, ok := c.Domain("example")
+	if !ok || len(d.DCs) != 2 || d.LDAPBindPasswordFile != "/etc/goauthenntlm/ldap.pass" {
+		t.Errorf("domain = %+v, %v", d, ok)
+	}
+	if !c.Auth.Offers(SchemeNTLM) || c.Auth.Offers(SchemeBasic) {
+		t.Errorf("schemes = %v", c.Auth.Schemes)
+	}
+}
+
+// The example must show every key with its default, so that it documents
+// them all and a user copying it changes nothing by accident.
+func TestExampleShowsDefaults(t *testing.T) {
+	data, err := os.ReadFile("../../conf.toml.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse("x.toml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := Defaults()
+	if c.Auth.KeepAliveTimeout != def.Auth.KeepAliveTimeout || c.DC != def.DC || c.Groups.CacheTTL != def.Groups.CacheTTL ||
+		c.Cookie.Lifetime != def.Cookie.Lifetime || c.Listen != def.Listen || c.Auth.MaxPendingPerIP != def.Auth.MaxPendingPerIP {
+		t.Errorf("conf.toml.example differs from Defaults()")
+	}
+}
+
+const minimal = `
+[[domain]]
+name = "EXAMPLE"
+dcs = ["127.0.0.1"]
+`
+
+func TestErrors(t *testing.T) {
+	tests := []struct {
+		name, conf, want string
+	}{
+		{"unknown key", "listen = \"127.0.0.1:1\"\nlisten_adress = \"x\"\n" + minimal, `x.toml:2: unknown key "listen_adress"`},
+		{"unknown nested key", "[auth]\nshemes = [\"ntlm\"]\n" + minimal, `x.toml:2: unknown key "auth.shemes"`},
+		{"bad duration", "[auth]\n\nhandshake_timeout = \"60\"\n" + minimal, `x.toml:3:`},
+		{"bad scheme", "[auth]\nschemes = [\"kerberos\"]\n" + minimal, `use ntlm, negotiate or basic`},
+		{"bad name format", "[auth]\nname_format = \"SAMx\"\n" + minimal, `x.toml:2:`},
+		{"no domain", "listen = \"127.0.0.1:1\"\n", "no [[domain]]"},
+		{"domain without dcs", "[[domain]]\nname = \"EXAMPLE\"\n", `x.toml:1: domain "EXAMPLE": dcs needs`},
+		{"unknown fallback", "[auth]\nfallback_domain = \"OTHER\"\n" + minimal, `x.toml:2: auth.fallback_domain "OTHER" is not a configured`},
+		{"ldap in the clear", minimal + "ldap_urls = [\"ldap://dc\"]\nldap_base_dn=\"DC=x\"\nldap_bind_user=\"u\"\nldap_bind_password_file=\"p\"\n", "must be ldaps://"},
+		{"syntax", "listen = \n" + minimal, "x.toml:1:"},
+		{"upn needs dns name", "[auth]\nname_format = \"upn\"\n" + minimal, "dns_name is required"},
+		{"cookie without secret", "[cookie]\nenabled = true\n" + minimal, "secret_files is required"},
+		{"bad listen", "listen = \"9301\"\n" + minimal, "x.toml:1: listen"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("x.toml", []byte(tt.conf))
+			if err == nil {
+				t.Fatalf("no error, want %q", tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestRelativePaths(t *testing.T) {
+	c, err := Parse("/etc/goauthenntlm/conf.toml", []byte(minimal+"ldap_urls=[\"ldaps://dc\"]\nldap_base_dn=\"DC=x\"\nldap_bind_user=\"u\"\nldap_bind_password_file=\"ldap.pass\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Domains[0].LDAPBindPasswordFile; got != "/etc/goauthenntlm/ldap.pass" {
+		t.Errorf("password file = %q", got)
+	}
+}
