@@ -59,7 +59,7 @@ func (m *Authenticate) String() string { return m.LogValue().String() }
 
 func versionAttr(v *Version) slog.Attr {
 	if v == nil {
-		return slog.String("version", "")
+		return slog.Attr{} // handlers drop empty attributes
 	}
 	return slog.String("version", v.String())
 }
