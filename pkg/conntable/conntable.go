@@ -78,7 +78,6 @@ type authEntry struct {
 
 type pendingEntry struct {
 	p       Pending
-	val     any
 	expires time.Time
 }
 
@@ -148,12 +147,11 @@ func (t *Table) removeAuth(el *list.Element) {
 	delete(t.auth, e.key)
 }
 
-// AddPending stores handshake p for connection k, with val for the caller
-// (what it needs to finish the handshake). A handshake already pending for
+// AddPending stores handshake p for connection k. A handshake already pending for
 // k is replaced and closed: the client started over. It returns
 // ErrTooManyPending or ErrTooManyPendingForIP when a limit is reached; p
 // is then not stored, and the caller closes it.
-func (t *Table) AddPending(k Key, p Pending, val any) error {
+func (t *Table) AddPending(k Key, p Pending) error {
 	now := t.now()
 	var old Pending
 	t.mu.Lock()
@@ -172,7 +170,7 @@ func (t *Table) AddPending(k Key, p Pending, val any) error {
 		closeIf(old)
 		return ErrTooManyPendingForIP
 	}
-	t.pending[k] = &pendingEntry{p: p, val: val, expires: now.Add(t.lim.PendingTTL)}
+	t.pending[k] = &pendingEntry{p: p, expires: now.Add(t.lim.PendingTTL)}
 	t.perIP[ip]++
 	t.mu.Unlock()
 	closeIf(old)
@@ -181,7 +179,7 @@ func (t *Table) AddPending(k Key, p Pending, val any) error {
 
 // TakePending removes and returns connection k's pending handshake, if
 // there is one that has not expired. The caller owns it from then on.
-func (t *Table) TakePending(k Key) (Pending, any, bool) {
+func (t *Table) TakePending(k Key) (Pending, bool) {
 	now := t.now()
 	t.mu.Lock()
 	e, ok := t.pending[k]
@@ -190,13 +188,13 @@ func (t *Table) TakePending(k Key) (Pending, any, bool) {
 	}
 	t.mu.Unlock()
 	if !ok {
-		return nil, nil, false
+		return nil, false
 	}
 	if now.After(e.expires) {
 		e.p.Close()
-		return nil, nil, false
+		return nil, false
 	}
-	return e.p, e.val, true
+	return e.p, true
 }
 
 func (t *Table) removePending(k Key) {

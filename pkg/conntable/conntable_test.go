@@ -76,34 +76,34 @@ func TestPendingLimitsAndExpiry(t *testing.T) {
 	c := &clock{t: time.Unix(1000, 0)}
 	tb := newTable(c)
 	h1, h2, h3, h4 := &hs{}, &hs{}, &hs{}, &hs{}
-	if err := tb.AddPending(key("10.0.0.1", 1), h1, "one"); err != nil {
+	if err := tb.AddPending(key("10.0.0.1", 1), h1); err != nil {
 		t.Fatal(err)
 	}
-	if err := tb.AddPending(key("10.0.0.1", 2), h2, nil); err != nil {
+	if err := tb.AddPending(key("10.0.0.1", 2), h2); err != nil {
 		t.Fatal(err)
 	}
-	if err := tb.AddPending(key("10.0.0.1", 3), h3, nil); !errors.Is(err, ErrTooManyPendingForIP) {
+	if err := tb.AddPending(key("10.0.0.1", 3), h3); !errors.Is(err, ErrTooManyPendingForIP) {
 		t.Fatalf("third from one IP: %v", err)
 	}
-	if err := tb.AddPending(key("10.0.0.2", 1), h3, nil); err != nil {
+	if err := tb.AddPending(key("10.0.0.2", 1), h3); err != nil {
 		t.Fatal(err)
 	}
-	if err := tb.AddPending(key("10.0.0.3", 1), h4, nil); !errors.Is(err, ErrTooManyPending) {
+	if err := tb.AddPending(key("10.0.0.3", 1), h4); !errors.Is(err, ErrTooManyPending) {
 		t.Fatalf("fourth in all: %v", err)
 	}
-	p, v, ok := tb.TakePending(key("10.0.0.1", 1))
-	if !ok || p != h1 || v != "one" {
-		t.Fatalf("take: %v %v %v", p, v, ok)
+	p, ok := tb.TakePending(key("10.0.0.1", 1))
+	if !ok || p != h1 {
+		t.Fatalf("take: %v %v", p, ok)
 	}
-	if _, _, ok := tb.TakePending(key("10.0.0.1", 1)); ok {
+	if _, ok := tb.TakePending(key("10.0.0.1", 1)); ok {
 		t.Fatal("taken twice")
 	}
 	// Freed a slot for that IP.
-	if err := tb.AddPending(key("10.0.0.1", 9), h4, nil); err != nil {
+	if err := tb.AddPending(key("10.0.0.1", 9), h4); err != nil {
 		t.Fatal(err)
 	}
 	c.advance(time.Minute + time.Second)
-	if _, _, ok := tb.TakePending(key("10.0.0.1", 2)); ok {
+	if _, ok := tb.TakePending(key("10.0.0.1", 2)); ok {
 		t.Fatal("expired handshake returned")
 	}
 	if h2.closed.Load() != 1 {
@@ -126,12 +126,12 @@ func TestPendingReplacedIsClosed(t *testing.T) {
 	tb := newTable(c)
 	k := key("10.0.0.1", 1)
 	h1, h2 := &hs{}, &hs{}
-	tb.AddPending(k, h1, nil)
-	tb.AddPending(k, h2, nil)
+	tb.AddPending(k, h1)
+	tb.AddPending(k, h2)
 	if h1.closed.Load() != 1 {
 		t.Error("replaced handshake not closed")
 	}
-	if p, _, _ := tb.TakePending(k); p != h2 {
+	if p, _ := tb.TakePending(k); p != h2 {
 		t.Error("newest handshake not kept")
 	}
 }
