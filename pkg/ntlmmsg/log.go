@@ -36,8 +36,10 @@ func (m *Challenge) LogValue() slog.Value {
 	)
 }
 
-// LogValue implements [slog.LogValuer].
-func (m *Authenticate) LogValue() slog.Value {
+// LogValue implements [slog.LogValuer]. It, String and GoString have value
+// receivers, unlike the other methods, so that a dereferenced copy of an
+// Authenticate is redacted too.
+func (m Authenticate) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("type", TypeAuthenticate.String()),
 		slog.String("flags", m.Flags.String()),
@@ -53,9 +55,10 @@ func (m *Authenticate) LogValue() slog.Value {
 	)
 }
 
-func (m *Negotiate) String() string    { return m.LogValue().String() }
-func (m *Challenge) String() string    { return m.LogValue().String() }
-func (m *Authenticate) String() string { return m.LogValue().String() }
+func (m *Negotiate) String() string     { return m.LogValue().String() }
+func (m *Challenge) String() string     { return m.LogValue().String() }
+func (m Authenticate) String() string   { return m.LogValue().String() }
+func (m Authenticate) GoString() string { return m.String() }
 
 func versionAttr(v *Version) slog.Attr {
 	if v == nil {

@@ -50,7 +50,8 @@ func TestAuthenticateLogHasNoSecrets(t *testing.T) {
 	} {
 		slog.New(h).Debug("ntlm", "authenticate", m, "challenge", ch)
 	}
-	fmt.Fprintf(&buf, "%v %s %+v\n", m, m, m)
+	fmt.Fprintf(&buf, "%v %s %+v %#v %v %+v %#v\n", m, m, m, m, *m, *m, *m)
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("copy", "authenticate", *m)
 	out := buf.String()
 
 	for name, secret := range secrets {

@@ -252,7 +252,7 @@ func TestAVPairs(t *testing.T) {
 	}{
 		{MsvAvNbComputerName, "SERVER"},
 		{MsvAvDnsDomainName, "corp.example"},
-		{MsvAvFlags, ""},       // not a name
+		{MsvAvFlags, ""},        // not a name
 		{MsvAvNbDomainName, ""}, // absent
 	}
 	for _, tt := range tests {

@@ -94,7 +94,7 @@ func NewAuthenticateV2(ch *Challenge, user, domain, password, workstation string
 	}
 	nt, lm, key := ntlmv2Response(NTOWFv2(password, user, domain), ch.ServerChallenge, clientChallenge, ts, ch.TargetInfo)
 	if len(nt) > 0xffff {
-		return nil, nil, errors.New("ntlmmsg: TargetInfo too large for an NTLMv2 response")
+		return nil, nil, fmt.Errorf("ntlmmsg: CHALLENGE: TargetInfo too large for an NTLMv2 response: %w", ErrMalformed)
 	}
 	if serverTime {
 		lm = make([]byte, 24)
