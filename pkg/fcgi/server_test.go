@@ -258,13 +258,13 @@ func TestAuthorizerAnswers(t *testing.T) {
 			wantFirst: "Status: 200 OK\r\nVariable-REMOTE_USER: jdoe\r\n\r\n",
 		},
 		{
-			name:    "status 0 means 200",
-			handler: func(ctx context.Context, r *Request) *Response { return &Response{} },
+			name:      "status 0 means 200",
+			handler:   func(ctx context.Context, r *Request) *Response { return &Response{} },
 			wantFirst: "Status: 200 OK\r\n\r\n",
 		},
 		{
-			name:    "unknown status code has no reason text",
-			handler: func(ctx context.Context, r *Request) *Response { return &Response{Status: 599} },
+			name:      "unknown status code has no reason text",
+			handler:   func(ctx context.Context, r *Request) *Response { return &Response{Status: 599} },
 			wantFirst: "Status: 599\r\n\r\n",
 		},
 		{
