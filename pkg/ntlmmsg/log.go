@@ -60,9 +60,11 @@ func (m *Challenge) String() string     { return m.LogValue().String() }
 func (m Authenticate) String() string   { return m.LogValue().String() }
 func (m Authenticate) GoString() string { return m.String() }
 
+// versionAttr renders an absent Version as "none" rather than dropping the
+// key: slog handlers skip empty attributes but slog.Value.String does not.
 func versionAttr(v *Version) slog.Attr {
 	if v == nil {
-		return slog.Attr{} // handlers drop empty attributes
+		return slog.String("version", "none")
 	}
 	return slog.String("version", v.String())
 }
