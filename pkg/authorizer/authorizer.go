@@ -1,0 +1,232 @@
+// Package authorizer owns the decision for each request Apache asks about:
+// which authentication step the Authorization header is, what to relay to
+// which domain controller, and what to answer. It ties the FastCGI layer
+// (package fcgi) to the NTLM codec (ntlmmsg), the DC relay (dc) and the
+// memory of client connections (conntable); each of those knows nothing of
+// the others.
+//
+// The answers follow mod_authnz_fcgi's rules (see the README): 200 with
+// Variable-REMOTE_USER lets the request through, 401 with WWW-Authenticate
+// goes to the client, 503 when no domain controller can answer. Bad client
+// input gets 400 or 401, never 500.
+package authorizer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/goauthenntlm/goauthenntlm/pkg/config"
+	"github.com/goauthenntlm/goauthenntlm/pkg/conntable"
+	"github.com/goauthenntlm/goauthenntlm/pkg/dc"
+	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
+)
+
+// Authorizer answers mod_authnz_fcgi's AUTHENTICATOR calls. Create it with
+// New, run its housekeeping with Run, and serve it with an fcgi.Server.
+type Authorizer struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	table   *conntable.Table
+	domains []*route // in config order
+	pools   []*dc.Pool
+	// onLogin, when set, is told of every successful login, after the
+	// answer is decided; it must not block (group cache warming).
+	onLogin func(conntable.Login)
+	secret  string // caller secret; empty = none required
+	hints   routeHints
+}
+
+// route is a configured domain and the DC pool serving it. Domains with the
+// same DC list share one pool, so a challenge from a shared DC can be
+// finished for either domain.
+type route struct {
+	dom  *config.Domain
+	pool *dc.Pool
+}
+
+// Options are what New needs besides the configuration.
+type Options struct {
+	Logger *slog.Logger
+	// OnLogin is called after each successful login; it must not block.
+	OnLogin func(conntable.Login)
+	// CallerSecret, when not empty, must arrive in AUTHORIZER_SECRET.
+	CallerSecret string
+}
+
+// New builds an Authorizer for cfg, with one DC pool per distinct DC list.
+func New(cfg *config.Config, opt Options) (*Authorizer, error) {
+	log := opt.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	a := &Authorizer{
+		cfg:     cfg,
+		log:     log,
+		onLogin: opt.OnLogin,
+		secret:  opt.CallerSecret,
+		table: conntable.New(conntable.Limits{
+			MaxPending:      cfg.Auth.MaxPending,
+			MaxPendingPerIP: cfg.Auth.MaxPendingPerIP,
+			MaxConnections:  cfg.Auth.MaxConnections,
+			PendingTTL:      cfg.Auth.HandshakeTimeout.D(),
+			IdleTTL:         cfg.Auth.KeepAliveTimeout.D(),
+		}, nil),
+	}
+	byDCs := map[string]*dc.Pool{}
+	for i := range cfg.Domains {
+		d := &cfg.Domains[i]
+		k := strings.ToLower(strings.Join(d.DCs, ","))
+		p, ok := byDCs[k]
+		if !ok {
+			var err error
+			p, err = dc.NewPool(dc.Config{
+				Addrs:              d.DCs,
+				DialTimeout:        cfg.DC.DialTimeout.D(),
+				RequestTimeout:     cfg.DC.RequestTimeout.D(),
+				MaxConnsPerDC:      cfg.DC.MaxConnsPerDC,
+				MaxSessionsPerConn: cfg.DC.MaxSessionsPerConn,
+				MaxInFlightPerDC:   cfg.DC.MaxInFlightPerDC,
+				DownBackoff:        cfg.DC.DownBackoff.D(),
+				Logger:             log.With("domain", d.Name),
+			})
+			if err != nil {
+				a.Close()
+				return nil, fmt.Errorf("domain %s: %w", d.Name, err)
+			}
+			byDCs[k] = p
+			a.pools = append(a.pools, p)
+		}
+		a.domains = append(a.domains, &route{dom: d, pool: p})
+	}
+	return a, nil
+}
+
+// Run sweeps expired handshakes and idle connections until ctx is done.
+func (a *Authorizer) Run(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			a.table.Sweep()
+		}
+	}
+}
+
+// Close releases the DC connections.
+func (a *Authorizer) Close() error {
+	var errs []error
+	for _, p := range a.pools {
+		errs = append(errs, p.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Stats reports the connection table's size, for logs and benchmarks.
+func (a *Authorizer) Stats() conntable.Stats { return a.table.Stats() }
+
+// request is one call from Apache, with what every step needs.
+type request struct {
+	*fcgi.Request
+	key conntable.Key
+	log *slog.Logger
+}
+
+// ServeFCGI implements fcgi.Handler.
+func (a *Authorizer) ServeFCGI(ctx context.Context, fr *fcgi.Request) *fcgi.Response {
+	p := fr.Params
+	if a.secret != "" && !secretEqual(p["AUTHORIZER_SECRET"], a.secret) {
+		a.log.Warn("call refused: AUTHORIZER_SECRET missing or wrong; is the SetEnvIf line in Apache's config?", "remote", p["REMOTE_ADDR"])
+		return status(403, "caller not authorized")
+	}
+	key, err := connKey(p)
+	if err != nil {
+		// Apache always sends these; missing ones mean a broken setup,
+		// not a client's doing.
+		a.log.Error("cannot identify the client connection", "err", err)
+		return status(500, "authorizer: no client address")
+	}
+	r := &request{Request: fr, key: key, log: a.log}
+	if a.cfg.NTLMDebug > 0 {
+		r.log = a.log.With("client", key.Client.String(), "uri", p["REQUEST_URI"])
+	}
+	if role := p["FCGI_APACHE_ROLE"]; role != "" && role != "AUTHENTICATOR" {
+		a.log.Error("only the authn provider role is served; use AuthnzFcgiCheckAuthnProvider", "apache_role", role)
+		return status(500, "authorizer: unsupported role")
+	}
+
+	h, ok := p["HTTP_AUTHORIZATION"]
+	if !ok || strings.TrimSpace(h) == "" {
+		if l, ok := a.table.Authenticated(key); ok {
+			return a.granted(l)
+		}
+		return a.challenge(false)
+	}
+	cred, err := parseAuthorization(h)
+	if err != nil {
+		r.log.Info("bad Authorization header", "client", key.Client.String(), "err", err)
+		return status(400, "bad Authorization header")
+	}
+	switch cred.scheme {
+	case config.SchemeNTLM, config.SchemeNegotiate:
+		if !a.cfg.Auth.Offers(cred.scheme) && !(cred.scheme == config.SchemeNTLM && a.cfg.Auth.Offers(config.SchemeNegotiate)) {
+			r.log.Info("client used a scheme that is not offered", "scheme", cred.scheme)
+			return a.challenge(true)
+		}
+		return a.ntlm(ctx, r, cred)
+	default:
+		r.log.Info("client used a scheme that is not offered", "scheme", cred.scheme)
+		return a.challenge(true)
+	}
+}
+
+// connKey builds the connection identity from Apache's parameters.
+func connKey(p map[string]string) (conntable.Key, error) {
+	c, err := addrPort(p["REMOTE_ADDR"], p["REMOTE_PORT"])
+	if err != nil {
+		return conntable.Key{}, fmt.Errorf("REMOTE_ADDR/REMOTE_PORT: %w", err)
+	}
+	s, err := addrPort(p["SERVER_ADDR"], p["SERVER_PORT"])
+	if err != nil {
+		return conntable.Key{}, fmt.Errorf("SERVER_ADDR/SERVER_PORT: %w", err)
+	}
+	return conntable.Key{Client: c, Server: s}, nil
+}
+
+func addrPort(addr, port string) (netip.AddrPort, error) {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	return netip.AddrPortFrom(a.Unmap(), uint16(n)), nil
+}
+
+// userName formats REMOTE_USER as configured.
+func (a *Authorizer) userName(l conntable.Login) string {
+	user := l.User
+	if a.cfg.Auth.LowercaseUser {
+		user = strings.ToLower(user)
+	}
+	switch a.cfg.Auth.NameFormat {
+	case config.NameLogon:
+		return l.Domain + `\` + user
+	case config.NameUPN:
+		if d, ok := a.cfg.Domain(l.Domain); ok && d.DNSName != "" {
+			return user + "@" + strings.ToLower(d.DNSName)
+		}
+		return user + "@" + strings.ToLower(l.Domain)
+	}
+	return user
+}

@@ -1,0 +1,262 @@
+package authorizer
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/goauthenntlm/goauthenntlm/pkg/config"
+	"github.com/goauthenntlm/goauthenntlm/pkg/conntable"
+	"github.com/goauthenntlm/goauthenntlm/pkg/dc"
+	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
+	"github.com/goauthenntlm/goauthenntlm/pkg/ntlmmsg"
+)
+
+// pending is a relayed handshake between the Type2 and the Type3.
+type pending struct {
+	hs     *dc.Handshake
+	route  *route
+	scheme config.Scheme
+}
+
+func (p *pending) Close() { p.hs.Close() }
+
+// ntlm handles an NTLM message, bare or in a Negotiate header.
+func (a *Authorizer) ntlm(ctx context.Context, r *request, c credentials) *fcgi.Response {
+	if c.scheme == config.SchemeNegotiate && !isRawNTLM(c.token) {
+		// Kerberos, or NTLM inside SPNEGO: not served here, so ask the
+		// client for NTLM instead of failing it.
+		r.log.Info("Negotiate token is not raw NTLM (Kerberos or SPNEGO); asking for NTLM", "client", r.key.Client.String())
+		return a.challenge(false)
+	}
+	typ, err := ntlmmsg.Type(c.token)
+	if err != nil {
+		r.log.Info("bad NTLM token", "client", r.key.Client.String(), "err", err)
+		return status(400, "bad NTLM message")
+	}
+	switch typ {
+	case ntlmmsg.TypeNegotiate:
+		return a.negotiate(ctx, r, c)
+	case ntlmmsg.TypeAuthenticate:
+		return a.authenticate(ctx, r, c)
+	}
+	r.log.Info("client sent an NTLM message of the wrong type", "client", r.key.Client.String(), "type", typ)
+	return status(400, "unexpected NTLM message")
+}
+
+// negotiate relays a Type1 and answers the DC's Type2, unchanged: the
+// browser's MIC covers the exact bytes.
+func (a *Authorizer) negotiate(ctx context.Context, r *request, c credentials) *fcgi.Response {
+	neg, err := ntlmmsg.ParseNegotiate(c.token)
+	if err != nil {
+		r.log.Info("bad NTLM negotiate message", "client", r.key.Client.String(), "err", err)
+		return status(400, "bad NTLM message")
+	}
+	// A Type1 on an authenticated connection starts over (the client
+	// wants another identity, or re-authenticates a POST).
+	a.table.Forget(r.key)
+	rt := a.routeForNegotiate(neg, r.key.Client.Addr())
+	if a.cfg.NTLMDebug > 0 {
+		r.log.Debug("ntlm: negotiate", "domain", rt.dom.Name, "msg", a.dbg(neg))
+	}
+	ctx, cancel := a.dcContext(ctx)
+	defer cancel()
+	hs, type2, err := rt.pool.Negotiate(ctx, c.token)
+	if err != nil {
+		return a.dcFailed(r, "negotiate", rt, err)
+	}
+	if err := a.table.AddPending(r.key, &pending{hs: hs, route: rt, scheme: c.scheme}); err != nil {
+		hs.Close()
+		a.log.Warn("handshake refused", "client", r.key.Client.String(), "err", err)
+		return unavailable("too many logins in progress, retry")
+	}
+	if a.cfg.NTLMDebug > 1 {
+		if ch, err := ntlmmsg.ParseChallenge(type2); err == nil {
+			r.log.Debug("ntlm: challenge", "dc", hs.DC(), "msg", ch)
+		}
+	}
+	return challengeToken(c.scheme, type2)
+}
+
+// authenticate relays a Type3 on the handshake its connection started.
+func (a *Authorizer) authenticate(ctx context.Context, r *request, c credentials) *fcgi.Response {
+	msg, err := ntlmmsg.ParseAuthenticate(c.token)
+	if err != nil {
+		r.log.Info("bad NTLM authenticate message", "client", r.key.Client.String(), "err", err)
+		return status(400, "bad NTLM message")
+	}
+	if a.cfg.NTLMDebug > 0 {
+		r.log.Debug("ntlm: authenticate", "msg", a.dbg(msg))
+	}
+	p, ok := a.table.TakePending(r.key)
+	if !ok {
+		// Expired, never started, or sent on another connection than its
+		// Type1 (a replay, or a client that lost its connection).
+		r.log.Info("NTLM authenticate without a handshake in progress on this connection", "client", r.key.Client.String(), "user", msg.User)
+		a.table.Forget(r.key)
+		return a.challenge(true)
+	}
+	pd := p.(*pending)
+	defer pd.hs.Close()
+
+	// The DC accepts an anonymous Type3; a login needs a user.
+	if msg.Anonymous() || msg.EmptyUser() {
+		r.log.Warn("anonymous NTLM login refused", "client", r.key.Client.String())
+		return a.challenge(true)
+	}
+	domain, rt, ok := a.routeForAuthenticate(msg.Domain, pd.route)
+	if !ok {
+		r.log.Warn("login for a domain that is not served", "client", r.key.Client.String(), "user", msg.User, "domain", msg.Domain)
+		return a.challenge(true)
+	}
+	if rt.pool != pd.route.pool {
+		// The challenge came from another domain's DCs and only they can
+		// finish it. Remember where this client belongs so its next
+		// Type1 goes there, and make it start over.
+		a.hints.set(r.key.Client.Addr(), rt)
+		r.log.Info("login for another domain than the challenge's; client must start over", "client", r.key.Client.String(), "domain", domain, "challenge_domain", pd.route.dom.Name)
+		return a.challenge(true)
+	}
+
+	ctx, cancel := a.dcContext(ctx)
+	defer cancel()
+	if err := pd.hs.Authenticate(ctx, c.token); err != nil {
+		var se *dc.StatusError
+		switch {
+		case errors.As(err, &se):
+			r.log.Info("login refused by the domain controller", "client", r.key.Client.String(), "user", msg.User, "domain", domain, "dc", se.DC, "status", se.Status.String())
+			return a.challenge(true)
+		case errors.Is(err, dc.ErrGuestSession):
+			r.log.Warn("login refused: the domain controller accepted it only as guest or anonymous", "client", r.key.Client.String(), "user", msg.User, "domain", domain, "dc", pd.hs.DC())
+			return a.challenge(true)
+		}
+		return a.dcFailed(r, "authenticate", pd.route, err)
+	}
+	login := conntable.Login{User: msg.User, Domain: domain, Scheme: schemeName(pd.scheme), At: time.Now()}
+	a.table.SetAuthenticated(r.key, login)
+	a.log.Info("login", "user", login.User, "domain", login.Domain, "client", r.key.Client.String(), "dc", pd.hs.DC(), "scheme", login.Scheme)
+	if a.onLogin != nil {
+		a.onLogin(login)
+	}
+	return a.granted(login)
+}
+
+func schemeName(s config.Scheme) string {
+	if s == config.SchemeNegotiate {
+		return "Negotiate"
+	}
+	return "NTLM"
+}
+
+// dcContext bounds one relay step: waiting for a DC slot, then the
+// exchange. Apache gives up on the authorizer after 30 s, so past that
+// nobody is listening.
+func (a *Authorizer) dcContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := a.cfg.DC.QueueTimeout.D() + a.cfg.DC.RequestTimeout.D()
+	if d > 25*time.Second {
+		d = 25 * time.Second
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+// dcFailed answers a relay step that failed for want of a DC.
+func (a *Authorizer) dcFailed(r *request, step string, rt *route, err error) *fcgi.Response {
+	var se *dc.StatusError
+	switch {
+	case errors.As(err, &se):
+		// The DC refused the client's Type1 itself.
+		r.log.Info("domain controller refused the handshake", "step", step, "client", r.key.Client.String(), "dc", se.DC, "status", se.Status.String())
+		return a.challenge(true)
+	case errors.Is(err, dc.ErrBusy):
+		a.log.Warn("domain controllers busy", "domain", rt.dom.Name, "step", step, "err", err)
+		return unavailable("domain controller busy, retry")
+	}
+	a.log.Error("no domain controller could answer", "domain", rt.dom.Name, "step", step, "err", err)
+	return unavailable("domain controller unavailable")
+}
+
+// routeForNegotiate picks the DCs a Type1 goes to: the domain the client
+// names (Type1 domains name the machine's domain, usually the user's), the
+// domain this client's last login was for, default_domain, or the first.
+func (a *Authorizer) routeForNegotiate(neg *ntlmmsg.Negotiate, ip netip.Addr) *route {
+	if neg.Domain != "" {
+		if rt := a.route(neg.Domain); rt != nil {
+			return rt
+		}
+	}
+	if rt := a.hints.get(ip); rt != nil {
+		return rt
+	}
+	if rt := a.route(a.cfg.Auth.DefaultDomain); rt != nil {
+		return rt
+	}
+	return a.domains[0]
+}
+
+// routeForAuthenticate resolves the Type3's domain as Apache::AuthenNTLM
+// did: none → default_domain (or the challenge's); not configured →
+// fallback_domain's DCs, which decide through their trusts; else refused.
+func (a *Authorizer) routeForAuthenticate(name string, challenged *route) (string, *route, bool) {
+	if name == "" {
+		if rt := a.route(a.cfg.Auth.DefaultDomain); rt != nil {
+			return rt.dom.Name, rt, true
+		}
+		return challenged.dom.Name, challenged, true
+	}
+	if rt := a.route(name); rt != nil {
+		return rt.dom.Name, rt, true
+	}
+	if rt := a.route(a.cfg.Auth.FallbackDomain); rt != nil {
+		return strings.ToUpper(name), rt, true
+	}
+	return name, nil, false
+}
+
+func (a *Authorizer) route(name string) *route {
+	if name == "" {
+		return nil
+	}
+	for _, rt := range a.domains {
+		if strings.EqualFold(rt.dom.Name, name) {
+			return rt
+		}
+	}
+	return nil
+}
+
+// dbg returns v for a debug log at ntlm_debug 2, and only its type name
+// below: the message types log flags and names, never responses.
+func (a *Authorizer) dbg(v any) any {
+	if a.cfg.NTLMDebug > 1 {
+		return v
+	}
+	return "(ntlm_debug 2 shows the message)"
+}
+
+// routeHints remembers, per client IP, the domain of its last Type3 that
+// named another domain's DCs than its challenge came from. Bounded: when
+// full it is emptied, which costs those clients one more round.
+type routeHints struct {
+	mu sync.Mutex
+	m  map[netip.Addr]*route
+}
+
+const maxHints = 10000
+
+func (h *routeHints) get(ip netip.Addr) *route {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.m[ip]
+}
+
+func (h *routeHints) set(ip netip.Addr, rt *route) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.m == nil || len(h.m) >= maxHints {
+		h.m = make(map[netip.Addr]*route)
+	}
+	h.m[ip] = rt
+}

@@ -1,0 +1,82 @@
+package authorizer
+
+import (
+	"crypto/subtle"
+	"encoding/base64"
+	"net/http"
+	"strconv"
+
+	"github.com/goauthenntlm/goauthenntlm/pkg/config"
+	"github.com/goauthenntlm/goauthenntlm/pkg/conntable"
+	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
+)
+
+func status(code int, msg string) *fcgi.Response {
+	return &fcgi.Response{
+		Status: code,
+		Header: http.Header{"Content-Type": {"text/plain; charset=utf-8"}},
+		Body:   []byte(msg + "\n"),
+	}
+}
+
+// challenge asks for credentials with every configured scheme. After a
+// failure it also closes the client connection: browsers then start over
+// on a fresh one, and nothing half-done lingers on this four-tuple.
+func (a *Authorizer) challenge(failed bool) *fcgi.Response {
+	r := status(http.StatusUnauthorized, "authentication required")
+	for _, s := range a.cfg.Auth.Schemes {
+		switch s {
+		case config.SchemeNTLM:
+			r.Header.Add("WWW-Authenticate", "NTLM")
+		case config.SchemeNegotiate:
+			r.Header.Add("WWW-Authenticate", "Negotiate")
+		case config.SchemeBasic:
+			r.Header.Add("WWW-Authenticate", `Basic realm="`+quoteRealm(a.cfg.Auth.Realm)+`", charset="UTF-8"`)
+		}
+	}
+	if failed {
+		r.Header.Set("Connection", "close")
+	}
+	return r
+}
+
+// challengeToken is the 401 carrying the DC's Type2 in the client's scheme.
+func challengeToken(scheme config.Scheme, tok []byte) *fcgi.Response {
+	r := status(http.StatusUnauthorized, "authentication in progress")
+	name := "NTLM "
+	if scheme == config.SchemeNegotiate {
+		name = "Negotiate "
+	}
+	r.Header.Set("WWW-Authenticate", name+base64.StdEncoding.EncodeToString(tok))
+	return r
+}
+
+func unavailable(msg string) *fcgi.Response {
+	r := status(http.StatusServiceUnavailable, msg)
+	r.Header.Set("Retry-After", strconv.Itoa(5))
+	r.Header.Set("Connection", "close")
+	return r
+}
+
+// granted lets the request through as l.
+func (a *Authorizer) granted(l conntable.Login) *fcgi.Response {
+	return &fcgi.Response{
+		Status:    http.StatusOK,
+		Variables: map[string]string{"REMOTE_USER": a.userName(l), "AUTH_DOMAIN": l.Domain},
+	}
+}
+
+func quoteRealm(s string) string {
+	b := make([]rune, 0, len(s))
+	for _, r := range s {
+		if r == '"' || r == '\\' || r < 0x20 || r == 0x7f {
+			continue
+		}
+		b = append(b, r)
+	}
+	return string(b)
+}
+
+func secretEqual(got, want string) bool {
+	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
