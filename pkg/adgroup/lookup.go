@@ -1,0 +1,88 @@
+package adgroup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// StaleError comes with an entry that Lookup served from the cache past
+// its TTL because the directory could not be asked. The entry is still
+// returned alongside it; see Lookup.
+type StaleError struct {
+	Fetched time.Time // when the served entry was fetched
+	Err     error     // why LDAP could not be asked
+}
+
+func (e *StaleError) Error() string {
+	return fmt.Sprintf("serving memberships fetched %s: directory unavailable: %v",
+		e.Fetched.UTC().Format(time.RFC3339), e.Err)
+}
+
+func (e *StaleError) Unwrap() error { return e.Err }
+
+// Lookup returns user's memberships in domain, the one policy both
+// programs follow:
+//
+//  1. A fresh cache entry is returned as is, without asking LDAP.
+//  2. Otherwise r is asked. Its answer is written to the cache and
+//     returned with a nil error; "no such user" becomes a negative entry
+//     (Unknown = true, member of nothing) that is cached for NegativeTTL.
+//  3. If r fails and the cache holds an entry that expired less than grace
+//     ago (now < Fetched + TTL + grace), that stale entry is returned
+//     together with a *StaleError. Callers that accept stale data check
+//     errors.As(err, &stale) and use the entry; callers that only check
+//     err != nil fail closed, which is the safe default.
+//  4. Otherwise (cold cache, or too stale) it returns nil and r's error.
+//
+// A corrupt cache file counts as a miss and is logged; failing to write
+// the cache is logged and does not fail the lookup (the helper, running
+// as the web server user, may have only read access). r may be nil for a
+// cache-only lookup. domain keys the cache only: r always asks its own
+// directory, so the caller must only pass the domain r serves.
+func Lookup(ctx context.Context, c *Cache, r *Resolver, user, domain string, grace time.Duration) (*Entry, error) {
+	log := slog.New(slog.DiscardHandler)
+	groupsOf := func(context.Context, string) ([]Group, error) {
+		return nil, errors.New("no LDAP resolver configured")
+	}
+	if r != nil {
+		log, groupsOf = r.log, r.Groups
+	}
+	return lookup(ctx, c, groupsOf, log, user, domain, grace)
+}
+
+// lookup is Lookup with the resolver as a function, so tests can count
+// and script directory answers.
+func lookup(ctx context.Context, c *Cache, groupsOf func(context.Context, string) ([]Group, error),
+	log *slog.Logger, user, domain string, grace time.Duration) (*Entry, error) {
+	cached, fresh, err := c.Get(user, domain)
+	if err != nil {
+		log.Warn("memberships cache: ignoring entry", "user", user, "domain", domain, "err", err)
+		cached = nil
+	}
+	if cached != nil && fresh {
+		return cached, nil
+	}
+
+	groups, err := groupsOf(ctx, user)
+	var e *Entry
+	switch {
+	case err == nil:
+		e = &Entry{User: user, Domain: domain, Fetched: c.now(), Groups: groups}
+	case errors.Is(err, ErrNoSuchUser):
+		e = &Entry{User: user, Domain: domain, Fetched: c.now(), Unknown: true}
+	default:
+		if cached != nil && grace > 0 && c.now().Before(c.Expires(cached).Add(grace)) {
+			log.Warn("memberships: directory unavailable; serving stale entry",
+				"user", user, "domain", domain, "fetched", cached.Fetched, "err", err)
+			return cached, &StaleError{Fetched: cached.Fetched, Err: err}
+		}
+		return nil, err
+	}
+	if perr := c.Put(e); perr != nil {
+		log.Warn("memberships cache: not written", "user", user, "domain", domain, "err", perr)
+	}
+	return e, nil
+}
