@@ -154,10 +154,6 @@ func (a *Authorizer) ServeFCGI(ctx context.Context, fr *fcgi.Request) *fcgi.Resp
 		a.log.Error("cannot identify the client connection", "err", err)
 		return status(500, "authorizer: no client address")
 	}
-	r := &request{Request: fr, key: key, log: a.log}
-	if a.cfg.NTLMDebug > 0 {
-		r.log = a.log.With("client", key.Client.String(), "uri", p["REQUEST_URI"])
-	}
 	if role := p["FCGI_APACHE_ROLE"]; role != "" && role != "AUTHENTICATOR" {
 		a.log.Error("only the authn provider role is served; use AuthnzFcgiCheckAuthnProvider", "apache_role", role)
 		return status(500, "authorizer: unsupported role")
@@ -165,14 +161,20 @@ func (a *Authorizer) ServeFCGI(ctx context.Context, fr *fcgi.Request) *fcgi.Resp
 
 	h, ok := p["HTTP_AUTHORIZATION"]
 	if !ok || strings.TrimSpace(h) == "" {
+		// The hot path: a later request on an authenticated connection.
 		if l, ok := a.table.Authenticated(key); ok {
 			return a.granted(l)
 		}
 		return a.challenge(false)
 	}
+	r := &request{Request: fr, key: key, log: a.log.With("client", key.Client.String())}
 	cred, err := parseAuthorization(h)
+	if errors.Is(err, errUnknownScheme) {
+		r.log.Info("client used an unknown scheme", "err", err)
+		return a.challenge(false)
+	}
 	if err != nil {
-		r.log.Info("bad Authorization header", "client", key.Client.String(), "err", err)
+		r.log.Info("bad Authorization header", "err", err)
 		return status(400, "bad Authorization header")
 	}
 	switch cred.scheme {

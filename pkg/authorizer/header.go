@@ -22,7 +22,10 @@ type credentials struct {
 	token  []byte // decoded; for Basic, "user:password"
 }
 
-var errNoToken = errors.New("no token after the scheme")
+var (
+	errNoToken       = errors.New("no token after the scheme")
+	errUnknownScheme = errors.New("unknown scheme")
+)
 
 // parseAuthorization splits "Scheme base64" (RFC 9110 section 11.6.2) and
 // decodes the token. It never returns the header's text in an error: the
@@ -43,7 +46,7 @@ func parseAuthorization(h string) (credentials, error) {
 		if len(name) > 32 {
 			name = name[:32]
 		}
-		return c, fmt.Errorf("unknown scheme %q", name)
+		return c, fmt.Errorf("%w %q", errUnknownScheme, name)
 	}
 	if tok == "" {
 		return c, errNoToken

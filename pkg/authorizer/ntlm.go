@@ -29,12 +29,12 @@ func (a *Authorizer) ntlm(ctx context.Context, r *request, c credentials) *fcgi.
 	if c.scheme == config.SchemeNegotiate && !isRawNTLM(c.token) {
 		// Kerberos, or NTLM inside SPNEGO: not served here, so ask the
 		// client for NTLM instead of failing it.
-		r.log.Info("Negotiate token is not raw NTLM (Kerberos or SPNEGO); asking for NTLM", "client", r.key.Client.String())
+		r.log.Info("Negotiate token is not raw NTLM (Kerberos or SPNEGO); asking for NTLM")
 		return a.challenge(false)
 	}
 	typ, err := ntlmmsg.Type(c.token)
 	if err != nil {
-		r.log.Info("bad NTLM token", "client", r.key.Client.String(), "err", err)
+		r.log.Info("bad NTLM token", "err", err)
 		return status(400, "bad NTLM message")
 	}
 	switch typ {
@@ -43,7 +43,7 @@ func (a *Authorizer) ntlm(ctx context.Context, r *request, c credentials) *fcgi.
 	case ntlmmsg.TypeAuthenticate:
 		return a.authenticate(ctx, r, c)
 	}
-	r.log.Info("client sent an NTLM message of the wrong type", "client", r.key.Client.String(), "type", typ)
+	r.log.Info("client sent an NTLM message of the wrong type", "type", typ)
 	return status(400, "unexpected NTLM message")
 }
 
@@ -52,7 +52,7 @@ func (a *Authorizer) ntlm(ctx context.Context, r *request, c credentials) *fcgi.
 func (a *Authorizer) negotiate(ctx context.Context, r *request, c credentials) *fcgi.Response {
 	neg, err := ntlmmsg.ParseNegotiate(c.token)
 	if err != nil {
-		r.log.Info("bad NTLM negotiate message", "client", r.key.Client.String(), "err", err)
+		r.log.Info("bad NTLM negotiate message", "err", err)
 		return status(400, "bad NTLM message")
 	}
 	// A Type1 on an authenticated connection starts over (the client
@@ -70,7 +70,7 @@ func (a *Authorizer) negotiate(ctx context.Context, r *request, c credentials) *
 	}
 	if err := a.table.AddPending(r.key, &pending{hs: hs, route: rt, scheme: c.scheme}); err != nil {
 		hs.Close()
-		a.log.Warn("handshake refused", "client", r.key.Client.String(), "err", err)
+		a.log.Warn("handshake refused", "err", err)
 		return unavailable("too many logins in progress, retry")
 	}
 	if a.cfg.NTLMDebug > 1 {
@@ -85,7 +85,7 @@ func (a *Authorizer) negotiate(ctx context.Context, r *request, c credentials) *
 func (a *Authorizer) authenticate(ctx context.Context, r *request, c credentials) *fcgi.Response {
 	msg, err := ntlmmsg.ParseAuthenticate(c.token)
 	if err != nil {
-		r.log.Info("bad NTLM authenticate message", "client", r.key.Client.String(), "err", err)
+		r.log.Info("bad NTLM authenticate message", "err", err)
 		return status(400, "bad NTLM message")
 	}
 	if a.cfg.NTLMDebug > 0 {
@@ -95,7 +95,7 @@ func (a *Authorizer) authenticate(ctx context.Context, r *request, c credentials
 	if !ok {
 		// Expired, never started, or sent on another connection than its
 		// Type1 (a replay, or a client that lost its connection).
-		r.log.Info("NTLM authenticate without a handshake in progress on this connection", "client", r.key.Client.String(), "user", msg.User)
+		r.log.Info("NTLM authenticate without a handshake in progress on this connection", "user", msg.User)
 		a.table.Forget(r.key)
 		return a.challenge(true)
 	}
@@ -104,12 +104,12 @@ func (a *Authorizer) authenticate(ctx context.Context, r *request, c credentials
 
 	// The DC accepts an anonymous Type3; a login needs a user.
 	if msg.Anonymous() || msg.EmptyUser() {
-		r.log.Warn("anonymous NTLM login refused", "client", r.key.Client.String())
+		r.log.Warn("anonymous NTLM login refused")
 		return a.challenge(true)
 	}
 	domain, rt, ok := a.routeForAuthenticate(msg.Domain, pd.route)
 	if !ok {
-		r.log.Warn("login for a domain that is not served", "client", r.key.Client.String(), "user", msg.User, "domain", msg.Domain)
+		r.log.Warn("login for a domain that is not served", "user", msg.User, "domain", msg.Domain)
 		return a.challenge(true)
 	}
 	if rt.pool != pd.route.pool {
@@ -117,7 +117,7 @@ func (a *Authorizer) authenticate(ctx context.Context, r *request, c credentials
 		// finish it. Remember where this client belongs so its next
 		// Type1 goes there, and make it start over.
 		a.hints.set(r.key.Client.Addr(), rt)
-		r.log.Info("login for another domain than the challenge's; client must start over", "client", r.key.Client.String(), "domain", domain, "challenge_domain", pd.route.dom.Name)
+		r.log.Info("login for another domain than the challenge's; client must start over", "domain", domain, "challenge_domain", pd.route.dom.Name)
 		return a.challenge(true)
 	}
 
@@ -127,17 +127,17 @@ func (a *Authorizer) authenticate(ctx context.Context, r *request, c credentials
 		var se *dc.StatusError
 		switch {
 		case errors.As(err, &se):
-			r.log.Info("login refused by the domain controller", "client", r.key.Client.String(), "user", msg.User, "domain", domain, "dc", se.DC, "status", se.Status.String())
+			r.log.Info("login refused by the domain controller", "user", msg.User, "domain", domain, "dc", se.DC, "status", se.Status.String())
 			return a.challenge(true)
 		case errors.Is(err, dc.ErrGuestSession):
-			r.log.Warn("login refused: the domain controller accepted it only as guest or anonymous", "client", r.key.Client.String(), "user", msg.User, "domain", domain, "dc", pd.hs.DC())
+			r.log.Warn("login refused: the domain controller accepted it only as guest or anonymous", "user", msg.User, "domain", domain, "dc", pd.hs.DC())
 			return a.challenge(true)
 		}
 		return a.dcFailed(r, "authenticate", pd.route, err)
 	}
 	login := conntable.Login{User: msg.User, Domain: domain, Scheme: schemeName(pd.scheme), At: time.Now()}
 	a.table.SetAuthenticated(r.key, login)
-	a.log.Info("login", "user", login.User, "domain", login.Domain, "client", r.key.Client.String(), "dc", pd.hs.DC(), "scheme", login.Scheme)
+	a.log.Info("login", "user", login.User, "domain", login.Domain, "dc", pd.hs.DC(), "scheme", login.Scheme)
 	if a.onLogin != nil {
 		a.onLogin(login)
 	}
@@ -168,7 +168,7 @@ func (a *Authorizer) dcFailed(r *request, step string, rt *route, err error) *fc
 	switch {
 	case errors.As(err, &se):
 		// The DC refused the client's Type1 itself.
-		r.log.Info("domain controller refused the handshake", "step", step, "client", r.key.Client.String(), "dc", se.DC, "status", se.Status.String())
+		r.log.Info("domain controller refused the handshake", "step", step, "dc", se.DC, "status", se.Status.String())
 		return a.challenge(true)
 	case errors.Is(err, dc.ErrBusy):
 		a.log.Warn("domain controllers busy", "domain", rt.dom.Name, "step", step, "err", err)

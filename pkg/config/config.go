@@ -124,7 +124,7 @@ type Groups struct {
 
 // Cookie is the login cookie (Apache2::AuthenNTLM::Cookie, done right).
 type Cookie struct {
-	Enabled bool `toml:"enabled"`
+	Enabled bool   `toml:"enabled"`
 	Name    string `toml:"name"`
 	Path    string `toml:"path"`
 	Domain  string `toml:"domain"`

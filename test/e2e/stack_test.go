@@ -1,0 +1,183 @@
+// Package e2e tests the whole chain as users run it: an HTTP client, a real
+// Apache with mod_authnz_fcgi, ntlm-fcgi-authorizer, and a real Samba AD DC.
+// The stack is brought up by scripts/stack.sh (make test does it) and
+// described to the tests by the file GOAUTHENNTLM_STACK names.
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	ntlmssp "github.com/Azure/go-ntlmssp"
+)
+
+// stack is what scripts/stack.sh wrote to stack.env.
+type stack struct {
+	dir string
+	env map[string]string
+}
+
+func loadStack(t *testing.T) *stack {
+	t.Helper()
+	path := os.Getenv("GOAUTHENNTLM_STACK")
+	if path == "" {
+		t.Skip("GOAUTHENNTLM_STACK not set: the e2e tests need the stack of scripts/stack.sh (run make test or make e2e)")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatalf("stack env: %v", err)
+	}
+	defer f.Close()
+	s := &stack{dir: filepath.Dir(path), env: map[string]string{}}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), "=")
+		if ok {
+			s.env[strings.TrimSpace(k)] = strings.Trim(strings.TrimSpace(v), `"'`)
+		}
+	}
+	for _, k := range []string{"URL", "AUTHZ_LOG"} {
+		if s.env[k] == "" {
+			t.Fatalf("stack env %s lacks %s", path, k)
+		}
+	}
+	return s
+}
+
+func (s *stack) url(path string) string { return strings.TrimSuffix(s.env["URL"], "/") + path }
+
+// ctl runs a stack.sh subcommand (dc-stop, dc-start, ...).
+func (s *stack) ctl(t *testing.T, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", append([]string{repoFile(t, "scripts/stack.sh"), args[0], s.dir}, args[1:]...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("stack.sh %v: %v\n%s", args, err, out)
+	}
+}
+
+func repoFile(t *testing.T, rel string) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join("..", "..", rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// logSince returns what the authorizer logged after offset, for checks on
+// log lines, and the new offset.
+func (s *stack) logSince(t *testing.T, offset int64) (string, int64) {
+	t.Helper()
+	b, err := os.ReadFile(s.env["AUTHZ_LOG"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if offset > int64(len(b)) {
+		offset = 0
+	}
+	return string(b[offset:]), int64(len(b))
+}
+
+func (s *stack) logOffset(t *testing.T) int64 {
+	_, off := s.logSince(t, 0)
+	return off
+}
+
+// counter counts what crossed one client's connections: new TCP
+// connections, and NTLM messages sent by type.
+type counter struct {
+	conns, type1, type3 atomic.Int32
+}
+
+type countingRT struct {
+	c    *counter
+	next http.RoundTripper
+}
+
+func (rt countingRT) RoundTrip(req *http.Request) (*http.Response, error) {
+	if h := req.Header.Get("Authorization"); h != "" {
+		// Base64 of "NTLMSSP\0" followed by the message type's first
+		// byte: ...AAB for a Type1, ...AAD for a Type3.
+		_, tok, _ := strings.Cut(h, " ")
+		switch {
+		case strings.HasPrefix(tok, "TlRMTVNTUAAB"):
+			rt.c.type1.Add(1)
+		case strings.HasPrefix(tok, "TlRMTVNTUAAD"):
+			rt.c.type3.Add(1)
+		}
+	}
+	return rt.next.RoundTrip(req)
+}
+
+// ntlmClient is a Go NTLM client (Azure/go-ntlmssp), the second client the
+// tests use besides curl. Each client has its own connection pool; with
+// one connection per host, its requests share a keep-alive connection.
+func ntlmClient(c *counter) *http.Client {
+	tr := &http.Transport{
+		MaxConnsPerHost:     1,
+		MaxIdleConnsPerHost: 1,
+		DisableCompression:  true,
+		TLSClientConfig:     &tls.Config{},
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if c != nil {
+				c.conns.Add(1)
+			}
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		},
+	}
+	var rt http.RoundTripper = tr
+	if c != nil {
+		rt = countingRT{c: c, next: tr}
+	}
+	return &http.Client{Transport: ntlmssp.Negotiator{RoundTripper: rt}, Timeout: 60 * time.Second}
+}
+
+// get fetches url as user (DOMAIN\user) with password; "" user means no
+// credentials. It returns the status and body.
+func get(t *testing.T, cl *http.Client, url, user, password string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if user != "" {
+		req.SetBasicAuth(user, password)
+	}
+	resp, err := cl.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: body: %v", url, err)
+	}
+	return resp.StatusCode, strings.TrimSpace(string(b))
+}
+
+// curl runs curl with args and returns its stdout.
+func curl(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "curl", append([]string{"-s", "--max-time", "30"}, args...)...).Output()
+	if err != nil {
+		t.Fatalf("curl %v: %v", args, err)
+	}
+	return string(out)
+}
