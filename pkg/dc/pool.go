@@ -1,0 +1,537 @@
+// Package dc relays a browser's NTLM messages to Active Directory domain
+// controllers over SMB2, so the DC checks the credentials without the web
+// server being joined to the domain or holding a password.
+//
+// A Pool keeps a few SMB2 connections per DC. Negotiate sends the browser's
+// raw NTLM NEGOTIATE (Type1) as a new SESSION_SETUP and returns the DC's
+// CHALLENGE (Type2), byte for byte, to pass to the browser; the returned
+// Handshake then sends the browser's AUTHENTICATE (Type3) on the same
+// connection and SMB2 session. Many handshakes share one connection.
+//
+// Errors: *StatusError (the DC refused: answer 401), ErrGuestSession
+// (answer 401), ErrUnavailable (answer 503), ErrBusy (answer 503 with
+// Retry-After). Any other error means the input was not an NTLM message of
+// the expected type.
+package dc
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config configures a Pool. Zero values take the documented defaults.
+type Config struct {
+	Addrs              []string      // "host" or "host:port" (default port 445), in order of preference
+	DialTimeout        time.Duration // default 3s; bounds TCP connect plus SMB2 NEGOTIATE
+	RequestTimeout     time.Duration // default 10s, per SMB2 exchange
+	MaxConnsPerDC      int           // default 4
+	MaxSessionsPerConn int           // default 500, then the conn retires
+	MaxInFlightPerDC   int           // default 64 handshake steps at once per DC
+	DownBackoff        time.Duration // default 30s
+	Logger             *slog.Logger  // default slog.Default()
+}
+
+// connBusy is the number of requests in flight on a conn above which the
+// pool prefers to open another conn (up to MaxConnsPerDC).
+const connBusy = 8
+
+// Pool relays NTLM handshakes to an ordered list of DCs. It is safe for
+// concurrent use.
+type Pool struct {
+	cfg    Config
+	log    *slog.Logger
+	dcs    []*dcState
+	closed atomic.Bool
+
+	dials atomic.Int64 // conns dialed (tests)
+}
+
+// dcState is one DC: its conns, concurrency slots and health.
+type dcState struct {
+	addr string
+	sem  chan struct{} // MaxInFlightPerDC slots
+
+	mu        sync.Mutex
+	conns     []*conn            // conns taking new sessions (pruned lazily)
+	all       map[*conn]struct{} // every live conn, including retired ones
+	dialing   int
+	changed   chan struct{} // closed and replaced when conns or dialing change
+	downUntil time.Time
+	downErr   error
+}
+
+// NewPool validates cfg and returns a Pool. It does not dial: connections are
+// opened on first use.
+func NewPool(cfg Config) (*Pool, error) {
+	if len(cfg.Addrs) == 0 {
+		return nil, errors.New("dc: no DC addresses configured")
+	}
+	def := func(d *time.Duration, v time.Duration, name string) error {
+		if *d < 0 {
+			return fmt.Errorf("dc: %s is negative", name)
+		}
+		if *d == 0 {
+			*d = v
+		}
+		return nil
+	}
+	defInt := func(n *int, v int, name string) error {
+		if *n < 0 {
+			return fmt.Errorf("dc: %s is negative", name)
+		}
+		if *n == 0 {
+			*n = v
+		}
+		return nil
+	}
+	if err := errors.Join(
+		def(&cfg.DialTimeout, 3*time.Second, "DialTimeout"),
+		def(&cfg.RequestTimeout, 10*time.Second, "RequestTimeout"),
+		def(&cfg.DownBackoff, 30*time.Second, "DownBackoff"),
+		defInt(&cfg.MaxConnsPerDC, 4, "MaxConnsPerDC"),
+		defInt(&cfg.MaxSessionsPerConn, 500, "MaxSessionsPerConn"),
+		defInt(&cfg.MaxInFlightPerDC, 64, "MaxInFlightPerDC"),
+	); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	p := &Pool{cfg: cfg, log: cfg.Logger}
+	seen := map[string]bool{}
+	for _, a := range cfg.Addrs {
+		addr, err := normalizeAddr(a)
+		if err != nil {
+			return nil, err
+		}
+		if seen[addr] {
+			return nil, fmt.Errorf("dc: address %q listed twice", a)
+		}
+		seen[addr] = true
+		p.dcs = append(p.dcs, &dcState{
+			addr:    addr,
+			sem:     make(chan struct{}, cfg.MaxInFlightPerDC),
+			all:     map[*conn]struct{}{},
+			changed: make(chan struct{}),
+		})
+	}
+	return p, nil
+}
+
+// normalizeAddr turns "host", "host:port", "v6addr" or "[v6addr]:port"
+// into host:port, defaulting the port to 445.
+func normalizeAddr(a string) (string, error) {
+	a = strings.TrimSpace(a)
+	if a == "" {
+		return "", errors.New("dc: empty DC address")
+	}
+	if host, port, err := net.SplitHostPort(a); err == nil {
+		if host == "" || port == "" {
+			return "", fmt.Errorf("dc: bad DC address %q", a)
+		}
+		return net.JoinHostPort(host, port), nil
+	}
+	host := strings.TrimSuffix(strings.TrimPrefix(a, "["), "]")
+	if host == "" || strings.ContainsAny(host, "[]/ ") {
+		return "", fmt.Errorf("dc: bad DC address %q", a)
+	}
+	return net.JoinHostPort(host, "445"), nil
+}
+
+// Handshake is one NTLM handshake in progress, bound to the DC connection
+// and SMB2 SessionId that answered the Type1.
+type Handshake struct {
+	p    *Pool
+	d    *dcState
+	c    *conn
+	sid  uint64
+	done atomic.Bool
+}
+
+// DC returns the address of the DC that answered (for logs).
+func (h *Handshake) DC() string { return h.d.addr }
+
+// Close abandons the handshake (e.g. the browser never sent its Type3). It
+// is idempotent; Authenticate also closes the handshake. The DC forgets the
+// half-open SMB2 session when the connection retires.
+func (h *Handshake) Close() {
+	if h.done.CompareAndSwap(false, true) {
+		h.c.release()
+	}
+}
+
+// Negotiate relays a raw NTLM Type1 and returns the DC's raw Type2 and a
+// handshake bound to that DC connection and SMB2 SessionId.
+//
+// DCs are tried in the configured order, skipping those marked down; when
+// every DC is marked down they are still tried in order. A DC that cannot be
+// reached (dial, negotiate or transport error, or no answer in time) is
+// marked down for DownBackoff and the next one is tried. A DC's refusal is
+// returned as *StatusError without trying others.
+func (p *Pool) Negotiate(ctx context.Context, type1 []byte) (*Handshake, []byte, error) {
+	if p.closed.Load() {
+		return nil, nil, fmt.Errorf("dc: negotiate: %w", ErrClosed)
+	}
+	if ntlmType(type1) != 1 {
+		return nil, nil, errors.New("dc: negotiate: not an NTLM NEGOTIATE message; not relayed")
+	}
+	var errs []error
+	for _, d := range p.order() {
+		if ctx.Err() != nil {
+			errs = append(errs, ctx.Err())
+			break
+		}
+		h, type2, err, next := p.negotiateDC(ctx, d, type1)
+		if err == nil {
+			return h, type2, nil
+		}
+		if !next {
+			return nil, nil, err
+		}
+		errs = append(errs, err)
+	}
+	return nil, nil, fmt.Errorf("%w: %w", ErrUnavailable, errors.Join(errs...))
+}
+
+// negotiateDC runs the Type1 step on one DC. next reports whether the error
+// is the DC's unavailability (try the next DC).
+func (p *Pool) negotiateDC(ctx context.Context, d *dcState, type1 []byte) (_ *Handshake, _ []byte, _ error, next bool) {
+	release, err := p.acquire(ctx, d)
+	if err != nil {
+		return nil, nil, err, false
+	}
+	defer release()
+	for attempt := 0; ; attempt++ {
+		c, dialed, err := p.getConn(ctx, d, attempt > 0)
+		if err != nil {
+			if errors.Is(err, ErrClosed) {
+				return nil, nil, fmt.Errorf("dc %s: connect: %w", d.addr, err), false
+			}
+			err = fmt.Errorf("dc %s: connect: %w", d.addr, err)
+			p.markDown(ctx, d, err)
+			return nil, nil, err, true
+		}
+		hdr, resp, err := p.exchange(ctx, c, 0, type1)
+		if err != nil {
+			c.release()
+			if !dialed && attempt == 0 && !isTimeout(err) && ctx.Err() == nil {
+				// A pooled conn found dead (e.g. the DC closed it while
+				// idle): retry once on a fresh one.
+				p.log.Debug("dc: pooled connection dead, redialing", "dc", d.addr, "err", err)
+				continue
+			}
+			err = fmt.Errorf("dc %s: session setup: %w", d.addr, err)
+			p.markDown(ctx, d, err)
+			return nil, nil, err, true
+		}
+		switch {
+		case hdr.Status == StatusMoreProcessingRequired:
+		case hdr.Status == StatusSuccess:
+			c.release()
+			return nil, nil, fmt.Errorf("dc %s: session setup: NTLM NEGOTIATE accepted with STATUS_SUCCESS, want a challenge", d.addr), false
+		default:
+			c.release()
+			p.markUp(d)
+			return nil, nil, &StatusError{DC: d.addr, Status: hdr.Status}, false
+		}
+		if ntlmType(resp.SecurityBuffer) != 2 || hdr.SessionID == 0 {
+			c.release()
+			err := fmt.Errorf("dc %s: session setup: answer is not a raw NTLM CHALLENGE (session %#x, %d-byte token)", d.addr, hdr.SessionID, len(resp.SecurityBuffer))
+			p.markDown(ctx, d, err)
+			return nil, nil, err, true
+		}
+		p.markUp(d)
+		h := &Handshake{p: p, d: d, c: c, sid: hdr.SessionID}
+		return h, resp.SecurityBuffer, nil, false
+	}
+}
+
+// Authenticate relays the raw Type3 on the same connection/session. nil
+// error means the DC said STATUS_SUCCESS and the session is neither guest
+// nor null. Authenticate closes the handshake; a second call fails.
+//
+// An anonymous Type3 is not relayed: it fails with ErrGuestSession. If the
+// connection died or the DC did not answer in time, the error wraps
+// ErrUnavailable and the browser has to start over.
+func (h *Handshake) Authenticate(ctx context.Context, type3 []byte) error {
+	if !h.done.CompareAndSwap(false, true) {
+		return fmt.Errorf("dc %s: authenticate: handshake %w", h.d.addr, ErrClosed)
+	}
+	defer h.c.release()
+	switch anon, ok := anonymousType3(type3); {
+	case !ok:
+		return fmt.Errorf("dc %s: authenticate: not an NTLM AUTHENTICATE message; not relayed", h.d.addr)
+	case anon:
+		return fmt.Errorf("dc %s: authenticate: %w (anonymous NTLM AUTHENTICATE not relayed)", h.d.addr, ErrGuestSession)
+	}
+	p := h.p
+	release, err := p.acquire(ctx, h.d)
+	if err != nil {
+		return err
+	}
+	defer release()
+	hdr, resp, err := p.exchange(ctx, h.c, h.sid, type3)
+	if err != nil {
+		err = fmt.Errorf("dc %s: session setup: %w", h.d.addr, err)
+		if isTimeout(err) {
+			p.markDown(ctx, h.d, err)
+		}
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	p.markUp(h.d)
+	switch hdr.Status {
+	case StatusSuccess:
+		if f := resp.SessionFlags; f&(sessionFlagIsGuest|sessionFlagIsNull) != 0 {
+			return fmt.Errorf("dc %s: session setup: %w (SessionFlags %#x)", h.d.addr, ErrGuestSession, f)
+		}
+		if hdr.SessionID != h.sid {
+			return fmt.Errorf("dc %s: session setup: answer for session %#x, want %#x", h.d.addr, hdr.SessionID, h.sid)
+		}
+		return nil
+	default:
+		// STATUS_MORE_PROCESSING_REQUIRED here means the DC wants another
+		// round, which NTLM does not have: a refusal as well.
+		return &StatusError{DC: h.d.addr, Status: hdr.Status}
+	}
+}
+
+// exchange runs one SESSION_SETUP within RequestTimeout. A DC that does not
+// answer in time (whether RequestTimeout or ctx's deadline ran out) gets its
+// conn killed: it is not trusted for other handshakes either.
+func (p *Pool) exchange(ctx context.Context, c *conn, sid uint64, token []byte) (header, *sessionSetupResponse, error) {
+	rctx, cancel := context.WithTimeout(ctx, p.cfg.RequestTimeout)
+	defer cancel()
+	hdr, resp, err := c.sessionSetup(rctx, sid, token)
+	if err != nil && isTimeout(err) {
+		c.fail(fmt.Errorf("no answer in time: %w", err))
+	}
+	return hdr, resp, err
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// acquire takes one of d's in-flight slots, waiting at most until ctx or
+// RequestTimeout runs out (then ErrBusy).
+func (p *Pool) acquire(ctx context.Context, d *dcState) (func(), error) {
+	select {
+	case d.sem <- struct{}{}:
+		return func() { <-d.sem }, nil
+	default:
+	}
+	t := time.NewTimer(p.cfg.RequestTimeout)
+	defer t.Stop()
+	select {
+	case d.sem <- struct{}{}:
+		return func() { <-d.sem }, nil
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	return nil, fmt.Errorf("dc %s: %w (%d handshake steps in flight)", d.addr, ErrBusy, cap(d.sem))
+}
+
+// order returns the DCs to try: those not marked down in configured order,
+// then those marked down, also in order.
+func (p *Pool) order() []*dcState {
+	now := time.Now()
+	var up, down []*dcState
+	for _, d := range p.dcs {
+		d.mu.Lock()
+		isDown := now.Before(d.downUntil)
+		d.mu.Unlock()
+		if isDown {
+			down = append(down, d)
+		} else {
+			up = append(up, d)
+		}
+	}
+	return append(up, down...)
+}
+
+// markDown marks d down for DownBackoff, unless the failure is only the
+// caller cancelling ctx.
+func (p *Pool) markDown(ctx context.Context, d *dcState, reason error) {
+	if errors.Is(reason, context.Canceled) || errors.Is(reason, ErrClosed) {
+		return
+	}
+	d.mu.Lock()
+	wasUp := !time.Now().Before(d.downUntil)
+	d.downUntil = time.Now().Add(p.cfg.DownBackoff)
+	d.downErr = reason
+	d.mu.Unlock()
+	if wasUp {
+		p.log.Warn("dc: marked down", "dc", d.addr, "for", p.cfg.DownBackoff, "reason", reason.Error())
+	}
+}
+
+// markUp clears d's down mark after it answered.
+func (p *Pool) markUp(d *dcState) {
+	d.mu.Lock()
+	wasDown := !d.downUntil.IsZero()
+	d.downUntil = time.Time{}
+	d.downErr = nil
+	d.mu.Unlock()
+	if wasDown {
+		p.log.Info("dc: up again", "dc", d.addr)
+	}
+}
+
+// isDown reports whether d is currently marked down (tests).
+func (p *Pool) isDown(addr string) bool {
+	for _, d := range p.dcs {
+		if d.addr == addr {
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			return time.Now().Before(d.downUntil)
+		}
+	}
+	return false
+}
+
+// getConn returns a conn to d with one session reserved on it, and whether
+// it was dialed for this call. fresh forces a new conn.
+func (p *Pool) getConn(ctx context.Context, d *dcState, fresh bool) (*conn, bool, error) {
+	for {
+		if p.closed.Load() {
+			return nil, false, ErrClosed
+		}
+		d.mu.Lock()
+		var best *conn
+		bestLoad := 0
+		live := d.conns[:0]
+		for _, c := range d.conns {
+			ok, load := c.usable()
+			if !ok {
+				continue
+			}
+			live = append(live, c)
+			if best == nil || load < bestLoad {
+				best, bestLoad = c, load
+			}
+		}
+		clear(d.conns[len(live):])
+		d.conns = live
+		room := len(d.conns)+d.dialing < p.cfg.MaxConnsPerDC
+		if !fresh && best != nil && (bestLoad < connBusy || !room) {
+			d.mu.Unlock()
+			if best.reserve(p.cfg.MaxSessionsPerConn) {
+				return best, false, nil
+			}
+			continue // it died or retired meanwhile
+		}
+		if room {
+			d.dialing++
+			d.mu.Unlock()
+			c, err := p.dial(ctx, d)
+			d.mu.Lock()
+			d.dialing--
+			d.notify()
+			if err != nil {
+				d.mu.Unlock()
+				return nil, false, err
+			}
+			d.all[c] = struct{}{}
+			if !c.reserve(p.cfg.MaxSessionsPerConn) {
+				d.mu.Unlock()
+				return nil, false, fmt.Errorf("new connection died: %w", c.deadErr())
+			}
+			if ok, _ := c.usable(); ok {
+				d.conns = append(d.conns, c)
+			}
+			d.mu.Unlock()
+			if p.closed.Load() {
+				c.fail(ErrClosed)
+			}
+			return c, true, nil
+		}
+		// At the cap with dials in progress: wait for one to finish.
+		ch := d.changed
+		d.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		}
+	}
+}
+
+// notify wakes getConn waiters; d.mu must be held.
+func (d *dcState) notify() {
+	close(d.changed)
+	d.changed = make(chan struct{})
+}
+
+func (p *Pool) dial(ctx context.Context, d *dcState) (*conn, error) {
+	dctx, cancel := context.WithTimeout(ctx, p.cfg.DialTimeout)
+	defer cancel()
+	p.dials.Add(1)
+	c, err := dialConn(dctx, d.addr, func(c *conn) {
+		d.mu.Lock()
+		delete(d.all, c)
+		d.notify()
+		d.mu.Unlock()
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.log.Debug("dc: connected", "dc", d.addr, "dialect", fmt.Sprintf("%#04x", c.dialect))
+	return c, nil
+}
+
+// Close closes every connection; handshakes in progress fail. Later calls
+// to Negotiate fail with ErrClosed.
+func (p *Pool) Close() error {
+	p.closed.Store(true)
+	for _, d := range p.dcs {
+		d.mu.Lock()
+		conns := make([]*conn, 0, len(d.all))
+		for c := range d.all {
+			conns = append(conns, c)
+		}
+		d.conns = nil
+		d.mu.Unlock()
+		for _, c := range conns {
+			c.fail(ErrClosed)
+		}
+	}
+	return nil
+}
+
+// ntlmType returns the MessageType of an NTLMSSP message, or 0 if msg does
+// not start with the NTLMSSP signature.
+func ntlmType(msg []byte) uint32 {
+	if len(msg) < 12 || string(msg[:8]) != "NTLMSSP\x00" {
+		return 0
+	}
+	return binary.LittleEndian.Uint32(msg[8:])
+}
+
+// anonymousType3 reports whether an NTLM AUTHENTICATE message is anonymous
+// ([MS-NLMP] 3.2.5.1.2: empty UserName and NtChallengeResponse, and an
+// empty or one-zero-byte LmChallengeResponse; or the NTLMSSP_NEGOTIATE_
+// ANONYMOUS flag). ok is false if msg is not an AUTHENTICATE message. Samba
+// answers an anonymous Type3 with STATUS_SUCCESS and SessionFlags 0, so this
+// check cannot be left to the DC.
+func anonymousType3(msg []byte) (anon, ok bool) {
+	if ntlmType(msg) != 3 || len(msg) < 52 {
+		return false, false
+	}
+	lmLen := binary.LittleEndian.Uint16(msg[12:])
+	ntLen := binary.LittleEndian.Uint16(msg[20:])
+	userLen := binary.LittleEndian.Uint16(msg[36:])
+	const negotiateAnonymous = 0x00000800
+	if len(msg) >= 64 && binary.LittleEndian.Uint32(msg[60:])&negotiateAnonymous != 0 {
+		return true, true
+	}
+	return userLen == 0 || (ntLen == 0 && lmLen <= 1), true
+}
