@@ -27,14 +27,15 @@ if [ ${#need[@]} -gt 0 ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
 
-# Debian may start its own Samba and Apache on install (where an init system
-# runs them); they would hold ports 445/389/636 and 80. Stop them, never
-# reconfigure them: our instances run from their own directories.
-for svc in samba-ad-dc smbd nmbd winbind apache2; do
-	if command -v service >/dev/null 2>&1 && service "$svc" status >/dev/null 2>&1; then
-		service "$svc" stop >/dev/null 2>&1 || true
-	fi
-done
+	# Debian may start its own Samba and Apache on install (where an init
+	# system runs them); they would hold ports 445/389/636 and 80. Stop
+	# them, right after installing only: later, a "service smbd stop"
+	# would also kill the smbd of a DC this project started.
+	for svc in samba-ad-dc smbd nmbd winbind apache2; do
+		if command -v service >/dev/null 2>&1 && service "$svc" status >/dev/null 2>&1; then
+			service "$svc" stop >/dev/null 2>&1 || true
+		fi
+	done
+fi
 exit 0
