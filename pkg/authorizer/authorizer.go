@@ -184,10 +184,14 @@ func (a *Authorizer) ServeFCGI(ctx context.Context, fr *fcgi.Request) *fcgi.Resp
 			return a.challenge(true)
 		}
 		return a.ntlm(ctx, r, cred)
-	default:
-		r.log.Info("client used a scheme that is not offered", "scheme", cred.scheme)
-		return a.challenge(true)
+	case config.SchemeBasic:
+		if !a.cfg.Auth.Offers(config.SchemeBasic) {
+			r.log.Info("client used Basic, which is not offered")
+			return a.challenge(true)
+		}
+		return a.basic(ctx, r, cred.token)
 	}
+	return a.challenge(true)
 }
 
 // connKey builds the connection identity from Apache's parameters.

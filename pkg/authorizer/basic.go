@@ -1,0 +1,140 @@
+package authorizer
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/goauthenntlm/goauthenntlm/pkg/conntable"
+	"github.com/goauthenntlm/goauthenntlm/pkg/dc"
+	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
+	"github.com/goauthenntlm/goauthenntlm/pkg/ntlmmsg"
+)
+
+// basicWorkstation is the workstation name in the NTLM messages built for
+// Basic logins; it shows in the DC's logon events.
+const basicWorkstation = "GOAUTHENNTLM"
+
+// basic checks a Basic password at the DC the way PyAuthenNTLM2 did: it
+// plays an NTLM client, computing an NTLMv2 response from the password,
+// and relays that through the same SMB2 path as a browser's handshake. The
+// DC sees an ordinary network logon; no LDAP bind, no stored password.
+func (a *Authorizer) basic(ctx context.Context, r *request, token []byte) *fcgi.Response {
+	if !a.cfg.Auth.AllowBasicOverHTTP && !isHTTPS(r.Params) {
+		r.log.Warn("Basic login over plain HTTP refused; use HTTPS or set auth.allow_basic_over_http")
+		return status(403, "Basic authentication needs HTTPS")
+	}
+	raw := string(token)
+	if !utf8.ValidString(raw) {
+		// Browsers that ignore charset="UTF-8" send ISO-8859-1.
+		raw = latin1(token)
+	}
+	userPart, password, ok := strings.Cut(raw, ":")
+	if !ok || userPart == "" || password == "" {
+		r.log.Info("Basic credentials without user or password")
+		return a.challenge(true)
+	}
+	user, domain := splitUser(userPart)
+	name, rt, ok := a.routeForBasic(user, domain)
+	if !ok {
+		r.log.Warn("Basic login for a domain that is not served", "user", user, "domain", domain)
+		return a.challenge(true)
+	}
+
+	ctx, cancel := a.dcContext(ctx)
+	defer cancel()
+	neg := &ntlmmsg.Negotiate{Flags: ntlmmsg.NegotiateUnicode | ntlmmsg.NegotiateNTLM | ntlmmsg.RequestTarget |
+		ntlmmsg.AlwaysSign | ntlmmsg.ExtendedSessionSecurity | ntlmmsg.TargetInfo | ntlmmsg.Negotiate128}
+	hs, type2, err := rt.pool.Negotiate(ctx, neg.Marshal())
+	if err != nil {
+		return a.dcFailed(r, "basic negotiate", rt, err)
+	}
+	defer hs.Close()
+	ch, err := ntlmmsg.ParseChallenge(type2)
+	if err != nil {
+		a.log.Error("domain controller sent a challenge we cannot read", "dc", hs.DC(), "err", err)
+		return unavailable("domain controller answer unreadable")
+	}
+	var cc [8]byte
+	rand.Read(cc[:])
+	// A UPN goes to the DC as the user with an empty domain; the DC
+	// resolves it (MS-NLMP 3.3.2 allows this).
+	ntUser, ntDomain := user, domain
+	if strings.Contains(user, "@") {
+		ntDomain = ""
+	} else if ntDomain == "" {
+		ntDomain = name
+	}
+	auth, _, err := ntlmmsg.NewAuthenticateV2(ch, ntUser, ntDomain, password, basicWorkstation, cc, time.Now())
+	if err != nil {
+		a.log.Error("cannot build the NTLM answer for a Basic login", "err", err)
+		return unavailable("cannot answer the domain controller")
+	}
+	if err := hs.Authenticate(ctx, auth.Marshal()); err != nil {
+		var se *dc.StatusError
+		switch {
+		case errors.As(err, &se):
+			r.log.Info("Basic login refused by the domain controller", "user", user, "domain", name, "dc", se.DC, "status", se.Status.String())
+			return a.challenge(true)
+		case errors.Is(err, dc.ErrGuestSession):
+			r.log.Warn("Basic login refused: accepted only as guest", "user", user, "domain", name)
+			return a.challenge(true)
+		}
+		return a.dcFailed(r, "basic authenticate", rt, err)
+	}
+	sam, _, _ := strings.Cut(user, "@")
+	login := conntable.Login{User: sam, Domain: name, Scheme: "Basic", At: time.Now()}
+	r.log.Info("login", "user", login.User, "domain", login.Domain, "dc", hs.DC(), "scheme", login.Scheme)
+	if a.onLogin != nil {
+		a.onLogin(login)
+	}
+	return a.granted(login)
+}
+
+// splitUser takes DOMAIN\user, user@realm or a bare user apart. For a UPN
+// the realm is returned as the domain.
+func splitUser(s string) (user, domain string) {
+	if d, u, ok := strings.Cut(s, `\`); ok {
+		return u, d
+	}
+	if u, d, ok := strings.Cut(s, "@"); ok && u != "" {
+		return s, d
+	}
+	return s, ""
+}
+
+// routeForBasic finds the domain a Basic user belongs to: the NetBIOS name
+// or DNS name given, default_domain or the first domain for none, or the
+// fallback domain.
+func (a *Authorizer) routeForBasic(user, domain string) (string, *route, bool) {
+	if domain == "" {
+		if rt := a.route(a.cfg.Auth.DefaultDomain); rt != nil {
+			return rt.dom.Name, rt, true
+		}
+		return a.domains[0].dom.Name, a.domains[0], true
+	}
+	for _, rt := range a.domains {
+		if strings.EqualFold(rt.dom.Name, domain) || (rt.dom.DNSName != "" && strings.EqualFold(rt.dom.DNSName, domain)) {
+			return rt.dom.Name, rt, true
+		}
+	}
+	if rt := a.route(a.cfg.Auth.FallbackDomain); rt != nil {
+		return strings.ToUpper(domain), rt, true
+	}
+	return domain, nil, false
+}
+
+func isHTTPS(p map[string]string) bool {
+	return strings.EqualFold(p["HTTPS"], "on") || strings.EqualFold(p["REQUEST_SCHEME"], "https")
+}
+
+func latin1(b []byte) string {
+	r := make([]rune, len(b))
+	for i, c := range b {
+		r[i] = rune(c)
+	}
+	return string(r)
+}
