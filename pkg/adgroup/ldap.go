@@ -111,7 +111,8 @@ type Resolver struct {
 
 	mu     sync.Mutex
 	idle   []*pconn
-	down   map[string]time.Time // URL -> until when it is tried last
+	down    map[string]time.Time // URL -> until when it is tried last
+	flights map[string]*flight   // lower(user) -> query in progress
 	closed bool
 
 	dials atomic.Int64 // connection attempts, for tests
@@ -162,7 +163,8 @@ func NewResolver(cfg LDAPConfig, log *slog.Logger) (*Resolver, error) {
 		cfg:  cfg,
 		log:  log,
 		sem:  make(chan struct{}, cfg.MaxConns),
-		down: make(map[string]time.Time),
+		down:    make(map[string]time.Time),
+		flights: make(map[string]*flight),
 	}
 	for _, s := range cfg.URLs {
 		srv, err := parseServerURL(s, cfg.StartTLS)
@@ -234,6 +236,42 @@ func (r *Resolver) Groups(ctx context.Context, user string) ([]Group, error) {
 	if !plausibleUser(user) {
 		return nil, fmt.Errorf("ldap: search groups of %q: %w", user, ErrNoSuchUser)
 	}
+	// Concurrent requests for one user (a browser opening several
+	// connections at once) share one directory query. The query runs
+	// detached from the first caller's cancellation, still bounded by
+	// Timeout per operation; each caller waits only as long as its ctx.
+	key := strings.ToLower(user)
+	r.mu.Lock()
+	f, ok := r.flights[key]
+	if !ok {
+		f = &flight{done: make(chan struct{})}
+		r.flights[key] = f
+		go func() {
+			f.groups, f.err = r.groupsNow(context.WithoutCancel(ctx), user)
+			r.mu.Lock()
+			delete(r.flights, key)
+			r.mu.Unlock()
+			close(f.done)
+		}()
+	}
+	r.mu.Unlock()
+	select {
+	case <-f.done:
+		// Each caller gets its own slice: callers may modify theirs.
+		return append([]Group(nil), f.groups...), f.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("ldap: search groups of %q: %w", user, context.Cause(ctx))
+	}
+}
+
+// flight is one directory query shared by concurrent Groups calls.
+type flight struct {
+	done   chan struct{}
+	groups []Group
+	err    error
+}
+
+func (r *Resolver) groupsNow(ctx context.Context, user string) ([]Group, error) {
 	var groups []Group
 	err := r.withConn(ctx, func(pc *pconn) error {
 		var err error

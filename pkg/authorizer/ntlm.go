@@ -137,7 +137,7 @@ func (a *Authorizer) authenticate(ctx context.Context, r *request, c credentials
 	}
 	login := conntable.Login{User: msg.User, Domain: domain, Scheme: schemeName(pd.scheme), At: time.Now()}
 	a.table.SetAuthenticated(r.key, login)
-	a.log.Info("login", "user", login.User, "domain", login.Domain, "dc", pd.hs.DC(), "scheme", login.Scheme)
+	r.log.Info("login", "user", login.User, "domain", login.Domain, "dc", pd.hs.DC(), "scheme", login.Scheme)
 	if a.onLogin != nil {
 		a.onLogin(login)
 	}

@@ -70,6 +70,16 @@ func dialConn(ctx context.Context, addr string, onDead func(*conn)) (*conn, erro
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
 	}
+	c := newConn(addr, nc, onDead)
+	if _, err := c.negotiate(ctx); err != nil {
+		c.fail(err)
+		return nil, fmt.Errorf("negotiate: %w", err)
+	}
+	return c, nil
+}
+
+// newConn wraps a connected socket and starts its reader.
+func newConn(addr string, nc net.Conn, onDead func(*conn)) *conn {
 	c := &conn{
 		addr:     addr,
 		nc:       nc,
@@ -80,15 +90,12 @@ func dialConn(ctx context.Context, addr string, onDead func(*conn)) (*conn, erro
 		onDead:   onDead,
 	}
 	go c.readLoop()
-	if err := c.negotiate(ctx); err != nil {
-		c.fail(err)
-		return nil, fmt.Errorf("negotiate: %w", err)
-	}
-	return c, nil
+	return c
 }
 
-// negotiate runs the SMB2 NEGOTIATE exchange (MS-SMB2 3.2.4.2.2.2).
-func (c *conn) negotiate(ctx context.Context) error {
+// negotiate runs the SMB2 NEGOTIATE exchange (MS-SMB2 3.2.4.2.2.2) and
+// returns the raw response.
+func (c *conn) negotiate(ctx context.Context) ([]byte, error) {
 	req := negotiateRequest{
 		SecurityMode: securitySigningEnabled,
 		Dialects:     offeredDialects,
@@ -99,23 +106,23 @@ func (c *conn) negotiate(ctx context.Context) error {
 	req.Contexts = []negotiateContext{preauthContext(salt)}
 	hdr, msg, err := c.roundTrip(ctx, cmdNegotiate, 0, req.encode)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if hdr.Command != cmdNegotiate {
-		return malformed("answer to NEGOTIATE has command %#x", hdr.Command)
+		return nil, malformed("answer to NEGOTIATE has command %#x", hdr.Command)
 	}
 	if hdr.Status != StatusSuccess {
-		return fmt.Errorf("server answered %s (0x%08X)", hdr.Status, uint32(hdr.Status))
+		return nil, fmt.Errorf("server answered %s (0x%08X)", hdr.Status, uint32(hdr.Status))
 	}
 	resp, err := decodeNegotiateResponse(msg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !slices.Contains(offeredDialects, resp.DialectRevision) {
-		return fmt.Errorf("server chose dialect %#04x, which was not offered", resp.DialectRevision)
+		return nil, fmt.Errorf("server chose dialect %#04x, which was not offered", resp.DialectRevision)
 	}
 	c.dialect = resp.DialectRevision
-	return nil
+	return msg, nil
 }
 
 // sessionSetup sends one SESSION_SETUP carrying token for session sid (0 to

@@ -376,6 +376,14 @@ type conn struct {
 	closed   bool
 
 	wg sync.WaitGroup // request goroutines
+
+	// Storage for the first request and the request list, so that Apache's
+	// one request per connection costs no allocation of its own. first is
+	// never reused for a later request: a finished request's goroutine may
+	// still hold it.
+	first     request
+	firstUsed bool
+	reqsArr   [1]*request
 }
 
 // deadlineMode records which read deadline is armed, so that it is only
@@ -390,6 +398,7 @@ const (
 
 // request is the connection's view of one request id.
 type request struct {
+	req        Request // handed to the handler once the params are complete
 	id         uint16
 	keepConn   bool
 	rejected   bool // answered with UNKNOWN_ROLE; params are discarded
@@ -401,6 +410,7 @@ type request struct {
 
 func (s *Server) newConn(rwc net.Conn) *conn {
 	c := &conn{srv: s, rwc: rwc, log: s.logger()}
+	c.reqs = c.reqsArr[:0]
 	// The connection's context does not derive from a server-wide one: with
 	// a connection per request, registering every one of them with a shared
 	// parent would serialize them all on its lock. Shutdown cancels each
@@ -635,7 +645,14 @@ func (c *conn) handleBegin(h header) error {
 	if err != nil {
 		return err
 	}
-	r := &request{id: h.id, keepConn: b.flags&flagKeepConn != 0}
+	var r *request
+	if !c.firstUsed {
+		c.firstUsed = true
+		r = &c.first
+	} else {
+		r = new(request)
+	}
+	r.id, r.keepConn = h.id, b.flags&flagKeepConn != 0
 
 	c.mu.Lock()
 	if c.findLocked(h.id) != nil {
@@ -749,7 +766,8 @@ func (c *conn) paramsComplete(r *request) error {
 	if err != nil {
 		return err
 	}
-	req := &Request{ID: r.id, Role: RoleAuthorizer, Params: params}
+	req := &r.req
+	*req = Request{ID: r.id, Role: RoleAuthorizer, Params: params}
 
 	c.mu.Lock()
 	r.paramsDone = true
