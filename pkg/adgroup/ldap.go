@@ -109,11 +109,11 @@ type Resolver struct {
 
 	sem chan struct{} // one token per connection in use or being dialed
 
-	mu     sync.Mutex
-	idle   []*pconn
+	mu      sync.Mutex
+	idle    []*pconn
 	down    map[string]time.Time // URL -> until when it is tried last
 	flights map[string]*flight   // lower(user) -> query in progress
-	closed bool
+	closed  bool
 
 	dials atomic.Int64 // connection attempts, for tests
 }
@@ -160,9 +160,9 @@ func NewResolver(cfg LDAPConfig, log *slog.Logger) (*Resolver, error) {
 		return nil, errors.New("ldap: bind user and password are required")
 	}
 	r := &Resolver{
-		cfg:  cfg,
-		log:  log,
-		sem:  make(chan struct{}, cfg.MaxConns),
+		cfg:     cfg,
+		log:     log,
+		sem:     make(chan struct{}, cfg.MaxConns),
 		down:    make(map[string]time.Time),
 		flights: make(map[string]*flight),
 	}
