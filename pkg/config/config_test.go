@@ -88,3 +88,23 @@ func TestRelativePaths(t *testing.T) {
 		t.Errorf("password file = %q", got)
 	}
 }
+
+func TestSplitUser(t *testing.T) {
+	c, err := Parse("x.toml", []byte("[[domain]]\nname = \"EXAMPLE\"\ndns_name = \"example.test\"\ndcs = [\"dc\"]\n[[domain]]\nname = \"OTHER\"\ndcs = [\"dc2\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ in, user, domain string }{
+		{"jdoe", "jdoe", "EXAMPLE"},
+		{`EXAMPLE\jdoe`, "jdoe", "EXAMPLE"},
+		{`other\bob`, "bob", "OTHER"},
+		{"jdoe@Example.Test", "jdoe", "EXAMPLE"},
+		{`far\x`, "x", "FAR"},
+		{"@x", "@x", "EXAMPLE"},
+	} {
+		u, d := c.SplitUser(tt.in)
+		if u != tt.user || d != tt.domain {
+			t.Errorf("SplitUser(%q) = %q, %q; want %q, %q", tt.in, u, d, tt.user, tt.domain)
+		}
+	}
+}

@@ -1,0 +1,110 @@
+package adgroup
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/goauthenntlm/goauthenntlm/pkg/config"
+)
+
+// Directory is the groups side of a configuration file: one Resolver per
+// domain that has LDAP settings, and the shared Cache. Both programs build
+// it the same way, so they read the same files and follow the same policy.
+type Directory struct {
+	Cache     *Cache
+	resolvers map[string]*Resolver // by upper-case NetBIOS domain name
+	grace     time.Duration
+	timeout   time.Duration
+	def       string // domain for users given without one
+}
+
+// NewDirectory builds the Directory cfg describes. It reads the bind
+// password and CA files now, so that a mistake shows at start.
+func NewDirectory(cfg *config.Config, log *slog.Logger) (*Directory, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	d := &Directory{
+		Cache: &Cache{
+			Dir:         cfg.Groups.CacheDir,
+			TTL:         cfg.Groups.CacheTTL.D(),
+			NegativeTTL: cfg.Groups.NegativeTTL.D(),
+		},
+		resolvers: map[string]*Resolver{},
+		grace:     cfg.Groups.StaleGrace.D(),
+		timeout:   cfg.Groups.LookupTimeout.D(),
+		def:       cfg.Auth.DefaultDomain,
+	}
+	if d.def == "" && len(cfg.Domains) > 0 {
+		d.def = cfg.Domains[0].Name
+	}
+	for _, dom := range cfg.Domains {
+		if len(dom.LDAPURLs) == 0 {
+			continue
+		}
+		pw, err := os.ReadFile(dom.LDAPBindPasswordFile)
+		if err != nil {
+			d.Close()
+			return nil, fmt.Errorf("domain %s: ldap bind password: %w", dom.Name, err)
+		}
+		var roots *x509.CertPool
+		if dom.LDAPCAFile != "" {
+			pem, err := os.ReadFile(dom.LDAPCAFile)
+			if err != nil {
+				d.Close()
+				return nil, fmt.Errorf("domain %s: ldap CA: %w", dom.Name, err)
+			}
+			roots = x509.NewCertPool()
+			if !roots.AppendCertsFromPEM(pem) {
+				d.Close()
+				return nil, fmt.Errorf("domain %s: ldap CA %s holds no PEM certificate", dom.Name, dom.LDAPCAFile)
+			}
+		}
+		r, err := NewResolver(LDAPConfig{
+			URLs:         dom.LDAPURLs,
+			BaseDN:       dom.LDAPBaseDN,
+			BindUser:     dom.LDAPBindUser,
+			BindPassword: strings.TrimRight(string(pw), "\r\n"),
+			RootCAs:      roots,
+			StartTLS:     dom.LDAPStartTLS,
+			Timeout:      cfg.Groups.LookupTimeout.D(),
+		}, log.With("domain", dom.Name))
+		if err != nil {
+			d.Close()
+			return nil, fmt.Errorf("domain %s: %w", dom.Name, err)
+		}
+		d.resolvers[strings.ToUpper(dom.Name)] = r
+	}
+	return d, nil
+}
+
+// Lookup is the package Lookup for user in domain ("" = the default
+// domain), bounded by the configured lookup timeout. For a domain without
+// LDAP settings only the cache can answer.
+func (d *Directory) Lookup(ctx context.Context, user, domain string) (*Entry, error) {
+	if domain == "" {
+		domain = d.def
+	}
+	r := d.resolvers[strings.ToUpper(domain)]
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	return Lookup(ctx, d.Cache, r, user, strings.ToUpper(domain), d.grace)
+}
+
+// Enabled reports whether any domain has LDAP settings.
+func (d *Directory) Enabled() bool { return len(d.resolvers) > 0 }
+
+// Close closes the resolvers' connections.
+func (d *Directory) Close() error {
+	var errs []error
+	for _, r := range d.resolvers {
+		errs = append(errs, r.Close())
+	}
+	return errors.Join(errs...)
+}
