@@ -1,0 +1,500 @@
+#!/usr/bin/env bash
+# stack.sh runs a complete throwaway GoAuthenNTLM stack on loopback, for the
+# demo, the end-to-end tests and the benchmarks: a Samba AD DC (scripts/dc.sh),
+# ntlm-fcgi-authorizer, and our own Apache instance (apache/test-site.conf.in)
+# with ntlm-group-check as its external group program. Needs root (Samba).
+#
+#   stack.sh up DIR [IP]      deps, DC on IP (default 127.0.0.10), build, start
+#                             everything; prints the URL and test logins. Run
+#                             again on a running stack: starts what is not
+#                             running and prints the same information.
+#   stack.sh status DIR       what runs; exit 1 if something does not
+#   stack.sh restart-authz DIR   restart the authorizer (same binary, DIR/conf.toml)
+#   stack.sh restart-apache DIR  restart Apache (same DIR/apache/httpd.conf)
+#   stack.sh dc-stop DIR      stop the DC, keeping its data (outage tests)
+#   stack.sh dc-start DIR     start it again
+#   stack.sh down DIR         stop everything and delete DIR
+#   stack.sh deps             scripts/deps.sh, but only if something is missing
+#
+# DIR/stack.env, shell-sourceable KEY=value lines, tells tests where things
+# are: URL APACHE_PORT AUTHZ_ADDR DC_IP DC_DIR CONF BIN AUTHZ_LOG
+# APACHE_ERROR_LOG APACHE_ACCESS_LOG and more (see write_env).
+#
+# Environment, read by "up":
+#   STACK_LOG_LEVEL        the authorizer's log_level (default info)
+#   STACK_APACHE_LOGLEVEL  Apache's LogLevel (default warn)
+#   STACK_CONF_FILE        authorizer config template to use instead of
+#                          apache/stack-conf.toml.in (same @PLACEHOLDERS@)
+#   STACK_CONF_EXTRA       TOML appended to the config (new tables only: it
+#                          lands after the template's last table)
+#   STACK_APACHE_PORT, STACK_AUTHZ_PORT   fixed ports instead of free ones
+#   STACK_NO_BUILD=1       do not run go build (use the binaries in DIR/bin)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/.." && pwd)
+export PATH=$PATH:/usr/local/go/bin
+
+usage() {
+	sed -n '7,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	exit 2
+}
+
+say() { echo "stack.sh: $*" >&2; }
+die() {
+	say "$*"
+	exit 1
+}
+
+# deps.sh stops Debian's samba/smbd/apache2 services, and its "service smbd
+# stop" (start-stop-daemon --exec) kills EVERY smbd on the machine, including
+# the smbd of any running test DC. So run it only when something is missing.
+deps() {
+	local c missing=
+	for c in samba samba-tool smbclient ldapsearch apache2 curl wrk openssl ss setpriv; do
+		command -v "$c" >/dev/null 2>&1 || missing="$missing $c"
+	done
+	[ -e /usr/lib/apache2/modules/mod_authnz_external.so ] || missing="$missing mod_authnz_external"
+	[ -z "$missing" ] && return 0
+	say "missing:$missing; running scripts/deps.sh"
+	bash "$here/deps.sh"
+}
+
+cmd=${1:-}
+if [ "$cmd" = deps ]; then
+	deps
+	exit 0
+fi
+[ -n "$cmd" ] && [ -n "${2:-}" ] || usage
+case $2 in *[[:space:]]*) die "the directory must not contain blanks (mod_authnz_external splits its command line on them): $2" ;; esac
+[ "$2" != / ] || die "refusing / as the stack directory"
+
+# The stack directory, absolute; not created here (down/status must not).
+if [ -d "$2" ]; then
+	dir=$(cd "$2" && pwd)
+else
+	case $2 in /*) dir=$2 ;; *) dir=$PWD/$2 ;; esac
+	dir=${dir%/}
+fi
+
+authz_pidf=$dir/authorizer.pid
+authz_log=$dir/authorizer.log
+apache_pidf=$dir/apache/apache2.pid
+
+alive() { # pidfile
+	local pid
+	pid=$(cat "$1" 2>/dev/null) || return 1
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+}
+
+port_open() { # host port
+	(exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
+}
+
+port_used() { # port: anything on 127.0.0.1/any address with this local port
+	[ -n "$(ss -Htan "sport = :$1" 2>/dev/null)" ]
+}
+
+free_port() { # [excluded port]
+	local p i
+	for i in $(seq 1 200); do
+		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		[ "$p" != "${1:-}" ] || continue
+		port_used "$p" || {
+			echo "$p"
+			return 0
+		}
+	done
+	die "no free TCP port found"
+}
+
+# wait_port NAME HOST PORT PIDFILE LOG SECONDS
+wait_port() {
+	local name=$1 host=$2 port=$3 pidf=$4 log=$5 deadline=$((SECONDS + $6))
+	while ! port_open "$host" "$port"; do
+		if ! alive "$pidf"; then
+			say "$name exited before it listened on $host:$port; last lines of $log:"
+			tail -n 30 "$log" >&2 || true
+			return 1
+		fi
+		if [ $SECONDS -ge "$deadline" ]; then
+			say "$name did not listen on $host:$port within $6 s; last lines of $log:"
+			tail -n 30 "$log" >&2 || true
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+stop_pid() { # pidfile name
+	local pid
+	pid=$(cat "$1" 2>/dev/null || true)
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+		# Started with setsid: the pid leads its own process group.
+		kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+		for _ in $(seq 1 100); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$pid" 2>/dev/null; then
+			say "$2 (pid $pid) did not stop within 10 s; killing it"
+			kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+		fi
+	fi
+	rm -f "$1"
+}
+
+load_env() {
+	[ -f "$dir/stack.env" ] || die "no stack in $dir (no $dir/stack.env); run: stack.sh up $dir"
+	# shellcheck disable=SC1091
+	. "$dir/stack.env"
+	pub=$PUB
+}
+
+# The Apache user runs ntlm-group-check, which reads the config, the LDAP
+# password, the CA and the groups cache; the authorizer runs as that user too,
+# so the cache files it writes are the helper's. When the Apache user cannot
+# reach DIR (a checkout under /root, say), those files go to a directory in
+# /tmp, recorded in DIR/pub.
+run_as=(setpriv --reuid=www-data --regid=www-data --init-groups --)
+
+choose_pub() {
+	if [ -f "$dir/pub" ]; then
+		pub=$(cat "$dir/pub")
+	elif "${run_as[@]}" test -x "$dir"; then
+		pub=$dir
+	else
+		pub=$(mktemp -d /tmp/goauthenntlm-stack.XXXXXX)
+		chmod 755 "$pub"
+		echo "$pub" >"$dir/pub"
+		say "www-data cannot reach $dir; its files go to $pub"
+	fi
+}
+
+setup_files() {
+	local d
+	mkdir -p "$pub/bin" "$pub/apache/htdocs" "$pub/apache/cgi-bin" "$pub/apache/run" "$dir/apache"
+	for d in public private webusers powerusers outsiders; do
+		mkdir -p "$pub/apache/htdocs/$d"
+		# exactly 100 bytes, for the benchmarks
+		printf '%-99s\n' "GoAuthenNTLM test file in /$d/" >"$pub/apache/htdocs/$d/file.txt"
+	done
+	cat >"$pub/apache/cgi-bin/whoami" <<-'EOF'
+		#!/bin/sh
+		printf 'Content-Type: text/plain\r\n\r\n%s\n' "${REMOTE_USER-}"
+	EOF
+	cat >"$pub/apache/cgi-bin/env" <<-'EOF'
+		#!/bin/sh
+		printf 'Content-Type: text/plain\r\n\r\n'
+		env | LC_ALL=C sort
+	EOF
+	chmod 755 "$pub/apache/cgi-bin/whoami" "$pub/apache/cgi-bin/env"
+	chmod -R a+rX "$pub/apache" "$pub/bin"
+
+	install -m 0640 -o root -g www-data "$dir/dc/svc-ntlm.pass" "$pub/ldap.pass"
+	install -m 0644 "$dir/dc/tls/ca.pem" "$pub/ca.pem"
+	mkdir -p "$pub/groups-cache"
+	chown www-data:www-data "$pub/groups-cache"
+	chmod 2770 "$pub/groups-cache"
+}
+
+fill() { # template -> stdout, replacing the @PLACEHOLDERS@
+	sed -e "s|@DIR@|$dir|g" -e "s|@PUB@|$pub|g" \
+		-e "s|@PORT@|$APACHE_PORT|g" -e "s|@AUTHZ_ADDR@|$AUTHZ_ADDR|g" \
+		-e "s|@GROUPCHECK@|$BIN/ntlm-group-check|g" -e "s|@CONF@|$CONF|g" \
+		-e "s|@LOGLEVEL@|${STACK_APACHE_LOGLEVEL:-warn}|g" \
+		-e "s|@LOG_LEVEL@|${STACK_LOG_LEVEL:-info}|g" -e "s|@DC_IP@|$DC_IP|g" \
+		-e "s|@LDAP_PASSFILE@|$pub/ldap.pass|g" -e "s|@LDAP_CA@|$pub/ca.pem|g" \
+		-e "s|@CACHE_DIR@|$pub/groups-cache|g" "$1"
+}
+
+write_conf() {
+	local tmpl=${STACK_CONF_FILE:-$root/apache/stack-conf.toml.in}
+	[ -f "$tmpl" ] || die "STACK_CONF_FILE $tmpl does not exist"
+	{
+		fill "$tmpl"
+		if [ -n "${STACK_CONF_EXTRA:-}" ]; then
+			printf '\n# STACK_CONF_EXTRA\n%s\n' "$STACK_CONF_EXTRA"
+		fi
+	} >"$CONF.tmp"
+	chown root:www-data "$CONF.tmp"
+	chmod 0640 "$CONF.tmp"
+	mv "$CONF.tmp" "$CONF"
+}
+
+write_env() {
+	cat >"$dir/stack.env.tmp" <<-EOF
+		# GoAuthenNTLM test stack, written by scripts/stack.sh; KEY=value, no quoting needed
+		URL=http://127.0.0.1:$APACHE_PORT/
+		APACHE_PORT=$APACHE_PORT
+		AUTHZ_ADDR=$AUTHZ_ADDR
+		DC_IP=$DC_IP
+		DC_DIR=$dir/dc
+		STACK_DIR=$dir
+		STACK_SH=$here/stack.sh
+		PUB=$pub
+		CONF=$CONF
+		BIN=$BIN
+		AUTHZ_LOG=$authz_log
+		AUTHZ_PID_FILE=$authz_pidf
+		APACHE_CONF=$dir/apache/httpd.conf
+		APACHE_ERROR_LOG=$dir/apache/error.log
+		APACHE_ACCESS_LOG=$dir/apache/access.log
+		APACHE_PID_FILE=$apache_pidf
+		LDAP_URL=ldaps://$DC_IP
+		LDAP_CA=$pub/ca.pem
+		LDAP_PASSFILE=$pub/ldap.pass
+		LDAP_BIND=svc-ntlm@EXAMPLE.TEST
+		GROUPS_CACHE=$pub/groups-cache
+	EOF
+	mv "$dir/stack.env.tmp" "$dir/stack.env"
+}
+
+build() {
+	say "building ./cmd/... into $BIN"
+	if ! (cd "$root" && go build -o "$BIN/" ./cmd/...); then
+		say "go build ./cmd/... failed (errors above)"
+		return 1
+	fi
+	chmod -f 755 "$BIN"/* || true
+	[ -x "$BIN/ntlm-group-check" ] ||
+		say "WARNING: go build ./cmd/... produced no ntlm-group-check: the group locations answer 401"
+	[ -x "$BIN/ntlm-fcgi-authorizer" ] || {
+		say "go build ./cmd/... produced no ntlm-fcgi-authorizer"
+		return 1
+	}
+}
+
+start_authz() {
+	alive "$authz_pidf" && return 0
+	[ -x "$BIN/ntlm-fcgi-authorizer" ] || {
+		say "no $BIN/ntlm-fcgi-authorizer"
+		return 1
+	}
+	if ! "${run_as[@]}" "$BIN/ntlm-fcgi-authorizer" -config "$CONF" -check >"$dir/authorizer.check" 2>&1; then
+		say "ntlm-fcgi-authorizer -config $CONF -check failed:"
+		cat "$dir/authorizer.check" >&2
+		return 1
+	fi
+	echo "--- $(date '+%F %T') start" >>"$authz_log"
+	setsid "${run_as[@]}" "$BIN/ntlm-fcgi-authorizer" -config "$CONF" >>"$authz_log" 2>&1 </dev/null &
+	echo $! >"$authz_pidf"
+	wait_port ntlm-fcgi-authorizer "${AUTHZ_ADDR%:*}" "${AUTHZ_ADDR##*:}" "$authz_pidf" "$authz_log" 20
+}
+
+apache_args() { echo -f "$dir/apache/httpd.conf" -DFOREGROUND -DSTACK_ROOT; }
+
+start_apache() {
+	alive "$apache_pidf" && return 0
+	# shellcheck disable=SC2046
+	apache2 $(apache_args) -t >"$dir/apache/configtest.log" 2>&1 || {
+		say "apache2 -t rejects $dir/apache/httpd.conf:"
+		cat "$dir/apache/configtest.log" >&2
+		return 1
+	}
+	# shellcheck disable=SC2046
+	setsid apache2 $(apache_args) >>"$dir/apache/stderr.log" 2>&1 </dev/null &
+	echo $! >"$apache_pidf"
+	if ! wait_port apache2 127.0.0.1 "$APACHE_PORT" "$apache_pidf" "$dir/apache/error.log" 20; then
+		tail -n 10 "$dir/apache/stderr.log" >&2 || true
+		return 1
+	fi
+}
+
+print_info() {
+	cat <<-EOF
+
+		URL=$URL
+		Test logins (domain EXAMPLE):
+		  EXAMPLE\\jdoe   Secr3t!Pass    groups WebUsers, PowerUsers (via WebUsers)
+		  EXAMPLE\\alice  Al1ce!Pass     no groups
+		  EXAMPLE\\bob    B0b!Passw0rd   group Outsiders
+		Try:
+		  curl --ntlm -u 'EXAMPLE\\jdoe:Secr3t!Pass' ${URL}private/whoami
+		  curl --ntlm -u 'EXAMPLE\\jdoe:Secr3t!Pass' ${URL}webusers/whoami
+		  curl ${URL}public/file.txt
+		Locations: /public/ (open) /private/ (any login) /webusers/ /powerusers/ /outsiders/ (group)
+		Files: $dir/stack.env, config $CONF
+		Logs:  $authz_log
+		       $dir/apache/error.log $dir/apache/access.log
+		Stop:  $here/stack.sh down $dir
+	EOF
+}
+
+status() {
+	local rc=0
+	if alive "$apache_pidf"; then echo "apache2:              running (pid $(cat "$apache_pidf")) on 127.0.0.1:$APACHE_PORT"; else
+		echo "apache2:              NOT running"
+		rc=1
+	fi
+	if alive "$authz_pidf"; then echo "ntlm-fcgi-authorizer: running (pid $(cat "$authz_pidf")) on $AUTHZ_ADDR"; else
+		echo "ntlm-fcgi-authorizer: NOT running"
+		rc=1
+	fi
+	if alive "$dir/dc/samba.pid"; then echo "samba DC:             running (pid $(cat "$dir/dc/samba.pid")) on $DC_IP"; else
+		echo "samba DC:             NOT running"
+		rc=1
+	fi
+	return $rc
+}
+
+# Two workarounds for scripts/dc.sh (to be fixed there):
+# - its smb.conf leaves pid directory, ncalrpc dir and winbindd socket
+#   directory at /run/samba, shared by every DC on the machine: a second DC
+#   refuses to start ("samba is already running"), and Debian's init scripts
+#   (deps.sh's "service smbd stop") find and kill the last one's smbd. Give
+#   each DC its own, then (re)start it.
+# - it checks for the address with "ip ... | grep -q" under pipefail, which
+#   fails now and then (SIGPIPE) when the address is already there, and then
+#   "ip addr add" fails: retry quick failures.
+dc_isolated() { grep -q '^[[:space:]]*pid directory' "$dir/dc/etc/smb.conf"; }
+
+dc_isolate() {
+	local c=$dir/dc/etc/smb.conf r=$dir/dc/run
+	mkdir -p "$r/ncalrpc" "$r/winbindd"
+	chmod 755 "$r/winbindd"
+	sed -i '/^[[:space:]]*t\{0,1\}pid directory/d;/^[[:space:]]*ncalrpc dir/d;/^[[:space:]]*winbindd socket directory/d' "$c"
+	awk -v r="$r" '{ print } /^\[global\]/ {
+		printf "\tpid directory = %s\n\tncalrpc dir = %s/ncalrpc\n\twinbindd socket directory = %s/winbindd\n", r, r, r
+	}' "$c" >"$c.tmp"
+	mv "$c.tmp" "$c"
+}
+
+dc_up() { # ip
+	local i t0 ok
+	for i in 1 2 3 4 5; do
+		t0=$SECONDS ok=0
+		bash "$here/dc.sh" up "$dir/dc" "$1" && ok=1
+		if [ -e "$dir/dc/provisioned" ] && ! dc_isolated; then
+			say "giving the DC its own pid/ncalrpc/winbindd directories"
+			bash "$here/dc.sh" stop "$dir/dc"
+			dc_isolate
+			bash "$here/dc.sh" start "$dir/dc"
+			return
+		fi
+		[ $ok = 1 ] && return 0
+		[ $((SECONDS - t0)) -lt 5 ] && [ $i -lt 5 ] || return 1
+		say "dc.sh up failed at once; trying again ($i)"
+		sleep 0.5
+	done
+}
+
+up() {
+	local ip=${1:-127.0.0.10} authz_ok=1
+	case $ip in 127.*) ;; *) die "$ip is not a loopback address" ;; esac
+	[ "$(id -u)" = 0 ] || die "needs root (the Samba DC, and Apache serving as www-data)"
+	mkdir -p "$dir"
+	dir=$(cd "$dir" && pwd)
+	authz_pidf=$dir/authorizer.pid authz_log=$dir/authorizer.log apache_pidf=$dir/apache/apache2.pid
+	unset APACHE_PORT AUTHZ_ADDR
+	if [ -f "$dir/stack.env" ]; then
+		load_env
+		[ "$DC_IP" = "$ip" ] || die "the stack in $dir runs its DC on $DC_IP, not $ip; stack.sh down $dir first"
+	fi
+
+	deps
+	if [ -e "$dir/dc/provisioned" ]; then
+		say "starting the DC on $ip"
+	else
+		say "provisioning and starting the DC on $ip (about a minute)"
+	fi
+	dc_up "$ip"
+
+	choose_pub
+	setup_files
+	DC_IP=$ip
+	BIN=$pub/bin
+	CONF=$pub/conf.toml
+	if [ -z "${APACHE_PORT:-}" ]; then
+		APACHE_PORT=${STACK_APACHE_PORT:-$(free_port)}
+		AUTHZ_ADDR=127.0.0.1:${STACK_AUTHZ_PORT:-$(free_port "$APACHE_PORT")}
+	fi
+	URL=http://127.0.0.1:$APACHE_PORT/
+	write_env
+
+	if ! alive "$authz_pidf"; then
+		if [ "${STACK_NO_BUILD:-}" != 1 ]; then
+			build || authz_ok=0
+		fi
+		write_conf
+		if [ $authz_ok = 1 ]; then
+			start_authz || authz_ok=0
+		fi
+	fi
+	if ! alive "$apache_pidf"; then
+		fill "$root/apache/test-site.conf.in" >"$dir/apache/httpd.conf"
+		start_apache || die "Apache did not start"
+	fi
+	print_info
+	if [ $authz_ok = 0 ]; then
+		cat >&2 <<-EOF
+
+			stack.sh: *** THE AUTHORIZER IS NOT RUNNING (see the messages above). ***
+			stack.sh: /public/ works; NTLM locations answer 500 (AH02495) until it runs.
+			stack.sh: fix it, then run again: $here/stack.sh up $dir $ip
+		EOF
+		exit 3
+	fi
+	status >/dev/null || {
+		status >&2
+		exit 1
+	}
+}
+
+down() {
+	[ -e "$dir" ] || {
+		say "$dir does not exist; nothing to do"
+		return 0
+	}
+	if [ ! -f "$dir/stack.env" ] && [ ! -d "$dir/dc" ] && [ ! -d "$dir/apache" ]; then
+		die "$dir does not look like a stack directory; not deleting it"
+	fi
+	stop_pid "$apache_pidf" apache2
+	stop_pid "$authz_pidf" ntlm-fcgi-authorizer
+	if [ -d "$dir/dc" ]; then
+		bash "$here/dc.sh" down "$dir/dc"
+	fi
+	if [ -f "$dir/pub" ]; then
+		local p
+		p=$(cat "$dir/pub")
+		case $p in /tmp/goauthenntlm-stack.*) rm -rf "$p" ;; esac
+	fi
+	rm -rf "$dir"
+	say "stack in $dir stopped and removed"
+}
+
+case $cmd in
+up) up "${3:-}" ;;
+down) down ;;
+status)
+	load_env
+	cat "$dir/stack.env"
+	echo
+	status
+	;;
+restart-authz)
+	load_env
+	stop_pid "$authz_pidf" ntlm-fcgi-authorizer
+	start_authz || exit 1
+	say "ntlm-fcgi-authorizer restarted (pid $(cat "$authz_pidf"))"
+	;;
+restart-apache)
+	load_env
+	stop_pid "$apache_pidf" apache2
+	start_apache || exit 1
+	say "apache2 restarted (pid $(cat "$apache_pidf"))"
+	;;
+dc-stop)
+	load_env
+	bash "$here/dc.sh" stop "$dir/dc"
+	;;
+dc-start)
+	load_env
+	ip=$(cat "$dir/dc/ip")
+	if ! ip -o addr show dev lo | grep -F "inet $ip/" >/dev/null; then
+		ip addr add "$ip/32" dev lo
+	fi
+	bash "$here/dc.sh" start "$dir/dc"
+	;;
+*) usage ;;
+esac
