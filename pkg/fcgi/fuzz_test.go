@@ -180,3 +180,29 @@ func TestConnStreams(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkConnInMemory measures the server's own cost for one Apache-style
+// request, without the kernel's TCP work: read loop, params decoding,
+// handler call, answer framing.
+func BenchmarkConnInMemory(b *testing.B) {
+	resp := &Response{Status: 200, Variables: map[string]string{"REMOTE_USER": "jdoe"}}
+	s := &Server{
+		Handler: HandlerFunc(func(ctx context.Context, r *Request) *Response { return resp }),
+		Logger:  slog.New(slog.DiscardHandler),
+	}
+	s.init()
+	req := apacheRequestBytes(apacheParams())
+	mc := &memConn{r: bytes.NewReader(req)}
+	b.ReportAllocs()
+	for b.Loop() {
+		mc.r.Reset(req)
+		mc.closed = false
+		s.sem <- struct{}{}
+		c := s.newConn(mc)
+		s.trackConn(c, true)
+		c.serve()
+		if mc.written == 0 {
+			b.Fatal("no answer")
+		}
+	}
+}
