@@ -1,0 +1,114 @@
+# GoAuthenNTLM. Start here:
+#   make demo     a DC, the authorizer and Apache on loopback; prints a curl to try
+#   make test     everything CI runs: unit tests, fuzz seeds, integration and e2e
+# The stacks need root (a Samba AD DC) and Debian 12 (scripts/deps.sh).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+export PATH := $(PATH):/usr/local/go/bin
+
+GO        ?= go
+FUZZTIME  ?= 30s
+PKGS      := ./pkg/... ./cmd/...
+STACK     := scripts/stack.sh
+
+DEMO_DIR  := .stack/demo
+DEMO_IP   := 127.0.0.10
+TEST_DIR  := .stack/test
+TEST_IP   := 127.0.0.11
+TEST_ABS  := $(CURDIR)/$(TEST_DIR)
+
+# -race needs cgo and a C compiler; without them the tests run without it.
+RACE := $(shell [ "$$($(GO) env CGO_ENABLED 2>/dev/null)" = 1 ] && command -v "$$($(GO) env CC 2>/dev/null || echo gcc)" >/dev/null 2>&1 && echo -race)
+
+# What the package integration tests (pkg/dc, pkg/adgroup) and the e2e tests
+# need to find the test stack's DC and Apache.
+TEST_ENV := GOAUTHENNTLM_STACK=$(TEST_ABS)/stack.env \
+	GOAUTHENNTLM_TEST_DC=$(TEST_IP):445 \
+	GOAUTHENNTLM_TEST_LDAP=ldaps://$(TEST_IP) \
+	GOAUTHENNTLM_TEST_LDAP_CA=$(TEST_ABS)/dc/tls/ca.pem \
+	GOAUTHENNTLM_TEST_LDAP_BIND=svc-ntlm@EXAMPLE.TEST \
+	GOAUTHENNTLM_TEST_LDAP_PASSFILE=$(TEST_ABS)/dc/svc-ntlm.pass \
+	GOAUTHENNTLM_TEST_SMBCONF=$(TEST_ABS)/dc/etc/smb.conf
+
+.PHONY: all build deps demo demo-down test unit vet fuzz fuzz-seeds e2e e2e-up e2e-down bench soak clean
+
+all: build
+
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+deps:
+	bash $(STACK) deps
+
+demo:
+	bash $(STACK) up $(DEMO_DIR) $(DEMO_IP)
+	@echo
+	@echo "Demo running. Stop it with: make demo-down"
+
+demo-down:
+	bash $(STACK) down $(DEMO_DIR)
+
+vet:
+	$(GO) vet $(PKGS)
+
+# Unit tests (short). Integration tests run too when the GOAUTHENNTLM_TEST_*
+# variables point at a DC, as in make test.
+unit: vet
+	$(GO) test $(RACE) -short -count=1 -timeout 10m $(PKGS)
+
+# Fuzz each Fuzz* target for FUZZTIME (plain go test already runs the seeds).
+fuzz:
+	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+		for f in $$($(GO) test -list '^Fuzz' "$$pkg" | grep '^Fuzz' || true); do \
+			echo "== $$pkg $$f ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) "$$pkg"; \
+		done; \
+	done
+
+# The seed corpora alone (also part of make unit / make test).
+fuzz-seeds:
+	$(GO) test -count=1 -run '^Fuzz' $(PKGS)
+
+# Everything, on a fresh stack that is always torn down afterwards.
+test:
+	@rc=0; \
+	trap 'echo "== tearing down the test stack"; bash $(STACK) down $(TEST_DIR) || true' EXIT; \
+	echo "== dependencies"; bash $(STACK) deps; \
+	bash $(STACK) down $(TEST_DIR) >/dev/null 2>&1 || true; \
+	echo "== test stack ($(TEST_DIR), DC on $(TEST_IP))"; \
+	STACK_LOG_LEVEL=debug bash $(STACK) up $(TEST_DIR) $(TEST_IP) || { echo "FAIL: the test stack did not come up"; exit 1; }; \
+	echo "== vet"; $(GO) vet $(PKGS) || rc=1; \
+	echo "== unit, integration and fuzz seed tests$(if $(RACE),, (no -race: cgo or a C compiler missing))"; \
+	$(TEST_ENV) $(GO) test $(RACE) -count=1 -timeout 12m $(PKGS) || rc=1; \
+	echo "== e2e"; \
+	$(TEST_ENV) $(GO) test -count=1 -v -timeout 10m ./test/e2e/... || rc=1; \
+	if [ $$rc != 0 ]; then \
+		echo "== FAIL; last lines of the stack's logs:"; \
+		tail -n 40 $(TEST_DIR)/authorizer.log $(TEST_DIR)/apache/error.log 2>/dev/null || true; \
+		exit 1; \
+	fi; \
+	echo "== make test: PASS"
+
+# e2e alone against a stack brought up (and left running) by make e2e-up.
+e2e-up:
+	STACK_LOG_LEVEL=debug bash $(STACK) up $(TEST_DIR) $(TEST_IP)
+
+e2e: e2e-up
+	$(TEST_ENV) $(GO) test -count=1 -v -timeout 10m ./test/e2e/...
+
+e2e-down:
+	bash $(STACK) down $(TEST_DIR)
+
+bench:
+	@[ -d bench ] && ls bench/*.go >/dev/null 2>&1 || { echo "make bench: no ./bench yet (the benchmark driver is not written)"; exit 1; }
+	$(GO) run ./bench/... $(BENCH_ARGS)
+
+soak:
+	@[ -d soak ] && ls soak/*.go >/dev/null 2>&1 || { echo "make soak: no ./soak yet (the soak driver is not written)"; exit 1; }
+	$(GO) run ./soak/... $(SOAK_ARGS)
+
+clean:
+	-bash $(STACK) down $(DEMO_DIR)
+	-bash $(STACK) down $(TEST_DIR)
+	rm -rf bin .stack
