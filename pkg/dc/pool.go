@@ -50,6 +50,9 @@ type Pool struct {
 	log    *slog.Logger
 	dcs    []*dcState
 	closed atomic.Bool
+	// done is cancelled by Close, aborting dials in progress.
+	done   context.Context
+	cancel context.CancelFunc
 
 	dials atomic.Int64 // conns dialed (tests)
 }
@@ -106,6 +109,7 @@ func NewPool(cfg Config) (*Pool, error) {
 		cfg.Logger = slog.Default()
 	}
 	p := &Pool{cfg: cfg, log: cfg.Logger}
+	p.done, p.cancel = context.WithCancel(context.Background())
 	seen := map[string]bool{}
 	for _, a := range cfg.Addrs {
 		addr, err := normalizeAddr(a)
@@ -474,6 +478,7 @@ func (d *dcState) notify() {
 func (p *Pool) dial(ctx context.Context, d *dcState) (*conn, error) {
 	dctx, cancel := context.WithTimeout(ctx, p.cfg.DialTimeout)
 	defer cancel()
+	defer context.AfterFunc(p.done, cancel)()
 	p.dials.Add(1)
 	c, err := dialConn(dctx, d.addr, func(c *conn) {
 		d.mu.Lock()
@@ -492,6 +497,7 @@ func (p *Pool) dial(ctx context.Context, d *dcState) (*conn, error) {
 // to Negotiate fail with ErrClosed.
 func (p *Pool) Close() error {
 	p.closed.Store(true)
+	p.cancel()
 	for _, d := range p.dcs {
 		d.mu.Lock()
 		conns := make([]*conn, 0, len(d.all))
