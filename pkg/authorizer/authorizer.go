@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/goauthenntlm/goauthenntlm/pkg/adgroup"
 	"github.com/goauthenntlm/goauthenntlm/pkg/config"
 	"github.com/goauthenntlm/goauthenntlm/pkg/conntable"
 	"github.com/goauthenntlm/goauthenntlm/pkg/dc"
@@ -35,11 +36,9 @@ type Authorizer struct {
 	table   *conntable.Table
 	domains []*route // in config order
 	pools   []*dc.Pool
-	// onLogin, when set, is told of every successful login, after the
-	// answer is decided; it must not block (group cache warming).
-	onLogin func(conntable.Login)
 	secret  string // caller secret; empty = none required
 	hints   routeHints
+	groups  *groups // nil when no domain has LDAP settings
 }
 
 // route is a configured domain and the DC pool serving it. Domains with the
@@ -53,8 +52,6 @@ type route struct {
 // Options are what New needs besides the configuration.
 type Options struct {
 	Logger *slog.Logger
-	// OnLogin is called after each successful login; it must not block.
-	OnLogin func(conntable.Login)
 	// CallerSecret, when not empty, must arrive in AUTHORIZER_SECRET.
 	CallerSecret string
 }
@@ -68,7 +65,6 @@ func New(cfg *config.Config, opt Options) (*Authorizer, error) {
 	a := &Authorizer{
 		cfg:     cfg,
 		log:     log,
-		onLogin: opt.OnLogin,
 		secret:  opt.CallerSecret,
 		table: conntable.New(conntable.Limits{
 			MaxPending:      cfg.Auth.MaxPending,
@@ -77,6 +73,13 @@ func New(cfg *config.Config, opt Options) (*Authorizer, error) {
 			PendingTTL:      cfg.Auth.HandshakeTimeout.D(),
 			IdleTTL:         cfg.Auth.KeepAliveTimeout.D(),
 		}, nil),
+	}
+	if hasLDAP(cfg) {
+		dir, err := adgroup.NewDirectory(cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		a.groups = newGroups(dir, log)
 	}
 	byDCs := map[string]*dc.Pool{}
 	for i := range cfg.Domains {
@@ -124,6 +127,9 @@ func (a *Authorizer) Run(ctx context.Context) {
 // Close releases the DC connections.
 func (a *Authorizer) Close() error {
 	var errs []error
+	if a.groups != nil {
+		errs = append(errs, a.groups.dir.Close())
+	}
 	for _, p := range a.pools {
 		errs = append(errs, p.Close())
 	}
@@ -154,8 +160,12 @@ func (a *Authorizer) ServeFCGI(ctx context.Context, fr *fcgi.Request) *fcgi.Resp
 		a.log.Error("cannot identify the client connection", "err", err)
 		return status(500, "authorizer: no client address")
 	}
-	if role := p["FCGI_APACHE_ROLE"]; role != "" && role != "AUTHENTICATOR" {
-		a.log.Error("only the authn provider role is served; use AuthnzFcgiCheckAuthnProvider", "apache_role", role)
+	switch role := p["FCGI_APACHE_ROLE"]; role {
+	case "AUTHENTICATOR", "":
+	case "AUTHORIZER":
+		return a.authorize(ctx, p)
+	default:
+		a.log.Error("unknown FCGI_APACHE_ROLE; use AuthnzFcgiCheckAuthnProvider or an authz provider", "apache_role", role)
 		return status(500, "authorizer: unsupported role")
 	}
 
@@ -163,7 +173,7 @@ func (a *Authorizer) ServeFCGI(ctx context.Context, fr *fcgi.Request) *fcgi.Resp
 	if !ok || strings.TrimSpace(h) == "" {
 		// The hot path: a later request on an authenticated connection.
 		if l, ok := a.table.Authenticated(key); ok {
-			return a.granted(l)
+			return a.granted(ctx, l)
 		}
 		return a.challenge(false)
 	}
@@ -192,6 +202,15 @@ func (a *Authorizer) ServeFCGI(ctx context.Context, fr *fcgi.Request) *fcgi.Resp
 		return a.basic(ctx, r, cred.token)
 	}
 	return a.challenge(true)
+}
+
+func hasLDAP(cfg *config.Config) bool {
+	for _, d := range cfg.Domains {
+		if len(d.LDAPURLs) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // connKey builds the connection identity from Apache's parameters.
@@ -235,4 +254,11 @@ func (a *Authorizer) userName(l conntable.Login) string {
 		return user + "@" + strings.ToLower(l.Domain)
 	}
 	return user
+}
+
+// loggedIn starts what follows a login without delaying its answer.
+func (a *Authorizer) loggedIn(l conntable.Login) {
+	if a.groups != nil {
+		a.groups.refresh(l.User, l.Domain)
+	}
 }

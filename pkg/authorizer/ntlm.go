@@ -138,10 +138,8 @@ func (a *Authorizer) authenticate(ctx context.Context, r *request, c credentials
 	login := conntable.Login{User: msg.User, Domain: domain, Scheme: schemeName(pd.scheme), At: time.Now()}
 	a.table.SetAuthenticated(r.key, login)
 	r.log.Info("login", "user", login.User, "domain", login.Domain, "dc", pd.hs.DC(), "scheme", login.Scheme)
-	if a.onLogin != nil {
-		a.onLogin(login)
-	}
-	return a.granted(login)
+	a.loggedIn(login)
+	return a.granted(ctx, login)
 }
 
 func schemeName(s config.Scheme) string {

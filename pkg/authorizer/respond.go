@@ -1,6 +1,7 @@
 package authorizer
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/base64"
 	"net/http"
@@ -58,12 +59,23 @@ func unavailable(msg string) *fcgi.Response {
 	return r
 }
 
-// granted lets the request through as l.
-func (a *Authorizer) granted(l conntable.Login) *fcgi.Response {
-	return &fcgi.Response{
+// granted lets the request through as l, with the user's groups for
+// Require expr when that is configured.
+func (a *Authorizer) granted(ctx context.Context, l conntable.Login) *fcgi.Response {
+	r := &fcgi.Response{
 		Status:    http.StatusOK,
 		Variables: map[string]string{"REMOTE_USER": a.userName(l), "AUTH_DOMAIN": l.Domain},
 	}
+	if v := a.cfg.Groups.Variable; v != "" && a.groups != nil {
+		m, err := a.groups.get(ctx, l.User, l.Domain)
+		if err != nil {
+			// Without the variable, Require expr refuses: fail closed.
+			a.log.Warn("groups not exported: memberships unavailable", "user", l.User, "domain", l.Domain, "err", err)
+		} else {
+			r.Variables[v] = m.exported
+		}
+	}
+	return r
 }
 
 func quoteRealm(s string) string {

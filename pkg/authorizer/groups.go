@@ -1,0 +1,192 @@
+package authorizer
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/goauthenntlm/goauthenntlm/pkg/adgroup"
+	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
+)
+
+// groups keeps the memberships of logged-in users at hand, so that group
+// answers cost a map lookup: an in-memory copy in front of the shared
+// on-disk cache (adgroup.Directory), which is in front of LDAP.
+type groups struct {
+	dir *adgroup.Directory
+	log *slog.Logger
+
+	mu       sync.Mutex
+	mem      map[string]*memberships
+	inflight map[string]*lookupCall
+}
+
+// memberships is one user's groups, ready to answer with.
+type memberships struct {
+	entry    *adgroup.Entry
+	exported string    // "|WebUsers|Domain Users|", see exportGroups
+	fresh    time.Time // until when it may be served without a lookup
+}
+
+// lookupCall is a lookup in progress; others wanting the same user wait
+// for it instead of asking LDAP again.
+type lookupCall struct {
+	done chan struct{}
+	m    *memberships
+	err  error
+}
+
+// maxMemberships bounds the in-memory copy; past it the copy is dropped
+// and refilled from the disk cache.
+const maxMemberships = 100000
+
+func newGroups(dir *adgroup.Directory, log *slog.Logger) *groups {
+	return &groups{dir: dir, log: log, mem: map[string]*memberships{}, inflight: map[string]*lookupCall{}}
+}
+
+func groupsKey(user, domain string) string {
+	return strings.ToUpper(domain) + `\` + strings.ToLower(user)
+}
+
+// refresh fetches user's memberships in the background, after a login:
+// the next answers find them ready, and the login's 200 is not delayed.
+func (g *groups) refresh(user, domain string) {
+	go func() {
+		if _, err := g.fetch(context.Background(), user, domain); err != nil {
+			g.log.Warn("group lookup after login failed", "user", user, "domain", domain, "err", err)
+		}
+	}()
+}
+
+// get returns user's memberships, waiting for a lookup (bounded by ctx and
+// the configured lookup timeout) when none fresh is at hand.
+func (g *groups) get(ctx context.Context, user, domain string) (*memberships, error) {
+	k := groupsKey(user, domain)
+	g.mu.Lock()
+	m := g.mem[k]
+	g.mu.Unlock()
+	if m != nil && time.Now().Before(m.fresh) {
+		return m, nil
+	}
+	return g.fetch(ctx, user, domain)
+}
+
+func (g *groups) fetch(ctx context.Context, user, domain string) (*memberships, error) {
+	k := groupsKey(user, domain)
+	g.mu.Lock()
+	c, ok := g.inflight[k]
+	if !ok {
+		c = &lookupCall{done: make(chan struct{})}
+		g.inflight[k] = c
+		go g.do(k, c, user, domain)
+	}
+	g.mu.Unlock()
+	select {
+	case <-c.done:
+		return c.m, c.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// do runs one lookup detached from any request, so a caller that gives up
+// does not waste the answer for the others.
+func (g *groups) do(k string, c *lookupCall, user, domain string) {
+	e, err := g.dir.Lookup(context.Background(), user, domain)
+	var stale *adgroup.StaleError
+	switch {
+	case errors.As(err, &stale):
+		g.log.Warn("LDAP unreachable: serving expired memberships within stale_grace", "user", user, "domain", domain, "fetched", stale.Fetched, "err", stale.Err)
+		// Serve it for a short while, then try LDAP again.
+		c.m = &memberships{entry: e, exported: exportGroups(e), fresh: time.Now().Add(30 * time.Second)}
+	case err != nil:
+		c.err = err
+	default:
+		c.m = &memberships{entry: e, exported: exportGroups(e), fresh: g.dir.Cache.Expires(e)}
+	}
+	g.mu.Lock()
+	delete(g.inflight, k)
+	if c.m != nil {
+		if len(g.mem) >= maxMemberships {
+			g.mem = map[string]*memberships{}
+		}
+		g.mem[k] = c.m
+	}
+	g.mu.Unlock()
+	close(c.done)
+}
+
+// exportGroups formats memberships for Apache's Require expr: the
+// sAMAccountNames between '|' and with one at each end, so that
+//
+//	%{reqenv:AD_GROUPS} -strcmatch '*|WebUsers|*'
+//
+// matches exactly one whole name, case-insensitively, spaces included.
+// sAMAccountNames cannot contain '|' (nor * ? [ ]), so no name can forge a
+// boundary or a wildcard.
+func exportGroups(e *adgroup.Entry) string {
+	if e == nil || e.Unknown || len(e.Groups) == 0 {
+		return "|"
+	}
+	var b strings.Builder
+	b.WriteByte('|')
+	for _, gr := range e.Groups {
+		if gr.SAM == "" || strings.ContainsAny(gr.SAM, "|*?[]\r\n") {
+			continue
+		}
+		b.WriteString(gr.SAM)
+		b.WriteByte('|')
+	}
+	return b.String()
+}
+
+// requiredGroups splits the REQUIRED_GROUPS variable: comma-separated when
+// it holds a comma (so names may have spaces: "Domain Users, WebUsers"),
+// else space-separated.
+func requiredGroups(s string) []string {
+	sep := strings.Fields
+	if strings.Contains(s, ",") {
+		sep = func(s string) []string { return strings.Split(s, ",") }
+	}
+	var out []string
+	for _, n := range sep(s) {
+		if n = strings.TrimSpace(n); n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// authorize answers the authz provider's call (FCGI_APACHE_ROLE
+// AUTHORIZER): is REMOTE_USER in any of REQUIRED_GROUPS?
+func (a *Authorizer) authorize(ctx context.Context, p map[string]string) *fcgi.Response {
+	remote := p["REMOTE_USER"]
+	names := requiredGroups(p["REQUIRED_GROUPS"])
+	switch {
+	case a.groups == nil:
+		a.log.Error("group check asked, but no [[domain]] has ldap_urls")
+		return status(500, "authorizer: groups not configured")
+	case len(names) == 0:
+		a.log.Error("group check without REQUIRED_GROUPS: set it with SetEnvIf in Apache's config", "uri", p["REQUEST_URI"])
+		return status(500, "authorizer: no required groups")
+	case remote == "":
+		return status(403, "no user")
+	}
+	user, domain := a.cfg.SplitUser(remote)
+	if d := p["AUTH_DOMAIN"]; d != "" {
+		domain = d
+	}
+	m, err := a.groups.get(ctx, user, domain)
+	if err != nil {
+		a.log.Warn("group check refused: memberships unavailable", "user", user, "domain", domain, "err", err)
+		return status(403, "group membership unknown")
+	}
+	if !m.entry.MemberOfAny(names) {
+		a.log.Info("group check: not a member", "user", user, "domain", domain, "required", strings.Join(names, ","))
+		return status(403, "not a member of the required groups")
+	}
+	return &fcgi.Response{Status: 200}
+}
