@@ -63,9 +63,9 @@ func New(cfg *config.Config, opt Options) (*Authorizer, error) {
 		log = slog.Default()
 	}
 	a := &Authorizer{
-		cfg:     cfg,
-		log:     log,
-		secret:  opt.CallerSecret,
+		cfg:    cfg,
+		log:    log,
+		secret: opt.CallerSecret,
 		table: conntable.New(conntable.Limits{
 			MaxPending:      cfg.Auth.MaxPending,
 			MaxPendingPerIP: cfg.Auth.MaxPendingPerIP,
