@@ -4,8 +4,10 @@
 //
 //	ntlm-fcgi-authorizer -config /etc/goauthenntlm/conf.toml
 //
-// SIGTERM or SIGINT: finish the requests in flight, then exit.
-// This file is wiring only: flags, configuration, logging and signals.
+// SIGTERM or SIGINT: finish the requests in flight, then exit. SIGHUP:
+// read the configuration again; logins survive, a bad file is logged and
+// the running configuration kept. This file is wiring only: flags,
+// configuration, logging and signals.
 package main
 
 import (
@@ -18,11 +20,13 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/authorizer"
 	"github.com/goauthenntlm/goauthenntlm/pkg/config"
+	"github.com/goauthenntlm/goauthenntlm/pkg/conntable"
 	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
 )
 
@@ -59,45 +63,110 @@ func run(cfg *config.Config) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
 
-	secret, err := readSecret(cfg.CallerSecretFile)
+	a, err := build(cfg, log, nil)
 	if err != nil {
 		return err
 	}
-	a, err := authorizer.New(cfg, authorizer.Options{Logger: log, CallerSecret: secret})
-	if err != nil {
-		return err
-	}
-	defer a.Close()
+	h := &current{}
+	h.set(a)
+	defer func() { h.get().Close() }()
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := &fcgi.Server{Handler: a, Logger: log}
+	srv := &fcgi.Server{Handler: h, Logger: log}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	go a.Run(ctx)
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	go a.Run(sweepCtx)
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("ntlm-fcgi-authorizer ready", "listen", ln.Addr().String(), "config", cfg.Path(), "domains", len(cfg.Domains))
 
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
+	for {
+		select {
+		case err := <-errc:
+			stopSweep()
+			return fmt.Errorf("serve: %w", err)
+		case <-hup:
+			next, err := reload(cfg.Path(), h.get(), log, level)
+			if err != nil {
+				log.Error("reload failed; keeping the running configuration", "err", err)
+				continue
+			}
+			if next.cfg.Listen != cfg.Listen {
+				log.Warn("listen changed: takes effect on restart only", "listen", cfg.Listen, "new", next.cfg.Listen)
+				next.cfg.Listen = cfg.Listen
+			}
+			old := h.get()
+			h.set(next.a)
+			stopSweep()
+			sweepCtx, stopSweep = context.WithCancel(ctx)
+			go next.a.Run(sweepCtx)
+			// Handshakes in flight on the old DC connections finish or
+			// expire before those connections close.
+			time.AfterFunc(cfg.Auth.HandshakeTimeout.D(), func() { old.Close() })
+			cfg = next.cfg
+			log.Info("configuration reloaded", "config", cfg.Path())
+		case <-ctx.Done():
+			stopSweep()
+			log.Info("shutting down: finishing requests in flight")
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(sctx); err != nil {
+				log.Warn("shutdown", "err", err)
+			}
+			if err := <-errc; err != nil && !errors.Is(err, fcgi.ErrServerClosed) {
+				return err
+			}
+			return nil
+		}
 	}
-	log.Info("shutting down: finishing requests in flight")
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		log.Warn("shutdown", "err", err)
+}
+
+// build makes the Authorizer for cfg, taking over table's logins if set.
+func build(cfg *config.Config, log *slog.Logger, table *conntable.Table) (*authorizer.Authorizer, error) {
+	secret, err := readSecret(cfg.CallerSecretFile)
+	if err != nil {
+		return nil, err
 	}
-	if err := <-errc; err != nil && !errors.Is(err, fcgi.ErrServerClosed) {
-		return err
+	return authorizer.New(cfg, authorizer.Options{Logger: log, CallerSecret: secret, Table: table})
+}
+
+type reloaded struct {
+	cfg *config.Config
+	a   *authorizer.Authorizer
+}
+
+func reload(path string, old *authorizer.Authorizer, log *slog.Logger, level *slog.LevelVar) (reloaded, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return reloaded{}, err
 	}
-	return nil
+	a, err := build(cfg, log, old.Table())
+	if err != nil {
+		return reloaded{}, err
+	}
+	level.Set(cfg.LogLevel.Level())
+	return reloaded{cfg, a}, nil
+}
+
+// current is the Authorizer in service, swapped on reload.
+type current struct {
+	p atomic.Pointer[authorizer.Authorizer]
+}
+
+func (c *current) get() *authorizer.Authorizer  { return c.p.Load() }
+func (c *current) set(a *authorizer.Authorizer) { c.p.Store(a) }
+func (c *current) ServeFCGI(ctx context.Context, r *fcgi.Request) *fcgi.Response {
+	return c.p.Load().ServeFCGI(ctx, r)
 }
 
 // readSecret reads a one-line secret file; "" when no file is configured.

@@ -54,6 +54,9 @@ type Options struct {
 	Logger *slog.Logger
 	// CallerSecret, when not empty, must arrive in AUTHORIZER_SECRET.
 	CallerSecret string
+	// Table, when set, is the connection table of the Authorizer this one
+	// replaces (a configuration reload): logins survive the reload.
+	Table *conntable.Table
 }
 
 // New builds an Authorizer for cfg, with one DC pool per distinct DC list.
@@ -66,13 +69,13 @@ func New(cfg *config.Config, opt Options) (*Authorizer, error) {
 		cfg:    cfg,
 		log:    log,
 		secret: opt.CallerSecret,
-		table: conntable.New(conntable.Limits{
-			MaxPending:      cfg.Auth.MaxPending,
-			MaxPendingPerIP: cfg.Auth.MaxPendingPerIP,
-			MaxConnections:  cfg.Auth.MaxConnections,
-			PendingTTL:      cfg.Auth.HandshakeTimeout.D(),
-			IdleTTL:         cfg.Auth.KeepAliveTimeout.D(),
-		}, nil),
+	}
+	lim := conntable.Limits{
+		MaxPending:      cfg.Auth.MaxPending,
+		MaxPendingPerIP: cfg.Auth.MaxPendingPerIP,
+		MaxConnections:  cfg.Auth.MaxConnections,
+		PendingTTL:      cfg.Auth.HandshakeTimeout.D(),
+		IdleTTL:         cfg.Auth.KeepAliveTimeout.D(),
 	}
 	if hasLDAP(cfg) {
 		dir, err := adgroup.NewDirectory(cfg, log)
@@ -107,6 +110,14 @@ func New(cfg *config.Config, opt Options) (*Authorizer, error) {
 		}
 		a.domains = append(a.domains, &route{dom: d, pool: p})
 	}
+	// On a reload the old table carries over, so logins survive it. A
+	// handshake between its Type1 and Type3 does not: its DC connection
+	// belongs to the old pools, and the client is asked to start over.
+	if a.table = opt.Table; a.table != nil {
+		a.table.SetLimits(lim)
+	} else {
+		a.table = conntable.New(lim, nil)
+	}
 	return a, nil
 }
 
@@ -136,8 +147,9 @@ func (a *Authorizer) Close() error {
 	return errors.Join(errs...)
 }
 
-// Stats reports the connection table's size, for logs and benchmarks.
-func (a *Authorizer) Stats() conntable.Stats { return a.table.Stats() }
+// Table is the connection table, to hand to the Authorizer that replaces
+// this one on a reload.
+func (a *Authorizer) Table() *conntable.Table { return a.table }
 
 // request is one call from Apache, with what every step needs.
 type request struct {

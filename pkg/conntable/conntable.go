@@ -253,5 +253,10 @@ func (t *Table) Stats() Stats {
 	return Stats{Pending: len(t.pending), Connections: len(t.auth)}
 }
 
-// Limits returns the table's limits.
-func (t *Table) Limits() Limits { return t.lim }
+// SetLimits changes the limits (on a configuration reload). Entries over
+// a lowered limit are not dropped at once; they age out.
+func (t *Table) SetLimits(l Limits) {
+	t.mu.Lock()
+	t.lim = l
+	t.mu.Unlock()
+}
