@@ -68,7 +68,6 @@ type dcState struct {
 	dialing   int
 	changed   chan struct{} // closed and replaced when conns or dialing change
 	downUntil time.Time
-	downErr   error
 }
 
 // NewPool validates cfg and returns a Pool. It does not dial: connections are
@@ -371,10 +370,11 @@ func (p *Pool) markDown(ctx context.Context, d *dcState, reason error) {
 	d.mu.Lock()
 	wasUp := !time.Now().Before(d.downUntil)
 	d.downUntil = time.Now().Add(p.cfg.DownBackoff)
-	d.downErr = reason
 	d.mu.Unlock()
 	if wasUp {
 		p.log.Warn("dc: marked down", "dc", d.addr, "for", p.cfg.DownBackoff, "reason", reason.Error())
+	} else {
+		p.log.Debug("dc: still down", "dc", d.addr, "reason", reason.Error())
 	}
 }
 
@@ -383,7 +383,6 @@ func (p *Pool) markUp(d *dcState) {
 	d.mu.Lock()
 	wasDown := !d.downUntil.IsZero()
 	d.downUntil = time.Time{}
-	d.downErr = nil
 	d.mu.Unlock()
 	if wasDown {
 		p.log.Info("dc: up again", "dc", d.addr)
