@@ -73,7 +73,7 @@ func NewDirectory(cfg *config.Config, log *slog.Logger) (*Directory, error) {
 			BindPassword: strings.TrimRight(string(pw), "\r\n"),
 			RootCAs:      roots,
 			StartTLS:     dom.LDAPStartTLS,
-			Timeout:      cfg.Groups.LookupTimeout.D(),
+			Timeout:      perServer(cfg.Groups.LookupTimeout.D(), len(dom.LDAPURLs)),
 		}, log.With("domain", dom.Name))
 		if err != nil {
 			d.Close()
@@ -107,4 +107,11 @@ func (d *Directory) Close() error {
 		errs = append(errs, r.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// perServer splits a lookup's time between the servers it may have to
+// try, so that one that swallows packets leaves time for the next.
+func perServer(total time.Duration, servers int) time.Duration {
+	d := total / time.Duration(max(servers, 1))
+	return max(d, time.Second)
 }
