@@ -1,0 +1,148 @@
+package authorizer
+
+import (
+	"context"
+	"encoding/base64"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goauthenntlm/goauthenntlm/pkg/config"
+	"github.com/goauthenntlm/goauthenntlm/pkg/conntable"
+	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
+	"github.com/goauthenntlm/goauthenntlm/pkg/ntlmmsg"
+)
+
+// newTest builds an Authorizer whose DC is a closed loopback port: the
+// cases here are decided before any relay.
+func newTest(t *testing.T, extra string) *Authorizer {
+	t.Helper()
+	cfg, err := config.Parse("test.toml", []byte(extra+"\n[[domain]]\nname = \"EXAMPLE\"\ndns_name = \"example.test\"\ndcs = [\"127.0.0.1:1\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a
+}
+
+func params(auth string) map[string]string {
+	p := map[string]string{
+		"FCGI_APACHE_ROLE": "AUTHENTICATOR",
+		"REMOTE_ADDR":      "127.0.0.1", "REMOTE_PORT": "40000",
+		"SERVER_ADDR": "127.0.0.1", "SERVER_PORT": "80",
+	}
+	if auth != "" {
+		p["HTTP_AUTHORIZATION"] = auth
+	}
+	return p
+}
+
+func serve(a *Authorizer, p map[string]string) *fcgi.Response {
+	return a.ServeFCGI(context.Background(), &fcgi.Request{ID: 1, Role: fcgi.RoleAuthorizer, Params: p})
+}
+
+func ntlmHeader(m interface{ Marshal() []byte }) string {
+	return "NTLM " + base64.StdEncoding.EncodeToString(m.Marshal())
+}
+
+func TestDecisionsBeforeTheDC(t *testing.T) {
+	a := newTest(t, "[auth]\nschemes = [\"ntlm\", \"basic\"]")
+	type3 := &ntlmmsg.Authenticate{Flags: ntlmmsg.NegotiateUnicode | ntlmmsg.NegotiateNTLM, User: "jdoe", Domain: "EXAMPLE",
+		NtChallengeResponse: make([]byte, 48), LmChallengeResponse: make([]byte, 24)}
+	challenge := &ntlmmsg.Challenge{Flags: ntlmmsg.NegotiateNTLM}
+	tests := []struct {
+		name   string
+		p      map[string]string
+		status int
+		header string // a WWW-Authenticate or Connection value expected
+	}{
+		{"no credentials", params(""), 401, "NTLM"},
+		{"unknown scheme", params("Bearer x"), 401, "NTLM"},
+		{"bad base64", params("NTLM @@@"), 400, ""},
+		{"not NTLM", params("NTLM " + base64.StdEncoding.EncodeToString([]byte("hello world"))), 400, ""},
+		{"Type2 from a client", params(ntlmHeader(challenge)), 400, ""},
+		{"Type3 without Type1", params(ntlmHeader(type3)), 401, "close"},
+		{"Basic over plain HTTP", params("Basic amRvZTpw"), 403, ""},
+		{"no client address", map[string]string{"HTTP_AUTHORIZATION": "NTLM x"}, 500, ""},
+		{"unknown Apache role", func() map[string]string { p := params(""); p["FCGI_APACHE_ROLE"] = "X"; return p }(), 500, ""},
+		{"authz role without LDAP", func() map[string]string {
+			p := params("")
+			p["FCGI_APACHE_ROLE"] = "AUTHORIZER"
+			p["REMOTE_USER"], p["REQUIRED_GROUPS"] = "jdoe", "WebUsers"
+			return p
+		}(), 500, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := serve(a, tt.p)
+			if r.Status != tt.status {
+				t.Fatalf("status %d, want %d (%s)", r.Status, tt.status, r.Body)
+			}
+			if tt.header == "" {
+				return
+			}
+			got := strings.Join(r.Header.Values("WWW-Authenticate"), ", ") + " " + r.Header.Get("Connection")
+			if !strings.Contains(got, tt.header) {
+				t.Errorf("headers %q lack %q", got, tt.header)
+			}
+		})
+	}
+}
+
+func TestAuthenticatedConnection(t *testing.T) {
+	a := newTest(t, "[auth]\nname_format = \"logon\"\nlowercase_user = true")
+	p := params("")
+	k, err := connKey(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.table.SetAuthenticated(k, conntable.Login{User: "JDoe", Domain: "EXAMPLE", At: time.Now()})
+	r := serve(a, p)
+	if r.Status != 200 || r.Variables["REMOTE_USER"] != `EXAMPLE\jdoe` {
+		t.Fatalf("authenticated connection: %d %v", r.Status, r.Variables)
+	}
+	// Another port of the same client is another connection.
+	p2 := params("")
+	p2["REMOTE_PORT"] = "40001"
+	if r := serve(a, p2); r.Status != 401 {
+		t.Errorf("other connection: %d, want 401", r.Status)
+	}
+}
+
+func TestUserName(t *testing.T) {
+	l := conntable.Login{User: "JDoe", Domain: "EXAMPLE"}
+	for _, tt := range []struct{ conf, want string }{
+		{"", "JDoe"},
+		{"[auth]\nlowercase_user = true", "jdoe"},
+		{"[auth]\nname_format = \"logon\"", `EXAMPLE\JDoe`},
+		{"[auth]\nname_format = \"upn\"", "JDoe@example.test"},
+	} {
+		if got := newTest(t, tt.conf).userName(l); got != tt.want {
+			t.Errorf("%q: %q, want %q", tt.conf, got, tt.want)
+		}
+	}
+}
+
+func TestCallerSecret(t *testing.T) {
+	cfg, err := config.Parse("t.toml", []byte("[[domain]]\nname = \"EXAMPLE\"\ndcs = [\"127.0.0.1:1\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(cfg, Options{CallerSecret: "0123456789abcdef"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if r := serve(a, params("")); r.Status != 403 {
+		t.Errorf("no secret: %d, want 403", r.Status)
+	}
+	p := params("")
+	p["AUTHORIZER_SECRET"] = "0123456789abcdef"
+	if r := serve(a, p); r.Status != 401 {
+		t.Errorf("right secret: %d, want 401 (the normal challenge)", r.Status)
+	}
+}
