@@ -19,6 +19,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/adgroup"
@@ -39,6 +40,8 @@ type Authorizer struct {
 	secret  string // caller secret; empty = none required
 	hints   routeHints
 	groups  *groups // nil when no domain has LDAP settings
+
+	kerberosLogged atomic.Bool
 }
 
 // route is a configured domain and the DC pool serving it. Domains with the

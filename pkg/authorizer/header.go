@@ -20,6 +20,7 @@ var ntlmSignature = []byte("NTLMSSP\x00")
 type credentials struct {
 	scheme config.Scheme
 	token  []byte // decoded; for Basic, "user:password"
+	spnego bool   // token came out of a SPNEGO wrapper
 }
 
 var (

@@ -20,17 +20,26 @@ type pending struct {
 	hs     *dc.Handshake
 	route  *route
 	scheme config.Scheme
+	spnego bool
 }
 
 func (p *pending) Close() { p.hs.Close() }
 
-// ntlm handles an NTLM message, bare or in a Negotiate header.
+// ntlm handles an NTLM message: bare, or in a Negotiate header raw or
+// inside SPNEGO.
 func (a *Authorizer) ntlm(ctx context.Context, r *request, c credentials) *fcgi.Response {
 	if c.scheme == config.SchemeNegotiate && !isRawNTLM(c.token) {
-		// Kerberos, or NTLM inside SPNEGO: not served here, so ask the
-		// client for NTLM instead of failing it.
-		r.log.Info("Negotiate token is not raw NTLM (Kerberos or SPNEGO); asking for NTLM")
-		return a.challenge(false)
+		inner, err := a.unwrapSPNEGO(r, c.token)
+		if err != nil {
+			r.log.Info("bad Negotiate token", "err", err)
+			return status(400, "bad Negotiate token")
+		}
+		if inner == nil {
+			// Kerberos: not served here. Ask for NTLM alone, so the
+			// client falls back instead of failing.
+			return a.challengeNTLM()
+		}
+		c.token, c.spnego = inner, true
 	}
 	typ, err := ntlmmsg.Type(c.token)
 	if err != nil {
@@ -68,7 +77,7 @@ func (a *Authorizer) negotiate(ctx context.Context, r *request, c credentials) *
 	if err != nil {
 		return a.dcFailed(r, "negotiate", rt, err)
 	}
-	if err := a.table.AddPending(r.key, &pending{hs: hs, route: rt, scheme: c.scheme}); err != nil {
+	if err := a.table.AddPending(r.key, &pending{hs: hs, route: rt, scheme: c.scheme, spnego: c.spnego}); err != nil {
 		hs.Close()
 		a.log.Warn("handshake refused", "err", err)
 		return unavailable("too many logins in progress, retry")
@@ -77,6 +86,9 @@ func (a *Authorizer) negotiate(ctx context.Context, r *request, c credentials) *
 		if ch, err := ntlmmsg.ParseChallenge(type2); err == nil {
 			r.log.Debug("ntlm: challenge", "dc", hs.DC(), "msg", ch)
 		}
+	}
+	if c.spnego {
+		return a.challengeSPNEGO(r, type2)
 	}
 	return challengeToken(c.scheme, type2)
 }
