@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -153,5 +154,45 @@ func TestDCDownThenBack(t *testing.T) {
 			t.Fatalf("DC back for 60 s, still %d %q", code, body)
 		}
 		time.Sleep(time.Second)
+	}
+}
+
+func TestNameFormats(t *testing.T) {
+	s := loadStack(t)
+	for _, tt := range []struct{ format, lower, want string }{
+		{"logon", "false", `EXAMPLE\JDoe`},
+		{"upn", "false", "JDoe@example.test"},
+		{"sam", "true", "jdoe"},
+		{"sam", "false", "JDoe"},
+	} {
+		t.Run(tt.format+"/lowercase="+tt.lower, func(t *testing.T) {
+			s.reconfigure(t, func(c string) string {
+				c = regexp.MustCompile(`(?m)^name_format = .*$`).ReplaceAllString(c, `name_format = "`+tt.format+`"`)
+				return strings.Replace(c, "[auth]\n", "[auth]\nlowercase_user = "+tt.lower+"\n", 1)
+			})
+			// The user name as typed reaches REMOTE_USER, in the format.
+			code, body := get(t, ntlmClient(nil), s.url("/private/whoami"), `EXAMPLE\JDoe`, users["jdoe"])
+			if code != 200 || body != tt.want {
+				t.Errorf("%d %q, want 200 %q", code, body, tt.want)
+			}
+		})
+	}
+}
+
+// A reload keeps authenticated connections: the next request on one needs
+// no new handshake.
+func TestReloadKeepsLogins(t *testing.T) {
+	s := loadStack(t)
+	c := &counter{}
+	cl := ntlmClient(c)
+	if code, body := get(t, cl, s.url("/private/whoami"), `EXAMPLE\jdoe`, users["jdoe"]); code != 200 || body != "jdoe" {
+		t.Fatalf("login: %d %q", code, body)
+	}
+	s.reload(t)
+	if code, body := get(t, cl, s.url("/private/whoami"), `EXAMPLE\jdoe`, users["jdoe"]); code != 200 || body != "jdoe" {
+		t.Fatalf("after reload: %d %q", code, body)
+	}
+	if n := c.type1.Load(); n != 1 {
+		t.Errorf("%d handshakes, want 1: the reload dropped the login", n)
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"syscall"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -180,4 +182,57 @@ func curl(t *testing.T, args ...string) string {
 		t.Fatalf("curl %v: %v", args, err)
 	}
 	return string(out)
+}
+
+// reconfigure rewrites the authorizer's config with edit, reloads it with
+// SIGHUP, and restores the original when the test ends.
+func (s *stack) reconfigure(t *testing.T, edit func(string) string) {
+	t.Helper()
+	path := s.env["CONF"]
+	orig, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(edit(string(orig))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.reload(t)
+	t.Cleanup(func() {
+		if err := os.WriteFile(path, orig, 0o644); err != nil {
+			t.Error(err)
+		}
+		s.reload(t)
+	})
+}
+
+// reload sends SIGHUP to the authorizer and waits until it says it has
+// reloaded.
+func (s *stack) reload(t *testing.T) {
+	t.Helper()
+	off := s.logOffset(t)
+	b, err := os.ReadFile(filepath.Join(s.dir, "authorizer.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		log, _ := s.logSince(t, off)
+		if strings.Contains(log, "configuration reloaded") {
+			return
+		}
+		if strings.Contains(log, "reload failed") {
+			t.Fatalf("reload failed:\n%s", log)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload within 10 s; log:\n%s", log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
