@@ -17,6 +17,8 @@ DEMO_IP   := 127.0.0.10
 TEST_DIR  := .stack/test
 TEST_IP   := 127.0.0.11
 TEST_ABS  := $(CURDIR)/$(TEST_DIR)
+# short, so that e2e can see a group removal take effect
+TEST_GROUPS_TTL := 30s
 
 # -race needs cgo and a C compiler; without them the tests run without it.
 RACE := $(shell [ "$$($(GO) env CGO_ENABLED 2>/dev/null)" = 1 ] && command -v "$$($(GO) env CC 2>/dev/null || echo gcc)" >/dev/null 2>&1 && echo -race)
@@ -77,7 +79,7 @@ test:
 	echo "== dependencies"; bash $(STACK) deps; \
 	bash $(STACK) down $(TEST_DIR) >/dev/null 2>&1 || true; \
 	echo "== test stack ($(TEST_DIR), DC on $(TEST_IP))"; \
-	STACK_LOG_LEVEL=debug bash $(STACK) up $(TEST_DIR) $(TEST_IP) || { echo "FAIL: the test stack did not come up"; exit 1; }; \
+	STACK_LOG_LEVEL=debug STACK_GROUPS_TTL=$(TEST_GROUPS_TTL) bash $(STACK) up $(TEST_DIR) $(TEST_IP) || { echo "FAIL: the test stack did not come up"; exit 1; }; \
 	echo "== vet"; $(GO) vet $(PKGS) || rc=1; \
 	echo "== unit, integration and fuzz seed tests$(if $(RACE),, (no -race: cgo or a C compiler missing))"; \
 	$(TEST_ENV) $(GO) test $(RACE) -count=1 -timeout 12m $(PKGS) || rc=1; \
@@ -92,7 +94,7 @@ test:
 
 # e2e alone against a stack brought up (and left running) by make e2e-up.
 e2e-up:
-	STACK_LOG_LEVEL=debug bash $(STACK) up $(TEST_DIR) $(TEST_IP)
+	STACK_LOG_LEVEL=debug STACK_GROUPS_TTL=$(TEST_GROUPS_TTL) bash $(STACK) up $(TEST_DIR) $(TEST_IP)
 
 e2e: e2e-up
 	$(TEST_ENV) $(GO) test -count=1 -v -timeout 10m ./test/e2e/...

@@ -27,6 +27,7 @@
 #                          apache/stack-conf.toml.in (same @PLACEHOLDERS@)
 #   STACK_CONF_EXTRA       TOML appended to the config (new tables only: it
 #                          lands after the template's last table)
+#   STACK_GROUPS_TTL       [groups] cache_ttl (default 3h; make test: 30s)
 #   STACK_APACHE_PORT, STACK_AUTHZ_PORT   fixed ports instead of free ones
 #   STACK_NO_BUILD=1       do not run go build (use the binaries in DIR/bin)
 set -euo pipefail
@@ -205,7 +206,7 @@ fill() { # template -> stdout, replacing the @PLACEHOLDERS@
 		-e "s|@LOGLEVEL@|${STACK_APACHE_LOGLEVEL:-warn}|g" \
 		-e "s|@LOG_LEVEL@|${STACK_LOG_LEVEL:-info}|g" -e "s|@DC_IP@|$DC_IP|g" \
 		-e "s|@LDAP_PASSFILE@|$pub/ldap.pass|g" -e "s|@LDAP_CA@|$pub/ca.pem|g" \
-		-e "s|@CACHE_DIR@|$pub/groups-cache|g" "$1"
+		-e "s|@CACHE_DIR@|$pub/groups-cache|g" -e "s|@GROUPS_TTL@|$GROUPS_TTL|g" "$1"
 }
 
 write_conf() {
@@ -246,6 +247,7 @@ write_env() {
 		LDAP_PASSFILE=$pub/ldap.pass
 		LDAP_BIND=svc-ntlm@EXAMPLE.TEST
 		GROUPS_CACHE=$pub/groups-cache
+		GROUPS_TTL=$GROUPS_TTL
 	EOF
 	mv "$dir/stack.env.tmp" "$dir/stack.env"
 }
@@ -386,7 +388,7 @@ up() {
 	mkdir -p "$dir"
 	dir=$(cd "$dir" && pwd)
 	authz_pidf=$dir/authorizer.pid authz_log=$dir/authorizer.log apache_pidf=$dir/apache/apache2.pid
-	unset APACHE_PORT AUTHZ_ADDR
+	unset APACHE_PORT AUTHZ_ADDR GROUPS_TTL
 	if [ -f "$dir/stack.env" ]; then
 		load_env
 		[ "$DC_IP" = "$ip" ] || die "the stack in $dir runs its DC on $DC_IP, not $ip; stack.sh down $dir first"
@@ -410,6 +412,7 @@ up() {
 		AUTHZ_ADDR=127.0.0.1:${STACK_AUTHZ_PORT:-$(free_port "$APACHE_PORT")}
 	fi
 	URL=http://127.0.0.1:$APACHE_PORT/
+	GROUPS_TTL=${STACK_GROUPS_TTL:-${GROUPS_TTL:-3h}}
 	write_env
 
 	if ! alive "$authz_pidf"; then
