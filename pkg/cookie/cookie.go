@@ -105,7 +105,8 @@ type key struct {
 }
 
 // Codec encodes and decodes the cookies of one name with a set of secrets.
-// It is immutable and safe for concurrent use.
+// It is immutable and safe for concurrent use. The zero Codec is not usable;
+// make one with NewCodec.
 type Codec struct {
 	name string
 	keys []key // keys[0] signs
