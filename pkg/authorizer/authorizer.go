@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -39,7 +40,8 @@ type Authorizer struct {
 	pools   []*dc.Pool
 	secret  string // caller secret; empty = none required
 	hints   routeHints
-	groups  *groups // nil when no domain has LDAP settings
+	groups  *groups      // nil when no domain has LDAP settings
+	cookie  *loginCookie // nil when the login cookie is off
 
 	kerberosLogged atomic.Bool
 }
@@ -79,6 +81,13 @@ func New(cfg *config.Config, opt Options) (*Authorizer, error) {
 		MaxConnections:  cfg.Auth.MaxConnections,
 		PendingTTL:      cfg.Auth.HandshakeTimeout.D(),
 		IdleTTL:         cfg.Auth.KeepAliveTimeout.D(),
+	}
+	if cfg.Cookie.Enabled {
+		c, err := newLoginCookie(cfg.Cookie)
+		if err != nil {
+			return nil, err
+		}
+		a.cookie = c
 	}
 	if hasLDAP(cfg) {
 		dir, err := adgroup.NewDirectory(cfg, log)
@@ -190,6 +199,12 @@ func (a *Authorizer) ServeFCGI(ctx context.Context, fr *fcgi.Request) *fcgi.Resp
 		if l, ok := a.table.Authenticated(key); ok {
 			return a.granted(ctx, l)
 		}
+		if a.cookie != nil {
+			if l, ok := a.cookie.login(p["HTTP_COOKIE"], a.log.With("client", key.Client.String())); ok {
+				a.table.SetAuthenticated(key, l)
+				return a.granted(ctx, l)
+			}
+		}
 		return a.challenge(false)
 	}
 	r := &request{Request: fr, key: key, log: a.log.With("client", key.Client.String())}
@@ -271,9 +286,23 @@ func (a *Authorizer) userName(l conntable.Login) string {
 	return user
 }
 
-// loggedIn starts what follows a login without delaying its answer.
-func (a *Authorizer) loggedIn(l conntable.Login) {
+// loggedIn answers a login the DC accepted: the connection is
+// remembered, the user's groups fetched, and the login cookie set.
+func (a *Authorizer) loggedIn(ctx context.Context, key conntable.Key, l conntable.Login) *fcgi.Response {
+	if l.Scheme != "Basic" {
+		// Basic sends its credentials with every request; there is no
+		// connection state to keep.
+		a.table.SetAuthenticated(key, l)
+	}
 	if a.groups != nil {
 		a.groups.refresh(l.User, l.Domain)
 	}
+	r := a.granted(ctx, l)
+	if a.cookie != nil {
+		if r.Header == nil {
+			r.Header = http.Header{}
+		}
+		a.cookie.set(r, l)
+	}
+	return r
 }

@@ -148,10 +148,8 @@ func (a *Authorizer) authenticate(ctx context.Context, r *request, c credentials
 		return a.dcFailed(r, "authenticate", pd.route, err)
 	}
 	login := conntable.Login{User: msg.User, Domain: domain, Scheme: schemeName(pd.scheme), At: time.Now()}
-	a.table.SetAuthenticated(r.key, login)
 	r.log.Info("login", "user", login.User, "domain", login.Domain, "dc", pd.hs.DC(), "scheme", login.Scheme)
-	a.loggedIn(login)
-	return a.granted(ctx, login)
+	return a.loggedIn(ctx, r.key, login)
 }
 
 func schemeName(s config.Scheme) string {

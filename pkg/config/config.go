@@ -128,10 +128,13 @@ type Cookie struct {
 	Name    string `toml:"name"`
 	Path    string `toml:"path"`
 	Domain  string `toml:"domain"`
-	// Lifetime is how long a cookie proves a login (refresh in the old
-	// module); Refresh, how old it may grow before a new one is sent.
+	// Refresh is how long after the DC accepted a login its cookie proves
+	// it (the old module's refresh): then the browser logs in again, so a
+	// user disabled at the DC loses access within Refresh.
+	Refresh Duration `toml:"refresh"`
+	// Lifetime is how long the browser keeps the cookie (the old
+	// module's expires): 0 means until the browser closes.
 	Lifetime Duration `toml:"lifetime"`
-	Refresh  Duration `toml:"refresh"`
 	// SecretFiles: the first signs, all verify (for rotation).
 	SecretFiles []string `toml:"secret_files"`
 	Secure      bool     `toml:"secure"`
@@ -187,8 +190,7 @@ func Defaults() Config {
 		Cookie: Cookie{
 			Name:     "NTLM_AUTHEN",
 			Path:     "/",
-			Lifetime: Duration(4 * time.Hour),
-			Refresh:  Duration(time.Hour),
+			Refresh:  Duration(4 * time.Hour),
 			HTTPOnly: true,
 			SameSite: "Lax",
 		},
@@ -389,8 +391,11 @@ func (c *Config) validate(data []byte) error {
 		if !validVarName(strings.ReplaceAll(c.Cookie.Name, "-", "_")) {
 			bad(at("cookie", "name"), "cookie.name %q: use letters, digits, - and _ only", c.Cookie.Name)
 		}
-		if c.Cookie.Lifetime <= 0 || c.Cookie.Refresh <= 0 || c.Cookie.Refresh > c.Cookie.Lifetime {
-			bad(at("cookie"), "cookie: lifetime and refresh must be positive, refresh not longer than lifetime")
+		if c.Cookie.Refresh <= 0 || c.Cookie.Lifetime < 0 {
+			bad(at("cookie"), "cookie: refresh must be positive, lifetime not negative")
+		}
+		if strings.EqualFold(c.Cookie.SameSite, "none") && !c.Cookie.Secure {
+			bad(at("cookie", "same_site"), "cookie.same_site = \"None\" needs secure = true (browsers drop it otherwise)")
 		}
 		switch strings.ToLower(c.Cookie.SameSite) {
 		case "lax", "strict", "none", "":
