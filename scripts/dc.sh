@@ -26,8 +26,8 @@ ip_of() { cat "$dir/ip"; }
 wait_ports() {
 	local ip=$1 deadline=$((SECONDS + 90))
 	while :; do
-		if ss -Hltn "src $ip" 2>/dev/null | grep -q ":445\b" &&
-			ss -Hltn "src $ip" 2>/dev/null | grep -q ":636\b"; then
+		if ss -Hltn "src $ip" 2>/dev/null | grep ":445\b" >/dev/null &&
+			ss -Hltn "src $ip" 2>/dev/null | grep ":636\b" >/dev/null; then
 			# The ports open before the directory is ready to answer.
 			if ldapsearch -x -LLL -H "ldap://$ip" -s base -b "" defaultNamingContext >/dev/null 2>&1; then
 				return 0
@@ -89,11 +89,16 @@ provision() {
 	local ip=$1
 	echo "$ip" >"$dir/ip"
 	make_cert "$ip"
+	# Each DC keeps its pid file and sockets in its own directory, so that
+	# several (demo, tests, development) run side by side.
+	mkdir -p "$dir/run/ncalrpc" "$dir/run/winbindd"
 	samba-tool domain provision --targetdir="$dir" --realm=EXAMPLE.TEST --domain=EXAMPLE \
 		--adminpass='Passw0rd!Adm' --server-role=dc --dns-backend=NONE --host-name=dc1 \
 		--option="interfaces=$ip" --option="bind interfaces only=yes" \
 		--option="tls enabled=yes" --option="tls keyfile=$dir/tls/key.pem" \
 		--option="tls certfile=$dir/tls/cert.pem" --option="tls cafile=$dir/tls/ca.pem" \
+		--option="pid directory=$dir/run" --option="ncalrpc dir=$dir/run/ncalrpc" \
+		--option="winbindd socket directory=$dir/run/winbindd" \
 		>"$dir/provision.log" 2>&1 || { tail -n 20 "$dir/provision.log" >&2; return 1; }
 	local st=(-s "$conf")
 	samba-tool domain passwordsettings set --complexity=off --history-length=0 \
@@ -122,7 +127,9 @@ up)
 	case $ip in 127.*) ;; *) echo "dc.sh: $ip is not a loopback address" >&2; exit 2 ;; esac
 	# Samba binds only to addresses an interface has; 127.0.0.1 is on lo
 	# already, any other loopback address is added (root needed).
-	if ! ip -o addr show dev lo | grep -q "inet $ip/"; then
+	# (grep >/dev/null, not grep -q: under pipefail an early exit of grep
+	# can fail the pipeline with SIGPIPE.)
+	if ! ip -o addr show dev lo | grep "inet $ip/" >/dev/null; then
 		ip addr add "$ip/32" dev lo
 	fi
 	if [ ! -e "$dir/provisioned" ]; then

@@ -17,6 +17,9 @@ have curl || need+=(curl)
 have wrk || need+=(wrk)
 have openssl || need+=(openssl)
 have ss || need+=(iproute2)
+have make || need+=(make)
+# go test -race needs cgo.
+have gcc || need+=(gcc libc6-dev)
 
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" != 0 ]; then
