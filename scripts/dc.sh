@@ -92,6 +92,7 @@ provision() {
 	# Each DC keeps its pid file and sockets in its own directory, so that
 	# several (demo, tests, development) run side by side.
 	mkdir -p "$dir/run/ncalrpc" "$dir/run/winbindd"
+	chmod 755 "$dir/run/winbindd" # winbindd insists
 	samba-tool domain provision --targetdir="$dir" --realm=EXAMPLE.TEST --domain=EXAMPLE \
 		--adminpass='Passw0rd!Adm' --server-role=dc --dns-backend=NONE --host-name=dc1 \
 		--option="interfaces=$ip" --option="bind interfaces only=yes" \

@@ -340,29 +340,11 @@ status() {
 	return $rc
 }
 
-# Two workarounds for scripts/dc.sh (to be fixed there):
-# - its smb.conf leaves pid directory, ncalrpc dir and winbindd socket
-#   directory at /run/samba, shared by every DC on the machine: a second DC
-#   refuses to start ("samba is already running"), and Debian's init scripts
-#   (deps.sh's "service smbd stop") find and kill the last one's smbd. Give
-#   each DC its own, then (re)start it.
-# - it checks for the address with "ip ... | grep -q" under pipefail, which
-#   fails now and then (SIGPIPE) when the address is already there, and then
-#   "ip addr add" fails: retry quick failures.
-dc_isolated() { grep -q '^[[:space:]]*pid directory' "$dir/dc/etc/smb.conf"; }
-
-dc_isolate() {
-	local c=$dir/dc/etc/smb.conf r=$dir/dc/run
-	mkdir -p "$r/ncalrpc" "$r/winbindd"
-	chmod 755 "$r/winbindd"
-	sed -i '/^[[:space:]]*t\{0,1\}pid directory/d;/^[[:space:]]*ncalrpc dir/d;/^[[:space:]]*winbindd socket directory/d' "$c"
-	awk -v r="$r" '{ print } /^\[global\]/ {
-		printf "\tpid directory = %s\n\tncalrpc dir = %s/ncalrpc\n\twinbindd socket directory = %s/winbindd\n", r, r, r
-	}' "$c" >"$c.tmp"
-	mv "$c.tmp" "$c"
+dc_up() { # ip
+	bash "$here/dc.sh" up "$dir/dc" "$1"
 }
 
-dc_up() { # ip
+up() { # ip
 	local i t0 ok
 	for i in 1 2 3 4 5; do
 		t0=$SECONDS ok=0
