@@ -175,7 +175,7 @@ choose_pub() {
 setup_files() {
 	local d
 	mkdir -p "$pub/bin" "$pub/apache/htdocs" "$pub/apache/cgi-bin" "$pub/apache/run" "$dir/apache"
-	for d in public private webusers powerusers outsiders; do
+	for d in public private webusers powerusers outsiders expr/webusers expr/powerusers expr/outsiders authz/webusers authz/powerusers authz/outsiders; do
 		mkdir -p "$pub/apache/htdocs/$d"
 		# exactly 100 bytes, for the benchmarks
 		printf '%-99s\n' "GoAuthenNTLM test file in /$d/" >"$pub/apache/htdocs/$d/file.txt"
