@@ -1,0 +1,246 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+type authKind int
+
+const (
+	authNone authKind = iota
+	authNTLM
+	authBasic
+)
+
+const (
+	basicUser = "benchuser"
+	basicPass = "B3nch!Pass"
+)
+
+type variant struct {
+	name  string
+	path  string
+	auth  authKind
+	basic string // Authorization header for authBasic
+	note  string
+}
+
+// runResult is one timed run.
+type runResult struct {
+	Requests int     `json:"requests"`
+	Errors   int     `json:"errors"`
+	Seconds  float64 `json:"seconds"`
+	RPS      float64 `json:"rps"`
+	P50ms    float64 `json:"p50_ms"`
+	P99ms    float64 `json:"p99_ms"`
+	MeanMs   float64 `json:"mean_ms"`
+	FirstErr string  `json:"first_error,omitempty"`
+}
+
+func summarize(lat []time.Duration, errs int, elapsed time.Duration, firstErr string) runResult {
+	r := runResult{Requests: len(lat), Errors: errs, Seconds: elapsed.Seconds(), FirstErr: firstErr}
+	if elapsed > 0 {
+		r.RPS = float64(len(lat)) / elapsed.Seconds()
+	}
+	if len(lat) > 0 {
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		r.P50ms = ms(lat[len(lat)*50/100])
+		r.P99ms = ms(lat[min(len(lat)-1, len(lat)*99/100)])
+		var sum time.Duration
+		for _, d := range lat {
+			sum += d
+		}
+		r.MeanMs = ms(sum / time.Duration(len(lat)))
+	}
+	return r
+}
+
+func ms(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
+
+type errRec struct {
+	mu    sync.Mutex
+	n     int
+	first string
+}
+
+func (e *errRec) add(err error) {
+	e.mu.Lock()
+	e.n++
+	if e.first == "" {
+		e.first = err.Error()
+	}
+	e.mu.Unlock()
+}
+
+// connect opens a connection for v and authenticates it if v needs it.
+func connect(addr string, v variant) (*httpConn, error) {
+	h, err := dialHTTP(addr, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	if v.auth == authNTLM {
+		if err := h.ntlmLogin(v.path, `EXAMPLE\jdoe`, "Secr3t!Pass", time.Now().Add(30*time.Second)); err != nil {
+			h.Close()
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+// runKeepAlive: conns keep-alive connections, each authenticated once (not
+// timed), then GETs on v.path as fast as they are answered, for dur or
+// maxReq requests in all, whichever comes first.
+func runKeepAlive(addr string, v variant, conns int, dur time.Duration, maxReq int) runResult {
+	var (
+		wg       sync.WaitGroup
+		ready    sync.WaitGroup
+		start    = make(chan struct{})
+		count    atomic.Int64
+		errs     errRec
+		mu       sync.Mutex
+		all      []time.Duration
+		setupErr atomic.Int64
+	)
+	var end time.Time
+	authz := ""
+	if v.auth == authBasic {
+		authz = v.basic
+	}
+	for i := 0; i < conns; i++ {
+		wg.Add(1)
+		ready.Add(1)
+		go func() {
+			defer wg.Done()
+			h, err := connect(addr, v)
+			ready.Done()
+			if err != nil {
+				setupErr.Add(1)
+				errs.add(fmt.Errorf("setup: %w", err))
+			}
+			<-start
+			if h == nil {
+				return
+			}
+			defer func() {
+				if h != nil {
+					h.Close()
+				}
+			}()
+			lat := make([]time.Duration, 0, 1<<14)
+			for reconnects := 0; ; {
+				if count.Add(1) > int64(maxReq) || time.Now().After(end) {
+					break
+				}
+				t0 := time.Now()
+				r, err := h.get(v.path, authz, t0.Add(10*time.Second))
+				if err == nil && r.status != 200 {
+					err = &statusErr{step: "GET " + v.path, status: r.status}
+				}
+				if err == nil && r.close {
+					err = errors.New("server closed the keep-alive connection")
+				}
+				if err != nil {
+					errs.add(err)
+					h.Close()
+					h = nil
+					if reconnects++; reconnects > 20 {
+						break
+					}
+					if h, err = connect(addr, v); err != nil {
+						errs.add(err)
+						break
+					}
+					continue
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			mu.Lock()
+			all = append(all, lat...)
+			mu.Unlock()
+		}()
+	}
+	ready.Wait()
+	t0 := time.Now()
+	end = t0.Add(dur)
+	close(start)
+	wg.Wait()
+	elapsed := time.Since(t0)
+	if elapsed > dur+time.Second && count.Load() < int64(maxReq) {
+		// a straggler waited on a timeout; the rate is over the run's length
+	}
+	return summarize(all, errs.n, elapsed, errs.first)
+}
+
+// runConcurrent calls op from conc goroutines for dur or max calls in all,
+// timing each call (handshake benchmarks).
+func runConcurrent(conc int, dur time.Duration, max int, op func() error) runResult {
+	var (
+		wg    sync.WaitGroup
+		count atomic.Int64
+		errs  errRec
+		mu    sync.Mutex
+		all   []time.Duration
+	)
+	t0 := time.Now()
+	end := t0.Add(dur)
+	for i := 0; i < conc; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lat := make([]time.Duration, 0, 1024)
+			for count.Add(1) <= int64(max) && time.Now().Before(end) {
+				s := time.Now()
+				if err := op(); err != nil {
+					errs.add(err)
+					continue
+				}
+				lat = append(lat, time.Since(s))
+			}
+			mu.Lock()
+			all = append(all, lat...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return summarize(all, errs.n, time.Since(t0), errs.first)
+}
+
+// median of the runs by rate; latency percentiles are the medians of the
+// per-round values.
+func medianOf(rs []runResult) runResult {
+	if len(rs) == 0 {
+		return runResult{}
+	}
+	med := func(f func(runResult) float64) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
+		}
+		sort.Float64s(v)
+		if len(v)%2 == 1 {
+			return v[len(v)/2]
+		}
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	out := runResult{
+		RPS:    med(func(r runResult) float64 { return r.RPS }),
+		P50ms:  med(func(r runResult) float64 { return r.P50ms }),
+		P99ms:  med(func(r runResult) float64 { return r.P99ms }),
+		MeanMs: med(func(r runResult) float64 { return r.MeanMs }),
+	}
+	for _, r := range rs {
+		out.Requests += r.Requests
+		out.Errors += r.Errors
+		out.Seconds += r.Seconds
+		if out.FirstErr == "" {
+			out.FirstErr = r.FirstErr
+		}
+	}
+	return out
+}

@@ -1,0 +1,292 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// stackEnv is DIR/stack.env from scripts/stack.sh.
+type stackEnv map[string]string
+
+func loadStackEnv(dir string) (stackEnv, error) {
+	f, err := os.Open(filepath.Join(dir, "stack.env"))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	env := stackEnv{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		l := strings.TrimSpace(sc.Text())
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		if k, v, ok := strings.Cut(l, "="); ok {
+			env[k] = v
+		}
+	}
+	for _, k := range []string{"APACHE_PORT", "AUTHZ_ADDR", "DC_IP", "CONF", "BIN", "PUB", "APACHE_CONF", "AUTHZ_PID_FILE", "STACK_DIR"} {
+		if env[k] == "" {
+			return nil, fmt.Errorf("%s/stack.env has no %s (has scripts/stack.sh changed?)", dir, k)
+		}
+	}
+	return env, nil
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func waitPort(addr string, d time.Duration, alive func() bool) error {
+	end := time.Now().Add(d)
+	for time.Now().Before(end) {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if alive != nil && !alive() {
+			return fmt.Errorf("process exited before listening on %s", addr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("nothing listens on %s after %s", addr, d)
+}
+
+// proc is a process the bench started (in its own process group); stop
+// ends exactly it and its group.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func startProc(name string, logPath string, args ...string) (*proc, error) {
+	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdout, cmd.Stderr = lf, lf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		lf.Close()
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
+	go func() { cmd.Wait(); lf.Close(); close(p.done) }()
+	return p, nil
+}
+
+func (p *proc) alive() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+func (p *proc) stop() {
+	if p == nil || !p.alive() {
+		return
+	}
+	pid := p.cmd.Process.Pid
+	syscall.Kill(-pid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		syscall.Kill(-pid, syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+// asApacheUser runs a command as www-data, as the stack runs the
+// authorizer (it writes the groups cache that ntlm-group-check reads).
+func asApacheUser(args ...string) []string {
+	return append([]string{"setpriv", "--reuid=www-data", "--regid=www-data", "--init-groups", "--"}, args...)
+}
+
+// benchSite is the bench's own Apache instance and helpers.
+type benchSite struct {
+	env        stackEnv
+	dir        string // STACK_DIR/bench: config, logs, pid
+	pub        string // PUB/bench: what www-data must read
+	port       int
+	addr       string // 127.0.0.1:port
+	trivial    string // trivial authorizer's address
+	haveExpr   bool   // the stack's site has /expr/webusers/
+	haveAuthz  bool
+	defineMiss bool
+	apache     *proc
+	triv       *proc
+	binDir     string
+}
+
+var (
+	reListen  = regexp.MustCompile(`(?m)^Listen\s+.*$`)
+	rePid     = regexp.MustCompile(`(?m)^PidFile\s+.*$`)
+	reRunDir  = regexp.MustCompile(`(?m)^DefaultRuntimeDir\s+.*$`)
+	reMutex   = regexp.MustCompile(`(?m)^Mutex\s+file:\S+`)
+	reSock    = regexp.MustCompile(`(?m)^ScriptSock\s+.*$`)
+	reErrLog  = regexp.MustCompile(`(?m)^ErrorLog\s+.*$`)
+	reCustLog = regexp.MustCompile(`(?m)^CustomLog\s+("[^"]*"|\S+)`)
+	reExpr    = regexp.MustCompile(`(?m)^\s*<Location\s+"?/expr/webusers`)
+	reAuthz   = regexp.MustCompile(`(?m)^\s*<Location\s+"?/authz/webusers`)
+)
+
+// writeConfig derives the bench Apache's config from the stack's live
+// httpd.conf plus bench/apache-bench.conf.in; authzAddr replaces the
+// stack authorizer's address (for the profiling run).
+func (s *benchSite) writeConfig(repo, authzAddr string) (string, error) {
+	base, err := os.ReadFile(s.env["APACHE_CONF"])
+	if err != nil {
+		return "", err
+	}
+	run := filepath.Join(s.pub, "run")
+	c := string(base)
+	c = reListen.ReplaceAllString(c, fmt.Sprintf("Listen 127.0.0.1:%d", s.port))
+	c = rePid.ReplaceAllString(c, fmt.Sprintf(`PidFile "%s/httpd.pid"`, s.dir))
+	c = reRunDir.ReplaceAllString(c, fmt.Sprintf(`DefaultRuntimeDir "%s"`, run))
+	c = reMutex.ReplaceAllString(c, "Mutex file:"+run)
+	c = reSock.ReplaceAllString(c, fmt.Sprintf(`ScriptSock "%s/cgisock"`, run))
+	c = reErrLog.ReplaceAllString(c, fmt.Sprintf(`ErrorLog "%s/error.log"`, s.dir))
+	c = reCustLog.ReplaceAllString(c, fmt.Sprintf(`CustomLog "%s/access.log"`, s.dir))
+	s.haveExpr = reExpr.MatchString(c)
+	s.haveAuthz = reAuthz.MatchString(c)
+
+	htdocs := filepath.Join(s.env["PUB"], "apache", "htdocs")
+	fill := func(t string) string {
+		return strings.NewReplacer(
+			"@AUTHZ_ADDR@", s.env["AUTHZ_ADDR"],
+			"@TRIVIAL_ADDR@", s.trivial,
+			"@HTDOCS@", htdocs,
+			"@HTPASSWD_MD5@", filepath.Join(s.pub, "htpasswd-md5"),
+			"@HTPASSWD_BCRYPT@", filepath.Join(s.pub, "htpasswd-bcrypt"),
+		).Replace(t)
+	}
+	extra, err := os.ReadFile(filepath.Join(repo, "bench", "apache-bench.conf.in"))
+	if err != nil {
+		return "", err
+	}
+	c += "\n# ---- bench/apache-bench.conf.in ----\n" + fill(string(extra))
+	if s.defineMiss && (!s.haveExpr || !s.haveAuthz) {
+		g, err := os.ReadFile(filepath.Join(repo, "bench", "apache-bench-groups.conf.in"))
+		if err != nil {
+			return "", err
+		}
+		c += "\n# ---- bench/apache-bench-groups.conf.in ----\n" + fill(string(g))
+	}
+	if authzAddr != "" && authzAddr != s.env["AUTHZ_ADDR"] {
+		c = strings.ReplaceAll(c, "fcgi://"+s.env["AUTHZ_ADDR"]+"/", "fcgi://"+authzAddr+"/")
+	}
+	for _, old := range []string{s.env["APACHE_ERROR_LOG"], s.env["APACHE_ACCESS_LOG"], s.env["APACHE_PID_FILE"]} {
+		if old != "" && strings.Contains(c, `"`+old+`"`) {
+			return "", fmt.Errorf("bench httpd.conf still names the stack's %s", old)
+		}
+	}
+	path := filepath.Join(s.dir, "httpd.conf")
+	return path, os.WriteFile(path, []byte(c), 0o644)
+}
+
+func (s *benchSite) apacheArgs(conf string) []string {
+	a := []string{"apache2", "-f", conf, "-DFOREGROUND", "-DSTACK_ROOT"}
+	if s.haveExpr {
+		a = append(a, "-DBENCH_HAVE_EXPR")
+	}
+	if s.haveAuthz {
+		a = append(a, "-DBENCH_HAVE_AUTHZ")
+	}
+	return a
+}
+
+func (s *benchSite) startApache(repo, authzAddr string) error {
+	conf, err := s.writeConfig(repo, authzAddr)
+	if err != nil {
+		return err
+	}
+	args := s.apacheArgs(conf)
+	if out, err := exec.Command(args[0], append(args[1:], "-t")...).CombinedOutput(); err != nil {
+		return fmt.Errorf("apache2 -t on %s: %v\n%s", conf, err, out)
+	}
+	s.apache, err = startProc("apache2 (bench)", filepath.Join(s.dir, "stderr.log"), args...)
+	if err != nil {
+		return err
+	}
+	return waitPort(s.addr, 20*time.Second, s.apache.alive)
+}
+
+func (s *benchSite) stopApache() {
+	s.apache.stop()
+	s.apache = nil
+}
+
+// setup builds the bench binaries, writes the htpasswd files, starts the
+// trivial authorizer and the bench Apache.
+func (s *benchSite) setup(repo string) error {
+	s.dir = filepath.Join(s.env["STACK_DIR"], "bench")
+	s.pub = filepath.Join(s.env["PUB"], "bench")
+	s.binDir = filepath.Join(s.pub, "bin")
+	for _, d := range []string{s.dir, s.pub, filepath.Join(s.pub, "run"), s.binDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+		os.Chmod(d, 0o755)
+	}
+	build := exec.Command("go", "build", "-o", s.binDir+"/", "./bench/trivialauthz", "./bench/cmd/authz-pprof")
+	build.Dir = repo
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build bench binaries: %v\n%s", err, out)
+	}
+	for _, h := range []struct{ file, flags string }{{"htpasswd-md5", "-m"}, {"htpasswd-bcrypt", "-B -C 5"}} {
+		args := append([]string{"-c", "-b"}, strings.Fields(h.flags)...)
+		args = append(args, filepath.Join(s.pub, h.file), basicUser, basicPass)
+		if out, err := exec.Command("htpasswd", args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("htpasswd %v: %v\n%s", args, err, out)
+		}
+		os.Chmod(filepath.Join(s.pub, h.file), 0o644)
+	}
+	p, err := freePort()
+	if err != nil {
+		return err
+	}
+	s.trivial = fmt.Sprintf("127.0.0.1:%d", p)
+	s.triv, err = startProc("trivialauthz", filepath.Join(s.dir, "trivialauthz.log"),
+		asApacheUser(filepath.Join(s.binDir, "trivialauthz"), "-listen", s.trivial)...)
+	if err != nil {
+		return err
+	}
+	if err := waitPort(s.trivial, 10*time.Second, s.triv.alive); err != nil {
+		return fmt.Errorf("trivialauthz: %w", err)
+	}
+	if s.port, err = freePort(); err != nil {
+		return err
+	}
+	s.addr = fmt.Sprintf("127.0.0.1:%d", s.port)
+	return s.startApache(repo, "")
+}
+
+func (s *benchSite) teardown() {
+	if s.apache != nil {
+		s.stopApache()
+	}
+	s.triv.stop()
+}
+
+func readFileString(path string) string {
+	b, _ := os.ReadFile(path)
+	return strings.TrimSpace(string(b))
+}
