@@ -34,9 +34,8 @@ func (r *runner) probe(v variant) (bool, string) {
 		return false, "location missing"
 	case v.auth == authNone && resp.status == 200, v.auth != authNone && resp.status == 401:
 		return true, ""
-	case v.auth == authNone && resp.status == 401:
-		// the trivial authorizer answers 200 without credentials
-		return false, fmt.Sprintf("status %d without credentials", resp.status)
+	case resp.status == 403:
+		return false, "403 without credentials: the location never asks for a login (a Require expr that does not name REMOTE_USER is decided before authn)"
 	}
 	return false, fmt.Sprintf("status %d without credentials", resp.status)
 }
@@ -151,6 +150,10 @@ func (r *runner) keepAliveMatrix() {
 			if p, ok := med["private"]; ok && p.RPS > 0 {
 				r.res.add(row{Section: "P3", Name: "webusers vs private", Value: "-", Ratio: f64(m.RPS / p.RPS), RatioOf: "private", Result: "info"})
 			}
+		}
+		if n := strings.Count(readFileString(filepath.Join(r.site.dir, "error.log")), "No child processes"); n > 0 {
+			r.res.add(row{Section: "P3", Name: "mod_authnz_external failures", Value: fmt.Sprint(n), Result: "info",
+				Note: "error.log: (10)No child processes: Could not get status from child process -> 401 (Apache module, also with /bin/true)"})
 		}
 		add("P3", "expr", "private", ">= 0.90", 0.9)
 		add("P3", "authz", "private", ">= 0.45", 0.45)
