@@ -22,9 +22,13 @@ func withCookie(t *testing.T, s *stack, refresh string, secrets ...string) {
 		if _, err := os.Stat(p); err != nil {
 			k := make([]byte, 32)
 			rand.Read(k)
-			if err := os.WriteFile(p, []byte(base64.StdEncoding.EncodeToString(k)+"\n"), 0o600); err != nil {
+			// Readable by the authorizer, which the stack runs as www-data.
+			if err := os.WriteFile(p, []byte(base64.StdEncoding.EncodeToString(k)+"\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
+		}
+		if err := os.Chmod(p, 0o644); err != nil {
+			t.Fatal(err)
 		}
 		files = append(files, fmt.Sprintf("%q", p))
 	}

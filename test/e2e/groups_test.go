@@ -87,7 +87,23 @@ func TestGroupRemovalHonoursTTL(t *testing.T) {
 		t.Fatalf("jdoe on /webusers before removal: %d", code)
 	}
 	samba(t, s, "group", "removemembers", "WebUsers", "jdoe")
-	defer samba(t, s, "group", "addmembers", "WebUsers", "jdoe")
+	defer func() {
+		// Put jdoe back, and wait until every cache (the files, the
+		// authorizer's memory) has let go of the removal, so that the
+		// tests after this one see the fixed data set again.
+		samba(t, s, "group", "addmembers", "WebUsers", "jdoe")
+		os.Remove((&adgroup.Cache{Dir: s.env["GROUPS_CACHE"]}).Path("jdoe", "EXAMPLE"))
+		deadline := time.Now().Add(ttl + 30*time.Second)
+		for {
+			if code, _ := get(t, ntlmClient(nil), s.url("/expr/webusers/whoami"), `EXAMPLE\jdoe`, users["jdoe"]); code == 200 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("jdoe back in WebUsers, still refused on /expr/webusers after %v", ttl+30*time.Second)
+			}
+			time.Sleep(2 * time.Second)
+		}
+	}()
 
 	// Still cached: still allowed.
 	if code, _ := get(t, cl, s.url("/webusers/whoami"), `EXAMPLE\jdoe`, users["jdoe"]); code != 200 {

@@ -6,6 +6,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"io"
@@ -122,7 +123,48 @@ func (rt countingRT) RoundTrip(req *http.Request) (*http.Response, error) {
 			rt.c.type3.Add(1)
 		}
 	}
-	return rt.next.RoundTrip(req)
+	resp, err := rt.next.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	splitChallenges(resp.Header)
+	if resp.StatusCode == http.StatusUnauthorized {
+		// Read the 401's body now, as a browser does before it answers the
+		// challenge: go-ntlmssp keeps the first 401 open while it
+		// handshakes, which would hold the connection and force a second.
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(b))
+	}
+	return resp, nil
+}
+
+// splitChallenges undoes Apache's merging of several WWW-Authenticate
+// values into one comma-separated line (RFC 9110 allows either form).
+// Browsers parse the list; go-ntlmssp only reads separate lines.
+func splitChallenges(h http.Header) {
+	var out []string
+	for _, line := range h.Values("WWW-Authenticate") {
+		for _, part := range strings.Split(line, ", ") {
+			name, _, _ := strings.Cut(part, " ")
+			switch name {
+			case "NTLM", "Negotiate", "Basic":
+				out = append(out, part)
+			default:
+				if len(out) == 0 {
+					out = append(out, part)
+				} else {
+					out[len(out)-1] += ", " + part // a parameter of the last challenge
+				}
+			}
+		}
+	}
+	if out != nil {
+		h["Www-Authenticate"] = out
+	}
 }
 
 // ntlmClient is a Go NTLM client (Azure/go-ntlmssp), the second client the
@@ -135,18 +177,15 @@ func ntlmClient(c *counter) *http.Client {
 		DisableCompression:  true,
 		TLSClientConfig:     &tls.Config{},
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			if c != nil {
-				c.conns.Add(1)
-			}
+			c.conns.Add(1)
 			var d net.Dialer
 			return d.DialContext(ctx, network, addr)
 		},
 	}
-	var rt http.RoundTripper = tr
-	if c != nil {
-		rt = countingRT{c: c, next: tr}
+	if c == nil {
+		c = &counter{}
 	}
-	return &http.Client{Transport: ntlmssp.Negotiator{RoundTripper: rt}, Timeout: 60 * time.Second}
+	return &http.Client{Transport: ntlmssp.Negotiator{RoundTripper: countingRT{c: c, next: tr}}, Timeout: 60 * time.Second}
 }
 
 // get fetches url as user (DOMAIN\user) with password; "" user means no
@@ -184,25 +223,41 @@ func curl(t *testing.T, args ...string) string {
 	return string(out)
 }
 
-// reconfigure rewrites the authorizer's config with edit, reloads it with
-// SIGHUP, and restores the original when the test ends.
+// reconfigure writes the authorizer's config as edit makes it from the
+// stack's original, reloads it with SIGHUP, and restores the original
+// when the test ends.
 func (s *stack) reconfigure(t *testing.T, edit func(string) string) {
 	t.Helper()
 	path := s.env["CONF"]
-	orig, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(edit(string(orig))), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	s.reload(t)
+	orig := s.originalConf(t)
 	t.Cleanup(func() {
 		if err := os.WriteFile(path, orig, 0o644); err != nil {
 			t.Error(err)
 		}
 		s.reload(t)
 	})
+	if err := os.WriteFile(path, []byte(edit(string(orig))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.reload(t)
+}
+
+// originalConf is the config as stack.sh wrote it, saved beside it on
+// first use, so that a test that died mid-way cannot leave its edits in.
+func (s *stack) originalConf(t *testing.T) []byte {
+	t.Helper()
+	saved := filepath.Join(s.dir, "conf.toml.orig")
+	if b, err := os.ReadFile(saved); err == nil {
+		return b
+	}
+	b, err := os.ReadFile(s.env["CONF"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(saved, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // reload sends SIGHUP to the authorizer and waits until it says it has
