@@ -52,7 +52,7 @@ demo-down:
 	bash $(STACK) down $(DEMO_DIR)
 
 vet:
-	$(GO) vet $(PKGS)
+	$(GO) vet ./...
 
 # Unit tests (short). Integration tests run too when the GOAUTHENNTLM_TEST_*
 # variables point at a DC, as in make test.
@@ -80,7 +80,7 @@ test:
 	bash $(STACK) down $(TEST_DIR) >/dev/null 2>&1 || true; \
 	echo "== test stack ($(TEST_DIR), DC on $(TEST_IP))"; \
 	STACK_LOG_LEVEL=debug STACK_GROUPS_TTL=$(TEST_GROUPS_TTL) bash $(STACK) up $(TEST_DIR) $(TEST_IP) || { echo "FAIL: the test stack did not come up"; exit 1; }; \
-	echo "== vet"; $(GO) vet $(PKGS) || rc=1; \
+	echo "== vet"; $(GO) vet ./... || rc=1; \
 	echo "== unit, integration and fuzz seed tests$(if $(RACE),, (no -race: cgo or a C compiler missing))"; \
 	$(TEST_ENV) $(GO) test $(RACE) -count=1 -timeout 12m $(PKGS) || rc=1; \
 	echo "== e2e"; \
@@ -102,11 +102,11 @@ e2e: e2e-up
 e2e-down:
 	bash $(STACK) down $(TEST_DIR)
 
-# Placeholders until the drivers exist: the benchmark driver is expected as a
-# main package in ./bench, the soak driver in ./soak (BENCH_ARGS, SOAK_ARGS).
+# Benchmarks (not tests): ratios measured side by side on one stack, printed
+# as a table and written to bench/out/results.json. BENCH_ARGS, e.g.
+# BENCH_ARGS="-only p1 -rounds 5". See bench/README.md.
 bench:
-	@ls bench/*.go >/dev/null 2>&1 || { echo "make bench: no benchmark driver yet (expected: a main package in ./bench)"; exit 1; }
-	$(GO) run ./bench $(BENCH_ARGS)
+	$(GO) run ./bench/cmd/bench $(BENCH_ARGS)
 
 soak:
 	@ls soak/*.go >/dev/null 2>&1 || { echo "make soak: no soak driver yet (expected: a main package in ./soak)"; exit 1; }

@@ -53,7 +53,14 @@ func groupsKey(user, domain string) string {
 
 // refresh fetches user's memberships in the background, after a login:
 // the next answers find them ready, and the login's 200 is not delayed.
+// Memberships still fresh in memory are not fetched again.
 func (g *groups) refresh(user, domain string) {
+	g.mu.Lock()
+	m := g.mem[groupsKey(user, domain)]
+	g.mu.Unlock()
+	if m != nil && time.Now().Before(m.fresh) {
+		return
+	}
 	go func() {
 		if _, err := g.fetch(context.Background(), user, domain); err != nil {
 			g.log.Warn("group lookup after login failed", "user", user, "domain", domain, "err", err)
