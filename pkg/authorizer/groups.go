@@ -55,10 +55,7 @@ func groupsKey(user, domain string) string {
 // the next answers find them ready, and the login's 200 is not delayed.
 // Memberships still fresh in memory are not fetched again.
 func (g *groups) refresh(user, domain string) {
-	g.mu.Lock()
-	m := g.mem[groupsKey(user, domain)]
-	g.mu.Unlock()
-	if m != nil && time.Now().Before(m.fresh) {
+	if g.fresh(user, domain) != nil {
 		return
 	}
 	go func() {
@@ -71,14 +68,21 @@ func (g *groups) refresh(user, domain string) {
 // get returns user's memberships, waiting for a lookup (bounded by ctx and
 // the configured lookup timeout) when none fresh is at hand.
 func (g *groups) get(ctx context.Context, user, domain string) (*memberships, error) {
-	k := groupsKey(user, domain)
-	g.mu.Lock()
-	m := g.mem[k]
-	g.mu.Unlock()
-	if m != nil && time.Now().Before(m.fresh) {
+	if m := g.fresh(user, domain); m != nil {
 		return m, nil
 	}
 	return g.fetch(ctx, user, domain)
+}
+
+// fresh returns user's memberships held in memory, if still fresh.
+func (g *groups) fresh(user, domain string) *memberships {
+	g.mu.Lock()
+	m := g.mem[groupsKey(user, domain)]
+	g.mu.Unlock()
+	if m != nil && time.Now().Before(m.fresh) {
+		return m
+	}
+	return nil
 }
 
 func (g *groups) fetch(ctx context.Context, user, domain string) (*memberships, error) {
