@@ -197,12 +197,21 @@ func (a *Authorizer) ServeFCGI(ctx context.Context, fr *fcgi.Request) *fcgi.Resp
 	if !ok || strings.TrimSpace(h) == "" {
 		// The hot path: a later request on an authenticated connection.
 		if l, ok := a.table.Authenticated(key); ok {
-			return a.granted(ctx, l)
+			if a.bindingOK(l, p) {
+				return a.granted(ctx, l)
+			}
+			a.log.Info("request without this connection's binding cookie: challenged again (another client on the same address and port?)",
+				"client", key.Client.String(), "user", l.User)
+			a.table.Forget(key)
 		}
 		if a.cookie != nil {
 			if l, ok := a.cookie.login(p["HTTP_COOKIE"], a.log.With("client", key.Client.String())); ok {
+				resp := a.granted(ctx, l)
+				if a.cfg.Auth.BindConnections {
+					a.bind(&l, p, resp)
+				}
 				a.table.SetAuthenticated(key, l)
-				return a.granted(ctx, l)
+				return resp
 			}
 		}
 		return a.challenge(false)
@@ -288,16 +297,19 @@ func (a *Authorizer) userName(l conntable.Login) string {
 
 // loggedIn answers a login the DC accepted: the connection is
 // remembered, the user's groups fetched, and the login cookie set.
-func (a *Authorizer) loggedIn(ctx context.Context, key conntable.Key, l conntable.Login) *fcgi.Response {
-	if l.Scheme != "Basic" {
-		// Basic sends its credentials with every request; there is no
-		// connection state to keep.
-		a.table.SetAuthenticated(key, l)
-	}
+func (a *Authorizer) loggedIn(ctx context.Context, r0 *request, l conntable.Login) *fcgi.Response {
 	if a.groups != nil {
 		a.groups.refresh(l.User, l.Domain)
 	}
 	r := a.granted(ctx, l)
+	if l.Scheme != "Basic" {
+		// Basic sends its credentials with every request; there is no
+		// connection state to keep.
+		if a.cfg.Auth.BindConnections {
+			a.bind(&l, r0.Params, r)
+		}
+		a.table.SetAuthenticated(r0.key, l)
+	}
 	if a.cookie != nil {
 		if r.Header == nil {
 			r.Header = http.Header{}

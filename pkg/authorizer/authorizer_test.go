@@ -85,7 +85,7 @@ func TestDecisionsBeforeTheDC(t *testing.T) {
 			if tt.header == "" {
 				return
 			}
-			got := strings.Join(r.Header.Values("WWW-Authenticate"), ", ") + " " + r.Header.Get("Connection")
+			got := strings.Join(r.Header[wwwAuthenticate], ", ") + " " + r.Header.Get("Connection")
 			if !strings.Contains(got, tt.header) {
 				t.Errorf("headers %q lack %q", got, tt.header)
 			}
@@ -144,5 +144,43 @@ func TestCallerSecret(t *testing.T) {
 	p["AUTHORIZER_SECRET"] = "0123456789abcdef"
 	if r := serve(a, p); r.Status != 401 {
 		t.Errorf("right secret: %d, want 401 (the normal challenge)", r.Status)
+	}
+}
+
+func TestConnectionBinding(t *testing.T) {
+	a := newTest(t, "[auth]\nbind_connections = true")
+	p := params("")
+	k, _ := connKey(p)
+	l := conntable.Login{User: "jdoe", Domain: "EXAMPLE", At: time.Now()}
+	resp := &fcgi.Response{}
+	a.bind(&l, p, resp)
+	set := resp.Header.Get("Set-Cookie")
+	v, _, _ := strings.Cut(strings.TrimPrefix(set, "NTLM_CONN="), ";")
+	if len(v) < 32 || !strings.Contains(set, "HttpOnly") {
+		t.Fatalf("binding cookie: %q", set)
+	}
+	a.table.SetAuthenticated(k, l)
+
+	withCookie := params("")
+	withCookie["HTTP_COOKIE"] = "other=1; NTLM_CONN=" + v
+	if r := serve(a, withCookie); r.Status != 200 {
+		t.Fatalf("with the binding cookie: %d", r.Status)
+	}
+	wrong := params("")
+	wrong["HTTP_COOKIE"] = "NTLM_CONN=" + strings.Repeat("x", 32)
+	if r := serve(a, wrong); r.Status != 401 {
+		t.Errorf("another client on the same address and port: %d, want 401", r.Status)
+	}
+	// The login is forgotten: not even the right cookie brings it back.
+	if r := serve(a, withCookie); r.Status != 401 {
+		t.Errorf("after a refused binding: %d, want 401", r.Status)
+	}
+
+	// A browser that has a binding cookie keeps it on its next login.
+	l2 := conntable.Login{User: "jdoe"}
+	resp2 := &fcgi.Response{}
+	a.bind(&l2, withCookie, resp2)
+	if l2.Binding != l.Binding || resp2.Header.Get("Set-Cookie") != "" {
+		t.Errorf("existing binding cookie not reused")
 	}
 }

@@ -88,7 +88,7 @@ func (a *Authorizer) basic(ctx context.Context, r *request, token []byte) *fcgi.
 	sam, _, _ := strings.Cut(user, "@")
 	login := conntable.Login{User: sam, Domain: name, Scheme: "Basic", At: time.Now()}
 	r.log.Info("login", "user", login.User, "domain", login.Domain, "dc", hs.DC(), "scheme", login.Scheme)
-	return a.loggedIn(ctx, r.key, login)
+	return a.loggedIn(ctx, r, login)
 }
 
 // splitUser takes DOMAIN\user, user@realm or a bare user apart. For a UPN

@@ -149,7 +149,7 @@ func (a *Authorizer) authenticate(ctx context.Context, r *request, c credentials
 	}
 	login := conntable.Login{User: msg.User, Domain: domain, Scheme: schemeName(pd.scheme), At: time.Now()}
 	r.log.Info("login", "user", login.User, "domain", login.Domain, "dc", pd.hs.DC(), "scheme", login.Scheme)
-	return a.loggedIn(ctx, r.key, login)
+	return a.loggedIn(ctx, r, login)
 }
 
 func schemeName(s config.Scheme) string {

@@ -20,6 +20,11 @@ func status(code int, msg string) *fcgi.Response {
 	}
 }
 
+// wwwAuthenticate is the header's conventional spelling. http.Header would
+// canonicalize it to "Www-Authenticate", which Apache passes on as is;
+// clients must not care, but some scripts and proxies do.
+const wwwAuthenticate = "WWW-Authenticate"
+
 // challenge asks for credentials with every configured scheme. After a
 // failure it also closes the client connection: browsers then start over
 // on a fresh one, and nothing half-done lingers on this four-tuple.
@@ -28,11 +33,11 @@ func (a *Authorizer) challenge(failed bool) *fcgi.Response {
 	for _, s := range a.cfg.Auth.Schemes {
 		switch s {
 		case config.SchemeNTLM:
-			r.Header.Add("WWW-Authenticate", "NTLM")
+			r.Header[wwwAuthenticate] = append(r.Header[wwwAuthenticate], "NTLM")
 		case config.SchemeNegotiate:
-			r.Header.Add("WWW-Authenticate", "Negotiate")
+			r.Header[wwwAuthenticate] = append(r.Header[wwwAuthenticate], "Negotiate")
 		case config.SchemeBasic:
-			r.Header.Add("WWW-Authenticate", `Basic realm="`+quoteRealm(a.cfg.Auth.Realm)+`", charset="UTF-8"`)
+			r.Header[wwwAuthenticate] = append(r.Header[wwwAuthenticate], `Basic realm="`+quoteRealm(a.cfg.Auth.Realm)+`", charset="UTF-8"`)
 		}
 	}
 	if failed {
@@ -48,7 +53,7 @@ func challengeToken(scheme config.Scheme, tok []byte) *fcgi.Response {
 	if scheme == config.SchemeNegotiate {
 		name = "Negotiate "
 	}
-	r.Header.Set("WWW-Authenticate", name+base64.StdEncoding.EncodeToString(tok))
+	r.Header[wwwAuthenticate] = []string{name + base64.StdEncoding.EncodeToString(tok)}
 	return r
 }
 

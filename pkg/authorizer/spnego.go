@@ -46,13 +46,13 @@ func (a *Authorizer) challengeSPNEGO(r *request, type2 []byte) *fcgi.Response {
 		return status(http.StatusInternalServerError, "authorizer: SPNEGO encoding")
 	}
 	resp := status(http.StatusUnauthorized, "authentication in progress")
-	resp.Header.Set("WWW-Authenticate", "Negotiate "+base64.StdEncoding.EncodeToString(tok))
+	resp.Header[wwwAuthenticate] = []string{"Negotiate " + base64.StdEncoding.EncodeToString(tok)}
 	return resp
 }
 
 // challengeNTLM asks for NTLM only, for a client that tried Kerberos.
 func (a *Authorizer) challengeNTLM() *fcgi.Response {
 	resp := status(http.StatusUnauthorized, "authentication required")
-	resp.Header.Set("WWW-Authenticate", "NTLM")
+	resp.Header[wwwAuthenticate] = []string{"NTLM"}
 	return resp
 }

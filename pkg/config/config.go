@@ -63,6 +63,14 @@ type Auth struct {
 	// connection idle longer than this is forgotten, because Apache has
 	// closed it and its address may now belong to another client.
 	KeepAliveTimeout Duration `toml:"keepalive_timeout"`
+	// BindConnections ties each authenticated connection to a random
+	// per-browser cookie (BindingCookie) set at login: a request on that
+	// connection without it is challenged again. It stops a client that
+	// reuses another's address and port (NAT, a proxy, port reuse) from
+	// inheriting its login. Clients that keep no cookies (curl without a
+	// cookie jar) then handshake on every request.
+	BindConnections bool   `toml:"bind_connections"`
+	BindingCookie   string `toml:"binding_cookie"`
 	// DefaultDomain serves clients that send no domain (defaultdomain).
 	DefaultDomain string `toml:"default_domain"`
 	// FallbackDomain serves domains that are not configured
@@ -170,6 +178,7 @@ func Defaults() Config {
 			MaxPending:       10000,
 			MaxPendingPerIP:  64,
 			MaxConnections:   100000,
+			BindingCookie:    "NTLM_CONN",
 		},
 		DC: DC{
 			DialTimeout:        Duration(3 * time.Second),
@@ -377,6 +386,9 @@ func (c *Config) validate(data []byte) error {
 				bad(at("auth", kv.key), "auth.%s %q is not a configured [[domain]]", kv.key, kv.v)
 			}
 		}
+	}
+	if c.Auth.BindConnections && !validVarName(strings.ReplaceAll(c.Auth.BindingCookie, "-", "_")) {
+		bad(at("auth", "binding_cookie"), "auth.binding_cookie %q: use letters, digits, - and _ only", c.Auth.BindingCookie)
 	}
 	if c.Groups.CacheTTL <= 0 || c.Groups.NegativeTTL <= 0 || c.Groups.LookupTimeout <= 0 || c.Groups.StaleGrace < 0 {
 		bad(at("groups"), "groups: cache_ttl, negative_ttl and lookup_timeout must be positive, stale_grace not negative")

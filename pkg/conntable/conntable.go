@@ -34,6 +34,9 @@ type Login struct {
 	User, Domain string
 	Scheme       string    // "NTLM", "Negotiate", "Basic", "Cookie"
 	At           time.Time // when the DC accepted the login
+	// Binding, when set, is the SHA-256 of the binding cookie a request on
+	// this connection must carry.
+	Binding [32]byte
 }
 
 // Pending is a handshake waiting for its Type3. Close releases what it

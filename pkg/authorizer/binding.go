@@ -1,0 +1,56 @@
+package authorizer
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"net/http"
+
+	"github.com/goauthenntlm/goauthenntlm/pkg/conntable"
+	"github.com/goauthenntlm/goauthenntlm/pkg/cookie"
+	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
+)
+
+// Connection binding (auth.bind_connections). Apache identifies a client
+// connection only by its address and port, which another client can come
+// to hold (behind NAT or a proxy, or by reusing a port) while the login is
+// still remembered. So each login is also tied to a random value the
+// browser keeps in a cookie; a request without it starts over.
+//
+// The value is per browser, not per connection: a login whose request
+// already carries one binds to it, so that a browser's parallel
+// connections agree after at most one extra handshake each.
+
+// bindingOK reports whether a request on a connection logged in as l may
+// use that login.
+func (a *Authorizer) bindingOK(l conntable.Login, p map[string]string) bool {
+	if l.Binding == ([32]byte{}) {
+		return true // bound before binding was on, or a Basic login
+	}
+	for _, v := range cookie.FromHeader(p["HTTP_COOKIE"], a.cfg.Auth.BindingCookie) {
+		h := sha256.Sum256([]byte(v))
+		if subtle.ConstantTimeCompare(h[:], l.Binding[:]) == 1 {
+			return true
+		}
+	}
+	return false
+}
+
+// bind ties login l to the request's binding cookie, or to a new one it
+// sets on r.
+func (a *Authorizer) bind(l *conntable.Login, p map[string]string, r *fcgi.Response) {
+	if vs := cookie.FromHeader(p["HTTP_COOKIE"], a.cfg.Auth.BindingCookie); len(vs) > 0 && len(vs[0]) >= 32 && len(vs[0]) <= 64 {
+		l.Binding = sha256.Sum256([]byte(vs[0]))
+		return
+	}
+	var b [24]byte
+	rand.Read(b[:])
+	v := base64.RawURLEncoding.EncodeToString(b[:])
+	l.Binding = sha256.Sum256([]byte(v))
+	c := &http.Cookie{Name: a.cfg.Auth.BindingCookie, Value: v, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: isHTTPS(p)}
+	if r.Header == nil {
+		r.Header = http.Header{}
+	}
+	r.Header.Add("Set-Cookie", c.String())
+}
