@@ -1,0 +1,97 @@
+package e2e
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// addDomain returns a config edit that adds a second [[domain]] OTHER with
+// the given DC list, and optionally a fallback domain.
+func addDomain(dcs, fallback string) func(string) string {
+	return func(c string) string {
+		if fallback != "" {
+			c = strings.Replace(c, "[auth]\n", "[auth]\nfallback_domain = \""+fallback+"\"\n", 1)
+		}
+		return c + "\n[[domain]]\nname = \"OTHER\"\ndns_name = \"other.test\"\ndcs = [" + dcs + "]\n"
+	}
+}
+
+// loginTwice logs in with the Go NTLM client, allowing the one restart a
+// client makes when its Type3 names a domain served by other DCs than the
+// ones that issued its challenge.
+func loginTwice(t *testing.T, s *stack, user string) (int, string) {
+	t.Helper()
+	code, body := get(t, ntlmClient(nil), s.url("/private/env"), user, users["jdoe"])
+	if code == 401 {
+		code, body = get(t, ntlmClient(nil), s.url("/private/env"), user, users["jdoe"])
+	}
+	return code, body
+}
+
+func envVar(body, name string) string {
+	for _, l := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(l, name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func basicCode(t *testing.T, s *stack, user, password string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", s.url("/private/whoami"), nil)
+	req.SetBasicAuth(user, password)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestTwoDomains(t *testing.T) {
+	s := loadStack(t)
+	dc := `"` + s.env["DC_IP"] + `:445"`
+
+	t.Run("second domain on the same DC", func(t *testing.T) {
+		s.reconfigure(t, addDomain(dc, ""))
+		for _, d := range []string{"OTHER", "EXAMPLE", "OTHER"} {
+			code, body := loginTwice(t, s, d+`\jdoe`)
+			if code != 200 || envVar(body, "REMOTE_USER") != "jdoe" || envVar(body, "AUTH_DOMAIN") != d {
+				t.Errorf("%s\\jdoe: %d REMOTE_USER=%q AUTH_DOMAIN=%q", d, code, envVar(body, "REMOTE_USER"), envVar(body, "AUTH_DOMAIN"))
+			}
+		}
+		if code := basicCode(t, s, `OTHER\jdoe`, users["jdoe"]); code != 200 {
+			t.Errorf("Basic OTHER\\jdoe: %d", code)
+		}
+	})
+
+	// The domain picks the DCs: OTHER's are down, EXAMPLE's are not.
+	t.Run("each domain its own DCs", func(t *testing.T) {
+		s.reconfigure(t, addDomain(`"127.0.0.1:1"`, ""))
+		if code, _ := loginTwice(t, s, `OTHER\jdoe`); code != 503 {
+			t.Errorf("OTHER, whose DCs are down: %d, want 503", code)
+		}
+		if code, body := loginTwice(t, s, `EXAMPLE\jdoe`); code != 200 || envVar(body, "AUTH_DOMAIN") != "EXAMPLE" {
+			t.Errorf("EXAMPLE: %d %q", code, envVar(body, "AUTH_DOMAIN"))
+		}
+		if code := basicCode(t, s, `OTHER\jdoe`, users["jdoe"]); code != 503 {
+			t.Errorf("Basic OTHER\\jdoe: %d, want 503", code)
+		}
+	})
+
+	t.Run("unknown domain", func(t *testing.T) {
+		off := s.logOffset(t)
+		if code, _ := loginTwice(t, s, `FAR\jdoe`); code != 401 {
+			t.Errorf("FAR without a fallback: %d, want 401", code)
+		}
+		if log, _ := s.logSince(t, off); !strings.Contains(log, "not served") {
+			t.Errorf("no log line for the refused domain:\n%s", log)
+		}
+		s.reconfigure(t, addDomain(dc, "EXAMPLE"))
+		if code, body := loginTwice(t, s, `FAR\jdoe`); code != 200 || envVar(body, "AUTH_DOMAIN") != "FAR" {
+			t.Errorf("FAR with fallback_domain EXAMPLE: %d %q", code, envVar(body, "AUTH_DOMAIN"))
+		}
+	})
+}
