@@ -67,7 +67,7 @@ func (a *Authorizer) negotiate(ctx context.Context, r *request, c credentials) *
 	// A Type1 on an authenticated connection starts over (the client
 	// wants another identity, or re-authenticates a POST).
 	a.table.Forget(r.key)
-	rt := a.routeForNegotiate(neg, r.key.Client.Addr())
+	rt, hinted := a.routeForNegotiate(neg, r.key.Client.Addr())
 	if a.cfg.NTLMDebug > 0 {
 		r.log.Debug("ntlm: negotiate", "domain", rt.dom.Name, "msg", a.dbg(neg))
 	}
@@ -75,6 +75,11 @@ func (a *Authorizer) negotiate(ctx context.Context, r *request, c credentials) *
 	defer cancel()
 	hs, type2, err := rt.pool.Negotiate(ctx, c.token)
 	if err != nil {
+		if hinted {
+			// Its domain's DCs are down: say so (503), and let this
+			// client's next Type1 go the default way again.
+			a.hints.clear(r.key.Client.Addr())
+		}
 		return a.dcFailed(r, "negotiate", rt, err)
 	}
 	if err := a.table.AddPending(r.key, &pending{hs: hs, route: rt, scheme: c.scheme, spnego: c.spnego}); err != nil {
@@ -189,19 +194,20 @@ func (a *Authorizer) dcFailed(r *request, step string, rt *route, err error) *fc
 // routeForNegotiate picks the DCs a Type1 goes to: the domain the client
 // names (Type1 domains name the machine's domain, usually the user's), the
 // domain this client's last login was for, default_domain, or the first.
-func (a *Authorizer) routeForNegotiate(neg *ntlmmsg.Negotiate, ip netip.Addr) *route {
+// hinted reports whether the choice came from the client's last login.
+func (a *Authorizer) routeForNegotiate(neg *ntlmmsg.Negotiate, ip netip.Addr) (rt *route, hinted bool) {
 	if neg.Domain != "" {
 		if rt := a.route(neg.Domain); rt != nil {
-			return rt
+			return rt, false
 		}
 	}
 	if rt := a.hints.get(ip); rt != nil {
-		return rt
+		return rt, true
 	}
 	if rt := a.route(a.cfg.Auth.DefaultDomain); rt != nil {
-		return rt
+		return rt, false
 	}
-	return a.domains[0]
+	return a.domains[0], false
 }
 
 // routeForAuthenticate resolves the Type3's domain as Apache::AuthenNTLM
@@ -258,6 +264,12 @@ func (h *routeHints) get(ip netip.Addr) *route {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.m[ip]
+}
+
+func (h *routeHints) clear(ip netip.Addr) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.m, ip)
 }
 
 func (h *routeHints) set(ip netip.Addr, rt *route) {
