@@ -15,7 +15,7 @@ import (
 
 // newTest builds an Authorizer whose DC is a closed loopback port: the
 // cases here are decided before any relay.
-func newTest(t *testing.T, extra string) *Authorizer {
+func newTest(t testing.TB, extra string) *Authorizer {
 	t.Helper()
 	cfg, err := config.Parse("test.toml", []byte(extra+"\n[[domain]]\nname = \"EXAMPLE\"\ndns_name = \"example.test\"\ndcs = [\"127.0.0.1:1\"]\n"))
 	if err != nil {
