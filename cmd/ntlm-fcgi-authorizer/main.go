@@ -17,6 +17,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -33,6 +36,8 @@ import (
 func main() {
 	confPath := flag.String("config", envOr("GOAUTHENNTLM_CONFIG", "/etc/goauthenntlm/conf.toml"), "configuration file")
 	check := flag.Bool("check", false, "check the configuration and exit")
+	listen := flag.String("listen", "", "listen here instead of the configuration's listen")
+	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this loopback address (for profiling)")
 	flag.Parse()
 
 	cfg, err := config.Load(*confPath)
@@ -43,6 +48,15 @@ func main() {
 	if *check {
 		fmt.Printf("%s: configuration OK\n", cfg.Path())
 		return
+	}
+	if *listen != "" {
+		cfg.Listen = *listen
+	}
+	if *pprofAddr != "" {
+		if err := servePprof(*pprofAddr); err != nil {
+			fmt.Fprintf(os.Stderr, "ntlm-fcgi-authorizer: %v\n", err)
+			os.Exit(2)
+		}
 	}
 	if err := run(cfg); err != nil {
 		fmt.Fprintf(os.Stderr, "ntlm-fcgi-authorizer: %v\n", err)
@@ -167,6 +181,29 @@ func (c *current) get() *authorizer.Authorizer  { return c.p.Load() }
 func (c *current) set(a *authorizer.Authorizer) { c.p.Store(a) }
 func (c *current) ServeFCGI(ctx context.Context, r *fcgi.Request) *fcgi.Response {
 	return c.p.Load().ServeFCGI(ctx, r)
+}
+
+// servePprof serves the profiler on a loopback address only: profiles show
+// what the process is doing, for whoever can reach the port.
+func servePprof(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("-pprof: %w", err)
+	}
+	if ip, err := netip.ParseAddr(host); err != nil || !ip.IsLoopback() {
+		return fmt.Errorf("-pprof %s: only a loopback IP address is allowed", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("-pprof: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	go http.Serve(ln, mux)
+	return nil
 }
 
 // readSecret reads a one-line secret file; "" when no file is configured.

@@ -103,16 +103,7 @@ func New(cfg *config.Config, opt Options) (*Authorizer, error) {
 		p, ok := byDCs[k]
 		if !ok {
 			var err error
-			p, err = dc.NewPool(dc.Config{
-				Addrs:              d.DCs,
-				DialTimeout:        cfg.DC.DialTimeout.D(),
-				RequestTimeout:     cfg.DC.RequestTimeout.D(),
-				MaxConnsPerDC:      cfg.DC.MaxConnsPerDC,
-				MaxSessionsPerConn: cfg.DC.MaxSessionsPerConn,
-				MaxInFlightPerDC:   cfg.DC.MaxInFlightPerDC,
-				DownBackoff:        cfg.DC.DownBackoff.D(),
-				Logger:             log.With("domain", d.Name),
-			})
+			p, err = dc.NewPool(PoolConfig(cfg, d, log.With("domain", d.Name)))
 			if err != nil {
 				a.Close()
 				return nil, fmt.Errorf("domain %s: %w", d.Name, err)
@@ -241,6 +232,20 @@ func (a *Authorizer) ServeFCGI(ctx context.Context, fr *fcgi.Request) *fcgi.Resp
 		return a.basic(ctx, r, cred.token)
 	}
 	return a.challenge(true)
+}
+
+// PoolConfig is the DC pool configuration for domain d under cfg.
+func PoolConfig(cfg *config.Config, d *config.Domain, log *slog.Logger) dc.Config {
+	return dc.Config{
+		Addrs:              d.DCs,
+		DialTimeout:        cfg.DC.DialTimeout.D(),
+		RequestTimeout:     cfg.DC.RequestTimeout.D(),
+		MaxConnsPerDC:      cfg.DC.MaxConnsPerDC,
+		MaxSessionsPerConn: cfg.DC.MaxSessionsPerConn,
+		MaxInFlightPerDC:   cfg.DC.MaxInFlightPerDC,
+		DownBackoff:        cfg.DC.DownBackoff.D(),
+		Logger:             log,
+	}
 }
 
 func hasLDAP(cfg *config.Config) bool {

@@ -78,7 +78,7 @@ func main() {
 	flag.DurationVar(&o.trackedBudget, "tracked-budget", 90*time.Second, "P4: time allowed for the tracked logins")
 	flag.DurationVar(&o.flood, "flood", 20*time.Second, "P4: handshake flood length (the issue says 60s)")
 	flag.DurationVar(&o.sustain, "sustain", 60*time.Second, "P5: sustained run length")
-	flag.StringVar(&o.profile, "profile", "auto", "profile the authorizer (bench/cmd/authz-pprof): auto (when a P1/P2 target is missed), always, never")
+	flag.StringVar(&o.profile, "profile", "auto", "profile the authorizer (ntlm-fcgi-authorizer -pprof): auto (when a P1/P2 target is missed), always, never")
 	flag.DurationVar(&o.profDur, "profile-dur", 8*time.Second, "CPU profile length")
 	flag.BoolVar(&o.defineMissing, "define-missing", false, "define /expr/webusers/ and /authz/webusers/ (bench/apache-bench-groups.conf.in) when the stack's site lacks them")
 	flag.StringVar(&o.only, "only", "p1,p2,p3,p4,p5", "sections to run")

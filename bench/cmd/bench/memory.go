@@ -311,9 +311,9 @@ func (r *runner) maybeProfile() {
 	lp, _ := freePort()
 	pp, _ := freePort()
 	addr, paddr := fmt.Sprintf("127.0.0.1:%d", lp), fmt.Sprintf("127.0.0.1:%d", pp)
-	bin := filepath.Join(r.site.binDir, "authz-pprof")
+	bin := filepath.Join(r.site.binDir, "ntlm-fcgi-authorizer")
 	say("profile: starting %s on %s (pprof %s) with the stack's config; bench Apache restarted to use it", bin, addr, paddr)
-	p, err := startProc("authz-pprof", filepath.Join(r.site.dir, "authz-pprof.log"),
+	p, err := startProc("ntlm-fcgi-authorizer -pprof", filepath.Join(r.site.dir, "authz-pprof.log"),
 		asApacheUser(bin, "-config", r.env["CONF"], "-listen", addr, "-pprof", paddr)...)
 	if err != nil {
 		say("profile: %v", err)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	ntlmssp "github.com/Azure/go-ntlmssp"
 
+	"github.com/goauthenntlm/goauthenntlm/pkg/authorizer"
 	"github.com/goauthenntlm/goauthenntlm/pkg/config"
 	"github.com/goauthenntlm/goauthenntlm/pkg/dc"
 )
@@ -240,15 +242,8 @@ func (r *runner) handshakes() {
 		return
 	}
 	dom := cfg.Domains[0]
-	pool, err := dc.NewPool(dc.Config{
-		Addrs:              dom.DCs,
-		DialTimeout:        cfg.DC.DialTimeout.D(),
-		RequestTimeout:     cfg.DC.RequestTimeout.D(),
-		MaxConnsPerDC:      cfg.DC.MaxConnsPerDC,
-		MaxSessionsPerConn: cfg.DC.MaxSessionsPerConn,
-		MaxInFlightPerDC:   cfg.DC.MaxInFlightPerDC,
-		DownBackoff:        cfg.DC.DownBackoff.D(),
-	})
+	// The same settings the authorizer's pool has.
+	pool, err := dc.NewPool(authorizer.PoolConfig(cfg, &dom, slog.New(slog.DiscardHandler)))
 	if err != nil {
 		r.res.add(row{Section: "P2", Name: "handshakes", Value: "n/a", Result: "ERROR", Note: err.Error()})
 		return

@@ -246,7 +246,7 @@ func (s *benchSite) setup(repo string) error {
 		}
 		os.Chmod(d, 0o755)
 	}
-	build := exec.Command("go", "build", "-o", s.binDir+"/", "./bench/trivialauthz", "./bench/cmd/authz-pprof")
+	build := exec.Command("go", "build", "-o", s.binDir+"/", "./bench/trivialauthz", "./cmd/ntlm-fcgi-authorizer")
 	build.Dir = repo
 	if out, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build bench binaries: %v\n%s", err, out)
