@@ -240,6 +240,7 @@ func PoolConfig(cfg *config.Config, d *config.Domain, log *slog.Logger) dc.Confi
 		Addrs:              d.DCs,
 		DialTimeout:        cfg.DC.DialTimeout.D(),
 		RequestTimeout:     cfg.DC.RequestTimeout.D(),
+		QueueTimeout:       cfg.DC.QueueTimeout.D(),
 		MaxConnsPerDC:      cfg.DC.MaxConnsPerDC,
 		MaxSessionsPerConn: cfg.DC.MaxSessionsPerConn,
 		MaxInFlightPerDC:   cfg.DC.MaxInFlightPerDC,

@@ -32,6 +32,7 @@ type Config struct {
 	Addrs              []string      // "host" or "host:port" (default port 445), in order of preference
 	DialTimeout        time.Duration // default 3s; bounds TCP connect plus SMB2 NEGOTIATE
 	RequestTimeout     time.Duration // default 10s, per SMB2 exchange
+	QueueTimeout       time.Duration // default 2s: wait for a free in-flight slot, then ErrBusy
 	MaxConnsPerDC      int           // default 4
 	MaxSessionsPerConn int           // default 500, then the conn retires
 	MaxInFlightPerDC   int           // default 64 handshake steps at once per DC
@@ -97,6 +98,7 @@ func NewPool(cfg Config) (*Pool, error) {
 	if err := errors.Join(
 		def(&cfg.DialTimeout, 3*time.Second, "DialTimeout"),
 		def(&cfg.RequestTimeout, 10*time.Second, "RequestTimeout"),
+		def(&cfg.QueueTimeout, 2*time.Second, "QueueTimeout"),
 		def(&cfg.DownBackoff, 30*time.Second, "DownBackoff"),
 		defInt(&cfg.MaxConnsPerDC, 4, "MaxConnsPerDC"),
 		defInt(&cfg.MaxSessionsPerConn, 500, "MaxSessionsPerConn"),
@@ -325,14 +327,15 @@ func isTimeout(err error) bool {
 }
 
 // acquire takes one of d's in-flight slots, waiting at most until ctx or
-// RequestTimeout runs out (then ErrBusy).
+// QueueTimeout runs out (then ErrBusy): a DC that is this far behind is
+// better answered with 503 and Retry-After than queued for longer.
 func (p *Pool) acquire(ctx context.Context, d *dcState) (func(), error) {
 	select {
 	case d.sem <- struct{}{}:
 		return func() { <-d.sem }, nil
 	default:
 	}
-	t := time.NewTimer(p.cfg.RequestTimeout)
+	t := time.NewTimer(p.cfg.QueueTimeout)
 	defer t.Stop()
 	select {
 	case d.sem <- struct{}{}:
