@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptrace"
 	"strings"
 	"time"
 
@@ -78,10 +80,13 @@ func newTransport() *http.Transport {
 	}
 }
 
-// ntlmClient is an NTLM client (go-ntlmssp) on its own connection.
+// ntlmClient is an NTLM client (go-ntlmssp) on its own connection, with a
+// cookie jar of its own (for the binding cookie of bind_connections), as
+// a new browser.
 func ntlmClient() (*http.Client, *http.Transport) {
 	tr := newTransport()
-	return &http.Client{Transport: ntlmssp.Negotiator{RoundTripper: browserRT{tr}}, Timeout: 30 * time.Second}, tr
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Transport: ntlmssp.Negotiator{RoundTripper: browserRT{tr}}, Jar: jar, Timeout: 30 * time.Second}, tr
 }
 
 // kinds of requests, in the order they are reported.
@@ -118,13 +123,15 @@ type outcome struct {
 	denied   bool // an expected 401/403 (wrong password, not a member)
 	err      string
 	dur      time.Duration
+	at       time.Time
+	local    string // the client address of the last connection used
 }
 
 func (w *worker) close() { w.ktr.CloseIdleConnections() }
 
 func (w *worker) do(kind string) outcome {
 	start := time.Now()
-	o := outcome{kind: kind}
+	o := outcome{kind: kind, at: start}
 	code, body, err := 0, "", error(nil)
 	want := []int{200}
 	wantBody := ""
@@ -134,37 +141,37 @@ func (w *worker) do(kind string) outcome {
 		users := []string{"jdoe", "alice", "bob"}
 		u := users[w.r.IntN(len(users))]
 		cl, tr := ntlmClient()
-		code, body, err = get(cl, w.base+"/private/whoami", `EXAMPLE\`+u, passwords[u])
+		code, body, err = get(cl, w.base+"/private/whoami", `EXAMPLE\`+u, passwords[u], &o.local)
 		tr.CloseIdleConnections()
 		wantBody = u
 	case "keepalive":
-		code, body, err = get(w.kept, w.base+"/private/file.txt", `EXAMPLE\jdoe`, passwords["jdoe"])
+		code, body, err = get(w.kept, w.base+"/private/file.txt", `EXAMPLE\jdoe`, passwords["jdoe"], &o.local)
 	case "group":
 		routes := []string{"/expr/webusers/", "/authz/webusers/"}
 		route := routes[w.r.IntN(len(routes))]
 		if w.r.IntN(4) == 0 {
 			// alice is in no group: denied, on a connection of her own.
 			cl, tr := ntlmClient()
-			code, body, err = get(cl, w.base+route+"file.txt", `EXAMPLE\alice`, passwords["alice"])
+			code, body, err = get(cl, w.base+route+"file.txt", `EXAMPLE\alice`, passwords["alice"], &o.local)
 			tr.CloseIdleConnections()
 			want, o.denied = []int{401, 403}, true
 		} else {
-			code, body, err = get(w.kept, w.base+route+"file.txt", `EXAMPLE\jdoe`, passwords["jdoe"])
+			code, body, err = get(w.kept, w.base+route+"file.txt", `EXAMPLE\jdoe`, passwords["jdoe"], &o.local)
 		}
 	case "basic":
 		cl := &http.Client{Transport: newTransport(), Timeout: 30 * time.Second}
-		code, body, err = get(cl, w.base+"/private/whoami", `EXAMPLE\bob`, passwords["bob"])
+		code, body, err = get(cl, w.base+"/private/whoami", `EXAMPLE\bob`, passwords["bob"], &o.local)
 		cl.Transport.(*http.Transport).CloseIdleConnections()
 		wantBody = "bob"
 	case "wrong-password":
 		wrong := fmt.Sprintf("wrong-%d", w.r.IntN(1e6))
 		if w.r.IntN(2) == 0 {
 			cl, tr := ntlmClient()
-			code, body, err = get(cl, w.base+"/private/whoami", `EXAMPLE\jdoe`, wrong)
+			code, body, err = get(cl, w.base+"/private/whoami", `EXAMPLE\jdoe`, wrong, &o.local)
 			tr.CloseIdleConnections()
 		} else {
 			cl := &http.Client{Transport: newTransport(), Timeout: 30 * time.Second}
-			code, body, err = get(cl, w.base+"/private/whoami", `EXAMPLE\jdoe`, wrong)
+			code, body, err = get(cl, w.base+"/private/whoami", `EXAMPLE\jdoe`, wrong, &o.local)
 			cl.Transport.(*http.Transport).CloseIdleConnections()
 		}
 		want, o.denied = []int{401}, true
@@ -184,13 +191,21 @@ func (w *worker) do(kind string) outcome {
 	}
 	if !o.expected {
 		o.err = fmt.Sprintf("status %d, want %v", code, want)
+		if code == 200 && len(body) <= 20 {
+			o.err = fmt.Sprintf("status 200 as %q, want %v", body, want)
+		}
 	}
 	return o
 }
 
-func get(cl *http.Client, url, user, password string) (int, string, error) {
+// get fetches url as user; local receives the client address of the last
+// connection the request went on.
+func get(cl *http.Client, url, user, password string, local *string) (int, string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
+		*local = i.Conn.LocalAddr().String()
+	}})
 	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
 	if err != nil {
 		return 0, "", err

@@ -4,7 +4,15 @@
 //	go run ./soak [-dur 5m] [-workers 16] [-stack DIR/stack.env] [-keep]
 //
 // Without -stack it brings up its own stack (scripts/stack.sh up .stack/soak
-// 127.0.0.40) and tears it down at the end unless -keep. Workers mix full
+// 127.0.0.40), with [auth] bind_connections = true unless -bind=false, and
+// tears it down at the end unless -keep. With -stack, the stack's config is
+// used as it is.
+//
+// Why bind_connections: the workers open new connections all the time, and
+// on loopback the kernel soon gives a new connection the client port of one
+// that logged in less than keepalive_timeout ago. With binding off, that new
+// connection is let in as the earlier user (counted as an error: "200 as
+// another user"); with it on, it must log in itself. Workers mix full
 // NTLM handshakes on new connections, keep-alive GETs on a logged-in
 // connection, group routes, Basic, and wrong passwords (their 401s are
 // expected, not errors). Every 10 s it prints the requests by kind, the
@@ -28,6 +36,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"sort"
 	"strconv"
@@ -49,6 +58,7 @@ type options struct {
 	dir, ip  string
 	out      string
 	every    time.Duration
+	bind     bool
 }
 
 func main() {
@@ -62,6 +72,7 @@ func main() {
 	flag.StringVar(&o.ip, "ip", "127.0.0.40", "the DC's loopback address when bringing a stack up")
 	flag.StringVar(&o.out, "out", "soak/out", "directory for results.json")
 	flag.DurationVar(&o.every, "every", 10*time.Second, "progress interval")
+	flag.BoolVar(&o.bind, "bind", true, "turn [auth] bind_connections on in the stack this run brings up (with -stack: the stack's config is used as it is)")
 	flag.Parse()
 	if o.dur <= 0 || o.dur > maxDur {
 		fatalf("-dur %v: between 0 and %v", o.dur, maxDur)
@@ -106,12 +117,23 @@ func run(o options) int {
 			defer fmt.Printf("== stack left running (-keep): scripts/stack.sh down %s\n", o.dir)
 		}
 		envPath = filepath.Join(o.dir, "stack.env")
+		if o.bind {
+			if err := setBindConnections(filepath.Join(o.dir, "conf.toml")); err != nil {
+				fmt.Fprintf(os.Stderr, "soak: %v\n", err)
+				return 1
+			}
+			if err := stackSh("restart-authz", o.dir); err != nil {
+				fmt.Fprintf(os.Stderr, "soak: restarting the authorizer with bind_connections = true: %v\n", err)
+				return 1
+			}
+		}
 	}
 	env, err := readEnv(envPath)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "soak: %v\n", err)
 		return 1
 	}
+	bound := bindConnectionsOn(env["CONF"])
 	if err := checkLoopback(env); err != nil {
 		fmt.Fprintf(os.Stderr, "soak: %v\n", err)
 		return 1
@@ -129,7 +151,8 @@ func run(o options) int {
 	logOff := fileSize(env["AUTHZ_LOG"])
 
 	res := newResults()
-	fmt.Printf("== soak: %d workers for %v (at most %d requests) against %s, authorizer pid %d\n", o.workers, o.dur, o.maxReq, base, pid)
+	fmt.Printf("== soak: %d workers for %v (at most %d requests) against %s, authorizer pid %d, bind_connections %v\n", o.workers, o.dur, o.maxReq, base, pid, bound)
+	res.bound = bound
 	first := sample(pid)
 	res.addSample(0, first)
 	if !first.ok {
@@ -207,6 +230,31 @@ loop:
 		code = 1
 	}
 	return code
+}
+
+var bindRE = regexp.MustCompile(`(?m)^bind_connections\s*=\s*(\w+)`)
+
+// setBindConnections turns [auth] bind_connections on in the config at path.
+func setBindConnections(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	c := bindRE.ReplaceAllString(string(b), "")
+	if !strings.Contains(c, "[auth]\n") {
+		return fmt.Errorf("%s has no [auth] table", path)
+	}
+	c = strings.Replace(c, "[auth]\n", "[auth]\nbind_connections = true\n", 1)
+	return os.WriteFile(path, []byte(c), 0o644)
+}
+
+func bindConnectionsOn(path string) bool {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	m := bindRE.FindSubmatch(b)
+	return m != nil && string(m[1]) == "true"
 }
 
 func stackSh(args ...string) error {
@@ -352,6 +400,8 @@ type results struct {
 	errors                 map[string]int // unexpected outcomes by message
 	nErrors                int
 	samples                []timedSample
+	examples               []outcome // the first unexpected outcomes, in full
+	bound                  bool
 	lastN                  int64
 	lastT                  time.Duration
 	logErrors, logWarnings int
@@ -390,6 +440,9 @@ func (r *results) add(o outcome) {
 	if !o.expected {
 		k.unexpected++
 		r.nErrors++
+		if len(r.examples) < 25 {
+			r.examples = append(r.examples, o)
+		}
 		msg := o.kind + ": " + o.err
 		if len(r.errors) < 50 || r.errors[msg] > 0 {
 			r.errors[msg]++
@@ -399,6 +452,17 @@ func (r *results) add(o outcome) {
 	if o.denied {
 		k.denied++
 	}
+}
+
+// inherited counts the outcomes that got in as another user than asked.
+func (r *results) inherited() int {
+	n := 0
+	for msg, c := range r.errors {
+		if strings.Contains(msg, "200 as") || strings.Contains(msg, "200 with body") {
+			n += c
+		}
+	}
+	return n
 }
 
 func (r *results) noteError(msg string) {
@@ -499,6 +563,14 @@ func (r *results) report(o options, el time.Duration, interrupted bool) int {
 		for _, k := range keys {
 			fmt.Printf("  %6d  %s\n", r.errors[k], k)
 		}
+		fmt.Println("first ones (time, client address of the connection, what):")
+		for _, e := range r.examples {
+			fmt.Printf("  %s  %-21s  %s: %s\n", e.at.UTC().Format("15:04:05.000"), e.local, e.kind, e.err)
+		}
+		if !r.bound && r.inherited() > 0 {
+			fmt.Println("200 as another user on a new connection: with bind_connections off, a new connection whose client")
+			fmt.Println("port an earlier, logged-in connection used within keepalive_timeout inherits that login.")
+		}
 	}
 	fmt.Printf("errors: %d\n", r.nErrors)
 	switch {
@@ -514,6 +586,14 @@ func (r *results) report(o options, el time.Duration, interrupted bool) int {
 	}
 	fmt.Println("== soak: PASS")
 	return 0
+}
+
+func examplesJSON(es []outcome) []map[string]string {
+	var out []map[string]string
+	for _, e := range es {
+		out = append(out, map[string]string{"at": e.at.UTC().Format(time.RFC3339Nano), "kind": e.kind, "client": e.local, "error": e.err})
+	}
+	return out
 }
 
 func (r *results) write(o options, el time.Duration, env map[string]string) error {
@@ -534,20 +614,22 @@ func (r *results) write(o options, el time.Duration, env map[string]string) erro
 	}
 	host, _ := os.Hostname()
 	out := map[string]any{
-		"when":           time.Now().UTC().Format(time.RFC3339),
-		"host":           host,
-		"cpus":           runtime.NumCPU(),
-		"go":             runtime.Version(),
-		"duration_s":     el.Seconds(),
-		"workers":        o.workers,
-		"url":            env["URL"],
-		"kinds":          r.kindRows(),
-		"errors":         r.nErrors,
-		"error_messages": r.errors,
-		"rss_kb":         map[string]int64{"first": first.rssKB, "max": maxS.rssKB, "last": last.rssKB},
-		"fds":            map[string]int{"first": first.fds, "last": last.fds},
-		"authorizer_log": map[string]int{"error_lines": r.logErrors, "warn_lines": r.logWarnings},
-		"samples":        samples,
+		"when":             time.Now().UTC().Format(time.RFC3339),
+		"host":             host,
+		"cpus":             runtime.NumCPU(),
+		"go":               runtime.Version(),
+		"duration_s":       el.Seconds(),
+		"workers":          o.workers,
+		"url":              env["URL"],
+		"kinds":            r.kindRows(),
+		"bind_connections": r.bound,
+		"errors":           r.nErrors,
+		"first_errors":     examplesJSON(r.examples),
+		"error_messages":   r.errors,
+		"rss_kb":           map[string]int64{"first": first.rssKB, "max": maxS.rssKB, "last": last.rssKB},
+		"fds":              map[string]int{"first": first.fds, "last": last.fds},
+		"authorizer_log":   map[string]int{"error_lines": r.logErrors, "warn_lines": r.logWarnings},
+		"samples":          samples,
 	}
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err
