@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -839,10 +840,31 @@ func (c *conn) respond(r *request, resp *Response) {
 		defer r.cancel()
 	}
 
+	if !keep || idleInShutdown {
+		c.cork()
+	}
 	if err := c.write(b); err != nil || !keep || idleInShutdown {
 		// Closing first, right after END_REQUEST, leaves TIME_WAIT on our
 		// side instead of on the web server's ephemeral ports.
 		c.close()
+	}
+}
+
+// cork holds back the answer that is about to be written until the
+// connection is closed, so that the answer and our FIN leave in one
+// segment. The web server then sees our close together with END_REQUEST and
+// closes passively; otherwise it often closes at the same moment as we do,
+// and both sides keep a TIME_WAIT (about one connection in six measured on
+// loopback), which on its side eats ephemeral ports.
+func (c *conn) cork() {
+	tc, ok := c.rwc.(*net.TCPConn)
+	if !ok {
+		return
+	}
+	if rc, err := tc.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) {
+			syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_CORK, 1)
+		})
 	}
 }
 
