@@ -12,6 +12,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -77,7 +78,10 @@ func run(cfg *config.Config) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
 
-	a, err := build(cfg, log, nil)
+	// One key for the process, so that binding cookies outlive reloads.
+	bindingKey := make([]byte, 32)
+	rand.Read(bindingKey)
+	a, err := build(cfg, log, nil, bindingKey)
 	if err != nil {
 		return err
 	}
@@ -110,7 +114,7 @@ func run(cfg *config.Config) error {
 			stopSweep()
 			return fmt.Errorf("serve: %w", err)
 		case <-hup:
-			next, err := reload(cfg.Path(), h.get(), log, level)
+			next, err := reload(cfg.Path(), h.get(), log, level, bindingKey)
 			if err != nil {
 				log.Error("reload failed; keeping the running configuration", "err", err)
 				continue
@@ -146,12 +150,12 @@ func run(cfg *config.Config) error {
 }
 
 // build makes the Authorizer for cfg, taking over table's logins if set.
-func build(cfg *config.Config, log *slog.Logger, table *conntable.Table) (*authorizer.Authorizer, error) {
+func build(cfg *config.Config, log *slog.Logger, table *conntable.Table, bindingKey []byte) (*authorizer.Authorizer, error) {
 	secret, err := readSecret(cfg.CallerSecretFile)
 	if err != nil {
 		return nil, err
 	}
-	return authorizer.New(cfg, authorizer.Options{Logger: log, CallerSecret: secret, Table: table})
+	return authorizer.New(cfg, authorizer.Options{Logger: log, CallerSecret: secret, Table: table, BindingKey: bindingKey})
 }
 
 type reloaded struct {
@@ -159,12 +163,12 @@ type reloaded struct {
 	a   *authorizer.Authorizer
 }
 
-func reload(path string, old *authorizer.Authorizer, log *slog.Logger, level *slog.LevelVar) (reloaded, error) {
+func reload(path string, old *authorizer.Authorizer, log *slog.Logger, level *slog.LevelVar, bindingKey []byte) (reloaded, error) {
 	cfg, err := config.Load(path)
 	if err != nil {
 		return reloaded{}, err
 	}
-	a, err := build(cfg, log, old.Table())
+	a, err := build(cfg, log, old.Table(), bindingKey)
 	if err != nil {
 		return reloaded{}, err
 	}

@@ -13,6 +13,7 @@ package authorizer
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -44,6 +45,7 @@ type Authorizer struct {
 	cookie  *loginCookie // nil when the login cookie is off
 
 	kerberosLogged atomic.Bool
+	bindingKey     []byte
 }
 
 // route is a configured domain and the DC pool serving it. Domains with the
@@ -62,6 +64,10 @@ type Options struct {
 	// Table, when set, is the connection table of the Authorizer this one
 	// replaces (a configuration reload): logins survive the reload.
 	Table *conntable.Table
+	// BindingKey authenticates the connection-binding cookies this process
+	// issues (auth.bind_connections); pass the same key across reloads.
+	// Empty: a random one.
+	BindingKey []byte
 }
 
 // New builds an Authorizer for cfg, with one DC pool per distinct DC list.
@@ -71,9 +77,14 @@ func New(cfg *config.Config, opt Options) (*Authorizer, error) {
 		log = slog.Default()
 	}
 	a := &Authorizer{
-		cfg:    cfg,
-		log:    log,
-		secret: opt.CallerSecret,
+		cfg:        cfg,
+		log:        log,
+		secret:     opt.CallerSecret,
+		bindingKey: opt.BindingKey,
+	}
+	if len(a.bindingKey) == 0 {
+		a.bindingKey = make([]byte, 32)
+		rand.Read(a.bindingKey)
 	}
 	lim := conntable.Limits{
 		MaxPending:      cfg.Auth.MaxPending,

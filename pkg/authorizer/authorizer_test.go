@@ -148,7 +148,7 @@ func TestCallerSecret(t *testing.T) {
 }
 
 func TestConnectionBinding(t *testing.T) {
-	a := newTest(t, "[auth]\nbind_connections = true")
+	a := newTest(t, "") // bind_connections is on by default
 	p := params("")
 	k, _ := connKey(p)
 	l := conntable.Login{User: "jdoe", Domain: "EXAMPLE", At: time.Now()}
@@ -182,5 +182,28 @@ func TestConnectionBinding(t *testing.T) {
 	a.bind(&l2, withCookie, resp2)
 	if l2.Binding != l.Binding || resp2.Header.Get("Set-Cookie") != "" {
 		t.Errorf("existing binding cookie not reused")
+	}
+}
+
+// A binding value the authorizer did not issue is not taken over: else a
+// value planted in a victim's browser would let its planter in.
+func TestPlantedBindingRefused(t *testing.T) {
+	a := newTest(t, "")
+	p := params("")
+	p["HTTP_COOKIE"] = "NTLM_CONN=" + strings.Repeat("A", 40)
+	l := conntable.Login{User: "jdoe"}
+	resp := &fcgi.Response{}
+	a.bind(&l, p, resp)
+	if resp.Header.Get("Set-Cookie") == "" {
+		t.Fatal("planted value taken over; want a new binding cookie")
+	}
+	if a.issuedBinding(strings.Repeat("A", 40)) {
+		t.Error("issuedBinding accepts a made-up value")
+	}
+	// Another process's (or an old key's) values are not ours either.
+	b := newTest(t, "")
+	v, _, _ := strings.Cut(strings.TrimPrefix(resp.Header.Get("Set-Cookie"), "NTLM_CONN="), ";")
+	if !a.issuedBinding(v) || b.issuedBinding(v) {
+		t.Errorf("issuedBinding: own %v, other key %v", a.issuedBinding(v), b.issuedBinding(v))
 	}
 }

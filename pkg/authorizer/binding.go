@@ -1,6 +1,7 @@
 package authorizer
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -20,7 +21,10 @@ import (
 //
 // The value is per browser, not per connection: a login whose request
 // already carries one binds to it, so that a browser's parallel
-// connections agree after at most one extra handshake each.
+// connections agree after at most one extra handshake each. Only values
+// this authorizer issued are taken over (they carry a MAC under a key of
+// the process): a value planted in the browser by someone else, to be
+// presented later from another client, is replaced instead.
 
 // bindingOK reports whether a request on a connection logged in as l may
 // use that login.
@@ -40,12 +44,15 @@ func (a *Authorizer) bindingOK(l conntable.Login, p map[string]string) bool {
 // bind ties login l to the request's binding cookie, or to a new one it
 // sets on r.
 func (a *Authorizer) bind(l *conntable.Login, p map[string]string, r *fcgi.Response) {
-	if vs := cookie.FromHeader(p["HTTP_COOKIE"], a.cfg.Auth.BindingCookie); len(vs) > 0 && len(vs[0]) >= 32 && len(vs[0]) <= 64 {
-		l.Binding = sha256.Sum256([]byte(vs[0]))
-		return
+	for _, v := range cookie.FromHeader(p["HTTP_COOKIE"], a.cfg.Auth.BindingCookie) {
+		if a.issuedBinding(v) {
+			l.Binding = sha256.Sum256([]byte(v))
+			return
+		}
 	}
-	var b [24]byte
-	rand.Read(b[:])
+	var b [bindingRandLen + bindingMACLen]byte
+	rand.Read(b[:bindingRandLen])
+	copy(b[bindingRandLen:], a.bindingMAC(b[:bindingRandLen]))
 	v := base64.RawURLEncoding.EncodeToString(b[:])
 	l.Binding = sha256.Sum256([]byte(v))
 	c := &http.Cookie{Name: a.cfg.Auth.BindingCookie, Value: v, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: isHTTPS(p)}
@@ -53,4 +60,25 @@ func (a *Authorizer) bind(l *conntable.Login, p map[string]string, r *fcgi.Respo
 		r.Header = http.Header{}
 	}
 	r.Header.Add("Set-Cookie", c.String())
+}
+
+const (
+	bindingRandLen = 18
+	bindingMACLen  = 12
+)
+
+func (a *Authorizer) bindingMAC(random []byte) []byte {
+	m := hmac.New(sha256.New, a.bindingKey)
+	m.Write([]byte("goauthenntlm connection binding\x00"))
+	m.Write(random)
+	return m.Sum(nil)[:bindingMACLen]
+}
+
+// issuedBinding reports whether v is a binding value this authorizer made.
+func (a *Authorizer) issuedBinding(v string) bool {
+	b, err := base64.RawURLEncoding.DecodeString(v)
+	if err != nil || len(b) != bindingRandLen+bindingMACLen {
+		return false
+	}
+	return hmac.Equal(b[bindingRandLen:], a.bindingMAC(b[:bindingRandLen]))
 }

@@ -66,9 +66,10 @@ type Auth struct {
 	// BindConnections ties each authenticated connection to a random
 	// per-browser cookie (BindingCookie) set at login: a request on that
 	// connection without it is challenged again. It stops a client that
-	// reuses another's address and port (NAT, a proxy, port reuse) from
-	// inheriting its login. Clients that keep no cookies (curl without a
-	// cookie jar) then handshake on every request.
+	// comes to hold another's address and port (NAT, a proxy, or plain
+	// ephemeral port reuse, which some network stacks do at random and
+	// soon) from inheriting its login. On by default; clients that keep no
+	// cookies (curl without -b) then handshake on every request.
 	BindConnections bool   `toml:"bind_connections"`
 	BindingCookie   string `toml:"binding_cookie"`
 	// DefaultDomain serves clients that send no domain (defaultdomain).
@@ -178,6 +179,7 @@ func Defaults() Config {
 			MaxPending:       10000,
 			MaxPendingPerIP:  64,
 			MaxConnections:   100000,
+			BindConnections:  true,
 			BindingCookie:    "NTLM_CONN",
 		},
 		DC: DC{

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/base64"
 	"net/http"
+	"net/http/cookiejar"
 	"strings"
 	"testing"
 
@@ -86,8 +87,10 @@ func handshakeParts(t *testing.T, cl *http.Client, url, user, password string) [
 	return type3
 }
 
+// oneConn is a client on one keep-alive connection, with a cookie jar.
 func oneConn() *http.Client {
-	return &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1}}
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1}, Jar: jar}
 }
 
 // A Type3 counts only on the connection that got its challenge, and only

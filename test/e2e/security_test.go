@@ -262,7 +262,8 @@ func TestPortReuseAttack(t *testing.T) {
 		return resp.StatusCode, body
 	}
 
-	t.Run("default: the idle limit bounds the window", func(t *testing.T) {
+	t.Run("bind_connections off: the idle limit bounds the window", func(t *testing.T) {
+		s.reconfigure(t, addToAuth("bind_connections = false"))
 		ip := testSourceIP(t)
 		d := reuseDialer(ip, freePort(t, ip))
 		loginThenClose(t, d, 1)

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -185,7 +186,10 @@ func ntlmClient(c *counter) *http.Client {
 	if c == nil {
 		c = &counter{}
 	}
-	return &http.Client{Transport: ntlmssp.Negotiator{RoundTripper: countingRT{c: c, next: tr}}, Timeout: 60 * time.Second}
+	// A cookie jar, as a browser has: bind_connections ties each login to
+	// a cookie.
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Transport: ntlmssp.Negotiator{RoundTripper: countingRT{c: c, next: tr}}, Jar: jar, Timeout: 60 * time.Second}
 }
 
 // get fetches url as user (DOMAIN\user) with password; "" user means no

@@ -12,6 +12,7 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	ntlmssp "github.com/Azure/go-ntlmssp"
@@ -136,6 +137,10 @@ type fcgiClient struct {
 	serverAddr string
 	serverPort string
 	timeout    time.Duration
+
+	// cookies holds, per made-up browser connection, the binding cookie
+	// its login got (auth.bind_connections), sent back as a browser would.
+	cookies sync.Map // clientKey -> "NTLM_CONN=..."
 }
 
 // clientKey is a browser connection as Apache reports it. The bench makes
@@ -164,6 +169,9 @@ func (f *fcgiClient) params(k clientKey, authorization string) [][2]string {
 	}
 	if authorization != "" {
 		p = append(p, [2]string{"HTTP_AUTHORIZATION", authorization})
+	}
+	if c, ok := f.cookies.Load(k); ok {
+		p = append(p, [2]string{"HTTP_COOKIE", c.(string)})
 	}
 	return p
 }
@@ -202,6 +210,10 @@ func (f *fcgiClient) login(k clientKey, user, pass string) error {
 	}
 	if r.status != 200 || r.header.Get("Variable-Remote_user") == "" {
 		return &statusErr{step: "fcgi type3", status: r.status}
+	}
+	if c := r.header.Get("Set-Cookie"); c != "" {
+		nv, _, _ := strings.Cut(c, ";")
+		f.cookies.Store(k, nv)
 	}
 	return nil
 }

@@ -23,6 +23,9 @@ type httpConn struct {
 	br   *bufio.Reader
 	host string
 	wbuf []byte
+	// cookie is what the server set ("name=value; ..."), sent back as a
+	// browser would: the authorizer ties logins to its binding cookie.
+	cookie string
 }
 
 type httpResp struct {
@@ -52,6 +55,11 @@ func (h *httpConn) get(path, authorization string, deadline time.Time) (httpResp
 	b = append(b, " HTTP/1.1\r\nHost: "...)
 	b = append(b, h.host...)
 	b = append(b, "\r\nUser-Agent: goauthenntlm-bench\r\n"...)
+	if h.cookie != "" {
+		b = append(b, "Cookie: "...)
+		b = append(b, h.cookie...)
+		b = append(b, "\r\n"...)
+	}
 	if authorization != "" {
 		b = append(b, "Authorization: "...)
 		b = append(b, authorization...)
@@ -100,6 +108,8 @@ func (h *httpConn) get(path, authorization string, deadline time.Time) (httpResp
 			r.close = bytes.EqualFold(v, []byte("close"))
 		case bytes.EqualFold(k, []byte("WWW-Authenticate")):
 			r.wwwAuth = string(v)
+		case bytes.EqualFold(k, []byte("Set-Cookie")):
+			h.setCookie(v)
 		}
 	}
 	switch {
@@ -142,6 +152,20 @@ func (h *httpConn) get(path, authorization string, deadline time.Time) (httpResp
 		r.close = true
 	}
 	return r, nil
+}
+
+// setCookie keeps the name=value part of a Set-Cookie, replacing a cookie
+// of the same name.
+func (h *httpConn) setCookie(v []byte) {
+	nv, _, _ := strings.Cut(string(v), ";")
+	name, _, _ := strings.Cut(nv, "=")
+	var kept []string
+	for _, c := range strings.Split(h.cookie, "; ") {
+		if c != "" && !strings.HasPrefix(c, name+"=") {
+			kept = append(kept, c)
+		}
+	}
+	h.cookie = strings.Join(append(kept, strings.TrimSpace(nv)), "; ")
 }
 
 // ntlmLogin authenticates the connection with an NTLM handshake on path:
