@@ -53,7 +53,17 @@ start() {
 		return 0
 	fi
 	# -M single keeps it one process and light on a 2-core machine.
-	setsid samba -s "$conf" -i -M single >"$log" 2>&1 </dev/null &
+	#
+	# Each DC gets its own /run/samba (a private mount namespace with
+	# DIR/run bound there), so that several (demo, tests, development) run
+	# side by side. Setting "pid directory", "ncalrpc dir" and "winbindd
+	# socket directory" is not enough: smbd reaches winbindd, which checks
+	# NTLM logins, through libwbclient, whose socket directory is built in
+	# (/run/samba/winbindd); it would fail or ask another DC's winbindd.
+	mkdir -p "$dir/run"
+	setsid unshare --mount --propagation private sh -c \
+		'mkdir -p /run/samba && mount --bind "$1" /run/samba && exec samba -s "$2" -i -M single' \
+		sh "$dir/run" "$conf" >"$log" 2>&1 </dev/null &
 	echo $! >"$dir/samba.pid"
 	wait_ports "$ip"
 }
@@ -89,17 +99,11 @@ provision() {
 	local ip=$1
 	echo "$ip" >"$dir/ip"
 	make_cert "$ip"
-	# Each DC keeps its pid file and sockets in its own directory, so that
-	# several (demo, tests, development) run side by side.
-	mkdir -p "$dir/run/ncalrpc" "$dir/run/winbindd"
-	chmod 755 "$dir/run/winbindd" # winbindd insists
 	samba-tool domain provision --targetdir="$dir" --realm=EXAMPLE.TEST --domain=EXAMPLE \
 		--adminpass='Passw0rd!Adm' --server-role=dc --dns-backend=NONE --host-name=dc1 \
 		--option="interfaces=$ip" --option="bind interfaces only=yes" \
 		--option="tls enabled=yes" --option="tls keyfile=$dir/tls/key.pem" \
 		--option="tls certfile=$dir/tls/cert.pem" --option="tls cafile=$dir/tls/ca.pem" \
-		--option="pid directory=$dir/run" --option="ncalrpc dir=$dir/run/ncalrpc" \
-		--option="winbindd socket directory=$dir/run/winbindd" \
 		>"$dir/provision.log" 2>&1 || { tail -n 20 "$dir/provision.log" >&2; return 1; }
 	local st=(-s "$conf")
 	samba-tool domain passwordsettings set --complexity=off --history-length=0 \
