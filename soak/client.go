@@ -1,19 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptrace"
 	"strings"
 	"time"
 
-	ntlmssp "github.com/Azure/go-ntlmssp"
+	"github.com/goauthenntlm/goauthenntlm/internal/browser"
 )
 
 // The test domain of scripts/dc.sh.
@@ -21,52 +19,6 @@ var passwords = map[string]string{
 	"jdoe":  "Secr3t!Pass",
 	"alice": "Al1ce!Pass",
 	"bob":   "B0b!Passw0rd",
-}
-
-// browserRT makes go-ntlmssp behave like a browser behind Apache: it reads
-// a 401's body before the handshake goes on (else go-ntlmssp keeps the
-// first 401 open, which holds the connection and forces a second one), and
-// splits the WWW-Authenticate values Apache merges into one line (go-ntlmssp
-// only reads separate ones). See test/e2e/stack_test.go, countingRT.
-type browserRT struct{ next http.RoundTripper }
-
-func (rt browserRT) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := rt.next.RoundTrip(req)
-	if err != nil {
-		return nil, err
-	}
-	splitChallenges(resp.Header)
-	if resp.StatusCode == http.StatusUnauthorized {
-		b, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			return nil, err
-		}
-		resp.Body = io.NopCloser(bytes.NewReader(b))
-	}
-	return resp, nil
-}
-
-func splitChallenges(h http.Header) {
-	var out []string
-	for _, line := range h.Values("WWW-Authenticate") {
-		for _, part := range strings.Split(line, ", ") {
-			name, _, _ := strings.Cut(part, " ")
-			switch name {
-			case "NTLM", "Negotiate", "Basic":
-				out = append(out, part)
-			default:
-				if len(out) == 0 {
-					out = append(out, part)
-				} else {
-					out[len(out)-1] += ", " + part
-				}
-			}
-		}
-	}
-	if out != nil {
-		h["Www-Authenticate"] = out
-	}
 }
 
 // newTransport is one client's connection pool: one keep-alive connection.
@@ -81,12 +33,10 @@ func newTransport() *http.Transport {
 }
 
 // ntlmClient is an NTLM client (go-ntlmssp) on its own connection, with a
-// cookie jar of its own (for the binding cookie of bind_connections), as
-// a new browser.
+// cookie jar of its own, as a new browser.
 func ntlmClient() (*http.Client, *http.Transport) {
 	tr := newTransport()
-	jar, _ := cookiejar.New(nil)
-	return &http.Client{Transport: ntlmssp.Negotiator{RoundTripper: browserRT{tr}}, Jar: jar, Timeout: 30 * time.Second}, tr
+	return browser.NewClient(browser.Transport{Next: tr}, 30*time.Second), tr
 }
 
 // kinds of requests, in the order they are reported.

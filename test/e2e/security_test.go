@@ -14,7 +14,6 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -26,6 +25,8 @@ import (
 	"time"
 
 	ntlmssp "github.com/Azure/go-ntlmssp"
+
+	"github.com/goauthenntlm/goauthenntlm/internal/browser"
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/ntlmmsg"
 	"github.com/goauthenntlm/goauthenntlm/pkg/spnego"
@@ -167,15 +168,7 @@ func portClient(t *testing.T, d *net.Dialer, c *counter) (*http.Client, *http.Tr
 			return dialRetry(ctx, d, network, addr)
 		},
 	}
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &http.Client{
-		Transport: ntlmssp.Negotiator{RoundTripper: countingRT{c: c, next: tr}},
-		Jar:       jar,
-		Timeout:   60 * time.Second,
-	}, tr
+	return browser.NewClient(countingRT{c: c, next: browser.Transport{Next: tr}}, 60*time.Second), tr
 }
 
 // getClose is get with Connection: close: Apache answers and closes first,
@@ -367,12 +360,7 @@ func (rt recordingRT) RoundTrip(req *http.Request) (*http.Response, error) {
 // jar.
 func recordingClient(rec *recorder) *http.Client {
 	tr := &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1, DisableCompression: true}
-	jar, _ := cookiejar.New(nil)
-	return &http.Client{
-		Transport: ntlmssp.Negotiator{RoundTripper: countingRT{c: &counter{}, next: recordingRT{rec: rec, next: tr}}},
-		Jar:       jar,
-		Timeout:   60 * time.Second,
-	}
+	return browser.NewClient(countingRT{c: &counter{}, next: browser.Transport{Next: recordingRT{rec: rec, next: tr}}}, 60*time.Second)
 }
 
 // spnegoLoginRecorded is negotiateLogin (SPNEGO-wrapped) with the tokens

@@ -6,13 +6,11 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	ntlmssp "github.com/Azure/go-ntlmssp"
+	"github.com/goauthenntlm/goauthenntlm/internal/browser"
 )
 
 // stack is what scripts/stack.sh wrote to stack.env.
@@ -124,48 +122,7 @@ func (rt countingRT) RoundTrip(req *http.Request) (*http.Response, error) {
 			rt.c.type3.Add(1)
 		}
 	}
-	resp, err := rt.next.RoundTrip(req)
-	if err != nil {
-		return nil, err
-	}
-	splitChallenges(resp.Header)
-	if resp.StatusCode == http.StatusUnauthorized {
-		// Read the 401's body now, as a browser does before it answers the
-		// challenge: go-ntlmssp keeps the first 401 open while it
-		// handshakes, which would hold the connection and force a second.
-		b, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			return nil, err
-		}
-		resp.Body = io.NopCloser(bytes.NewReader(b))
-	}
-	return resp, nil
-}
-
-// splitChallenges undoes Apache's merging of several WWW-Authenticate
-// values into one comma-separated line (RFC 9110 allows either form).
-// Browsers parse the list; go-ntlmssp only reads separate lines.
-func splitChallenges(h http.Header) {
-	var out []string
-	for _, line := range h.Values("WWW-Authenticate") {
-		for _, part := range strings.Split(line, ", ") {
-			name, _, _ := strings.Cut(part, " ")
-			switch name {
-			case "NTLM", "Negotiate", "Basic":
-				out = append(out, part)
-			default:
-				if len(out) == 0 {
-					out = append(out, part)
-				} else {
-					out[len(out)-1] += ", " + part // a parameter of the last challenge
-				}
-			}
-		}
-	}
-	if out != nil {
-		h["Www-Authenticate"] = out
-	}
+	return rt.next.RoundTrip(req)
 }
 
 // ntlmClient is a Go NTLM client (Azure/go-ntlmssp), the second client the
@@ -186,10 +143,7 @@ func ntlmClient(c *counter) *http.Client {
 	if c == nil {
 		c = &counter{}
 	}
-	// A cookie jar, as a browser has: bind_connections ties each login to
-	// a cookie.
-	jar, _ := cookiejar.New(nil)
-	return &http.Client{Transport: ntlmssp.Negotiator{RoundTripper: countingRT{c: c, next: tr}}, Jar: jar, Timeout: 60 * time.Second}
+	return browser.NewClient(countingRT{c: c, next: browser.Transport{Next: tr}}, 60*time.Second)
 }
 
 // get fetches url as user (DOMAIN\user) with password; "" user means no
