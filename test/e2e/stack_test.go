@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -222,29 +221,30 @@ func (s *stack) originalConf(t *testing.T) []byte {
 // reloaded.
 func (s *stack) reload(t *testing.T) {
 	t.Helper()
+	if log, ok := s.hup(t); !ok {
+		t.Fatalf("reload failed:\n%s", log)
+	}
+}
+
+// hup sends SIGHUP to the authorizer and waits (10 s at most) until it
+// logs the outcome: ok when it reloaded, false when it kept the running
+// configuration. log is what it logged meanwhile.
+func (s *stack) hup(t *testing.T) (log string, ok bool) {
+	t.Helper()
 	off := s.logOffset(t)
-	b, err := os.ReadFile(filepath.Join(s.dir, "authorizer.pid"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+	if err := syscall.Kill(authzPID(t, s), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		log, _ := s.logSince(t, off)
-		if strings.Contains(log, "configuration reloaded") {
-			return
-		}
-		if strings.Contains(log, "reload failed") {
-			t.Fatalf("reload failed:\n%s", log)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no reload within 10 s; log:\n%s", log)
+		log, _ = s.logSince(t, off)
+		switch {
+		case strings.Contains(log, "configuration reloaded"):
+			return log, true
+		case strings.Contains(log, "reload failed"):
+			return log, false
+		case time.Now().After(deadline):
+			t.Fatalf("no reload outcome logged within 10 s; log:\n%s", log)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
