@@ -315,7 +315,8 @@ print_info() {
 		  curl --ntlm -u 'EXAMPLE\\jdoe:Secr3t!Pass' ${URL}private/whoami
 		  curl --ntlm -u 'EXAMPLE\\jdoe:Secr3t!Pass' ${URL}webusers/whoami
 		  curl ${URL}public/file.txt
-		Locations: /public/ (open) /private/ (any login) /webusers/ /powerusers/ /outsiders/ (group)
+		Locations: /public/ (open) /private/ (any login); groups: /webusers/ /powerusers/ /outsiders/
+		           (ntlm-group-check), the same under /expr/ (Require expr) and /authz/ (authz provider)
 		Files: $dir/stack.env, config $CONF
 		Logs:  $authz_log
 		       $dir/apache/error.log $dir/apache/access.log
