@@ -62,6 +62,10 @@ func parseAuthorization(h string) (credentials, error) {
 			return c, fmt.Errorf("%s token is not base64", c.scheme)
 		}
 	}
+	if len(b) == 0 {
+		// "NTLM =" and the like: padding alone decodes to nothing.
+		return c, errNoToken
+	}
 	c.token = b
 	return c, nil
 }

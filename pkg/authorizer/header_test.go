@@ -26,6 +26,8 @@ func TestParseAuthorization(t *testing.T) {
 		{"Basic amRvZTpwOnc", config.SchemeBasic, "jdoe:p:w", nil}, // no padding
 		{"NTLM", "", "", errNoToken},
 		{"NTLM ", "", "", errNoToken},
+		{"NTLM =", "", "", errNoToken}, // found by FuzzParseAuthorization
+		{"Basic ==", "", "", errNoToken},
 		{"Bearer abc", "", "", errUnknownScheme},
 		{"", "", "", errUnknownScheme},
 		{"NTLM !!!", "", "", errAny},
