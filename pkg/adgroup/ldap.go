@@ -549,6 +549,12 @@ func (r *Resolver) bounded(ctx context.Context, pc *pconn, op func() error) erro
 func isBroken(pc *pconn, err error) bool {
 	return pc.l == nil || pc.l.IsClosing() ||
 		ldap.IsErrorWithCode(err, ldap.ErrorNetwork) ||
+		errors.Is(err, net.ErrClosed) ||
+		// go-ldap reports a failed write with fmt.Errorf("unable to send
+		// request: %s") (conn.go), which keeps no error type: when the write
+		// on a connection the server dropped beats its reader noticing,
+		// only the text tells.
+		strings.Contains(err.Error(), "unable to send request") ||
 		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }
 
