@@ -3,13 +3,11 @@ package authorizer
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/conntable"
-	"github.com/goauthenntlm/goauthenntlm/pkg/dc"
 	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
 	"github.com/goauthenntlm/goauthenntlm/pkg/ntlmmsg"
 )
@@ -74,16 +72,7 @@ func (a *Authorizer) basic(ctx context.Context, r *request, token []byte) *fcgi.
 		return unavailable("cannot answer the domain controller")
 	}
 	if err := hs.Authenticate(ctx, auth.Marshal()); err != nil {
-		var se *dc.StatusError
-		switch {
-		case errors.As(err, &se):
-			r.log.Info("Basic login refused by the domain controller", "user", user, "domain", name, "dc", se.DC, "status", se.Status.String())
-			return a.challenge(true)
-		case errors.Is(err, dc.ErrGuestSession):
-			r.log.Warn("Basic login refused: accepted only as guest", "user", user, "domain", name)
-			return a.challenge(true)
-		}
-		return a.dcFailed(r, "basic authenticate", rt, err)
+		return a.loginFailed(r, "Basic login", "basic authenticate", rt, hs.DC(), user, name, err)
 	}
 	sam, _, _ := strings.Cut(user, "@")
 	login := conntable.Login{User: sam, Domain: name, Scheme: "Basic", At: time.Now()}

@@ -141,16 +141,7 @@ func (a *Authorizer) authenticate(ctx context.Context, r *request, c credentials
 	ctx, cancel := a.dcContext(ctx)
 	defer cancel()
 	if err := pd.hs.Authenticate(ctx, c.token); err != nil {
-		var se *dc.StatusError
-		switch {
-		case errors.As(err, &se):
-			r.log.Info("login refused by the domain controller", "user", msg.User, "domain", domain, "dc", se.DC, "status", se.Status.String())
-			return a.challenge(true)
-		case errors.Is(err, dc.ErrGuestSession):
-			r.log.Warn("login refused: the domain controller accepted it only as guest or anonymous", "user", msg.User, "domain", domain, "dc", pd.hs.DC())
-			return a.challenge(true)
-		}
-		return a.dcFailed(r, "authenticate", pd.route, err)
+		return a.loginFailed(r, "login", "authenticate", pd.route, pd.hs.DC(), msg.User, domain, err)
 	}
 	login := conntable.Login{User: msg.User, Domain: domain, Scheme: schemeName(pd.scheme), At: time.Now()}
 	r.log.Info("login", "user", login.User, "domain", login.Domain, "dc", pd.hs.DC(), "scheme", login.Scheme)
@@ -173,6 +164,21 @@ func (a *Authorizer) dcContext(ctx context.Context) (context.Context, context.Ca
 		d = 25 * time.Second
 	}
 	return context.WithTimeout(ctx, d)
+}
+
+// loginFailed answers the last step of a login (what: "login", "Basic
+// login") that the DC did not accept, or that no DC could answer.
+func (a *Authorizer) loginFailed(r *request, what, step string, rt *route, dcAddr, user, domain string, err error) *fcgi.Response {
+	var se *dc.StatusError
+	switch {
+	case errors.As(err, &se):
+		r.log.Info(what+" refused by the domain controller", "user", user, "domain", domain, "dc", se.DC, "status", se.Status.String())
+		return a.challenge(true)
+	case errors.Is(err, dc.ErrGuestSession):
+		r.log.Warn(what+" refused: the domain controller accepted it only as guest or anonymous", "user", user, "domain", domain, "dc", dcAddr)
+		return a.challenge(true)
+	}
+	return a.dcFailed(r, step, rt, err)
 }
 
 // dcFailed answers a relay step that failed for want of a DC.

@@ -1,10 +1,10 @@
 package authorizer
 
 import (
-	"encoding/base64"
 	"fmt"
 	"net/http"
 
+	"github.com/goauthenntlm/goauthenntlm/pkg/config"
 	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
 	"github.com/goauthenntlm/goauthenntlm/pkg/spnego"
 )
@@ -45,9 +45,7 @@ func (a *Authorizer) challengeSPNEGO(r *request, type2 []byte) *fcgi.Response {
 		r.log.Error("cannot encode the SPNEGO answer", "err", err)
 		return status(http.StatusInternalServerError, "authorizer: SPNEGO encoding")
 	}
-	resp := status(http.StatusUnauthorized, "authentication in progress")
-	resp.Header[wwwAuthenticate] = []string{"Negotiate " + base64.StdEncoding.EncodeToString(tok)}
-	return resp
+	return challengeToken(config.SchemeNegotiate, tok)
 }
 
 // challengeNTLM asks for NTLM only, for a client that tried Kerberos.
