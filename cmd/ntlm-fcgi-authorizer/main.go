@@ -107,6 +107,9 @@ func run(cfg *config.Config) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("ntlm-fcgi-authorizer ready", "listen", ln.Addr().String(), "config", cfg.Path(), "domains", len(cfg.Domains))
+	if !cfg.ListenIsLoopback() && cfg.CallerSecretFile == "" {
+		log.Warn("listen is not a loopback address: anyone who can reach it can ask for a login; set caller_secret_file", "listen", cfg.Listen)
+	}
 
 	for {
 		select {

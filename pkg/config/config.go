@@ -264,6 +264,19 @@ func resolve(base, p string) string {
 	return filepath.Join(base, p)
 }
 
+// ListenIsLoopback reports whether Listen names a loopback address (or
+// localhost). Not an error otherwise, since a separate Apache host is a
+// real deployment; but the authorizer trusts its caller, so the daemon
+// says so at start.
+func (c *Config) ListenIsLoopback() bool {
+	host, _, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
+}
+
 // Path is the file the configuration was read from.
 func (c *Config) Path() string { return c.path }
 
@@ -294,12 +307,8 @@ func (c *Config) validate(data []byte) error {
 	}
 	at := func(keys ...string) int { return lineOf(data, toml.Key(keys)) }
 
-	if host, _, err := net.SplitHostPort(c.Listen); err != nil {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		bad(at("listen"), "listen: %q is not host:port: %v", c.Listen, err)
-	} else if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		// Not an error: a separate Apache host is a real deployment. But
-		// the authorizer trusts its caller, so say so loudly at start.
-		slog.Warn("listen is not a loopback address: anyone who can reach it can ask for a login; set caller_secret_file", "listen", c.Listen)
 	}
 	if c.NTLMDebug < 0 || c.NTLMDebug > 2 {
 		bad(at("ntlm_debug"), "ntlm_debug must be 0, 1 or 2, not %d", c.NTLMDebug)

@@ -108,3 +108,14 @@ func TestSplitUser(t *testing.T) {
 		}
 	}
 }
+
+func TestListenIsLoopback(t *testing.T) {
+	for listen, want := range map[string]bool{
+		"127.0.0.1:9301": true, "[::1]:9301": true, "localhost:9301": true,
+		"10.0.0.5:9301": false, "0.0.0.0:9301": false, ":9301": false,
+	} {
+		if got := (&Config{Listen: listen}).ListenIsLoopback(); got != want {
+			t.Errorf("ListenIsLoopback(%q) = %v, want %v", listen, got, want)
+		}
+	}
+}
