@@ -28,6 +28,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/goauthenntlm/goauthenntlm/internal/buildinfo"
 	"github.com/goauthenntlm/goauthenntlm/pkg/authorizer"
 	"github.com/goauthenntlm/goauthenntlm/pkg/config"
 	"github.com/goauthenntlm/goauthenntlm/pkg/conntable"
@@ -39,7 +40,12 @@ func main() {
 	check := flag.Bool("check", false, "check the configuration and exit")
 	listen := flag.String("listen", "", "listen here instead of the configuration's listen")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this loopback address (for profiling)")
+	version := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
+	if *version {
+		fmt.Println(buildinfo.String("ntlm-fcgi-authorizer"))
+		return
+	}
 
 	cfg, err := config.Load(*confPath)
 	if err != nil {

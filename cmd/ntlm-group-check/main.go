@@ -21,6 +21,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/goauthenntlm/goauthenntlm/internal/buildinfo"
 	"github.com/goauthenntlm/goauthenntlm/pkg/adgroup"
 	"github.com/goauthenntlm/goauthenntlm/pkg/config"
 )
@@ -39,8 +40,13 @@ func run(args []string, stdin io.Reader, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ntlm-group-check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	confPath := fs.String("config", envOr("GOAUTHENNTLM_CONFIG", "/etc/goauthenntlm/conf.toml"), "configuration file")
+	version := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return exitError
+	}
+	if *version {
+		fmt.Println(buildinfo.String("ntlm-group-check"))
+		return exitMember
 	}
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "ntlm-group-check: "+format+"\n", a...)
