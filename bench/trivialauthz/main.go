@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -33,7 +34,7 @@ func main() {
 	srv := &fcgi.Server{
 		Logger: log,
 		Handler: fcgi.HandlerFunc(func(ctx context.Context, r *fcgi.Request) *fcgi.Response {
-			return &fcgi.Response{Status: 200, Variables: map[string]string{"REMOTE_USER": *user}}
+			return &fcgi.Response{Status: http.StatusOK, Variables: map[string]string{"REMOTE_USER": *user}}
 		}),
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)

@@ -177,14 +177,14 @@ func (a *Authorizer) ServeFCGI(ctx context.Context, fr *fcgi.Request) *fcgi.Resp
 	p := fr.Params
 	if a.secret != "" && !secretEqual(p["AUTHORIZER_SECRET"], a.secret) {
 		a.log.Warn("call refused: AUTHORIZER_SECRET missing or wrong; is the SetEnvIf line in Apache's config?", "remote", p["REMOTE_ADDR"])
-		return status(403, "caller not authorized")
+		return status(http.StatusForbidden, "caller not authorized")
 	}
 	key, err := connKey(p)
 	if err != nil {
 		// Apache always sends these; missing ones mean a broken setup,
 		// not a client's doing.
 		a.log.Error("cannot identify the client connection", "err", err)
-		return status(500, "authorizer: no client address")
+		return status(http.StatusInternalServerError, "authorizer: no client address")
 	}
 	switch role := p["FCGI_APACHE_ROLE"]; role {
 	case "AUTHENTICATOR", "":
@@ -192,7 +192,7 @@ func (a *Authorizer) ServeFCGI(ctx context.Context, fr *fcgi.Request) *fcgi.Resp
 		return a.authorize(ctx, p)
 	default:
 		a.log.Error("unknown FCGI_APACHE_ROLE; use AuthnzFcgiCheckAuthnProvider or an authz provider", "apache_role", role)
-		return status(500, "authorizer: unsupported role")
+		return status(http.StatusInternalServerError, "authorizer: unsupported role")
 	}
 
 	h, ok := p["HTTP_AUTHORIZATION"]
@@ -226,7 +226,7 @@ func (a *Authorizer) ServeFCGI(ctx context.Context, fr *fcgi.Request) *fcgi.Resp
 	}
 	if err != nil {
 		r.log.Info("bad Authorization header", "err", err)
-		return status(400, "bad Authorization header")
+		return status(http.StatusBadRequest, "bad Authorization header")
 	}
 	switch cred.scheme {
 	case config.SchemeNTLM, config.SchemeNegotiate:
@@ -319,7 +319,7 @@ func (a *Authorizer) loggedIn(ctx context.Context, r0 *request, l conntable.Logi
 		a.groups.refresh(l.User, l.Domain)
 	}
 	r := a.granted(ctx, l)
-	if l.Scheme != "Basic" {
+	if l.Scheme != conntable.SchemeBasic {
 		// Basic sends its credentials with every request; there is no
 		// connection state to keep.
 		if a.cfg.Auth.BindConnections {

@@ -3,6 +3,7 @@ package authorizer
 import (
 	"context"
 	"crypto/rand"
+	"net/http"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -23,7 +24,7 @@ const basicWorkstation = "GOAUTHENNTLM"
 func (a *Authorizer) basic(ctx context.Context, r *request, token []byte) *fcgi.Response {
 	if !a.cfg.Auth.AllowBasicOverHTTP && !isHTTPS(r.Params) {
 		r.log.Warn("Basic login over plain HTTP refused; use HTTPS or set auth.allow_basic_over_http")
-		return status(403, "Basic authentication needs HTTPS")
+		return status(http.StatusForbidden, "Basic authentication needs HTTPS")
 	}
 	raw := string(token)
 	if !utf8.ValidString(raw) {
@@ -75,8 +76,8 @@ func (a *Authorizer) basic(ctx context.Context, r *request, token []byte) *fcgi.
 		return a.loginFailed(r, "Basic login", "basic authenticate", rt, hs.DC(), user, name, err)
 	}
 	sam, _, _ := strings.Cut(user, "@")
-	login := conntable.Login{User: sam, Domain: name, Scheme: "Basic", At: time.Now()}
-	r.log.Info("login", "user", login.User, "domain", login.Domain, "dc", hs.DC(), "scheme", login.Scheme)
+	login := conntable.Login{User: sam, Domain: name, Scheme: conntable.SchemeBasic, At: time.Now()}
+	r.log.Info("login", "user", login.User, "domain", login.Domain, "dc", hs.DC(), "scheme", login.Scheme.String())
 	return a.loggedIn(ctx, r, login)
 }
 

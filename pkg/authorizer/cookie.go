@@ -69,7 +69,7 @@ func (c *loginCookie) login(header string, log *slog.Logger) (conntable.Login, b
 	for _, v := range cookie.FromHeader(header, c.codec.Name()) {
 		l, err := c.codec.Decode(v, now)
 		if err == nil {
-			return conntable.Login{User: l.User, Domain: l.Domain, Scheme: "Cookie", At: l.Issued}, true
+			return conntable.Login{User: l.User, Domain: l.Domain, Scheme: conntable.SchemeCookie, At: l.Issued}, true
 		}
 		switch {
 		case errors.Is(err, cookie.ErrExpired):

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -179,12 +180,12 @@ func (a *Authorizer) authorize(ctx context.Context, p map[string]string) *fcgi.R
 	switch {
 	case a.groups == nil:
 		a.log.Error("group check asked, but no [[domain]] has ldap_urls")
-		return status(500, "authorizer: groups not configured")
+		return status(http.StatusInternalServerError, "authorizer: groups not configured")
 	case len(names) == 0:
 		a.log.Error("group check without REQUIRED_GROUPS: set it with SetEnvIf in Apache's config", "uri", p["REQUEST_URI"])
-		return status(500, "authorizer: no required groups")
+		return status(http.StatusInternalServerError, "authorizer: no required groups")
 	case remote == "":
-		return status(403, "no user")
+		return status(http.StatusForbidden, "no user")
 	}
 	user, domain := a.cfg.SplitUser(remote)
 	if d := p["AUTH_DOMAIN"]; d != "" {
@@ -193,11 +194,11 @@ func (a *Authorizer) authorize(ctx context.Context, p map[string]string) *fcgi.R
 	m, err := a.groups.get(ctx, user, domain)
 	if err != nil {
 		a.log.Warn("group check refused: memberships unavailable", "user", user, "domain", domain, "err", err)
-		return status(403, "group membership unknown")
+		return status(http.StatusForbidden, "group membership unknown")
 	}
 	if !m.entry.MemberOfAny(names) {
 		a.log.Info("group check: not a member", "user", user, "domain", domain, "required", strings.Join(names, ","))
-		return status(403, "not a member of the required groups")
+		return status(http.StatusForbidden, "not a member of the required groups")
 	}
-	return &fcgi.Response{Status: 200}
+	return &fcgi.Response{Status: http.StatusOK}
 }

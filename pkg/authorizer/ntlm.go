@@ -3,6 +3,7 @@ package authorizer
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/netip"
 	"strings"
 	"sync"
@@ -32,7 +33,7 @@ func (a *Authorizer) ntlm(ctx context.Context, r *request, c credentials) *fcgi.
 		inner, err := a.unwrapSPNEGO(r, c.token)
 		if err != nil {
 			r.log.Info("bad Negotiate token", "err", err)
-			return status(400, "bad Negotiate token")
+			return status(http.StatusBadRequest, "bad Negotiate token")
 		}
 		if inner == nil {
 			// Kerberos: not served here. Ask for NTLM alone, so the
@@ -44,7 +45,7 @@ func (a *Authorizer) ntlm(ctx context.Context, r *request, c credentials) *fcgi.
 	typ, err := ntlmmsg.Type(c.token)
 	if err != nil {
 		r.log.Info("bad NTLM token", "err", err)
-		return status(400, "bad NTLM message")
+		return status(http.StatusBadRequest, "bad NTLM message")
 	}
 	switch typ {
 	case ntlmmsg.TypeNegotiate:
@@ -53,7 +54,7 @@ func (a *Authorizer) ntlm(ctx context.Context, r *request, c credentials) *fcgi.
 		return a.authenticate(ctx, r, c)
 	}
 	r.log.Info("client sent an NTLM message of the wrong type", "type", typ)
-	return status(400, "unexpected NTLM message")
+	return status(http.StatusBadRequest, "unexpected NTLM message")
 }
 
 // negotiate relays a Type1 and answers the DC's Type2, unchanged: the
@@ -62,7 +63,7 @@ func (a *Authorizer) negotiate(ctx context.Context, r *request, c credentials) *
 	neg, err := ntlmmsg.ParseNegotiate(c.token)
 	if err != nil {
 		r.log.Info("bad NTLM negotiate message", "err", err)
-		return status(400, "bad NTLM message")
+		return status(http.StatusBadRequest, "bad NTLM message")
 	}
 	// A Type1 on an authenticated connection starts over (the client
 	// wants another identity, or re-authenticates a POST).
@@ -103,7 +104,7 @@ func (a *Authorizer) authenticate(ctx context.Context, r *request, c credentials
 	msg, err := ntlmmsg.ParseAuthenticate(c.token)
 	if err != nil {
 		r.log.Info("bad NTLM authenticate message", "err", err)
-		return status(400, "bad NTLM message")
+		return status(http.StatusBadRequest, "bad NTLM message")
 	}
 	if a.cfg.NTLMDebug > 0 {
 		r.log.Debug("ntlm: authenticate", "msg", a.dbg(msg))
@@ -144,15 +145,15 @@ func (a *Authorizer) authenticate(ctx context.Context, r *request, c credentials
 		return a.loginFailed(r, "login", "authenticate", pd.route, pd.hs.DC(), msg.User, domain, err)
 	}
 	login := conntable.Login{User: msg.User, Domain: domain, Scheme: schemeName(pd.scheme), At: time.Now()}
-	r.log.Info("login", "user", login.User, "domain", login.Domain, "dc", pd.hs.DC(), "scheme", login.Scheme)
+	r.log.Info("login", "user", login.User, "domain", login.Domain, "dc", pd.hs.DC(), "scheme", login.Scheme.String())
 	return a.loggedIn(ctx, r, login)
 }
 
-func schemeName(s config.Scheme) string {
+func schemeName(s config.Scheme) conntable.Scheme {
 	if s == config.SchemeNegotiate {
-		return "Negotiate"
+		return conntable.SchemeNegotiate
 	}
-	return "NTLM"
+	return conntable.SchemeNTLM
 }
 
 // dcContext bounds one relay step: waiting for a DC slot, then the

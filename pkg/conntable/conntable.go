@@ -32,11 +32,36 @@ type Key struct {
 // Login is who authenticated a connection.
 type Login struct {
 	User, Domain string
-	Scheme       string    // "NTLM", "Negotiate", "Basic", "Cookie"
+	Scheme       Scheme
 	At           time.Time // when the DC accepted the login
 	// Binding, when set, is the SHA-256 of the binding cookie a request on
 	// this connection must carry.
 	Binding [32]byte
+}
+
+// Scheme is how a login was proved.
+type Scheme uint8
+
+const (
+	SchemeNTLM      Scheme = iota + 1 // an NTLM handshake in "NTLM" headers
+	SchemeNegotiate                   // an NTLM handshake in "Negotiate" headers, raw or in SPNEGO
+	SchemeBasic                       // a password relayed as an NTLM login
+	SchemeCookie                      // the login cookie of an earlier login
+)
+
+// String returns the scheme's name as in the Authorization header, for logs.
+func (s Scheme) String() string {
+	switch s {
+	case SchemeNTLM:
+		return "NTLM"
+	case SchemeNegotiate:
+		return "Negotiate"
+	case SchemeBasic:
+		return "Basic"
+	case SchemeCookie:
+		return "Cookie"
+	}
+	return "unknown"
 }
 
 // Pending is a handshake waiting for its Type3. Close releases what it
