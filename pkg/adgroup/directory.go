@@ -97,9 +97,6 @@ func (d *Directory) Lookup(ctx context.Context, user, domain string) (*Entry, er
 	return Lookup(ctx, d.Cache, r, user, strings.ToUpper(domain), d.grace)
 }
 
-// Enabled reports whether any domain has LDAP settings.
-func (d *Directory) Enabled() bool { return len(d.resolvers) > 0 }
-
 // Close closes the resolvers' connections.
 func (d *Directory) Close() error {
 	var errs []error

@@ -36,16 +36,6 @@ func parseSID(b []byte) (sid, error) {
 // subAuthorities is the count of sub-authorities; s must come from parseSID.
 func (s sid) subAuthorities() int { return int(s[1]) }
 
-// rid is the last sub-authority (the relative identifier), ok=false if the
-// SID has none.
-func (s sid) rid() (uint32, bool) {
-	n := s.subAuthorities()
-	if n == 0 {
-		return 0, false
-	}
-	return binary.LittleEndian.Uint32([]byte(s[8+4*(n-1):])), true
-}
-
 // domain returns the SID without its last sub-authority: for a user or
 // group SID that is the SID of its domain.
 func (s sid) domain() (sid, bool) {

@@ -3,6 +3,7 @@ package adgroup
 import (
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"net"
 	"strings"
@@ -194,4 +195,14 @@ func TestGroupsBoundedBySilentServer(t *testing.T) {
 	if _, err = r3.Groups(context.Background(), "jdoe"); err == nil || time.Since(start) > 3*time.Second {
 		t.Errorf("StartTLS: err %v after %v", err, time.Since(start))
 	}
+}
+
+// rid is the last sub-authority (the relative identifier), ok=false if the
+// SID has none.
+func (s sid) rid() (uint32, bool) {
+	n := s.subAuthorities()
+	if n == 0 {
+		return 0, false
+	}
+	return binary.LittleEndian.Uint32([]byte(s[8+4*(n-1):])), true
 }

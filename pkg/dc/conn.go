@@ -315,15 +315,6 @@ func (c *conn) deadErr() error {
 	return c.err
 }
 
-func (c *conn) isDead() bool {
-	select {
-	case <-c.done:
-		return true
-	default:
-		return false
-	}
-}
-
 // reserve books a new SMB2 session (handshake) on the conn, retiring it
 // when maxSessions is reached. It fails if the conn is dead or retired.
 func (c *conn) reserve(maxSessions int) bool {

@@ -392,18 +392,6 @@ func (p *Pool) markUp(d *dcState) {
 	}
 }
 
-// isDown reports whether d is currently marked down (tests).
-func (p *Pool) isDown(addr string) bool {
-	for _, d := range p.dcs {
-		if d.addr == addr {
-			d.mu.Lock()
-			defer d.mu.Unlock()
-			return time.Now().Before(d.downUntil)
-		}
-	}
-	return false
-}
-
 // getConn returns a conn to d with one session reserved on it, and whether
 // it was dialed for this call. fresh forces a new conn.
 func (p *Pool) getConn(ctx context.Context, d *dcState, fresh bool) (*conn, bool, error) {

@@ -96,9 +96,6 @@ func (s NTStatus) String() string {
 	return fmt.Sprintf("0x%08X", uint32(s))
 }
 
-// isError reports whether the severity bits say error (0b11).
-func (s NTStatus) isError() bool { return s>>30 == 3 }
-
 // StatusError means the DC answered and refused the login step with Status
 // (for NTLM relaying that is a credentials or account problem, so the caller
 // answers 401). Status is the DC's NTSTATUS verbatim.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -106,19 +107,46 @@ func readRecord(t *testing.T, c net.Conn) record {
 // all CGI headers) and the whole STDOUT stream.
 func apacheDo(t *testing.T, addr string, params map[string]string) (first, all string) {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
+	recs, err := apacheExchange(addr, params)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return checkAnswer(t, recs, 1)
+}
+
+// apacheExchange sends one request the way Apache does and reads the
+// records until the server closes. It reports instead of failing the test,
+// so that goroutines other than the test's may call it (t.Fatal must not).
+func apacheExchange(addr string, params map[string]string) ([]record, error) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
 	}
 	defer c.Close()
 	if _, err := c.Write(apacheRequestBytes(params)); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	recs, err := readRecords(c)
 	if err != nil {
-		t.Fatalf("after %d records: %v (server did not close first?)", len(recs), err)
+		return nil, fmt.Errorf("after %d records: %w (server did not close first?)", len(recs), err)
 	}
-	return checkAnswer(t, recs, 1)
+	return recs, nil
+}
+
+// exchangeResult is what apacheExchange returned, sent from a goroutine.
+type exchangeResult struct {
+	recs []record
+	err  error
+}
+
+// answerOf checks an exchange's result on the test's goroutine.
+func answerOf(t *testing.T, x exchangeResult) string {
+	t.Helper()
+	if x.err != nil {
+		t.Fatal(x.err)
+	}
+	_, all := checkAnswer(t, x.recs, 1)
+	return all
 }
 
 func checkAnswer(t *testing.T, recs []record, id uint16) (first, all string) {
@@ -746,10 +774,10 @@ func TestShutdownWaitsForInFlight(t *testing.T) {
 	for r := readRecord(t, idle); r.typ != typeEndRequest; r = readRecord(t, idle) {
 	}
 
-	answer := make(chan string, 1)
+	answer := make(chan exchangeResult, 1)
 	go func() {
-		_, all := apacheDo(t, ts.addr, map[string]string{"SLOW": "1"})
-		answer <- all
+		recs, err := apacheExchange(ts.addr, map[string]string{"SLOW": "1"})
+		answer <- exchangeResult{recs, err}
 	}()
 	<-entered
 
@@ -767,7 +795,7 @@ func TestShutdownWaitsForInFlight(t *testing.T) {
 	if err := <-shutdownErr; err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	if a := <-answer; a != "Status: 200 OK\r\nVariable-REMOTE_USER: slow\r\n\r\n" {
+	if a := answerOf(t, <-answer); a != "Status: 200 OK\r\nVariable-REMOTE_USER: slow\r\n\r\n" {
 		t.Errorf("in-flight request answered %q", a)
 	}
 	if err := <-ts.serveCh; err != ErrServerClosed {
@@ -824,20 +852,20 @@ func TestMaxConnsBackpressure(t *testing.T) {
 	}
 	time.Sleep(50 * time.Millisecond) // let the server accept it
 
-	answer := make(chan string, 1)
+	answer := make(chan exchangeResult, 1)
 	go func() {
-		_, all := apacheDo(t, ts.addr, map[string]string{"ECHO": "queued"})
-		answer <- all
+		recs, err := apacheExchange(ts.addr, map[string]string{"ECHO": "queued"})
+		answer <- exchangeResult{recs, err}
 	}()
 	select {
-	case a := <-answer:
-		t.Fatalf("second connection served beyond MaxConns: %q", a)
+	case x := <-answer:
+		t.Fatalf("second connection served beyond MaxConns: %+v", x)
 	case <-time.After(200 * time.Millisecond):
 	}
 	hog.Close()
 	select {
-	case a := <-answer:
-		if a != "Status: 200 OK\r\n\r\nqueued" {
+	case x := <-answer:
+		if a := answerOf(t, x); a != "Status: 200 OK\r\n\r\nqueued" {
 			t.Errorf("answer %q", a)
 		}
 	case <-time.After(5 * time.Second):
