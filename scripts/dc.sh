@@ -46,6 +46,39 @@ wait_ports() {
 	done
 }
 
+# wait_login waits until an NTLM login over SMB2/3 (smbclient, the service
+# account) gets the DC's real answer. Open ports and an LDAP answer are not
+# enough: for about a second after that, Samba answers NTLM logins with
+# NT_STATUS_INTERNAL_ERROR. With ntlm auth = disabled the real answer is
+# NT_STATUS_NTLM_BLOCKED.
+wait_login() {
+	local ip=$1 want=${2:-} deadline=$((SECONDS + 60)) out auth=$dir/svc-ntlm.auth
+	if [ ! -s "$auth" ]; then
+		(umask 077 && printf 'username = svc-ntlm\npassword = %s\ndomain = EXAMPLE\n' "$(cat "$dir/svc-ntlm.pass")" >"$auth")
+	fi
+	while :; do
+		# -s /dev/null: not the host's smb.conf. The password is in a file,
+		# not on the command line where ps shows it.
+		if out=$(timeout 15 smbclient -s /dev/null -m SMB3 --use-kerberos=off -A "$auth" "//$ip/IPC\$" -c exit 2>&1); then
+			[ -z "$want" ] && return 0
+		elif [ -n "$want" ] && grep -F "$want" <<<"$out" >/dev/null; then
+			return 0
+		fi
+		if ! kill -0 "$(cat "$dir/samba.pid" 2>/dev/null)" 2>/dev/null; then
+			echo "dc.sh: samba exited; last lines of $log:" >&2
+			tail -n 20 "$log" >&2
+			return 1
+		fi
+		if [ $SECONDS -ge $deadline ]; then
+			echo "dc.sh: no NTLM login to $ip succeeded within 60 s; the last attempt said: ${out:-nothing}" >&2
+			echo "dc.sh: last lines of $log:" >&2
+			tail -n 20 "$log" >&2
+			return 1
+		fi
+		sleep 0.3
+	done
+}
+
 start() {
 	local ip
 	ip=$(ip_of)
@@ -66,6 +99,7 @@ start() {
 		sh "$dir/run" "$conf" >"$log" 2>&1 </dev/null &
 	echo $! >"$dir/samba.pid"
 	wait_ports "$ip"
+	wait_login "$ip"
 }
 
 stop() {

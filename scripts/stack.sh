@@ -345,25 +345,6 @@ dc_up() { # ip
 	bash "$here/dc.sh" up "$dir/dc" "$1"
 }
 
-up() { # ip
-	local i t0 ok
-	for i in 1 2 3 4 5; do
-		t0=$SECONDS ok=0
-		bash "$here/dc.sh" up "$dir/dc" "$1" && ok=1
-		if [ -e "$dir/dc/provisioned" ] && ! dc_isolated; then
-			say "giving the DC its own pid/ncalrpc/winbindd directories"
-			bash "$here/dc.sh" stop "$dir/dc"
-			dc_isolate
-			bash "$here/dc.sh" start "$dir/dc"
-			return
-		fi
-		[ $ok = 1 ] && return 0
-		[ $((SECONDS - t0)) -lt 5 ] && [ $i -lt 5 ] || return 1
-		say "dc.sh up failed at once; trying again ($i)"
-		sleep 0.5
-	done
-}
-
 up() {
 	local ip=${1:-127.0.0.10} authz_ok=1
 	case $ip in 127.*) ;; *) die "$ip is not a loopback address" ;; esac
