@@ -2,12 +2,12 @@
 // in front of Apache, for the end-to-end tests and the soak test: the
 // project's two NTLM clients that are not curl.
 //
-// go-ntlmssp needs two things a browser does on its own: the
-// WWW-Authenticate values that Apache merges into one comma-separated line
-// (RFC 9110 allows either form) split again, and the first 401's body read
-// before the handshake goes on (go-ntlmssp keeps that response open while
-// it handshakes, which would hold the keep-alive connection and force a
-// second one).
+// go-ntlmssp needs one thing a browser does on its own: the first 401's
+// body read before the handshake goes on (go-ntlmssp keeps that response
+// open while it handshakes, which would hold the keep-alive connection and
+// force a second one). The WWW-Authenticate fields are left as Apache sent
+// them: like a browser, go-ntlmssp reads one challenge per field, so a
+// merged field fails here as it fails in Chromium.
 package browser
 
 import (
@@ -15,7 +15,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
-	"strings"
 	"time"
 
 	ntlmssp "github.com/Azure/go-ntlmssp"
@@ -32,7 +31,6 @@ func (t Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	SplitChallenges(resp.Header)
 	if resp.StatusCode == http.StatusUnauthorized {
 		b, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
@@ -42,31 +40,6 @@ func (t Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp.Body = io.NopCloser(bytes.NewReader(b))
 	}
 	return resp, nil
-}
-
-// SplitChallenges undoes the merging of several WWW-Authenticate values
-// into one line. Parameters of a challenge (Basic's realm and charset)
-// stay with it.
-func SplitChallenges(h http.Header) {
-	var out []string
-	for _, line := range h.Values("WWW-Authenticate") {
-		for _, part := range strings.Split(line, ", ") {
-			name, _, _ := strings.Cut(part, " ")
-			switch name {
-			case "NTLM", "Negotiate", "Basic":
-				out = append(out, part)
-			default:
-				if len(out) == 0 {
-					out = append(out, part)
-				} else {
-					out[len(out)-1] += ", " + part
-				}
-			}
-		}
-	}
-	if out != nil {
-		h["Www-Authenticate"] = out
-	}
 }
 
 // NewClient is an NTLM client on rt (below go-ntlmssp: wrap it in

@@ -25,25 +25,46 @@ func status(code int, msg string) *fcgi.Response {
 // clients must not care, but some scripts and proxies do.
 const wwwAuthenticate = "WWW-Authenticate"
 
+// Apache merges every header line of an authorizer's answer that shares a
+// name into one comma-separated field (util_script.c's header scan), and
+// browsers read one challenge per WWW-Authenticate field: Chromium rejects
+// "NTLM, Basic realm=..." as a whole. So the first configured scheme goes
+// in WWW-Authenticate and each further one in a field of its own, which
+// mod_headers turns into a separate WWW-Authenticate field (see
+// apache/goauthenntlm.conf). Without those lines clients see the first
+// scheme alone, which still works.
+const (
+	challenge2 = "GoAuthenNTLM-Challenge-2"
+	challenge3 = "GoAuthenNTLM-Challenge-3"
+)
+
 // challenge asks for credentials with every configured scheme. After a
 // failure it also closes the client connection: browsers then start over
 // on a fresh one, and nothing half-done lingers on this four-tuple.
 func (a *Authorizer) challenge(failed bool) *fcgi.Response {
 	r := status(http.StatusUnauthorized, "authentication required")
-	for _, s := range a.cfg.Auth.Schemes {
-		switch s {
-		case config.SchemeNTLM:
-			r.Header[wwwAuthenticate] = append(r.Header[wwwAuthenticate], "NTLM")
-		case config.SchemeNegotiate:
-			r.Header[wwwAuthenticate] = append(r.Header[wwwAuthenticate], "Negotiate")
-		case config.SchemeBasic:
-			r.Header[wwwAuthenticate] = append(r.Header[wwwAuthenticate], `Basic realm="`+quoteRealm(a.cfg.Auth.Realm)+`", charset="UTF-8"`)
+	names := [...]string{wwwAuthenticate, challenge2, challenge3}
+	for i, s := range a.cfg.Auth.Schemes {
+		if i == len(names) {
+			break // the config check refuses a scheme listed twice
 		}
+		r.Header[names[i]] = []string{a.challengeFor(s)}
 	}
 	if failed {
 		r.Header.Set("Connection", "close")
 	}
 	return r
+}
+
+// challengeFor is scheme s's challenge without a token.
+func (a *Authorizer) challengeFor(s config.Scheme) string {
+	switch s {
+	case config.SchemeNegotiate:
+		return "Negotiate"
+	case config.SchemeBasic:
+		return `Basic realm="` + quoteRealm(a.cfg.Auth.Realm) + `", charset="UTF-8"`
+	}
+	return "NTLM"
 }
 
 // challengeToken is the 401 carrying the DC's Type2 in the client's scheme.

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -315,6 +316,14 @@ func (c *Config) validate(data []byte) error {
 	}
 	if len(c.Auth.Schemes) == 0 {
 		bad(at("auth", "schemes"), "auth.schemes: offer at least one of ntlm, negotiate, basic")
+	}
+	for i, s := range c.Auth.Schemes {
+		if slices.Contains(c.Auth.Schemes[:i], s) {
+			// Each scheme has one header field of the answer (see
+			// apache/goauthenntlm.conf): a repeat has none left.
+			bad(at("auth", "schemes"), "auth.schemes: %s is listed twice", s)
+			break
+		}
 	}
 	if c.Auth.HandshakeTimeout <= 0 {
 		bad(at("auth", "handshake_timeout"), "auth.handshake_timeout must be positive")

@@ -55,6 +55,7 @@ func TestErrors(t *testing.T) {
 		{"unknown key", "listen = \"127.0.0.1:1\"\nlisten_adress = \"x\"\n" + minimal, `x.toml:2: unknown key "listen_adress"`},
 		{"unknown nested key", "[auth]\nshemes = [\"ntlm\"]\n" + minimal, `x.toml:2: unknown key "auth.shemes"`},
 		{"bad duration", "[auth]\n\nhandshake_timeout = \"60\"\n" + minimal, `x.toml:3:`},
+		{"scheme twice", "[auth]\nschemes = [\"ntlm\", \"basic\", \"NTLM\"]\n" + minimal, `x.toml:2: auth.schemes: ntlm is listed twice`},
 		{"bad scheme", "[auth]\nschemes = [\"kerberos\"]\n" + minimal, `use ntlm, negotiate or basic`},
 		{"bad name format", "[auth]\nname_format = \"SAMx\"\n" + minimal, `x.toml:2:`},
 		{"no domain", "listen = \"127.0.0.1:1\"\n", "no [[domain]]"},
