@@ -83,11 +83,7 @@ func (a *Authorizer) negotiate(ctx context.Context, r *request, c credentials) *
 		}
 		return a.dcFailed(r, "negotiate", rt, err)
 	}
-	if err := a.table.AddPending(r.key, &pending{hs: hs, route: rt, scheme: c.scheme, spnego: c.spnego}); err != nil {
-		hs.Close()
-		a.log.Warn("handshake refused", "err", err)
-		return unavailable("too many logins in progress, retry")
-	}
+	a.table.AddPending(r.key, &pending{hs: hs, route: rt, scheme: c.scheme, spnego: c.spnego})
 	if a.cfg.NTLMDebug > 1 {
 		if ch, err := ntlmmsg.ParseChallenge(type2); err == nil {
 			r.log.Debug("ntlm: challenge", "dc", hs.DC(), "msg", ch)

@@ -58,7 +58,10 @@ type Auth struct {
 	NameFormat NameFormat `toml:"name_format"`
 	// LowercaseUser lower-cases the user part of REMOTE_USER.
 	LowercaseUser bool `toml:"lowercase_user"`
-	// HandshakeTimeout is how long a Type1 waits for its Type3.
+	// HandshakeTimeout is how long a challenge (Type2) waits for its
+	// Type3. Browsers answer within milliseconds (they ask the user for a
+	// password before the Type1, not after the Type2), so a long wait only
+	// keeps abandoned handshakes and their DC sessions around.
 	HandshakeTimeout Duration `toml:"handshake_timeout"`
 	// KeepAliveTimeout should equal Apache's KeepAliveTimeout: a
 	// connection idle longer than this is forgotten, because Apache has
@@ -79,7 +82,9 @@ type Auth struct {
 	// (fallbackdomain): its DCs are asked, trusting the domain to decide.
 	FallbackDomain string `toml:"fallback_domain"`
 	// MaxPending caps handshakes between Type1 and Type3, in all and per
-	// client IP, so that a flood of Type1s cannot exhaust memory.
+	// client address (IPv6: per /64), so that a flood of Type1s cannot
+	// exhaust memory. At a cap the oldest handshake is dropped for the new
+	// one (see package conntable).
 	MaxPending      int `toml:"max_pending"`
 	MaxPendingPerIP int `toml:"max_pending_per_ip"`
 	// MaxConnections caps the authenticated connections remembered; the
@@ -175,7 +180,7 @@ func Defaults() Config {
 			Schemes:          []Scheme{SchemeNTLM},
 			Realm:            "Intranet",
 			NameFormat:       NameSAM,
-			HandshakeTimeout: Duration(60 * time.Second),
+			HandshakeTimeout: Duration(10 * time.Second),
 			KeepAliveTimeout: Duration(5 * time.Second),
 			MaxPending:       10000,
 			MaxPendingPerIP:  64,

@@ -12,7 +12,7 @@ func TestExampleParses(t *testing.T) {
 	if err != nil {
 		t.Fatalf("conf.toml.example: %v", err)
 	}
-	if got := c.Auth.HandshakeTimeout.D(); got != 60*time.Second {
+	if got := c.Auth.HandshakeTimeout.D(); got != 10*time.Second {
 		t.Errorf("handshake_timeout = %v", got)
 	}
 	d, ok := c.Domain("example")

@@ -10,14 +10,16 @@
 // connection is forgotten once it has been idle longer than Apache's
 // KeepAliveTimeout (Apache has closed it by then), a pending handshake once
 // its timeout passes. Both maps are bounded; under pressure the least
-// recently used connection is forgotten first, and new handshakes are
-// refused rather than old ones dropped, so a flood cannot push out
-// logins in progress.
+// recently used connection is forgotten first, and the oldest pending
+// handshake (of the client's address, or in all) is dropped to make room
+// for a new one. A new handshake is never refused: a browser answers a
+// challenge within milliseconds, so the oldest handshake is almost always
+// one nobody will finish, and refusing instead would let a client that
+// never sends its Type3 keep everyone behind its address out.
 package conntable
 
 import (
 	"container/list"
-	"errors"
 	"net/netip"
 	"sync"
 	"time"
@@ -71,16 +73,10 @@ type Pending interface {
 	Close()
 }
 
-// Errors of AddPending: the caller answers 503, and the client retries.
-var (
-	ErrTooManyPending      = errors.New("too many handshakes in progress")
-	ErrTooManyPendingForIP = errors.New("too many handshakes in progress from this client address")
-)
-
 // Limits bound the table.
 type Limits struct {
 	MaxPending      int           // handshakes in progress, in all
-	MaxPendingPerIP int           // handshakes in progress per client IP
+	MaxPendingPerIP int           // handshakes in progress per client address (IPv6: per /64)
 	MaxConnections  int           // authenticated connections remembered
 	PendingTTL      time.Duration // how long a handshake waits for its Type3
 	IdleTTL         time.Duration // how long an authenticated connection may stay idle
@@ -95,7 +91,9 @@ type Table struct {
 	auth    map[Key]*list.Element // of *authEntry, most recently used at the front
 	lru     list.List
 	pending map[Key]*pendingEntry
-	perIP   map[netip.Addr]int
+	order   list.List                 // of *pendingEntry, oldest at the front
+	perIP   map[netip.Addr]*list.List // by clientGroup: of *pendingEntry, oldest at the front
+	evicted uint64
 }
 
 type authEntry struct {
@@ -105,8 +103,24 @@ type authEntry struct {
 }
 
 type pendingEntry struct {
+	key     Key
 	p       Pending
 	expires time.Time
+	inOrder *list.Element // in Table.order
+	inGroup *list.Element // in Table.perIP[clientGroup(key)]
+}
+
+// clientGroup is what the per-address limit counts by: the address, or
+// for IPv6 its /64, since one host or site is routinely given a whole /64
+// and can pick a new address in it for every connection.
+func clientGroup(a netip.Addr) netip.Addr {
+	a = a.Unmap()
+	if a.Is6() {
+		if p, err := a.Prefix(64); err == nil {
+			return p.Addr()
+		}
+	}
+	return a
 }
 
 // New returns an empty table. now is the clock (nil: time.Now), a seam for
@@ -120,7 +134,7 @@ func New(lim Limits, now func() time.Time) *Table {
 		now:     now,
 		auth:    make(map[Key]*list.Element),
 		pending: make(map[Key]*pendingEntry),
-		perIP:   make(map[netip.Addr]int),
+		perIP:   make(map[netip.Addr]*list.List),
 	}
 }
 
@@ -175,34 +189,49 @@ func (t *Table) removeAuth(el *list.Element) {
 	delete(t.auth, e.key)
 }
 
-// AddPending stores handshake p for connection k. A handshake already pending for
-// k is replaced and closed: the client started over. It returns
-// ErrTooManyPending or ErrTooManyPendingForIP when a limit is reached; p
-// is then not stored, and the caller closes it.
-func (t *Table) AddPending(k Key, p Pending) error {
+// AddPending stores handshake p for connection k. A handshake already
+// pending for k is replaced and closed: the client started over. When k's
+// address (IPv6: its /64) already has MaxPendingPerIP handshakes pending,
+// its oldest is dropped and closed; likewise the oldest of all at
+// MaxPending. A client whose handshake was dropped gets a fresh challenge
+// when it sends its Type3 (the Type3 finds nothing pending).
+func (t *Table) AddPending(k Key, p Pending) {
 	now := t.now()
-	var old Pending
+	var drop []Pending
 	t.mu.Lock()
-	ip := k.Client.Addr()
 	if e, ok := t.pending[k]; ok {
-		old = e.p
-		t.removePending(k)
+		drop = append(drop, e.p)
+		t.removePending(e)
 	}
-	switch {
-	case len(t.pending) >= t.lim.MaxPending:
-		t.mu.Unlock()
-		closeIf(old)
-		return ErrTooManyPending
-	case t.perIP[ip] >= t.lim.MaxPendingPerIP:
-		t.mu.Unlock()
-		closeIf(old)
-		return ErrTooManyPendingForIP
+	g := clientGroup(k.Client.Addr())
+	grp := t.perIP[g]
+	if grp == nil {
+		grp = list.New()
+		t.perIP[g] = grp
 	}
-	t.pending[k] = &pendingEntry{p: p, expires: now.Add(t.lim.PendingTTL)}
-	t.perIP[ip]++
+	for grp.Len() > 0 && grp.Len() >= max(t.lim.MaxPendingPerIP, 1) {
+		e := grp.Front().Value.(*pendingEntry)
+		drop = append(drop, e.p)
+		t.removePending(e)
+		t.evicted++
+	}
+	for len(t.pending) > 0 && len(t.pending) >= max(t.lim.MaxPending, 1) {
+		e := t.order.Front().Value.(*pendingEntry)
+		drop = append(drop, e.p)
+		t.removePending(e)
+		t.evicted++
+	}
+	if t.perIP[g] == nil { // removePending dropped the emptied group
+		t.perIP[g] = grp
+	}
+	e := &pendingEntry{key: k, p: p, expires: now.Add(t.lim.PendingTTL)}
+	e.inOrder = t.order.PushBack(e)
+	e.inGroup = grp.PushBack(e)
+	t.pending[k] = e
 	t.mu.Unlock()
-	closeIf(old)
-	return nil
+	for _, p := range drop {
+		p.Close()
+	}
 }
 
 // TakePending removes and returns connection k's pending handshake, if
@@ -212,7 +241,7 @@ func (t *Table) TakePending(k Key) (Pending, bool) {
 	t.mu.Lock()
 	e, ok := t.pending[k]
 	if ok {
-		t.removePending(k)
+		t.removePending(e)
 	}
 	t.mu.Unlock()
 	if !ok {
@@ -225,19 +254,15 @@ func (t *Table) TakePending(k Key) (Pending, bool) {
 	return e.p, true
 }
 
-func (t *Table) removePending(k Key) {
-	delete(t.pending, k)
-	ip := k.Client.Addr()
-	if t.perIP[ip] <= 1 {
-		delete(t.perIP, ip)
-	} else {
-		t.perIP[ip]--
-	}
-}
-
-func closeIf(p Pending) {
-	if p != nil {
-		p.Close()
+func (t *Table) removePending(e *pendingEntry) {
+	delete(t.pending, e.key)
+	t.order.Remove(e.inOrder)
+	g := clientGroup(e.key.Client.Addr())
+	if grp := t.perIP[g]; grp != nil {
+		grp.Remove(e.inGroup)
+		if grp.Len() == 0 {
+			delete(t.perIP, g)
+		}
 	}
 }
 
@@ -248,11 +273,14 @@ func (t *Table) Sweep() {
 	now := t.now()
 	var expired []Pending
 	t.mu.Lock()
-	for k, e := range t.pending {
-		if now.After(e.expires) {
-			expired = append(expired, e.p)
-			t.removePending(k)
+	// Every handshake gets the same TTL, so the oldest added expire first.
+	for el := t.order.Front(); el != nil; el = t.order.Front() {
+		e := el.Value.(*pendingEntry)
+		if !now.After(e.expires) {
+			break
 		}
+		expired = append(expired, e.p)
+		t.removePending(e)
 	}
 	for el := t.lru.Back(); el != nil; {
 		e := el.Value.(*authEntry)
@@ -272,17 +300,21 @@ func (t *Table) Sweep() {
 // Stats is a snapshot of the table's size.
 type Stats struct {
 	Pending, Connections int
+	// Evicted counts pending handshakes dropped for a newer one at a
+	// limit, since the table was made.
+	Evicted uint64
 }
 
 // Stats returns the current counts.
 func (t *Table) Stats() Stats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return Stats{Pending: len(t.pending), Connections: len(t.auth)}
+	return Stats{Pending: len(t.pending), Connections: len(t.auth), Evicted: t.evicted}
 }
 
 // SetLimits changes the limits (on a configuration reload). Entries over
-// a lowered limit are not dropped at once; they age out.
+// a lowered limit are not dropped at once; they age out, or make room for
+// the next handshake. A changed PendingTTL applies to new handshakes only.
 func (t *Table) SetLimits(l Limits) {
 	t.mu.Lock()
 	t.lim = l

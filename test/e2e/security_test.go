@@ -659,9 +659,10 @@ func utf16le(s string) []byte {
 	return b
 }
 
-// TestLimits: handshakes waiting for their Type3 are capped per client IP;
-// past the cap a Type1 gets 503 with Retry-After, and the handshakes
-// within it complete.
+// TestLimits: handshakes waiting for their Type3 are capped per client
+// address; past the cap a new Type1 still gets its challenge and the
+// address's oldest handshake is dropped: its Type3 is challenged again,
+// while the newer ones complete.
 func TestLimits(t *testing.T) {
 	s := loadStack(t)
 	s.reconfigure(t, addToAuth("max_pending_per_ip = 3"))
@@ -670,7 +671,6 @@ func TestLimits(t *testing.T) {
 
 	type client struct {
 		cl    *http.Client
-		tr    *http.Transport
 		dials int
 		type2 []byte
 	}
@@ -682,51 +682,66 @@ func TestLimits(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		c := &client{}
 		d := &net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: ip}}
-		c.tr = &http.Transport{
+		tr := &http.Transport{
 			MaxConnsPerHost: 1,
 			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 				c.dials++
 				return d.DialContext(ctx, network, addr)
 			},
 		}
-		defer c.tr.CloseIdleConnections()
-		c.cl = &http.Client{Transport: c.tr, Timeout: 30 * time.Second}
+		defer tr.CloseIdleConnections()
+		c.cl = &http.Client{Transport: tr, Timeout: 30 * time.Second}
 		cs = append(cs, c)
 
-		req, _ := http.NewRequest("GET", whoami, nil)
-		req.Header.Set("Authorization", "NTLM "+base64.StdEncoding.EncodeToString(type1))
-		resp, err := c.cl.Do(req)
-		if err != nil {
+		code, hdr, _ := do(t, c.cl, whoami, "NTLM "+base64.StdEncoding.EncodeToString(type1))
+		if code != 401 || !strings.HasPrefix(hdr, "NTLM ") {
+			t.Fatalf("Type1 #%d: %d %q, want 401 with a challenge (over the cap too)", i+1, code, hdr)
+		}
+		if c.type2, err = base64.StdEncoding.DecodeString(strings.TrimPrefix(hdr, "NTLM ")); err != nil {
 			t.Fatal(err)
 		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		hdr := resp.Header.Get("WWW-Authenticate")
-		if i < 3 {
-			if resp.StatusCode != 401 || !strings.HasPrefix(hdr, "NTLM ") {
-				t.Fatalf("Type1 #%d (within the cap): %d %q, want 401 with a challenge", i+1, resp.StatusCode, hdr)
-			}
-			c.type2, err = base64.StdEncoding.DecodeString(strings.TrimPrefix(hdr, "NTLM "))
-			if err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
-			t.Errorf("Type1 #%d (over the cap of 3): %d, Retry-After %q; want 503 with Retry-After", i+1, resp.StatusCode, resp.Header.Get("Retry-After"))
-		}
 	}
-	for i, c := range cs[:3] {
+	for i, c := range cs {
 		type3, err := ntlmssp.ProcessChallenge(c.type2, "jdoe", users["jdoe"], true)
 		if err != nil {
 			t.Fatal(err)
 		}
-		code, _, body := do(t, c.cl, whoami, "NTLM "+base64.StdEncoding.EncodeToString(type3))
+		code, hdr, body := do(t, c.cl, whoami, "NTLM "+base64.StdEncoding.EncodeToString(type3))
+		if i < 2 { // dropped for #4 and #5
+			if code != 401 || hdr == "" {
+				t.Errorf("Type3 #%d (its handshake dropped): %d %q, want 401 with a new challenge", i+1, code, hdr)
+			}
+			continue
+		}
 		if code != 200 || body != "jdoe" {
 			t.Errorf("Type3 #%d: %d %q, want 200 jdoe", i+1, code, body)
 		}
 		if c.dials != 1 {
 			t.Errorf("client #%d dialed %d times: its Type3 did not go on its Type1's connection", i+1, c.dials)
 		}
+	}
+}
+
+// TestAbandonedHandshakes: a client that sends Type1s and never answers
+// does not lock its address (everyone behind its NAT or proxy) out: right
+// after 200 abandoned handshakes, jdoe logs in from the same address.
+func TestAbandonedHandshakes(t *testing.T) {
+	s := loadStack(t)
+	ip := testSourceIP(t)
+	whoami := s.url("/private/whoami")
+	d := &net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: ip}}
+	flood := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, DialContext: d.DialContext}}
+	type1, _ := ntlmssp.NewNegotiateMessage("", "")
+	for i := range 200 {
+		code, hdr, _ := do(t, flood, whoami, "NTLM "+b64(type1))
+		if code != 401 || !strings.HasPrefix(hdr, "NTLM ") {
+			t.Fatalf("abandoned Type1 #%d: %d %q, want 401 with a challenge", i+1, code, hdr)
+		}
+	}
+	tr := &http.Transport{MaxConnsPerHost: 1, DialContext: d.DialContext}
+	defer tr.CloseIdleConnections()
+	cl := browser.NewClient(browser.Transport{Next: tr}, 30*time.Second)
+	if code, body := get(t, cl, whoami, `EXAMPLE\jdoe`, users["jdoe"]); code != 200 || body != "jdoe" {
+		t.Fatalf("jdoe from the same address after 200 abandoned handshakes: %d %q, want 200 jdoe", code, body)
 	}
 }
