@@ -23,7 +23,6 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -33,11 +32,13 @@ import (
 	"github.com/goauthenntlm/goauthenntlm/pkg/config"
 	"github.com/goauthenntlm/goauthenntlm/pkg/conntable"
 	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
+	"github.com/goauthenntlm/goauthenntlm/pkg/preflight"
 )
 
 func main() {
 	confPath := flag.String("config", envOr("GOAUTHENNTLM_CONFIG", "/etc/goauthenntlm/conf.toml"), "configuration file")
-	check := flag.Bool("check", false, "check the configuration and exit")
+	check := flag.Bool("check", false, "check the configuration and the files it names, then exit: silent and 0 when all is well, else every problem and 2")
+	probe := flag.Bool("probe", false, "with -check: also connect to each DC and LDAP server and print one line for each (exit 1 if one fails)")
 	listen := flag.String("listen", "", "listen here instead of the configuration's listen")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this loopback address (for profiling)")
 	version := flag.Bool("version", false, "print the version and exit")
@@ -53,8 +54,7 @@ func main() {
 		os.Exit(2)
 	}
 	if *check {
-		fmt.Printf("%s: configuration OK\n", cfg.Path())
-		return
+		os.Exit(runCheck(cfg, *probe))
 	}
 	if *listen != "" {
 		cfg.Listen = *listen
@@ -69,6 +69,33 @@ func main() {
 		fmt.Fprintf(os.Stderr, "ntlm-fcgi-authorizer: %v\n", err)
 		os.Exit(1)
 	}
+}
+
+// runCheck is -check: every problem with the files the configuration names,
+// and with probe one line per server.
+func runCheck(cfg *config.Config, probe bool) int {
+	if errs := preflight.Files(cfg); len(errs) > 0 {
+		for _, err := range errs {
+			fmt.Fprintf(os.Stderr, "ntlm-fcgi-authorizer: %v\n", err)
+		}
+		return 2
+	}
+	if !probe {
+		return 0
+	}
+	results, err := preflight.Probe(context.Background(), cfg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ntlm-fcgi-authorizer: %v\n", err)
+		return 2
+	}
+	rc := 0
+	for _, r := range results {
+		fmt.Println(r)
+		if r.Err != nil {
+			rc = 1
+		}
+	}
+	return rc
 }
 
 func envOr(k, def string) string {
@@ -160,7 +187,7 @@ func run(cfg *config.Config) error {
 
 // build makes the Authorizer for cfg, taking over table's logins if set.
 func build(cfg *config.Config, log *slog.Logger, table *conntable.Table, bindingKey []byte) (*authorizer.Authorizer, error) {
-	secret, err := readSecret(cfg.CallerSecretFile)
+	secret, err := cfg.CallerSecret()
 	if err != nil {
 		return nil, err
 	}
@@ -217,20 +244,4 @@ func servePprof(addr string) error {
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	go http.Serve(ln, mux)
 	return nil
-}
-
-// readSecret reads a one-line secret file; "" when no file is configured.
-func readSecret(path string) (string, error) {
-	if path == "" {
-		return "", nil
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("caller secret: %w", err)
-	}
-	s := strings.TrimSpace(string(b))
-	if len(s) < 16 {
-		return "", fmt.Errorf("caller secret in %s: at least 16 characters, please", path)
-	}
-	return s, nil
 }

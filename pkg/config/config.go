@@ -39,8 +39,10 @@ type Config struct {
 	Groups  Groups   `toml:"groups"`
 	Cookie  Cookie   `toml:"cookie"`
 
-	// path is the file this came from, for messages.
+	// path is the file this came from, for messages; data its text, to
+	// point later checks (Problem) at the right line.
 	path string
+	data []byte
 }
 
 // Auth is how clients log in.
@@ -229,19 +231,21 @@ func Parse(path string, data []byte) (*Config, error) {
 	c := Defaults()
 	c.Auth.Schemes = nil
 	c.path = path
+	c.data = data
+	var errs []error
 	md, err := toml.Decode(string(data), &c)
 	if err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			return nil, &Error{File: path, Line: pe.Position.Line, Msg: pe.Message}
-		}
-		return nil, &Error{File: path, Msg: err.Error()}
-	}
-	if und := md.Undecoded(); len(und) > 0 {
-		var errs []error
-		for _, k := range und {
+		// Again key by key, to report every mistake in one go.
+		c = Defaults()
+		c.Auth.Schemes = nil
+		c.path, c.data = path, data
+		errs = decodeEach(path, data, &c)
+	} else {
+		for _, k := range md.Undecoded() {
 			errs = append(errs, &Error{File: path, Line: lineOf(data, k), Msg: fmt.Sprintf("unknown key %q", k.String())})
 		}
+	}
+	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	if !md.IsDefined("auth", "schemes") {
@@ -281,6 +285,33 @@ func (c *Config) ListenIsLoopback() bool {
 	}
 	ip := net.ParseIP(host)
 	return host == "localhost" || (ip != nil && ip.IsLoopback())
+}
+
+// Problem is an *Error about the value of key (a top-level key, or table
+// then key, as "groups", "cache_dir"), pointing at its line.
+func (c *Config) Problem(key []string, format string, args ...any) *Error {
+	return &Error{File: c.path, Line: lineOf(c.data, toml.Key(key)), Msg: fmt.Sprintf(format, args...)}
+}
+
+// DomainProblem is Problem for key in the i-th [[domain]].
+func (c *Config) DomainProblem(i int, key string, format string, args ...any) *Error {
+	return &Error{File: c.path, Line: domainKeyLine(c.data, i, key), Msg: fmt.Sprintf(format, args...)}
+}
+
+// CallerSecret reads caller_secret_file: "" when none is configured.
+func (c *Config) CallerSecret() (string, error) {
+	if c.CallerSecretFile == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(c.CallerSecretFile)
+	if err != nil {
+		return "", fmt.Errorf("caller secret: %w", err)
+	}
+	s := strings.TrimSpace(string(b))
+	if len(s) < 16 {
+		return "", fmt.Errorf("caller secret in %s: at least 16 characters, please", c.CallerSecretFile)
+	}
+	return s, nil
 }
 
 // Path is the file the configuration was read from.

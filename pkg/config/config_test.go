@@ -120,3 +120,25 @@ func TestListenIsLoopback(t *testing.T) {
 		}
 	}
 }
+
+// Every value of the wrong type is reported with its line, not only the
+// first one the TOML decoder meets.
+func TestTypeErrorsAllReported(t *testing.T) {
+	conf := "listen = 9301\n[auth]\nschemes = \"ntlm\"\nmax_pending = \"lots\"\n[dc]\ndial_timeout = 5\n[[domain]]\nname = \"EXAMPLE\"\ndcs = \"dc1\"\nbogus = 1\n"
+	_, err := Parse("x.toml", []byte(conf))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{
+		"x.toml:1: listen: incompatible types",
+		"x.toml:3: auth.schemes: incompatible types",
+		"x.toml:4: auth.max_pending: incompatible types",
+		`x.toml:6: dc.dial_timeout: "5" is not a duration`,
+		"x.toml:9: domain.dcs: incompatible types",
+		`x.toml:10: unknown key "domain.bogus"`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q\nwant it to contain %q", err, want)
+		}
+	}
+}

@@ -140,3 +140,26 @@ func headerLine(data []byte, table string, i int) int {
 	}
 	return 0
 }
+
+// domainKeyLine finds key in the i-th [[domain]] table; its header line
+// when the key is not written there.
+func domainKeyLine(data []byte, i int, key string) int {
+	start := headerLine(data, "domain", i)
+	if start == 0 {
+		return 0
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for n := 1; sc.Scan(); n++ {
+		if n <= start {
+			continue
+		}
+		line := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(line, "[") {
+			break
+		}
+		if k, _, ok := strings.Cut(line, "="); ok && strings.Trim(strings.TrimSpace(k), `"'`) == key {
+			return n
+		}
+	}
+	return start
+}

@@ -1,0 +1,121 @@
+package preflight
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goauthenntlm/goauthenntlm/pkg/config"
+)
+
+// A config whose every named file is missing gets one problem per file,
+// each with the line of the key naming it.
+func TestFilesEveryProblem(t *testing.T) {
+	dir := t.TempDir()
+	conf := `caller_secret_file = "caller.secret"
+
+[[domain]]
+name = "EXAMPLE"
+dcs = ["127.0.0.1"]
+ldap_urls = ["ldaps://127.0.0.1"]
+ldap_base_dn = "DC=example,DC=test"
+ldap_bind_user = "svc"
+ldap_bind_password_file = "ldap.pass"
+ldap_ca_file = "ca.pem"
+
+[groups]
+cache_dir = "nocache"
+
+[cookie]
+enabled = true
+secret_files = ["cookie.key"]
+`
+	path := filepath.Join(dir, "conf.toml")
+	cfg, err := config.Parse(path, []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := Files(cfg)
+	want := []string{
+		path + ":1: caller secret: open " + filepath.Join(dir, "caller.secret"),
+		path + ":9: domain EXAMPLE: ldap bind password: open",
+		path + ":10: domain EXAMPLE: ldap CA: open",
+		path + ":17: cookie secret",
+		path + ":13: groups.cache_dir: " + filepath.Join(dir, "nocache") + " does not exist",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d problems, want %d: %v", len(got), len(want), got)
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i].Error(), want[i]) {
+			t.Errorf("problem %d = %q, want prefix %q", i, got[i], want[i])
+		}
+	}
+
+	// Filled in, the same config has no problem left.
+	write := func(name, content string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("caller.secret", "0123456789abcdef0123\n")
+	write("ldap.pass", "pw\n")
+	write("cookie.key", strings.Repeat("k", 40)+"\n")
+	write("ca.pem", testCA(t))
+	if err := os.Mkdir(filepath.Join(dir, "nocache"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if errs := Files(cfg); len(errs) != 0 {
+		t.Errorf("complete config: %v", errs)
+	}
+
+	// Contents are checked too, not only that the files open.
+	write("caller.secret", "short\n")
+	write("ldap.pass", "\n")
+	write("ca.pem", "not a certificate\n")
+	write("cookie.key", "short\n")
+	errs := Files(cfg)
+	for i, want := range []string{"at least 16 characters", "is empty", "holds no PEM certificate", "need at least"} {
+		if i >= len(errs) || !strings.Contains(errs[i].Error(), want) {
+			t.Errorf("bad contents: problems %v, want #%d to say %q", errs, i, want)
+		}
+	}
+}
+
+func TestCacheDirNotWritable(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root writes into any directory; the mode check needs another user")
+	}
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chmod(dir, 0o700)
+	if err := writable(dir); err == nil || !strings.Contains(err.Error(), "not writable") {
+		t.Errorf("writable(read-only dir) = %v", err)
+	}
+}
+
+// testCA is a fresh self-signed certificate in PEM.
+func testCA(t *testing.T) string {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
+		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+}
