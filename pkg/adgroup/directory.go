@@ -97,6 +97,9 @@ func (d *Directory) Lookup(ctx context.Context, user, domain string) (*Entry, er
 	return Lookup(ctx, d.Cache, r, user, strings.ToUpper(domain), d.grace)
 }
 
+// Expires is when e, as Lookup returned it, stops being fresh.
+func (d *Directory) Expires(e *Entry) time.Time { return d.Cache.Expires(e) }
+
 // Close closes the resolvers' connections.
 func (d *Directory) Close() error {
 	var errs []error

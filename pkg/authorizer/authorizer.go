@@ -38,7 +38,7 @@ type Authorizer struct {
 	log     *slog.Logger
 	table   *conntable.Table
 	domains []*route // in config order
-	pools   []*dc.Pool
+	pools   []dc.Relay
 	secret  string // caller secret; empty = none required
 	hints   routeHints
 	groups  *groups      // nil when no domain has LDAP settings
@@ -53,7 +53,7 @@ type Authorizer struct {
 // finished for either domain.
 type route struct {
 	dom  *config.Domain
-	pool *dc.Pool
+	pool dc.Relay
 }
 
 // Options are what New needs besides the configuration.
@@ -68,6 +68,21 @@ type Options struct {
 	// issues (auth.bind_connections); pass the same key across reloads.
 	// Empty: a random one.
 	BindingKey []byte
+	// NewRelay, when set, replaces dc.NewPool as the relay to a DC list
+	// (tests pass package dctest's fakes).
+	NewRelay func(dc.Config) (dc.Relay, error)
+	// Groups, when set, replaces the adgroup.Directory built from the
+	// configuration's LDAP settings.
+	Groups GroupSource
+}
+
+// GroupSource looks up users' group memberships: *adgroup.Directory, in
+// front of LDAP, or a fake in tests.
+type GroupSource interface {
+	Lookup(ctx context.Context, user, domain string) (*adgroup.Entry, error)
+	// Expires is when an entry Lookup returned stops being fresh.
+	Expires(*adgroup.Entry) time.Time
+	Close() error
 }
 
 // New builds an Authorizer for cfg, with one DC pool per distinct DC list.
@@ -100,21 +115,28 @@ func New(cfg *config.Config, opt Options) (*Authorizer, error) {
 		}
 		a.cookie = c
 	}
-	if hasLDAP(cfg) {
+	switch {
+	case opt.Groups != nil:
+		a.groups = newGroups(opt.Groups, log)
+	case hasLDAP(cfg):
 		dir, err := adgroup.NewDirectory(cfg, log)
 		if err != nil {
 			return nil, err
 		}
 		a.groups = newGroups(dir, log)
 	}
-	byDCs := map[string]*dc.Pool{}
+	newRelay := opt.NewRelay
+	if newRelay == nil {
+		newRelay = func(c dc.Config) (dc.Relay, error) { return dc.NewPool(c) }
+	}
+	byDCs := map[string]dc.Relay{}
 	for i := range cfg.Domains {
 		d := &cfg.Domains[i]
 		k := strings.ToLower(strings.Join(d.DCs, ","))
 		p, ok := byDCs[k]
 		if !ok {
 			var err error
-			p, err = dc.NewPool(PoolConfig(cfg, d, log.With("domain", d.Name)))
+			p, err = newRelay(PoolConfig(cfg, d, log.With("domain", d.Name)))
 			if err != nil {
 				a.Close()
 				return nil, fmt.Errorf("domain %s: %w", d.Name, err)

@@ -17,7 +17,7 @@ import (
 // answers cost a map lookup: an in-memory copy in front of the shared
 // on-disk cache (adgroup.Directory), which is in front of LDAP.
 type groups struct {
-	dir *adgroup.Directory
+	dir GroupSource
 	log *slog.Logger
 
 	mu       sync.Mutex
@@ -44,7 +44,7 @@ type lookupCall struct {
 // and refilled from the disk cache.
 const maxMemberships = 100000
 
-func newGroups(dir *adgroup.Directory, log *slog.Logger) *groups {
+func newGroups(dir GroupSource, log *slog.Logger) *groups {
 	return &groups{dir: dir, log: log, mem: map[string]*memberships{}, inflight: map[string]*lookupCall{}}
 }
 
@@ -117,7 +117,7 @@ func (g *groups) do(k string, c *lookupCall, user, domain string) {
 	case err != nil:
 		c.err = err
 	default:
-		c.m = &memberships{entry: e, exported: exportGroups(e), fresh: g.dir.Cache.Expires(e)}
+		c.m = &memberships{entry: e, exported: exportGroups(e), fresh: g.dir.Expires(e)}
 	}
 	g.mu.Lock()
 	delete(g.inflight, k)

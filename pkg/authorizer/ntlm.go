@@ -18,7 +18,7 @@ import (
 
 // pending is a relayed handshake between the Type2 and the Type3.
 type pending struct {
-	hs     *dc.Handshake
+	hs     dc.Handshake
 	route  *route
 	scheme config.Scheme
 	spnego bool

@@ -356,7 +356,7 @@ func TestFakeRequestTimeout(t *testing.T) {
 	if !p.isDown(f.addr) {
 		t.Error("not marked down")
 	}
-	if !h.c.isDead() {
+	if !h.(*handshake).c.isDead() {
 		t.Error("conn of an unresponsive DC kept")
 	}
 	if err := h2.Authenticate(ctx, fakeType3()); !errors.Is(err, ErrUnavailable) {
@@ -445,7 +445,7 @@ func TestFakeCallerCancel(t *testing.T) {
 	if err := h.Authenticate(cctx, fakeType3()); !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v", err)
 	}
-	if p.isDown(f.addr) || h.c.isDead() {
+	if p.isDown(f.addr) || h.(*handshake).c.isDead() {
 		t.Error("caller cancel punished the DC")
 	}
 	if err := fakeLogin(ctx, p); err != nil {

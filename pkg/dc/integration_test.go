@@ -175,7 +175,7 @@ func TestIntegrationAnonymousRelayed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	hdr, resp, err := p.exchange(ctx, h.c, h.sid, anonymousAuthenticate(type2))
+	hdr, resp, err := p.exchange(ctx, h.(*handshake).c, h.(*handshake).sid, anonymousAuthenticate(type2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,10 +201,10 @@ func TestIntegrationInterleaved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ha.c != hb.c {
+	if ha.(*handshake).c != hb.(*handshake).c {
 		t.Fatal("MaxConnsPerDC 1 but two conns used")
 	}
-	if ha.sid == hb.sid {
+	if ha.(*handshake).sid == hb.(*handshake).sid {
 		t.Fatal("same SessionId for two handshakes")
 	}
 	if err := hb.Authenticate(ctx, type3(t, tb, "alice", "Al1ce!Pass")); err != nil {

@@ -151,9 +151,9 @@ func normalizeAddr(a string) (string, error) {
 	return net.JoinHostPort(host, "445"), nil
 }
 
-// Handshake is one NTLM handshake in progress, bound to the DC connection
-// and SMB2 SessionId that answered the Type1.
-type Handshake struct {
+// handshake is the Pool's Handshake: bound to the DC connection and SMB2
+// SessionId that answered the Type1.
+type handshake struct {
 	p    *Pool
 	d    *dcState
 	c    *conn
@@ -162,12 +162,12 @@ type Handshake struct {
 }
 
 // DC returns the address of the DC that answered (for logs).
-func (h *Handshake) DC() string { return h.d.addr }
+func (h *handshake) DC() string { return h.d.addr }
 
 // Close abandons the handshake (e.g. the browser never sent its Type3). It
 // is idempotent; Authenticate also closes the handshake. The DC forgets the
 // half-open SMB2 session when the connection retires.
-func (h *Handshake) Close() {
+func (h *handshake) Close() {
 	if h.done.CompareAndSwap(false, true) {
 		h.c.release()
 	}
@@ -181,7 +181,7 @@ func (h *Handshake) Close() {
 // reached (dial, negotiate or transport error, or no answer in time) is
 // marked down for DownBackoff and the next one is tried. A DC's refusal is
 // returned as *StatusError without trying others.
-func (p *Pool) Negotiate(ctx context.Context, type1 []byte) (*Handshake, []byte, error) {
+func (p *Pool) Negotiate(ctx context.Context, type1 []byte) (Handshake, []byte, error) {
 	if p.closed.Load() {
 		return nil, nil, fmt.Errorf("dc: negotiate: %w", ErrClosed)
 	}
@@ -208,7 +208,7 @@ func (p *Pool) Negotiate(ctx context.Context, type1 []byte) (*Handshake, []byte,
 
 // negotiateDC runs the Type1 step on one DC. next reports whether the error
 // is the DC's unavailability (try the next DC).
-func (p *Pool) negotiateDC(ctx context.Context, d *dcState, type1 []byte) (_ *Handshake, _ []byte, _ error, next bool) {
+func (p *Pool) negotiateDC(ctx context.Context, d *dcState, type1 []byte) (_ *handshake, _ []byte, _ error, next bool) {
 	release, err := p.acquire(ctx, d)
 	if err != nil {
 		return nil, nil, err, false
@@ -254,7 +254,7 @@ func (p *Pool) negotiateDC(ctx context.Context, d *dcState, type1 []byte) (_ *Ha
 			return nil, nil, err, true
 		}
 		p.markUp(d)
-		h := &Handshake{p: p, d: d, c: c, sid: hdr.SessionID}
+		h := &handshake{p: p, d: d, c: c, sid: hdr.SessionID}
 		return h, resp.SecurityBuffer, nil, false
 	}
 }
@@ -266,7 +266,7 @@ func (p *Pool) negotiateDC(ctx context.Context, d *dcState, type1 []byte) (_ *Ha
 // An anonymous Type3 is not relayed: it fails with ErrGuestSession. If the
 // connection died or the DC did not answer in time, the error wraps
 // ErrUnavailable and the browser has to start over.
-func (h *Handshake) Authenticate(ctx context.Context, type3 []byte) error {
+func (h *handshake) Authenticate(ctx context.Context, type3 []byte) error {
 	if !h.done.CompareAndSwap(false, true) {
 		return fmt.Errorf("dc %s: authenticate: handshake %w", h.d.addr, ErrClosed)
 	}
