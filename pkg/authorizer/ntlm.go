@@ -167,28 +167,50 @@ func (a *Authorizer) dcContext(ctx context.Context) (context.Context, context.Ca
 // login") that the DC did not accept, or that no DC could answer.
 func (a *Authorizer) loginFailed(r *request, what, step string, rt *route, dcAddr, user, domain string, err error) *fcgi.Response {
 	var se *dc.StatusError
-	switch {
-	case errors.As(err, &se):
-		r.log.Info(what+" refused by the domain controller", "user", user, "domain", domain, "dc", se.DC, "status", se.Status.String())
-		return a.challenge(true)
-	case errors.Is(err, dc.ErrGuestSession):
+	if errors.As(err, &se) {
+		switch se.Status.Kind() {
+		case dc.Refused:
+			r.log.Info(what+" refused by the domain controller", "user", user, "domain", domain, "dc", se.DC, "status", se.Status.String())
+			return a.challenge(true)
+		case dc.NotAllowed:
+			// The pool logs the cause at WARN, with the remedy, once in a
+			// while; this line is the request's.
+			r.log.Info(what+" not allowed by the domain's policy", "user", user, "domain", domain, "dc", se.DC, "status", se.Status.String())
+			return notAllowed()
+		}
+	}
+	if errors.Is(err, dc.ErrGuestSession) {
 		r.log.Warn(what+" refused: the domain controller accepted it only as guest or anonymous", "user", user, "domain", domain, "dc", dcAddr)
 		return a.challenge(true)
 	}
 	return a.dcFailed(r, step, rt, err)
 }
 
-// dcFailed answers a relay step that failed for want of a DC.
+// dcFailed answers a relay step that the DC refused at its start, or that
+// failed for want of a DC.
 func (a *Authorizer) dcFailed(r *request, step string, rt *route, err error) *fcgi.Response {
 	var se *dc.StatusError
+	if errors.As(err, &se) {
+		switch se.Status.Kind() {
+		case dc.Refused:
+			// The DC refused the client's Type1 itself.
+			r.log.Info("domain controller refused the handshake", "step", step, "dc", se.DC, "status", se.Status.String())
+			return a.challenge(true)
+		case dc.NotAllowed:
+			r.log.Info("handshake not allowed by the domain's policy", "step", step, "dc", se.DC, "status", se.Status.String())
+			return notAllowed()
+		}
+	}
 	switch {
-	case errors.As(err, &se):
-		// The DC refused the client's Type1 itself.
-		r.log.Info("domain controller refused the handshake", "step", step, "dc", se.DC, "status", se.Status.String())
-		return a.challenge(true)
 	case errors.Is(err, dc.ErrBusy):
 		a.log.Warn("domain controllers busy", "domain", rt.dom.Name, "step", step, "err", err)
 		return unavailable("domain controller busy, retry")
+	case se != nil:
+		// A DCFailure (the other kinds were answered above), which the
+		// pool logged at WARN with the DC and status. Not the user's
+		// fault: no new password prompt.
+		r.log.Info("domain controller failed to check the login", "domain", rt.dom.Name, "step", step, "err", err)
+		return unavailable("domain controller failed, retry")
 	}
 	a.log.Error("no domain controller could answer", "domain", rt.dom.Name, "step", step, "err", err)
 	return unavailable("domain controller unavailable")

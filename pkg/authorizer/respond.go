@@ -85,6 +85,15 @@ func unavailable(msg string) *fcgi.Response {
 	return r
 }
 
+// notAllowed answers a login the domain's policy does not allow. 403 and
+// no WWW-Authenticate: a 401 would make the browser ask for a password,
+// and no password helps.
+func notAllowed() *fcgi.Response {
+	r := status(http.StatusForbidden, "the domain's policy does not allow this login here; ask your administrator")
+	r.Header.Set("Connection", "close")
+	return r
+}
+
 // granted lets the request through as l, with the user's groups for
 // Require expr when that is configured.
 func (a *Authorizer) granted(ctx context.Context, l conntable.Login) *fcgi.Response {

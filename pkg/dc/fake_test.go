@@ -25,6 +25,7 @@ type fakeDC struct {
 	setup func(w *fakeConn, h header, token []byte)
 
 	nextSID    atomic.Uint64
+	type1s     atomic.Int32 // initial SESSION_SETUPs received (by setup funcs that count them)
 	type3s     atomic.Int32 // non-initial SESSION_SETUPs received
 	violations atomic.Int32 // requests outside the credit window
 	mu         sync.Mutex

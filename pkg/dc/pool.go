@@ -8,10 +8,11 @@
 // Handshake then sends the browser's AUTHENTICATE (Type3) on the same
 // connection and SMB2 session. Many handshakes share one connection.
 //
-// Errors: *StatusError (the DC refused: answer 401), ErrGuestSession
-// (answer 401), ErrUnavailable (answer 503), ErrBusy (answer 503 with
-// Retry-After). Any other error means the input was not an NTLM message of
-// the expected type.
+// Errors: *StatusError, the DC's answer, whose Status.Kind decides (401 for
+// Refused, 403 for NotAllowed, 503 for DCFailure); ErrGuestSession (answer
+// 401); ErrUnavailable (answer 503; a DCFailure StatusError matches it too);
+// ErrBusy (answer 503 with Retry-After). Any other error means the input was
+// not an NTLM message of the expected type.
 package dc
 
 import (
@@ -39,6 +40,15 @@ type Config struct {
 	DownBackoff        time.Duration // default 30s
 	Logger             *slog.Logger  // default slog.Default()
 }
+
+// downAfterFailures is how many DCFailure answers in a row mark a DC down.
+// Not one: a single failure can be one trusted domain's, and a restarting
+// Samba DC fails logins for only about a second.
+const downAfterFailures = 3
+
+// notAllowedLogEvery spaces the WARN lines for one NotAllowed status of one
+// DC: the administrator needs the line, not one per request.
+const notAllowedLogEvery = time.Hour
 
 // connBusy is the number of requests in flight on a conn above which the
 // pool prefers to open another conn (up to MaxConnsPerDC).
@@ -69,6 +79,8 @@ type dcState struct {
 	dialing   int
 	changed   chan struct{} // closed and replaced when conns or dialing change
 	downUntil time.Time
+	failures  int                    // DCFailure answers in a row
+	warned    map[NTStatus]time.Time // NotAllowed statuses last logged; bounded by the table
 }
 
 // NewPool validates cfg and returns a Pool. It does not dial: connections are
@@ -179,8 +191,10 @@ func (h *handshake) Close() {
 // DCs are tried in the configured order, skipping those marked down; when
 // every DC is marked down they are still tried in order. A DC that cannot be
 // reached (dial, negotiate or transport error, or no answer in time) is
-// marked down for DownBackoff and the next one is tried. A DC's refusal is
-// returned as *StatusError without trying others.
+// marked down for DownBackoff and the next one is tried; so is the next one
+// after a DCFailure answer, which counts towards marking the DC down. A DC's
+// refusal (Refused or NotAllowed) is returned as *StatusError without trying
+// others.
 func (p *Pool) Negotiate(ctx context.Context, type1 []byte) (Handshake, []byte, error) {
 	if p.closed.Load() {
 		return nil, nil, fmt.Errorf("dc: negotiate: %w", ErrClosed)
@@ -244,8 +258,9 @@ func (p *Pool) negotiateDC(ctx context.Context, d *dcState, type1 []byte) (_ *ha
 			return nil, nil, fmt.Errorf("dc %s: session setup: NTLM NEGOTIATE accepted with STATUS_SUCCESS, want a challenge", d.addr), false
 		default:
 			c.release()
-			p.markUp(d)
-			return nil, nil, &StatusError{DC: d.addr, Status: hdr.Status}, false
+			se := &StatusError{DC: d.addr, Status: hdr.Status}
+			p.answered(ctx, d, "negotiate", se)
+			return nil, nil, se, se.Status.Kind() == DCFailure
 		}
 		if ntlmType(resp.SecurityBuffer) != 2 || hdr.SessionID == 0 {
 			c.release()
@@ -253,6 +268,8 @@ func (p *Pool) negotiateDC(ctx context.Context, d *dcState, type1 []byte) (_ *ha
 			p.markDown(ctx, d, err)
 			return nil, nil, err, true
 		}
+		// Reachable, but that says nothing about checking logins: Samba
+		// challenges while it cannot check one. So the failure count stays.
 		p.markUp(d)
 		h := &handshake{p: p, d: d, c: c, sid: hdr.SessionID}
 		return h, resp.SecurityBuffer, nil, false
@@ -291,21 +308,21 @@ func (h *handshake) Authenticate(ctx context.Context, type3 []byte) error {
 		}
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	p.markUp(h.d)
-	switch hdr.Status {
-	case StatusSuccess:
-		if f := resp.SessionFlags; f&(sessionFlagIsGuest|sessionFlagIsNull) != 0 {
-			return fmt.Errorf("dc %s: session setup: %w (SessionFlags %#x)", h.d.addr, ErrGuestSession, f)
-		}
-		if hdr.SessionID != h.sid {
-			return fmt.Errorf("dc %s: session setup: answer for session %#x, want %#x", h.d.addr, hdr.SessionID, h.sid)
-		}
-		return nil
-	default:
+	if hdr.Status != StatusSuccess {
 		// STATUS_MORE_PROCESSING_REQUIRED here means the DC wants another
 		// round, which NTLM does not have: a refusal as well.
-		return &StatusError{DC: h.d.addr, Status: hdr.Status}
+		se := &StatusError{DC: h.d.addr, Status: hdr.Status}
+		p.answered(ctx, h.d, "authenticate", se)
+		return se
 	}
+	p.answered(ctx, h.d, "authenticate", nil)
+	if f := resp.SessionFlags; f&(sessionFlagIsGuest|sessionFlagIsNull) != 0 {
+		return fmt.Errorf("dc %s: session setup: %w (SessionFlags %#x)", h.d.addr, ErrGuestSession, f)
+	}
+	if hdr.SessionID != h.sid {
+		return fmt.Errorf("dc %s: session setup: answer for session %#x, want %#x", h.d.addr, hdr.SessionID, h.sid)
+	}
+	return nil
 }
 
 // exchange runs one SESSION_SETUP within RequestTimeout. A DC that does not
@@ -379,6 +396,50 @@ func (p *Pool) markDown(ctx context.Context, d *dcState, reason error) {
 	} else {
 		p.log.Debug("dc: still down", "dc", d.addr, "reason", reason.Error())
 	}
+}
+
+// answered records d's answer to a login step: nil (it answered as it
+// should) or its StatusError. A DCFailure counts towards marking d down;
+// any other answer shows d working. NotAllowed is logged at WARN, with what
+// an administrator can do, once per status and DC per notAllowedLogEvery.
+func (p *Pool) answered(ctx context.Context, d *dcState, step string, se *StatusError) {
+	if se == nil || se.Status.Kind() != DCFailure {
+		d.mu.Lock()
+		d.failures = 0
+		d.mu.Unlock()
+		p.markUp(d)
+		if se != nil && se.Status.Kind() == NotAllowed && p.firstWarning(d, se.Status) {
+			p.log.Warn("dc: the domain's policy does not allow the login; asking the user again will not help",
+				"dc", d.addr, "step", step, "status", se.Status.String(), "fix", se.Status.Hint(),
+				"repeats", "not logged again for "+notAllowedLogEvery.String())
+		}
+		return
+	}
+	d.mu.Lock()
+	d.failures++
+	n := d.failures
+	d.mu.Unlock()
+	p.log.Warn("dc: the domain controller failed to check a login", "dc", d.addr, "step", step,
+		"status", se.Status.String(), "in_a_row", n)
+	if n >= downAfterFailures {
+		p.markDown(ctx, d, fmt.Errorf("%d failed logins in a row, the last: %w", n, se))
+	}
+}
+
+// firstWarning reports whether status was not logged for d within
+// notAllowedLogEvery, and notes it as logged now.
+func (p *Pool) firstWarning(d *dcState, status NTStatus) bool {
+	now := time.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if last, ok := d.warned[status]; ok && now.Sub(last) < notAllowedLogEvery {
+		return false
+	}
+	if d.warned == nil {
+		d.warned = map[NTStatus]time.Time{}
+	}
+	d.warned[status] = now
+	return true
 }
 
 // markUp clears d's down mark after it answered.
