@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # deps.sh installs, from Debian's packages, what the demo, the tests and the
 # benchmarks need: a Samba AD DC, Apache with mod_authnz_fcgi and
-# mod_authnz_external, curl, wrk and the LDAP tools. It is idempotent and
+# mod_authnz_external, curl, wrk, the LDAP tools and Chromium. It is idempotent and
 # quiet when everything is already there.
 set -euo pipefail
 
@@ -18,6 +18,8 @@ have wrk || need+=(wrk)
 have openssl || need+=(openssl)
 have ss || need+=(iproute2)
 have make || need+=(make)
+# The real-browser end-to-end tests (test/e2e/chromium_test.go).
+have chromium || need+=(chromium)
 # go test -race needs cgo.
 have gcc || need+=(gcc libc6-dev)
 

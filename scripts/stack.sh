@@ -52,7 +52,7 @@ die() {
 # the smbd of any running test DC. So run it only when something is missing.
 deps() {
 	local c missing=
-	for c in samba samba-tool smbclient ldapsearch apache2 curl wrk openssl ss setpriv; do
+	for c in samba samba-tool smbclient ldapsearch apache2 curl wrk openssl ss setpriv chromium; do
 		command -v "$c" >/dev/null 2>&1 || missing="$missing $c"
 	done
 	[ -e /usr/lib/apache2/modules/mod_authnz_external.so ] || missing="$missing mod_authnz_external"

@@ -16,6 +16,14 @@ import (
 // in the stack directory, created on first use) and refresh.
 func withCookie(t *testing.T, s *stack, refresh string, secrets ...string) {
 	t.Helper()
+	conf := cookieConf(t, s, refresh, secrets...)
+	s.reconfigure(t, func(c string) string { return c + conf })
+}
+
+// cookieConf is the [cookie] table withCookie adds, its secret files
+// created on first use.
+func cookieConf(t *testing.T, s *stack, refresh string, secrets ...string) string {
+	t.Helper()
 	var files []string
 	for _, name := range secrets {
 		p := filepath.Join(s.dir, "cookie-"+name+".key")
@@ -32,9 +40,7 @@ func withCookie(t *testing.T, s *stack, refresh string, secrets ...string) {
 		}
 		files = append(files, fmt.Sprintf("%q", p))
 	}
-	s.reconfigure(t, func(c string) string {
-		return c + fmt.Sprintf("\n[cookie]\nenabled = true\nrefresh = %q\nsecret_files = [%s]\n", refresh, strings.Join(files, ", "))
-	})
+	return fmt.Sprintf("\n[cookie]\nenabled = true\nrefresh = %q\nsecret_files = [%s]\n", refresh, strings.Join(files, ", "))
 }
 
 // loginCookie logs jdoe in on a fresh connection and returns the cookie
