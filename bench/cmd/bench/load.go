@@ -41,6 +41,9 @@ type runResult struct {
 	P99ms    float64 `json:"p99_ms"`
 	MeanMs   float64 `json:"mean_ms"`
 	FirstErr string  `json:"first_error,omitempty"`
+	// CPUus is the CPU each process used per request during the run, in
+	// µs (keep-alive runs; see cpuMeter).
+	CPUus map[string]float64 `json:"cpu_us_per_req,omitempty"`
 }
 
 func summarize(lat []time.Duration, errs int, elapsed time.Duration, firstErr string) runResult {
@@ -95,8 +98,10 @@ func connect(addr string, v variant) (*httpConn, error) {
 
 // runKeepAlive: conns keep-alive connections, each authenticated once (not
 // timed), then GETs on v.path as fast as they are answered, for dur or
-// maxReq requests in all, whichever comes first.
-func runKeepAlive(addr string, v variant, conns int, dur time.Duration, maxReq int) runResult {
+// maxReq requests in all, whichever comes first. With a meter, the result
+// has the CPU per request of the timed part only (the logins' cost, at the
+// DC too, is P2's subject).
+func runKeepAlive(addr string, v variant, conns int, dur time.Duration, maxReq int, meter *cpuMeter) runResult {
 	var (
 		wg       sync.WaitGroup
 		ready    sync.WaitGroup
@@ -166,15 +171,20 @@ func runKeepAlive(addr string, v variant, conns int, dur time.Duration, maxReq i
 		}()
 	}
 	ready.Wait()
+	var c0 map[string]time.Duration
+	if meter != nil {
+		c0 = meter.sample()
+	}
 	t0 := time.Now()
 	end = t0.Add(dur)
 	close(start)
 	wg.Wait()
 	elapsed := time.Since(t0)
-	if elapsed > dur+time.Second && count.Load() < int64(maxReq) {
-		// a straggler waited on a timeout; the rate is over the run's length
+	res := summarize(all, errs.n, elapsed, errs.first)
+	if meter != nil {
+		res.CPUus = perRequest(c0, meter.sample(), res.Requests)
 	}
-	return summarize(all, errs.n, elapsed, errs.first)
+	return res
 }
 
 // runConcurrent calls op from conc goroutines for dur or max calls in all,
@@ -233,6 +243,12 @@ func medianOf(rs []runResult) runResult {
 		P50ms:  med(func(r runResult) float64 { return r.P50ms }),
 		P99ms:  med(func(r runResult) float64 { return r.P99ms }),
 		MeanMs: med(func(r runResult) float64 { return r.MeanMs }),
+	}
+	if len(rs[0].CPUus) > 0 {
+		out.CPUus = map[string]float64{}
+	}
+	for name := range rs[0].CPUus {
+		out.CPUus[name] = med(func(r runResult) float64 { return r.CPUus[name] })
 	}
 	for _, r := range rs {
 		out.Requests += r.Requests

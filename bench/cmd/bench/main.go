@@ -57,6 +57,7 @@ type options struct {
 	profDur       time.Duration
 	defineMissing bool
 	only          string
+	variants      string
 }
 
 func main() {
@@ -82,6 +83,7 @@ func main() {
 	flag.DurationVar(&o.profDur, "profile-dur", 8*time.Second, "CPU profile length")
 	flag.BoolVar(&o.defineMissing, "define-missing", false, "define /expr/webusers/ and /authz/webusers/ (bench/apache-bench-groups.conf.in) when the stack's site lacks them")
 	flag.StringVar(&o.only, "only", "p1,p2,p3,p4,p5", "sections to run")
+	flag.StringVar(&o.variants, "variants", "", "P1/P3: run only these keep-alive variants (comma-separated names, e.g. trivial,private); empty: all")
 	flag.Parse()
 
 	if err := run(&o); err != nil {

@@ -268,7 +268,7 @@ func (r *runner) sustained() {
 			maxL, maxP = max(maxL, l), max(maxP, p)
 		}
 	}()
-	x := runKeepAlive(r.site.addr, variant{name: "sustained", path: "/private/file.txt", auth: authNTLM}, o.conns, o.sustain, 50_000_000)
+	x := runKeepAlive(r.site.addr, variant{name: "sustained", path: "/private/file.txt", auth: authNTLM}, o.conns, o.sustain, 50_000_000, nil)
 	close(stop)
 	<-done
 	l1, p1 := timeWait(port)
@@ -359,7 +359,7 @@ func (r *runner) maybeProfile() {
 		}()
 		var x runResult
 		if kind == "keepalive" {
-			x = runKeepAlive(r.site.addr, variant{name: "private", path: "/private/file.txt", auth: authNTLM}, r.o.conns, r.o.profDur+time.Second, r.o.maxReq)
+			x = runKeepAlive(r.site.addr, variant{name: "private", path: "/private/file.txt", auth: authNTLM}, r.o.conns, r.o.profDur+time.Second, r.o.maxReq, nil)
 		} else {
 			x = runConcurrent(r.o.hsConc, r.o.profDur+time.Second, 200000, func() error {
 				h, err := dialHTTP(r.site.addr, 5*time.Second)

@@ -64,6 +64,10 @@ func (r *runner) keepAliveMatrix() {
 	missing := map[string]string{}
 	var live []variant
 	for _, v := range vs {
+		if r.o.variants != "" && !strings.Contains(","+r.o.variants+",", ","+v.name+",") {
+			missing[v.name] = "not in -variants"
+			continue
+		}
 		if ok, why := r.probe(v); !ok {
 			missing[v.name] = why
 			say("%s (%s): n/a: %s", v.name, v.path, why)
@@ -74,18 +78,19 @@ func (r *runner) keepAliveMatrix() {
 		}
 		live = append(live, v)
 	}
-	say("P1/P3: %d variants x %d rounds x %s, %d connections; warm-up %s each", len(live), o.rounds, o.dur, o.conns, o.warm)
+	say("P1/P3: %d variants x %d rounds x %s, %d connections; warm-up %s each; CPU per request in µs", len(live), o.rounds, o.dur, o.conns, o.warm)
+	meter := r.cpuMeter()
 	for _, v := range live {
-		w := runKeepAlive(r.site.addr, v, o.conns, o.warm, o.maxReq)
+		w := runKeepAlive(r.site.addr, v, o.conns, o.warm, o.maxReq, nil)
 		say("  warm %-13s %8.0f req/s errors %d %s", v.name, w.RPS, w.Errors, w.FirstErr)
 	}
 	runs := map[string][]runResult{}
 	for round := 0; round < o.rounds; round++ {
 		for i := range live {
 			v := live[(i+round)%len(live)]
-			x := runKeepAlive(r.site.addr, v, o.conns, o.dur, o.maxReq)
+			x := runKeepAlive(r.site.addr, v, o.conns, o.dur, o.maxReq, meter)
 			runs[v.name] = append(runs[v.name], x)
-			say("  round %d %-13s %8.0f req/s p50 %6.2f p99 %6.2f ms errors %d %s", round+1, v.name, x.RPS, x.P50ms, x.P99ms, x.Errors, x.FirstErr)
+			say("  round %d %-13s %8.0f req/s p50 %6.2f p99 %6.2f ms errors %d, cpu %s %s", round+1, v.name, x.RPS, x.P50ms, x.P99ms, x.Errors, formatCPU(x.CPUus), x.FirstErr)
 		}
 	}
 	med := map[string]runResult{}
@@ -107,6 +112,9 @@ func (r *runner) keepAliveMatrix() {
 		x.P50ms, x.P99ms, x.Errors = f64(m.P50ms), f64(m.P99ms), m.Errors
 		if m.FirstErr != "" {
 			x.Note = strings.TrimSpace(x.Note + " first error: " + m.FirstErr)
+		}
+		if len(m.CPUus) > 0 {
+			x.Note = strings.TrimSpace("cpu µs/req: " + formatCPU(m.CPUus) + "; " + x.Note)
 		}
 		switch rm, ok := med[ref]; {
 		case ref == "":
