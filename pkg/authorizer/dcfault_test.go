@@ -1,23 +1,22 @@
 package authorizer
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
-	"log/slog"
 	"testing"
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/dc"
+	"github.com/goauthenntlm/goauthenntlm/pkg/dc/dctest"
+	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
 )
 
-// TestDCAnswers pins the HTTP answer to each kind of DC outcome, at the
-// login's last step and at its first: only refused credentials ask for a
-// password again (401 with a challenge); the domain's policy gets 403
-// without one; a DC that failed or cannot be reached gets 503 with
-// Retry-After.
+// TestDCAnswers pins the HTTP answer to each kind of DC outcome, at either
+// step of an NTLM login and of a Basic one, with the right password: only
+// refused credentials ask for a password again (401 with a challenge); the
+// domain's policy gets 403 without one; a DC that failed or cannot be
+// reached gets 503 with Retry-After.
 func TestDCAnswers(t *testing.T) {
-	a := newTest(t, "")
-	r := &request{log: slog.New(slog.DiscardHandler)}
-	rt := a.domains[0]
 	st := func(s dc.NTStatus) error { return &dc.StatusError{DC: "dc1:445", Status: s} }
 	tests := []struct {
 		name   string
@@ -26,7 +25,6 @@ func TestDCAnswers(t *testing.T) {
 	}{
 		{"wrong password", st(dc.StatusLogonFailure), 401},
 		{"locked out", st(dc.StatusAccountLockedOut), 401},
-		{"guest", fmt.Errorf("dc x: %w", dc.ErrGuestSession), 401},
 		{"NTLM blocked", st(dc.StatusNTLMBlocked), 403},
 		{"logon type not granted", st(dc.StatusLogonTypeNotGranted), 403},
 		{"internal error", st(dc.StatusInternalError), 503},
@@ -36,27 +34,50 @@ func TestDCAnswers(t *testing.T) {
 		{"unreachable", fmt.Errorf("%w: dc1: connect: refused", dc.ErrUnavailable), 503},
 		{"busy", fmt.Errorf("dc1: %w", dc.ErrBusy), 503},
 	}
+	s := newFakeSite(t, "[auth]\nschemes = [\"ntlm\", \"basic\"]\nallow_basic_over_http = true")
+	d := s.dcs["EXAMPLE"]
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(`EXAMPLE\jdoe:pw-EXAMPLE`))
+	port := 40000
 	for _, tt := range tests {
-		for _, step := range []string{"first", "last"} {
-			t.Run(tt.name+"/"+step, func(t *testing.T) {
-				resp := a.dcFailed(r, "negotiate", rt, tt.err)
-				if step == "last" {
-					resp = a.loginFailed(r, "login", "authenticate", rt, "dc1:445", "jdoe", "EXAMPLE", tt.err)
-				}
-				if tt.name == "guest" && step == "first" {
-					return // a Type1 is never answered as a guest session
-				}
-				if resp.Status != tt.status {
-					t.Fatalf("%d, want %d", resp.Status, tt.status)
-				}
-				_, challenged := resp.Header[wwwAuthenticate]
-				if challenged != (tt.status == 401) {
-					t.Errorf("WWW-Authenticate %q on a %d", resp.Header[wwwAuthenticate], resp.Status)
-				}
-				if (resp.Header.Get("Retry-After") != "") != (tt.status == 503) {
-					t.Errorf("Retry-After %q on a %d", resp.Header.Get("Retry-After"), resp.Status)
-				}
-			})
+		for _, step := range []dctest.Step{dctest.StepNegotiate, dctest.StepAuthenticate} {
+			for _, scheme := range []string{"NTLM", "Basic"} {
+				t.Run(fmt.Sprintf("%s/%s/step%d", tt.name, scheme, step), func(t *testing.T) {
+					d.Fault = func(s dctest.Step) error {
+						if s == step {
+							return tt.err
+						}
+						return nil
+					}
+					defer func() { d.Fault = nil }()
+					port++
+					c := newClient(port)
+					var resp *fcgi.Response
+					switch {
+					case scheme == "Basic":
+						resp = c.do(s.Authorizer, basic)
+					case step == dctest.StepAuthenticate:
+						resp = c.ntlmLogin(t, s.Authorizer, "jdoe", "EXAMPLE", "pw-EXAMPLE")
+					default:
+						resp = c.do(s.Authorizer, ntlmHeader(browserType1("")))
+					}
+					if resp.Status != tt.status {
+						t.Fatalf("%d, want %d", resp.Status, tt.status)
+					}
+					_, challenged := resp.Header[wwwAuthenticate]
+					if challenged != (tt.status == 401) {
+						t.Errorf("WWW-Authenticate %q on a %d", resp.Header[wwwAuthenticate], resp.Status)
+					}
+					if (resp.Header.Get("Retry-After") != "") != (tt.status == 503) {
+						t.Errorf("Retry-After %q on a %d", resp.Header.Get("Retry-After"), resp.Status)
+					}
+				})
+			}
 		}
+	}
+	if n := d.Open(); n != 0 {
+		t.Errorf("%d handshakes left open", n)
+	}
+	if l := d.Logins(); len(l) != 0 {
+		t.Errorf("logins accepted although every step failed: %v", l)
 	}
 }
