@@ -2,10 +2,23 @@
 # dc.sh runs a throwaway Samba AD domain controller on one loopback address,
 # for the demo and the tests. Never point it at anything but loopback.
 #
-#   dc.sh up    DIR IP   provision (once) into DIR, bound to IP, and start it
-#   dc.sh stop  DIR      stop the DC, keeping its data (to test failover)
-#   dc.sh start DIR      start it again after stop
-#   dc.sh down  DIR      stop it and delete DIR
+#   dc.sh up      DIR IP [PROFILE]  provision (once) into DIR, bound to IP,
+#                                   and start it
+#   dc.sh stop    DIR               stop the DC, keeping its data (to test failover)
+#   dc.sh start   DIR [PROFILE]     start it again after stop
+#   dc.sh restart DIR PROFILE       stop it and start it with PROFILE
+#   dc.sh down    DIR               stop it and delete DIR
+#
+# PROFILE (default: the last one used, at first "default") sets how the DC
+# treats NTLM and SMB, without provisioning again:
+#   default        Samba's defaults
+#   hardened       as current Windows domains are: server min protocol =
+#                  SMB3_11, server signing = mandatory, ntlm auth =
+#                  ntlmv2-only, lanman auth = no, restrict anonymous = 2
+#   ntlm-disabled  hardened, and ntlm auth = disabled: every NTLM login gets
+#                  STATUS_NTLM_BLOCKED
+# The DC is ready (start returns) once an NTLM login over SMB gets its real
+# answer: success, or STATUS_NTLM_BLOCKED with ntlm-disabled.
 #
 # The fixed data set: domain EXAMPLE, realm EXAMPLE.TEST; users jdoe, alice,
 # bob; groups WebUsers (jdoe), PowerUsers (the group WebUsers), Outsiders
@@ -14,12 +27,22 @@
 # subjectAltName for IP and dc1.example.test, signed by DIR/tls/ca.pem.
 set -euo pipefail
 
-cmd=${1:?usage: dc.sh up|stop|start|down DIR [IP]}
-dir=${2:?usage: dc.sh up|stop|start|down DIR [IP]}
+cmd=${1:?usage: dc.sh up|stop|start|restart|down DIR [IP] [PROFILE]}
+dir=${2:?usage: dc.sh up|stop|start|restart|down DIR [IP] [PROFILE]}
+case $cmd in up) profile=${4:-} ;; *) profile=${3:-} ;; esac
+case $profile in
+'' | default | hardened | ntlm-disabled) ;;
+*)
+	echo "dc.sh: unknown profile $profile (default, hardened, ntlm-disabled)" >&2
+	exit 2
+	;;
+esac
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 conf=$dir/etc/smb.conf
 log=$dir/samba.log
+# The profile's options, included from smb.conf's [global] section.
+profile_conf=$dir/etc/profile.conf
 
 ip_of() { cat "$dir/ip"; }
 
@@ -79,12 +102,40 @@ wait_login() {
 	done
 }
 
-start() {
-	local ip
+# set_profile NAME writes the options of profile NAME, and remembers it.
+set_profile() {
+	local opts
+	case $1 in
+	default) opts= ;;
+	*)
+		opts='server min protocol = SMB3_11
+server signing = mandatory
+lanman auth = no
+restrict anonymous = 2'
+		if [ "$1" = hardened ]; then
+			opts="$opts"$'\nntlm auth = ntlmv2-only'
+		else
+			opts="$opts"$'\nntlm auth = disabled'
+		fi
+		;;
+	esac
+	printf '# dc.sh profile %s\n%s\n' "$1" "$opts" >"$profile_conf"
+	if ! grep -F "include = $profile_conf" "$conf" >/dev/null; then
+		sed -i "s|^\[global\]\$|&\n\tinclude = $profile_conf|" "$conf"
+	fi
+	echo "$1" >"$dir/profile"
+}
+
+profile_of() { cat "$dir/profile" 2>/dev/null || echo default; }
+
+start() { # [profile]
+	local ip want=
 	ip=$(ip_of)
 	if kill -0 "$(cat "$dir/samba.pid" 2>/dev/null)" 2>/dev/null; then
 		return 0
 	fi
+	set_profile "${1:-$(profile_of)}"
+	[ "$(profile_of)" = ntlm-disabled ] && want=NT_STATUS_NTLM_BLOCKED
 	# -M single keeps it one process and light on a 2-core machine.
 	#
 	# Each DC gets its own /run/samba (a private mount namespace with
@@ -99,7 +150,7 @@ start() {
 		sh "$dir/run" "$conf" >"$log" 2>&1 </dev/null &
 	echo $! >"$dir/samba.pid"
 	wait_ports "$ip"
-	wait_login "$ip"
+	wait_login "$ip" "$want"
 }
 
 stop() {
@@ -175,9 +226,14 @@ up)
 		rm -rf "${dir:?}"/*
 		provision "$ip"
 	fi
-	start
+	start "$profile"
 	;;
-start) start ;;
+start) start "$profile" ;;
+restart)
+	[ -n "$profile" ] || { echo "usage: dc.sh restart DIR PROFILE" >&2; exit 2; }
+	stop
+	start "$profile"
+	;;
 stop) stop ;;
 down)
 	stop

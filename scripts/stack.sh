@@ -12,7 +12,9 @@
 #   stack.sh restart-authz DIR   restart the authorizer (same binary, DIR/conf.toml)
 #   stack.sh restart-apache DIR  restart Apache (same DIR/apache/httpd.conf)
 #   stack.sh dc-stop DIR      stop the DC, keeping its data (outage tests)
-#   stack.sh dc-start DIR     start it again
+#   stack.sh dc-start DIR     start it again (ready: an NTLM login got its answer)
+#   stack.sh dc-restart DIR PROFILE   restart the DC with another dc.sh profile
+#                             (default, hardened, ntlm-disabled)
 #   stack.sh down DIR         stop everything and delete DIR
 #   stack.sh deps             scripts/deps.sh, but only if something is missing
 #
@@ -30,6 +32,8 @@
 #   STACK_GROUPS_TTL       [groups] cache_ttl (default 3h; make test: 30s)
 #   STACK_APACHE_PORT, STACK_AUTHZ_PORT   fixed ports instead of free ones
 #   STACK_NO_BUILD=1       do not run go build (use the binaries in DIR/bin)
+#   STACK_DC_PROFILE       the DC's profile (scripts/dc.sh: default, hardened,
+#                          ntlm-disabled); default: the DC's last one
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -37,7 +41,7 @@ root=$(cd "$here/.." && pwd)
 export PATH=$PATH:/usr/local/go/bin
 
 usage() {
-	sed -n '7,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	sed -n '7,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -346,7 +350,7 @@ status() {
 }
 
 dc_up() { # ip
-	bash "$here/dc.sh" up "$dir/dc" "$1"
+	bash "$here/dc.sh" up "$dir/dc" "$1" "${STACK_DC_PROFILE:-}"
 }
 
 up() {
@@ -466,6 +470,11 @@ dc-start)
 		ip addr add "$ip/32" dev lo
 	fi
 	bash "$here/dc.sh" start "$dir/dc"
+	;;
+dc-restart)
+	load_env
+	[ -n "${3:-}" ] || usage
+	bash "$here/dc.sh" restart "$dir/dc" "$3"
 	;;
 *) usage ;;
 esac
