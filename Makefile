@@ -14,11 +14,22 @@ STACK     := scripts/stack.sh
 
 DEMO_DIR  := .stack/demo
 DEMO_IP   := 127.0.0.10
+# The demo DC's scripts/dc.sh profile: default, hardened or ntlm-disabled
+# (e.g. make demo DEMO_DC_PROFILE=hardened).
+DEMO_DC_PROFILE ?=
 TEST_DIR  := .stack/test
 TEST_IP   := 127.0.0.11
 TEST_ABS  := $(CURDIR)/$(TEST_DIR)
 # short, so that e2e can see a group removal take effect
 TEST_GROUPS_TTL := 30s
+# A second stack, whose DC is hardened as current Windows domains are
+# (scripts/dc.sh profile "hardened"). The core e2e tests run against it too,
+# and its DC is the second DC of the failover test. Its address is TEST_IP's
+# last number plus one, so that runs with different TEST_IPs never collide.
+TEST2_DIR := .stack/test-hardened
+TEST_IP2  := $(shell echo '$(TEST_IP)' | awk -F. '{ printf "%s.%s.%s.%d", $$1, $$2, $$3, $$4 + 1 }')
+TEST2_ABS := $(CURDIR)/$(TEST2_DIR)
+E2E_CORE  := ^(TestHardenedDC|TestCurlNTLM|TestNoCredentialsChallenges|TestAnonymousRefused|TestBasic|TestGroupMatrix|TestNTLMBlocked)$$
 
 # -race needs cgo and a C compiler; without them the tests run without it.
 RACE := $(shell [ "$$($(GO) env CGO_ENABLED 2>/dev/null)" = 1 ] && command -v "$$($(GO) env CC 2>/dev/null || echo gcc)" >/dev/null 2>&1 && echo -race)
@@ -31,7 +42,12 @@ TEST_ENV := GOAUTHENNTLM_STACK=$(TEST_ABS)/stack.env \
 	GOAUTHENNTLM_TEST_LDAP_CA=$(TEST_ABS)/dc/tls/ca.pem \
 	GOAUTHENNTLM_TEST_LDAP_BIND=svc-ntlm@EXAMPLE.TEST \
 	GOAUTHENNTLM_TEST_LDAP_PASSFILE=$(TEST_ABS)/dc/svc-ntlm.pass \
-	GOAUTHENNTLM_TEST_SMBCONF=$(TEST_ABS)/dc/etc/smb.conf
+	GOAUTHENNTLM_TEST_SMBCONF=$(TEST_ABS)/dc/etc/smb.conf \
+	GOAUTHENNTLM_TEST_DC2=$(TEST_IP2):445
+TEST2_ENV := GOAUTHENNTLM_STACK=$(TEST2_ABS)/stack.env
+# Both test stacks up (or started again): stack.sh up DIR IP for each.
+TEST_UP  := STACK_LOG_LEVEL=debug STACK_GROUPS_TTL=$(TEST_GROUPS_TTL) bash $(STACK) up $(TEST_DIR) $(TEST_IP)
+TEST2_UP := STACK_LOG_LEVEL=debug STACK_GROUPS_TTL=$(TEST_GROUPS_TTL) STACK_DC_PROFILE=hardened bash $(STACK) up $(TEST2_DIR) $(TEST_IP2)
 
 .PHONY: all build deps demo demo-down test unit vet fuzz fuzz-seeds e2e e2e-up e2e-down bench soak clean
 
@@ -44,7 +60,7 @@ deps:
 	bash $(STACK) deps
 
 demo:
-	bash $(STACK) up $(DEMO_DIR) $(DEMO_IP)
+	STACK_DC_PROFILE=$(DEMO_DC_PROFILE) bash $(STACK) up $(DEMO_DIR) $(DEMO_IP)
 	@echo
 	@echo "Demo running. Stop it with: make demo-down"
 
@@ -75,32 +91,41 @@ fuzz-seeds:
 # Everything, on a fresh stack that is always torn down afterwards.
 test:
 	@rc=0; \
-	trap 'echo "== tearing down the test stack"; bash $(STACK) down $(TEST_DIR) || true' EXIT; \
+	trap 'echo "== tearing down the test stacks"; bash $(STACK) down $(TEST_DIR) || true; bash $(STACK) down $(TEST2_DIR) || true' EXIT; \
 	echo "== dependencies"; bash $(STACK) deps; \
 	bash $(STACK) down $(TEST_DIR) >/dev/null 2>&1 || true; \
+	bash $(STACK) down $(TEST2_DIR) >/dev/null 2>&1 || true; \
 	echo "== test stack ($(TEST_DIR), DC on $(TEST_IP))"; \
-	STACK_LOG_LEVEL=debug STACK_GROUPS_TTL=$(TEST_GROUPS_TTL) bash $(STACK) up $(TEST_DIR) $(TEST_IP) || { echo "FAIL: the test stack did not come up"; exit 1; }; \
+	$(TEST_UP) || { echo "FAIL: the test stack did not come up"; exit 1; }; \
+	echo "== hardened test stack ($(TEST2_DIR), DC on $(TEST_IP2))"; \
+	$(TEST2_UP) || { echo "FAIL: the hardened test stack did not come up"; exit 1; }; \
 	echo "== vet"; $(GO) vet ./... || rc=1; \
 	echo "== unit, integration and fuzz seed tests$(if $(RACE),, (no -race: cgo or a C compiler missing))"; \
 	$(TEST_ENV) $(GO) test $(RACE) -count=1 -timeout 12m $(PKGS) || rc=1; \
 	echo "== e2e"; \
 	$(TEST_ENV) $(GO) test -count=1 -v -timeout 10m ./test/e2e/... || rc=1; \
+	echo "== e2e core against the hardened DC"; \
+	$(TEST2_ENV) $(GO) test -count=1 -v -timeout 5m -run '$(E2E_CORE)' ./test/e2e/... || rc=1; \
 	if [ $$rc != 0 ]; then \
-		echo "== FAIL; last lines of the stack's logs:"; \
-		tail -n 40 $(TEST_DIR)/authorizer.log $(TEST_DIR)/apache/error.log 2>/dev/null || true; \
+		echo "== FAIL; last lines of the stacks' logs:"; \
+		tail -n 40 $(TEST_DIR)/authorizer.log $(TEST_DIR)/apache/error.log \
+			$(TEST2_DIR)/authorizer.log $(TEST2_DIR)/apache/error.log 2>/dev/null || true; \
 		exit 1; \
 	fi; \
 	echo "== make test: PASS"
 
-# e2e alone against a stack brought up (and left running) by make e2e-up.
+# e2e alone against the stacks brought up (and left running) by make e2e-up.
 e2e-up:
-	STACK_LOG_LEVEL=debug STACK_GROUPS_TTL=$(TEST_GROUPS_TTL) bash $(STACK) up $(TEST_DIR) $(TEST_IP)
+	$(TEST_UP)
+	$(TEST2_UP)
 
 e2e: e2e-up
 	$(TEST_ENV) $(GO) test -count=1 -v -timeout 10m ./test/e2e/...
+	$(TEST2_ENV) $(GO) test -count=1 -v -timeout 5m -run '$(E2E_CORE)' ./test/e2e/...
 
 e2e-down:
 	bash $(STACK) down $(TEST_DIR)
+	bash $(STACK) down $(TEST2_DIR)
 
 # Benchmarks (not tests): ratios measured side by side on one stack, printed
 # as a table and written to bench/out/results.json. BENCH_ARGS, e.g.
@@ -114,4 +139,5 @@ soak:
 clean:
 	-bash $(STACK) down $(DEMO_DIR)
 	-bash $(STACK) down $(TEST_DIR)
+	-bash $(STACK) down $(TEST2_DIR)
 	rm -rf bin .stack

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/base64"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -214,5 +215,41 @@ func TestAnonymousRefused(t *testing.T) {
 	}
 	if log, _ := s.logSince(t, off); !strings.Contains(log, "anonymous NTLM login refused") {
 		t.Errorf("authorizer log lacks the refusal:\n%s", log)
+	}
+}
+
+// The hardened stack's DC really is hardened, so that the core tests run
+// against it (make test) show the relay working with such a DC: it refuses
+// SMB dialects below 3.1.1 and carries the profile's settings, and the
+// relay's connections to it are SMB 3.1.1.
+func TestHardenedDC(t *testing.T) {
+	s := loadStack(t)
+	b, _ := os.ReadFile(filepath.Join(s.env["DC_DIR"], "profile"))
+	if strings.TrimSpace(string(b)) != "hardened" {
+		t.Skip("the stack's DC is not hardened (make test runs this against its hardened stack)")
+	}
+	conf := filepath.Join(s.env["DC_DIR"], "etc", "smb.conf")
+	for param, want := range map[string]string{
+		"server min protocol": "SMB3", // testparm's name for SMB3_11
+		"server signing":      "required",
+		"ntlm auth":           "ntlmv2-only",
+		"lanman auth":         "No",
+		"restrict anonymous":  "2",
+	} {
+		out, err := exec.Command("testparm", "-s", "--parameter-name="+param, conf).Output()
+		if got := strings.TrimSpace(string(out)); err != nil || got != want {
+			t.Errorf("%s = %q (%v), want %q", param, got, err, want)
+		}
+	}
+	out, _ := exec.Command("smbclient", "-s", "/dev/null", "-m", "SMB3_02", "-N", "-L", "//"+s.env["DC_IP"]).CombinedOutput()
+	if !strings.Contains(string(out), "NT_STATUS_NOT_SUPPORTED") {
+		t.Errorf("the DC accepted SMB 3.0.2:\n%s", out)
+	}
+	if code, body := get(t, ntlmClient(nil), s.url("/private/whoami"), `EXAMPLE\jdoe`, users["jdoe"]); code != 200 || body != "jdoe" {
+		t.Fatalf("login: %d %q", code, body)
+	}
+	log, _ := s.logSince(t, 0)
+	if !strings.Contains(log, `msg="dc: connected" domain=EXAMPLE dc=`+s.env["DC_IP"]+":445 dialect=0x0311") {
+		t.Errorf("no SMB 3.1.1 connection to the DC in the authorizer's log")
 	}
 }
