@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 // The fixed data set of scripts/dc.sh.
@@ -145,17 +144,7 @@ func TestDCDownThenBack(t *testing.T) {
 	}
 	s.ctl(t, "dc-start")
 	restarted = true
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		code, body := get(t, ntlmClient(nil), s.url("/private/whoami"), `EXAMPLE\jdoe`, users["jdoe"])
-		if code == 200 && body == "jdoe" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("DC back for 60 s, still %d %q", code, body)
-		}
-		time.Sleep(time.Second)
-	}
+	waitLogin(t, s)
 }
 
 func TestNameFormats(t *testing.T) {
