@@ -1,0 +1,135 @@
+// Command ntlm-migrate turns an Apache configuration written for
+// PyAuthenNTLM2, Apache::AuthenNTLM or Apache2::AuthenNTLM::Cookie into
+// GoAuthenNTLM's:
+//
+//	ntlm-migrate [-o DIR] [flags] /etc/apache2/apache2.conf
+//
+// It follows Include and IncludeOptional (relative to ServerRoot, or the
+// first file's directory), finds every block configured for an old
+// module, and writes DIR/conf.toml (for ntlm-fcgi-authorizer),
+// DIR/goauthenntlm-site.conf (the blocks rewritten for Apache 2.4 and
+// mod_authnz_fcgi) and, when a block used the cookie module,
+// DIR/cookie.key (a new random secret). The report on stdout names each
+// old directive with its file:line and what it became.
+//
+// Exit status: 0 when everything was translated; 1 when the report lists
+// problems (the outputs are then written so that apache2 -t and
+// ntlm-fcgi-authorizer -check refuse them until they are resolved); 2 on
+// bad usage or unreadable input.
+package main
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/goauthenntlm/goauthenntlm/pkg/migrate"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	fl := flag.NewFlagSet("ntlm-migrate", flag.ContinueOnError)
+	out := fl.String("o", ".", "directory to write conf.toml, goauthenntlm-site.conf (and cookie.key) to")
+	root := fl.String("root", "", "ServerRoot for relative Include paths (default: the files' ServerRoot, else the first file's directory)")
+	listen := fl.String("listen", "127.0.0.1:9301", "the authorizer's listen address (apache/goauthenntlm.conf's fcgi:// address must match)")
+	groups := fl.String("groups", "expr", "how Require group is rewritten: expr (Require expr on AD_GROUPS) or external (Require external-group, ntlm-group-check)")
+	groupCheck := fl.String("group-check", "/usr/local/bin/ntlm-group-check", "ntlm-group-check's installed path (for -groups external)")
+	confPath := fl.String("config-path", "/etc/goauthenntlm/conf.toml", "where conf.toml will be installed (for -groups external)")
+	bindUser := fl.String("ldap-bind-user", "", "LDAP service account for group checks, e.g. svc-ntlm@EXAMPLE.COM")
+	passFile := fl.String("ldap-password-file", "", "file holding that account's password (named in conf.toml, not read)")
+	caFile := fl.String("ldap-ca-file", "", "CA of the DCs' LDAPS certificates (empty: the system's CAs)")
+	fl.Usage = func() {
+		fmt.Fprintf(fl.Output(), "usage: ntlm-migrate [-o DIR] [flags] APACHE-CONF...\n")
+		fl.PrintDefaults()
+	}
+	if err := fl.Parse(args); err != nil {
+		return 2
+	}
+	if fl.NArg() == 0 {
+		fl.Usage()
+		return 2
+	}
+	route := migrate.GroupRoute(*groups)
+	if route != migrate.GroupsExpr && route != migrate.GroupsExternal {
+		fmt.Fprintf(os.Stderr, "ntlm-migrate: -groups must be expr or external, not %q\n", *groups)
+		return 2
+	}
+	var files []string
+	for _, f := range fl.Args() {
+		abs, err := filepath.Abs(f)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "ntlm-migrate: %v\n", err)
+			return 2
+		}
+		files = append(files, filepath.ToSlash(abs))
+	}
+	p := &migrate.Parser{FS: os.DirFS("/"), ServerRoot: *root}
+	dirs, findings, err := p.Parse(files...)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ntlm-migrate: %v\n", err)
+		return 2
+	}
+	res := migrate.Translate(dirs, findings, migrate.Options{
+		Listen: *listen, Groups: route, GroupCheck: *groupCheck, ConfPath: *confPath,
+		LDAPBindUser: *bindUser, LDAPBindPasswordFile: *passFile, LDAPCAFile: *caFile,
+		CookieSecretFile: "cookie.key",
+	})
+	if err := migrate.WriteReport(os.Stdout, res); err != nil {
+		fmt.Fprintf(os.Stderr, "ntlm-migrate: %v\n", err)
+		return 2
+	}
+	if res.Blocks == 0 {
+		return 1
+	}
+	if err := write(*out, res); err != nil {
+		fmt.Fprintf(os.Stderr, "ntlm-migrate: %v\n", err)
+		return 2
+	}
+	fmt.Printf("ntlm-migrate: wrote %s and %s\n", filepath.Join(*out, "conf.toml"), filepath.Join(*out, "goauthenntlm-site.conf"))
+	if res.Problems() > 0 {
+		return 1
+	}
+	return 0
+}
+
+func write(dir string, res *migrate.Result) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "conf.toml"), res.Conf, 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "goauthenntlm-site.conf"), res.Site, 0o644); err != nil {
+		return err
+	}
+	if !res.CookieSecret {
+		return nil
+	}
+	// A key that exists is kept: running the tool again must not log
+	// everybody out.
+	key := filepath.Join(dir, "cookie.key")
+	f, err := os.OpenFile(key, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		fmt.Printf("ntlm-migrate: %s exists; kept\n", key)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	b := make([]byte, 32)
+	rand.Read(b)
+	if _, err := fmt.Fprintln(f, base64.StdEncoding.EncodeToString(b)); err != nil {
+		f.Close()
+		return err
+	}
+	fmt.Printf("ntlm-migrate: wrote a new cookie secret to %s (mode 0600; install it beside conf.toml)\n", key)
+	return f.Close()
+}
