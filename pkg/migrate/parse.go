@@ -185,6 +185,9 @@ func (p *Parser) parseFile(name string, stack []string) ([]*Directive, error) {
 			open = append(open, d)
 		default:
 			words := splitWords(l.text)
+			if words[0] == "" {
+				return nil, &SyntaxError{l.pos, "empty directive name"}
+			}
 			d := &Directive{Name: words[0], Args: words[1:], Raw: l.text, Pos: l.pos}
 			if d.Is("ServerRoot") && len(d.Args) == 1 && p.ServerRoot == "" && len(open) == 1 {
 				p.root = d.Args[0]

@@ -263,7 +263,11 @@ func (t *translator) hostRequires(acc *access) ([]string, bool) {
 		case la == "all":
 			return []string{"Require all granted"}, true
 		case strings.HasPrefix(la, "env="):
-			lines = append(lines, "Require env "+apacheQuote(a[4:]))
+			w, ok := apacheWord(a[4:])
+			if !ok {
+				return nil, false
+			}
+			lines = append(lines, "Require env "+w)
 		case partialIP.MatchString(a) || strings.Contains(a, ":"):
 			if _, _, err := net.ParseCIDR(a); err != nil && net.ParseIP(a) == nil && strings.Contains(a, ":") {
 				return nil, false

@@ -138,11 +138,22 @@ func (t *translator) add(d *Directive, l Level, format string, args ...any) {
 			f.Directive = d.Name + " " + d.Args[0] + " (value not shown)"
 		}
 	}
+	t.record(f)
+}
+
+// record adds f unless it is already there: an option outside the blocks
+// is read once per block it applies to, and reported once.
+func (t *translator) record(f Finding) {
+	for _, o := range t.findings {
+		if o == f {
+			return
+		}
+	}
 	t.findings = append(t.findings, f)
 }
 
 func (t *translator) addAt(p Pos, l Level, format string, args ...any) {
-	t.findings = append(t.findings, Finding{Pos: p, Level: l, What: fmt.Sprintf(format, args...)})
+	t.record(Finding{Pos: p, Level: l, What: fmt.Sprintf(format, args...)})
 }
 
 // Translate finds every block configured for an old module in the parsed
@@ -326,6 +337,7 @@ func (t *translator) findOuterOptions(ds []*Directive, inBlock bool) {
 		if inBlock || !t.isNTLMOption(d, 0) {
 			continue
 		}
+		t.add(d, Note, "outside the NTLM blocks: applies to the blocks within its scope (as mod_perl / mod_python merged it); translated below, then remove it from your configuration")
 		if d.Is("PythonOption") {
 			t.outerPy = append(t.outerPy, d)
 		} else {
@@ -405,7 +417,7 @@ func (t *translator) collect(b *block) {
 		if name, _ := optionName(d); b.mod != AuthenNTLMCookie && cookieOptions[name] && !perlOptions[name] {
 			continue // the cookie module's, for its blocks
 		}
-		t.option(b, d, true)
+		t.option(b, d)
 	}
 	var pyDomain, pdc, bdc *Directive
 	var walk func(ds []*Directive)
@@ -443,11 +455,11 @@ func (t *translator) collect(b *block) {
 				case "bdc":
 					bdc = d
 				default:
-					t.option(b, d, false)
+					t.option(b, d)
 				}
 				continue
 			}
-			t.option(b, d, false)
+			t.option(b, d)
 		}
 	}
 	walk(b.d.Children)
@@ -483,14 +495,10 @@ func (t *translator) collect(b *block) {
 }
 
 // option translates one Perl option, or a PyAuthenNTLM2 NameFmt.
-func (t *translator) option(b *block, d *Directive, outer bool) {
+func (t *translator) option(b *block, d *Directive) {
 	name, _ := optionName(d)
-	where := ""
-	if outer {
-		where = fmt.Sprintf(" (outside the block, applies to the block of %s; remove it from your configuration)", b.handler.Pos)
-	}
 	if len(d.Args) != 2 && !(name == "ntdomain" && d.Is("PerlAddVar")) {
-		t.add(d, Problem, "expected one value%s", where)
+		t.add(d, Problem, "expected one value")
 		return
 	}
 	if d.Is("PerlAddVar") && name != "ntdomain" {
@@ -508,10 +516,10 @@ func (t *translator) option(b *block, d *Directive, outer bool) {
 		switch strings.ToLower(v) {
 		case "sam":
 			b.nameFmt = setting{"sam", d.Pos}
-			t.add(d, Translated, "[auth] name_format = \"sam\"%s", where)
+			t.add(d, Translated, "[auth] name_format = \"sam\"")
 		case "logon":
 			b.nameFmt = setting{"logon", d.Pos}
-			t.add(d, Translated, "[auth] name_format = \"logon\"%s", where)
+			t.add(d, Translated, "[auth] name_format = \"logon\"")
 		default:
 			t.add(d, Problem, "NameFmt must be SAM or LogOn")
 		}
@@ -537,41 +545,41 @@ func (t *translator) option(b *block, d *Directive, outer bool) {
 			dom.dcs = append(dom.dcs, h)
 		}
 		b.domains = append(b.domains, dom)
-		t.add(d, Translated, "[[domain]] name = %q, dcs = %s%s", dom.name, tomlList(dom.dcs), where)
+		t.add(d, Translated, "[[domain]] name = %q, dcs = %s", dom.name, tomlList(dom.dcs))
 	case "defaultdomain":
 		b.defDom = setting{v, d.Pos}
-		t.add(d, Translated, "[auth] default_domain = %q%s", v, where)
+		t.add(d, Translated, "[auth] default_domain = %q", v)
 	case "fallbackdomain":
 		b.fallDom = setting{v, d.Pos}
-		t.add(d, Translated, "[auth] fallback_domain = %q: its DCs answer for domains not configured%s", v, where)
+		t.add(d, Translated, "[auth] fallback_domain = %q: its DCs answer for domains not configured", v)
 	case "splitdomainprefix":
 		switch v {
 		case "1":
 			b.nameFmt = setting{"sam", d.Pos}
-			t.add(d, Translated, "[auth] name_format = \"sam\" (REMOTE_USER = user)%s", where)
+			t.add(d, Translated, "[auth] name_format = \"sam\" (REMOTE_USER = user)")
 		case "0", "":
 			b.nameFmt = setting{"logon", d.Pos}
-			t.add(d, Translated, "[auth] name_format = \"logon\" (REMOTE_USER = DOMAIN\\user)%s", where)
+			t.add(d, Translated, "[auth] name_format = \"logon\" (REMOTE_USER = DOMAIN\\user)")
 		default:
 			t.add(d, Problem, "splitdomainprefix must be 0 or 1")
 		}
 	case "ntlmauthoritative", "basicauthoritative":
 		switch strings.ToLower(v) {
 		case "on", "1", "yes":
-			t.add(d, Translated, "AuthnzFcgiCheckAuthnProvider ... Authoritative On (the default)%s", where)
+			t.add(d, Translated, "AuthnzFcgiCheckAuthnProvider ... Authoritative On (the default)")
 		case "off", "0", "no":
 			b.authOff = append(b.authOff, d.Pos)
-			t.add(d, Note, "AuthnzFcgiCheckAuthnProvider ... Authoritative Off, for NTLM and Basic alike (mod_authnz_fcgi has one switch): a failed login goes on to the next authn provider%s", where)
+			t.add(d, Note, "AuthnzFcgiCheckAuthnProvider ... Authoritative Off, for NTLM and Basic alike (mod_authnz_fcgi has one switch): a failed login goes on to the next authn provider")
 		default:
 			t.add(d, Problem, "%s must be on or off", name)
 		}
 	case "ntlmsemkey", "ntlmsemtimeout":
-		t.add(d, Dropped, "not needed: logins are not serialised; many run at once over shared DC connections, bounded by [dc] max_in_flight_per_dc and queue_timeout%s", where)
+		t.add(d, Dropped, "not needed: logins are not serialised; many run at once over shared DC connections, bounded by [dc] max_in_flight_per_dc and queue_timeout")
 	case "ntlmdebug":
 		switch v {
 		case "0", "1", "2":
 			b.debug = setting{v, d.Pos}
-			t.add(d, Translated, "ntlm_debug = %s%s (needs log_level = \"debug\"; message bytes, hashes and responses are never logged)", v, where)
+			t.add(d, Translated, "ntlm_debug = %s (needs log_level = \"debug\"; message bytes, hashes and responses are never logged)", v)
 		default:
 			t.add(d, Problem, "ntlmdebug must be 0, 1 or 2")
 		}
@@ -580,7 +588,7 @@ func (t *translator) option(b *block, d *Directive, outer bool) {
 	}
 }
 
-var secretName = regexp.MustCompile(`(?i)secret|pass|key|token`)
+var secretName = regexp.MustCompile(`(?i)secret|passw|token`)
 
 var expiresRe = regexp.MustCompile(`^\+?([0-9]{1,9})([smhdMy]?)$`)
 
@@ -622,7 +630,7 @@ func (t *translator) cookieOption(b *block, d *Directive, name, v string) {
 	case "secret":
 		b.cookie["secret"] = setting{"", d.Pos}
 		// The value is a secret: it is never echoed into the report.
-		t.findings = append(t.findings, Finding{Pos: d.Pos, Directive: "PerlSetVar secret (value not shown)", Level: Note,
+		t.record(Finding{Pos: d.Pos, Directive: d.Name + " secret (value not shown)", Level: Note,
 			What: "not carried over: old cookies cannot be verified by the new HMAC-SHA256 anyway; a new random secret file is named in [cookie] secret_files"})
 	}
 }
