@@ -124,6 +124,7 @@ type translator struct {
 	findings []Finding
 	blocks   []*block
 	byDir    map[*Directive]*block
+	scopeOf  map[*Directive]*Directive // outer option → the section around it
 	// NTLM options outside every block, by module family.
 	outerPerl, outerPy        []*Directive
 	hasPy, hasPerl, hasCookie bool
@@ -166,9 +167,9 @@ func Translate(dirs []*Directive, parseFindings []Finding, opt Options) *Result 
 	if opt.Groups == "" {
 		opt.Groups = GroupsExpr
 	}
-	t := &translator{opt: opt, byDir: map[*Directive]*block{}, findings: append([]Finding(nil), parseFindings...)}
+	t := &translator{opt: opt, byDir: map[*Directive]*block{}, scopeOf: map[*Directive]*Directive{}, findings: append([]Finding(nil), parseFindings...)}
 	t.findBlocks(dirs, nil)
-	t.findOuterOptions(dirs, false)
+	t.findOuterOptions(dirs, false, nil)
 	for _, b := range t.blocks {
 		t.collect(b)
 	}
@@ -328,22 +329,71 @@ func (t *translator) isNTLMOption(d *Directive, mod Module) bool {
 
 // findOuterOptions records NTLM options outside every block: mod_perl and
 // mod_python merge them into the blocks below, so they apply to them.
-func (t *translator) findOuterOptions(ds []*Directive, inBlock bool) {
+// scope is the section around them (nil: the server), whose blocks they
+// reach.
+func (t *translator) findOuterOptions(ds []*Directive, inBlock bool, scope *Directive) {
 	for _, d := range ds {
 		if d.Section {
-			t.findOuterOptions(d.Children, inBlock || t.byDir[d] != nil)
+			inner := scope
+			if !conditional(d) {
+				inner = d
+			}
+			t.findOuterOptions(d.Children, inBlock || t.byDir[d] != nil, inner)
 			continue
 		}
 		if inBlock || !t.isNTLMOption(d, 0) {
 			continue
 		}
-		t.add(d, Note, "outside the NTLM blocks: applies to the blocks within its scope (as mod_perl / mod_python merged it); translated below, then remove it from your configuration")
+		t.scopeOf[d] = scope
+		if t.reachesNone(d) {
+			t.add(d, Problem, "an NTLM option outside the NTLM blocks and not around any of them: if it reaches one through <Location>/<Directory> merging, move it into that block and run again")
+			continue
+		}
+		t.add(d, Note, "outside the NTLM blocks: applies to the blocks within its section (as mod_perl / mod_python merged it); translated below, then remove it from your configuration")
 		if d.Is("PythonOption") {
 			t.outerPy = append(t.outerPy, d)
 		} else {
 			t.outerPerl = append(t.outerPerl, d)
 		}
 	}
+}
+
+// depth says how close the section around an outer option d is to block
+// b: 0 for the server level, -1 when d does not reach b.
+func (t *translator) depth(d *Directive, b *block) int {
+	sc := t.scopeOf[d]
+	if sc == nil {
+		return 0
+	}
+	for i, o := range b.outer {
+		if o == sc {
+			return i + 1
+		}
+	}
+	return -1
+}
+
+func (t *translator) reachesNone(d *Directive) bool {
+	for _, b := range t.blocks {
+		if t.depth(d, b) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// outerFor returns the outer options that reach b, farthest first, so
+// that a closer one, applied later, overrides.
+func (t *translator) outerFor(b *block, ds []*Directive) []*Directive {
+	var out []*Directive
+	for dep := 0; dep <= len(b.outer); dep++ {
+		for _, d := range ds {
+			if t.depth(d, b) == dep {
+				out = append(out, d)
+			}
+		}
+	}
+	return out
 }
 
 // findStrayGroups reports Require group outside the blocks: in a section
@@ -409,9 +459,9 @@ func (t *translator) collect(b *block) {
 	if b.mod == AuthenNTLMCookie {
 		b.cookie = map[string]setting{}
 	}
-	outer := t.outerPerl
+	outer := t.outerFor(b, t.outerPerl)
 	if b.mod == PyAuthenNTLM2 {
-		outer = t.outerPy
+		outer = t.outerFor(b, t.outerPy)
 	}
 	for _, d := range outer {
 		if name, _ := optionName(d); b.mod != AuthenNTLMCookie && cookieOptions[name] && !perlOptions[name] {
@@ -467,21 +517,17 @@ func (t *translator) collect(b *block) {
 		b.schemes = []string{"ntlm"}
 		t.add(b.handler, Note, "no AuthType in this block: assumed ntlm")
 	}
-	for _, d := range t.outerPy {
-		if b.mod != PyAuthenNTLM2 {
-			break
-		}
-		switch name, _ := optionName(d); name {
-		case "domain":
-			if pyDomain == nil {
+	if b.mod == PyAuthenNTLM2 {
+		// The block's own options win; then the closest section's.
+		outer := t.outerFor(b, t.outerPy)
+		for i := len(outer) - 1; i >= 0; i-- {
+			d := outer[i]
+			switch name, _ := optionName(d); {
+			case name == "domain" && pyDomain == nil:
 				pyDomain = d
-			}
-		case "pdc":
-			if pdc == nil {
+			case name == "pdc" && pdc == nil:
 				pdc = d
-			}
-		case "bdc":
-			if bdc == nil {
+			case name == "bdc" && bdc == nil:
 				bdc = d
 			}
 		}

@@ -305,6 +305,9 @@ func TestTranslateCases(t *testing.T) {
 		{name: "server level", conf: "PythonAuthenHandler pyntlm\n", problem: "outside any <Location>"},
 		{name: "unquoted ntdomain", conf: "<Location /x>\nPerlAuthenHandler Apache::AuthenNTLM\nPerlAddVar ntdomain EXAMPLE dc1\n</Location>\n", problem: "one quoted string"},
 		{name: "authoritative off", conf: perl("/x", "PerlSetVar ntlmauthoritative off\nRequire valid-user\n"), site: "Authoritative Off RequireBasicAuth Off", note: "Authoritative Off"},
+		{name: "outer option per vhost", conf: "<VirtualHost *:80>\nPerlAddVar ntdomain \"A dca\"\n<Location /x>\nPerlAuthenHandler Apache::AuthenNTLM\nRequire valid-user\n</Location>\n</VirtualHost>\n<VirtualHost *:81>\nPerlAddVar ntdomain \"B dcb\"\n<Location /y>\nPerlAuthenHandler Apache::AuthenNTLM\nRequire valid-user\n</Location>\n</VirtualHost>\n", problem: "this block accepted logins of A only"},
+		{name: "closer outer option wins", conf: "PythonOption Domain OUTER\nPythonOption PDC dc0\n<VirtualHost *:80>\nPythonOption Domain INNER\n<Location /x>\nPythonAuthenHandler pyntlm\nRequire valid-user\n</Location>\n</VirtualHost>\n", site: "Require valid-user", note: "outside the NTLM blocks"},
+		{name: "option in a sibling section", conf: perl("/x", "Require valid-user\n") + "<Location />\nPerlSetVar ntlmdebug 2\n</Location>\n", problem: "not around any of them"},
 		{name: "nothing to migrate", conf: "<Location /x>\nRequire valid-user\n</Location>\n", problem: "nothing to migrate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -317,6 +320,9 @@ func TestTranslateCases(t *testing.T) {
 			}
 			if tc.problem == "" && r.Problems() > 0 {
 				t.Errorf("problems:\n%s", report(r))
+			}
+			if tc.name == "closer outer option wins" && !bytes.Contains(r.Conf, []byte(`name = "INNER"`)) {
+				t.Errorf("the closer Domain lost:\n%s", r.Conf)
 			}
 			if tc.note != "" && !hasFinding(r, 0, Note, tc.note) {
 				t.Errorf("no note %q:\n%s", tc.note, report(r))
