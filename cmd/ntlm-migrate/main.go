@@ -45,6 +45,7 @@ func run(args []string) int {
 	confPath := fl.String("config-path", "/etc/goauthenntlm/conf.toml", "where conf.toml will be installed (for -groups external)")
 	bindUser := fl.String("ldap-bind-user", "", "LDAP service account for group checks, e.g. svc-ntlm@EXAMPLE.COM")
 	passFile := fl.String("ldap-password-file", "", "file holding that account's password (named in conf.toml, not read)")
+	cacheDir := fl.String("groups-cache-dir", "", "[groups] cache_dir to write (default: the authorizer's default, /var/cache/goauthenntlm/groups)")
 	caFile := fl.String("ldap-ca-file", "", "CA of the DCs' LDAPS certificates (empty: the system's CAs)")
 	fl.Usage = func() {
 		fmt.Fprintf(fl.Output(), "usage: ntlm-migrate [-o DIR] [flags] APACHE-CONF...\n")
@@ -79,7 +80,7 @@ func run(args []string) int {
 	}
 	res := migrate.Translate(dirs, findings, migrate.Options{
 		Listen: *listen, Groups: route, GroupCheck: *groupCheck, ConfPath: *confPath,
-		LDAPBindUser: *bindUser, LDAPBindPasswordFile: *passFile, LDAPCAFile: *caFile,
+		LDAPBindUser: *bindUser, LDAPBindPasswordFile: *passFile, LDAPCAFile: *caFile, GroupsCacheDir: *cacheDir,
 		CookieSecretFile: "cookie.key",
 	})
 	if err := migrate.WriteReport(os.Stdout, res); err != nil {

@@ -121,6 +121,11 @@ func (t *translator) merge() *global {
 			}
 		}
 	}
+	for _, sch := range g.schemes {
+		if sch == "basic" {
+			t.addAt(g.schemesPos, Note, "Basic is offered as before, but refused (403) over plain HTTP unless [auth] allow_basic_over_http = true: the old module accepted passwords in the clear")
+		}
+	}
 	if len(domainSets) > 1 {
 		for k, b := range domainSets {
 			t.addAt(b.handler.Pos, Problem, "this block accepted logins of %s only; the merged configuration serves every configured domain in every block: restrict it by hand, e.g. Require expr \"%%{reqenv:AUTH_DOMAIN} in {'%s'}\" beside its Require lines, or run one authorizer per block", k, strings.Join(strings.Fields(k), "','"))
@@ -235,6 +240,9 @@ func (t *translator) conf(g *global, unresolved []string) []byte {
 				fmt.Fprintf(&w, "ldap_ca_file = %s\n", tomlString(t.opt.LDAPCAFile))
 			}
 		}
+	}
+	if t.opt.GroupsCacheDir != "" {
+		fmt.Fprintf(&w, "\n[groups]\ncache_dir = %s\n", tomlString(t.opt.GroupsCacheDir))
 	}
 	if g.cookie != nil {
 		w.WriteString("\n# was: Apache2::AuthenNTLM::Cookie\n[cookie]\nenabled = true\n")

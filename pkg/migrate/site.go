@@ -60,8 +60,9 @@ func (t *translator) site(g *global) []byte {
 # it where that block was, in the same <VirtualHost>); disable mod_perl /
 # mod_python there if nothing else needs them.
 #
-# Needs apache/goauthenntlm.conf (a2enconf goauthenntlm): KeepAlive On and
-# the authn provider "ntlm", with its fcgi:// address set to conf.toml's
+# Needs apache/goauthenntlm.conf (a2enconf goauthenntlm): KeepAlive On, the
+# Header lines that add the other schemes' challenges, and the authn
+# provider "ntlm", with its fcgi:// address set to conf.toml's
 # listen = "` + t.opt.Listen + `".
 # Modules: authnz_fcgi authn_core authz_core authz_user`)
 	if t.usesRoute(GroupsExternal) {

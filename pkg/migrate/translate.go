@@ -59,6 +59,9 @@ type Options struct {
 	// The LDAP service account for group checks (the old modules bound
 	// with the user's own login; GoAuthenNTLM needs an account).
 	LDAPBindUser, LDAPBindPasswordFile, LDAPCAFile string
+	// GroupsCacheDir, when set, is written as [groups] cache_dir (the
+	// default is /var/cache/goauthenntlm/groups).
+	GroupsCacheDir string
 	// CookieSecretFile is named in [cookie] secret_files when an old block
 	// used the cookie module; the caller creates it (Result.CookieSecret).
 	CookieSecretFile string

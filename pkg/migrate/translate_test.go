@@ -168,7 +168,7 @@ func TestOwnConfigs(t *testing.T) {
 	tmp := t.TempDir()
 	pass := filepath.Join(tmp, "ldap.pass")
 	os.WriteFile(pass, []byte("x\n"), 0o600)
-	opt := Options{LDAPBindUser: "svc-ntlm@EXAMPLE.COM", LDAPBindPasswordFile: pass, CookieSecretFile: "cookie.key"}
+	opt := Options{LDAPBindUser: "svc-ntlm@EXAMPLE.COM", LDAPBindPasswordFile: pass, CookieSecretFile: "cookie.key", GroupsCacheDir: tmp}
 	for _, tc := range []struct {
 		name       string
 		file       string

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -130,18 +129,7 @@ func migratedGet(t *testing.T, url, user, password string) (int, string) {
 	t.Helper()
 	cl := ntlmClient(nil)
 	defer cl.CloseIdleConnections()
-	req, err := http.NewRequest("GET", url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if user != "" {
-		req.SetBasicAuth(user, password)
-	}
-	resp, err := cl.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	resp.Body.Close()
+	resp, _ := fetch(t, cl, url, user, password)
 	return resp.StatusCode, resp.Header.Get("X-Remote-User")
 }
 
@@ -173,26 +161,17 @@ func runMigrated(t *testing.T, s *stack, migrate, old string) string {
 	}
 	authzAddr := fmt.Sprintf("127.0.0.1:%d", freeLoopbackPort(t))
 	out := filepath.Join(dir, "out")
-	cmd := exec.Command(migrate, "-o", out, "-listen", authzAddr,
+	// A groups cache of the test's own, not the default under /var/cache.
+	cache := filepath.Join(dir, "groups")
+	os.Mkdir(cache, 0o700)
+	cmd := exec.Command(migrate, "-o", out, "-listen", authzAddr, "-groups-cache-dir", cache,
 		"-ldap-bind-user", s.env["LDAP_BIND"], "-ldap-password-file", s.env["LDAP_PASSFILE"], "-ldap-ca-file", s.env["LDAP_CA"], oldPath)
 	report, err := cmd.CombinedOutput()
 	t.Logf("ntlm-migrate report:\n%s", report)
 	if err != nil {
 		t.Fatalf("ntlm-migrate: %v (exit 1 means problems in the report)", err)
 	}
-	conf, err := os.ReadFile(filepath.Join(out, "conf.toml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The one adaptation to this machine: a groups cache of the test's own
-	// instead of the default under /var/cache.
-	cache := filepath.Join(dir, "groups")
-	os.Mkdir(cache, 0o700)
-	conf = append(conf, fmt.Sprintf("\n[groups]\ncache_dir = %q\n", cache)...)
 	confPath := filepath.Join(out, "conf.toml")
-	if err := os.WriteFile(confPath, conf, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	if b, err := exec.Command(filepath.Join(s.env["BIN"], "ntlm-fcgi-authorizer"), "-config", confPath, "-check").CombinedOutput(); err != nil {
 		t.Fatalf("ntlm-fcgi-authorizer -check: %v\n%s", err, b)
 	}

@@ -149,6 +149,13 @@ func ntlmClient(c *counter) *http.Client {
 // credentials. It returns the status and body.
 func get(t *testing.T, cl *http.Client, url, user, password string) (int, string) {
 	t.Helper()
+	resp, body := fetch(t, cl, url, user, password)
+	return resp.StatusCode, strings.TrimSpace(string(body))
+}
+
+// fetch is get returning the whole response (its body already read).
+func fetch(t *testing.T, cl *http.Client, url, user, password string) (*http.Response, []byte) {
+	t.Helper()
 	req, err := http.NewRequest("GET", url, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -165,7 +172,7 @@ func get(t *testing.T, cl *http.Client, url, user, password string) (int, string
 	if err != nil {
 		t.Fatalf("GET %s: body: %v", url, err)
 	}
-	return resp.StatusCode, strings.TrimSpace(string(b))
+	return resp, b
 }
 
 // curl runs curl with args and returns its stdout.
