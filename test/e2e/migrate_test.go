@@ -119,6 +119,11 @@ func TestMigratedSites(t *testing.T) {
 					t.Errorf("%s as %q: %d %q, want %d %q", c.path, c.user, code, user, c.code, c.body)
 				}
 			}
+			// Both offered Basic; here it is refused over plain HTTP (the
+			// report's note), with the right password too.
+			if code := curl(t, "-o", "/dev/null", "-w", "%{http_code}", "--basic", "-u", `EXAMPLE\jdoe:Secr3t!Pass`, url+tc.checks[0].path+"file.txt"); code != "403" {
+				t.Errorf("Basic over HTTP: %s, want 403", code)
+			}
 		})
 	}
 }
