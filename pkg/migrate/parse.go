@@ -111,6 +111,16 @@ func (p *Parser) Parse(files ...string) ([]*Directive, []Finding, error) {
 		if err != nil {
 			return nil, p.includes, err
 		}
+		if path.Base(f) == ".htaccess" {
+			// Its directives apply as a <Directory> of its directory does;
+			// written back as one, or pasted into the file again.
+			dir := path.Dir(path.Clean(f))
+			sec := &Directive{Name: "Directory", Args: []string{dir}, Raw: "<Directory " + apacheQuote(dir) + ">",
+				EndRaw: "</Directory>", Section: true, Children: ds, Pos: Pos{f, 1}}
+			p.includes = append(p.includes, Finding{Pos: sec.Pos, Level: Note,
+				What: "an .htaccess file: read as " + sec.Raw + "; its rewritten block can go back into the file without the <Directory> lines"})
+			ds = []*Directive{sec}
+		}
 		out = append(out, ds...)
 	}
 	return out, p.includes, nil

@@ -274,6 +274,7 @@ func TestTranslateCases(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name    string
+		file    string // the input's name, /a.conf when empty
 		conf    string
 		opt     Options
 		site    string // in the site, when not empty
@@ -308,10 +309,14 @@ func TestTranslateCases(t *testing.T) {
 		{name: "outer option per vhost", conf: "<VirtualHost *:80>\nPerlAddVar ntdomain \"A dca\"\n<Location /x>\nPerlAuthenHandler Apache::AuthenNTLM\nRequire valid-user\n</Location>\n</VirtualHost>\n<VirtualHost *:81>\nPerlAddVar ntdomain \"B dcb\"\n<Location /y>\nPerlAuthenHandler Apache::AuthenNTLM\nRequire valid-user\n</Location>\n</VirtualHost>\n", problem: "this block accepted logins of A only"},
 		{name: "closer outer option wins", conf: "PythonOption Domain OUTER\nPythonOption PDC dc0\n<VirtualHost *:80>\nPythonOption Domain INNER\n<Location /x>\nPythonAuthenHandler pyntlm\nRequire valid-user\n</Location>\n</VirtualHost>\n", site: "Require valid-user", note: "outside the NTLM blocks"},
 		{name: "option in a sibling section", conf: perl("/x", "Require valid-user\n") + "<Location />\nPerlSetVar ntlmdebug 2\n</Location>\n", problem: "not around any of them"},
+		{name: "htaccess", file: "/var/www/x/.htaccess", conf: "AuthType ntlm\nPerlAuthenHandler Apache::AuthenNTLM\nPerlAddVar ntdomain \"E dc\"\nrequire valid-user\n", site: "<Directory \"/var/www/x\">\n    AuthType NTLM\n", note: "an .htaccess file"},
 		{name: "nothing to migrate", conf: "<Location /x>\nRequire valid-user\n</Location>\n", problem: "nothing to migrate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := translateMap(t, map[string]string{"/a.conf": tc.conf}, "/a.conf", tc.opt)
+			if tc.file == "" {
+				tc.file = "/a.conf"
+			}
+			r := translateMap(t, map[string]string{tc.file: tc.conf}, tc.file, tc.opt)
 			if tc.site != "" && !bytes.Contains(r.Site, []byte(tc.site)) {
 				t.Errorf("site lacks %q:\n%s\n%s", tc.site, r.Site, report(r))
 			}
