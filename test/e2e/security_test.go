@@ -50,25 +50,6 @@ func testSourceIP(t *testing.T) net.IP {
 	return net.IPv4(127, n(100, 200), n(0, 256), n(1, 255))
 }
 
-// reuseDialer dials from ip:port with SO_REUSEADDR, as a client that
-// reuses a local port does.
-func reuseDialer(ip net.IP, port int) *net.Dialer {
-	return &net.Dialer{
-		Timeout:   5 * time.Second,
-		LocalAddr: &net.TCPAddr{IP: ip, Port: port},
-		Control: func(network, address string, c syscall.RawConn) error {
-			var serr error
-			err := c.Control(func(fd uintptr) {
-				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
-			})
-			if err != nil {
-				return err
-			}
-			return serr
-		},
-	}
-}
-
 // freePort returns a port that ip:port can bind now, outside the kernel's
 // ephemeral range (so that no connect() elsewhere picks it meanwhile).
 func freePort(t *testing.T, ip net.IP) int {

@@ -160,7 +160,7 @@ func TestSIGTERMFinishesInFlight(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond) // let it read what was sent
 
-	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+	if err := signal(pid, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	sent := time.Now()

@@ -239,7 +239,7 @@ func (s *stack) reload(t *testing.T) {
 func (s *stack) hup(t *testing.T) (log string, ok bool) {
 	t.Helper()
 	off := s.logOffset(t)
-	if err := syscall.Kill(authzPID(t, s), syscall.SIGHUP); err != nil {
+	if err := signal(authzPID(t, s), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -255,4 +255,13 @@ func (s *stack) hup(t *testing.T) (log string, ok bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// signal sends sig to the process pid.
+func signal(pid int, sig os.Signal) error {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return err
+	}
+	return p.Signal(sig)
 }

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -81,7 +80,7 @@ func startProc(name string, logPath string, args ...string) (*proc, error) {
 	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = lf, lf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = groupAttr()
 	if err := cmd.Start(); err != nil {
 		lf.Close()
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -105,11 +104,11 @@ func (p *proc) stop() {
 		return
 	}
 	pid := p.cmd.Process.Pid
-	syscall.Kill(-pid, syscall.SIGTERM)
+	signalGroup(pid, false)
 	select {
 	case <-p.done:
 	case <-time.After(10 * time.Second):
-		syscall.Kill(-pid, syscall.SIGKILL)
+		signalGroup(pid, true)
 		<-p.done
 	}
 }
