@@ -15,8 +15,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/goauthenntlm/goauthenntlm/internal/procgroup"
 )
 
 // baseFlags are the command-line flags every browser gets: headless, no
@@ -90,7 +91,7 @@ func Launch(ctx context.Context, o Options) (*Browser, error) {
 	b.cmd.ExtraFiles = []*os.File{toBrowser, theirs} // fds 3 and 4
 	b.cmd.Stdout, b.cmd.Stderr = logf, logf
 	// Its own process group, so that its helpers can be ended with it.
-	b.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	b.cmd.SysProcAttr = procgroup.Attr()
 	err = b.cmd.Start()
 	toBrowser.Close()
 	theirs.Close()
@@ -135,7 +136,7 @@ func (b *Browser) Close() error {
 
 func (b *Browser) kill() {
 	if b.cmd.Process != nil {
-		syscall.Kill(-b.cmd.Process.Pid, syscall.SIGKILL)
+		procgroup.Signal(b.cmd.Process.Pid, true)
 	}
 	select {
 	case <-b.exited:

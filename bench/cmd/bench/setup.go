@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/goauthenntlm/goauthenntlm/internal/procgroup"
 )
 
 // stackEnv is DIR/stack.env from scripts/stack.sh.
@@ -80,7 +82,7 @@ func startProc(name string, logPath string, args ...string) (*proc, error) {
 	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = lf, lf
-	cmd.SysProcAttr = groupAttr()
+	cmd.SysProcAttr = procgroup.Attr()
 	if err := cmd.Start(); err != nil {
 		lf.Close()
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -104,11 +106,11 @@ func (p *proc) stop() {
 		return
 	}
 	pid := p.cmd.Process.Pid
-	signalGroup(pid, false)
+	procgroup.Signal(pid, false)
 	select {
 	case <-p.done:
 	case <-time.After(10 * time.Second):
-		signalGroup(pid, true)
+		procgroup.Signal(pid, true)
 		<-p.done
 	}
 }
