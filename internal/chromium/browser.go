@@ -4,6 +4,11 @@
 // credentials typed at the browser's own authentication prompt, so that
 // Chromium's HTTP stack (challenge parsing, scheme choice, NTLM, keep-alive)
 // is what the tests exercise.
+//
+// The DevTools client is a small one of its own over --remote-debugging-pipe
+// (a few commands, JSON over two pipes): no debugging port to allocate
+// beside other test stacks on the machine, and no websocket and protocol
+// bindings to depend on.
 package chromium
 
 import (
@@ -120,18 +125,16 @@ func Launch(ctx context.Context, o Options) (*Browser, error) {
 func (b *Browser) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err := b.c.call(ctx, "", "Browser.close", nil, nil)
+	// The browser may exit before its answer is read: only its exit counts.
+	b.c.call(ctx, "", "Browser.close", nil, nil)
+	defer b.pipe.Close()
 	select {
 	case <-b.exited:
+		return nil
 	case <-time.After(20 * time.Second):
 		b.kill()
-		err = errors.Join(err, errors.New("chromium did not exit within 20 s of Browser.close; killed"))
+		return errors.New("chromium did not exit within 20 s of Browser.close; killed")
 	}
-	b.pipe.Close()
-	if err != nil && b.cmd.ProcessState != nil && b.cmd.ProcessState.Exited() {
-		return nil // it exited before answering Browser.close
-	}
-	return err
 }
 
 func (b *Browser) kill() {
@@ -155,9 +158,9 @@ type Prompt struct {
 // once per request: a repeated prompt for the same request is cancelled,
 // as a user would, instead of looping to ERR_TOO_MANY_RETRIES.
 type User struct {
-	b                 *Browser
-	context, session  string
-	username, passwrd string
+	b                  *Browser
+	context, session   string
+	username, password string
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced when something below changes
@@ -171,7 +174,7 @@ type User struct {
 // NewUser opens a fresh browser context with a blank page. username is
 // typed as given at the prompt (EXAMPLE\jdoe); "" cancels every prompt.
 func (b *Browser) NewUser(ctx context.Context, username, password string) (*User, error) {
-	u := &User{b: b, username: username, passwrd: password, changed: make(chan struct{}),
+	u := &User{b: b, username: username, password: password, changed: make(chan struct{}),
 		docs: map[string]int{}, asked: map[string]int{}}
 	var bc struct{ BrowserContextID string }
 	if err := b.c.call(ctx, "", "Target.createBrowserContext", map[string]any{"disposeOnDetach": true}, &bc); err != nil {
@@ -237,7 +240,7 @@ func (b *Browser) event(session, method string, params json.RawMessage) {
 		u.mu.Unlock()
 		resp := map[string]any{"response": "CancelAuth"}
 		if answer {
-			resp = map[string]any{"response": "ProvideCredentials", "username": u.username, "password": u.passwrd}
+			resp = map[string]any{"response": "ProvideCredentials", "username": u.username, "password": u.password}
 		}
 		b.c.send(session, "Fetch.continueWithAuth", map[string]any{"requestId": p.RequestID, "authChallengeResponse": resp})
 	case "Page.loadEventFired":
