@@ -67,8 +67,13 @@ demo:
 demo-down:
 	bash $(STACK) down $(DEMO_DIR)
 
+# The module must build beyond Linux (the stack and the TCP_CORK tuning
+# are Linux-only, the packages are not).
+PORTABLE = GOOS=darwin $(GO) build ./... && GOOS=freebsd $(GO) build ./... && GOOS=windows $(GO) vet ./...
+
 vet:
 	$(GO) vet ./...
+	$(PORTABLE)
 
 # Unit tests (short). Integration tests run too when the GOAUTHENNTLM_TEST_*
 # variables point at a DC, as in make test.
@@ -99,7 +104,7 @@ test:
 	$(TEST_UP) || { echo "FAIL: the test stack did not come up"; exit 1; }; \
 	echo "== hardened test stack ($(TEST2_DIR), DC on $(TEST_IP2))"; \
 	$(TEST2_UP) || { echo "FAIL: the hardened test stack did not come up"; exit 1; }; \
-	echo "== vet"; $(GO) vet ./... || rc=1; \
+	echo "== vet"; $(GO) vet ./... || rc=1; $(PORTABLE) || rc=1; \
 	echo "== unit, integration and fuzz seed tests$(if $(RACE),, (no -race: cgo or a C compiler missing))"; \
 	$(TEST_ENV) $(GO) test $(RACE) -count=1 -timeout 12m $(PKGS) || rc=1; \
 	echo "== e2e"; \
