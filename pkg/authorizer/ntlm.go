@@ -117,7 +117,7 @@ func (a *Authorizer) authenticate(ctx context.Context, r *request, c credentials
 	defer pd.hs.Close()
 
 	// The DC accepts an anonymous Type3; a login needs a user.
-	if msg.Anonymous() || msg.EmptyUser() {
+	if msg.NoCredentials() {
 		r.log.Warn("anonymous NTLM login refused")
 		return a.challenge(true)
 	}

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/goauthenntlm/goauthenntlm/pkg/ntlmmsg"
 )
 
 // fakeDC is a scripted SMB2 server on 127.0.0.1 for the cases a real Samba
@@ -145,11 +147,8 @@ func (c *fakeConn) send(msg []byte) {
 }
 
 func fakeType3() []byte {
-	m := make([]byte, 64+24+8)
-	copy(m, "NTLMSSP\x00\x03")
-	binary.LittleEndian.PutUint16(m[20:], 24) // NtChallengeResponse
-	binary.LittleEndian.PutUint16(m[36:], 8)  // UserName
-	return m
+	return (&ntlmmsg.Authenticate{Flags: ntlmmsg.NegotiateUnicode | ntlmmsg.NegotiateNTLM, User: "jdoe", Domain: "EXAMPLE",
+		LmChallengeResponse: make([]byte, 24), NtChallengeResponse: make([]byte, 48)}).Marshal()
 }
 
 func fakeType1() []byte { return []byte("NTLMSSP\x00\x01\x00\x00\x00\x07\x82\x08\xa2") }
@@ -201,6 +200,44 @@ func TestFakeNotRelayed(t *testing.T) {
 	}
 	if n := f.type3s.Load(); n != 0 {
 		t.Errorf("%d bad Type3s relayed", n)
+	}
+}
+
+// Messages that carry no credentials are refused before the DC sees them:
+// Samba would answer some with a null session.
+func TestFakeNoCredentialsNotRelayed(t *testing.T) {
+	f := newFakeDC(t)
+	p := newTestPool(t, Config{Addrs: []string{f.addr}})
+	ctx := ctxT(t, 5*time.Second)
+	type2 := make([]byte, 32)
+	copy(type2, "NTLMSSP\x00\x02")
+	anon := anonymousAuthenticate(type2)
+	lmOnlyZero := (&ntlmmsg.Authenticate{Flags: ntlmmsg.NegotiateUnicode, LmChallengeResponse: []byte{0}}).Marshal()
+	named := (&ntlmmsg.Authenticate{User: "jdoe", Flags: ntlmmsg.NegotiateUnicode}).Marshal()
+	anonFlag := (&ntlmmsg.Authenticate{User: "jdoe", Flags: ntlmmsg.NegotiateUnicode | ntlmmsg.Anonymous, NtChallengeResponse: make([]byte, 48)}).Marshal()
+	for name, tc := range map[string]struct {
+		msg   []byte
+		guest bool // refused as ErrGuestSession; else as not an AUTHENTICATE
+	}{
+		"anonymous":          {anon, true},
+		"LM one zero byte":   {lmOnlyZero, true},
+		"user, no responses": {named, true},
+		"anonymous flag":     {anonFlag, true},
+		"short":              {anon[:51], false},
+		"type 2":             {type2, false},
+		"garbage":            {[]byte("hello"), false},
+	} {
+		h, _, err := p.Negotiate(ctx, fakeType1())
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = h.Authenticate(ctx, tc.msg)
+		if err == nil || errors.Is(err, ErrGuestSession) != tc.guest {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if n := f.type3s.Load(); n != 0 {
+		t.Errorf("%d of them relayed", n)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/Azure/go-ntlmssp"
+	"github.com/goauthenntlm/goauthenntlm/pkg/ntlmmsg"
 )
 
 // testDC returns the dev DC address or skips the test.
@@ -89,7 +90,7 @@ func TestIntegrationLogin(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ntlmType(type2) != 2 {
+		if typ, _ := ntlmmsg.Type(type2); typ != ntlmmsg.TypeChallenge {
 			t.Fatalf("type2 = %x", type2)
 		}
 		if h.DC() != addr {
@@ -164,7 +165,8 @@ func anonymousAuthenticate(type2 []byte) []byte {
 	return m
 }
 
-// TestIntegrationAnonymousRelayed checks the reason anonymousType3 exists:
+// TestIntegrationAnonymousRelayed checks why Authenticate refuses messages
+// without credentials (ntlmmsg.Authenticate.NoCredentials) itself:
 // relayed anyway (bypassing the pre-check), what does the DC say?
 func TestIntegrationAnonymousRelayed(t *testing.T) {
 	addr := testDC(t)

@@ -17,7 +17,6 @@ package dc
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +25,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/goauthenntlm/goauthenntlm/pkg/ntlmmsg"
 )
 
 // Config configures a Pool. Zero values take the documented defaults.
@@ -199,7 +200,7 @@ func (p *Pool) Negotiate(ctx context.Context, type1 []byte) (Handshake, []byte, 
 	if p.closed.Load() {
 		return nil, nil, fmt.Errorf("dc: negotiate: %w", ErrClosed)
 	}
-	if ntlmType(type1) != 1 {
+	if t, err := ntlmmsg.Type(type1); err != nil || t != ntlmmsg.TypeNegotiate {
 		return nil, nil, errors.New("dc: negotiate: not an NTLM NEGOTIATE message; not relayed")
 	}
 	var errs []error
@@ -262,7 +263,7 @@ func (p *Pool) negotiateDC(ctx context.Context, d *dcState, type1 []byte) (_ *ha
 			p.answered(ctx, d, "negotiate", se)
 			return nil, nil, se, se.Status.Kind() == DCFailure
 		}
-		if ntlmType(resp.SecurityBuffer) != 2 || hdr.SessionID == 0 {
+		if t, err := ntlmmsg.Type(resp.SecurityBuffer); err != nil || t != ntlmmsg.TypeChallenge || hdr.SessionID == 0 {
 			c.release()
 			err := fmt.Errorf("dc %s: session setup: answer is not a raw NTLM CHALLENGE (session %#x, %d-byte token)", d.addr, hdr.SessionID, len(resp.SecurityBuffer))
 			p.markDown(ctx, d, err)
@@ -288,10 +289,12 @@ func (h *handshake) Authenticate(ctx context.Context, type3 []byte) error {
 		return fmt.Errorf("dc %s: authenticate: handshake %w", h.d.addr, ErrClosed)
 	}
 	defer h.c.release()
-	switch anon, ok := anonymousType3(type3); {
-	case !ok:
-		return fmt.Errorf("dc %s: authenticate: not an NTLM AUTHENTICATE message; not relayed", h.d.addr)
-	case anon:
+	// Samba answers an anonymous Type3 with STATUS_SUCCESS and
+	// SessionFlags 0, so this check cannot be left to the DC.
+	switch msg, err := ntlmmsg.ParseAuthenticate(type3); {
+	case err != nil:
+		return fmt.Errorf("dc %s: authenticate: not an NTLM AUTHENTICATE message; not relayed: %w", h.d.addr, err)
+	case msg.NoCredentials():
 		return fmt.Errorf("dc %s: authenticate: %w (anonymous NTLM AUTHENTICATE not relayed)", h.d.addr, ErrGuestSession)
 	}
 	p := h.p
@@ -562,33 +565,4 @@ func (p *Pool) Close() error {
 		}
 	}
 	return nil
-}
-
-// ntlmType returns the MessageType of an NTLMSSP message, or 0 if msg does
-// not start with the NTLMSSP signature.
-func ntlmType(msg []byte) uint32 {
-	if len(msg) < 12 || string(msg[:8]) != "NTLMSSP\x00" {
-		return 0
-	}
-	return binary.LittleEndian.Uint32(msg[8:])
-}
-
-// anonymousType3 reports whether an NTLM AUTHENTICATE message is anonymous
-// ([MS-NLMP] 3.2.5.1.2: empty UserName and NtChallengeResponse, and an
-// empty or one-zero-byte LmChallengeResponse; or the NTLMSSP_NEGOTIATE_
-// ANONYMOUS flag). ok is false if msg is not an AUTHENTICATE message. Samba
-// answers an anonymous Type3 with STATUS_SUCCESS and SessionFlags 0, so this
-// check cannot be left to the DC.
-func anonymousType3(msg []byte) (anon, ok bool) {
-	if ntlmType(msg) != 3 || len(msg) < 52 {
-		return false, false
-	}
-	lmLen := binary.LittleEndian.Uint16(msg[12:])
-	ntLen := binary.LittleEndian.Uint16(msg[20:])
-	userLen := binary.LittleEndian.Uint16(msg[36:])
-	const negotiateAnonymous = 0x00000800
-	if len(msg) >= 64 && binary.LittleEndian.Uint32(msg[60:])&negotiateAnonymous != 0 {
-		return true, true
-	}
-	return userLen == 0 || (ntLen == 0 && lmLen <= 1), true
 }

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/goauthenntlm/goauthenntlm/pkg/ntlmmsg"
 )
 
 func le16(b []byte, off int) uint16 { return binary.LittleEndian.Uint16(b[off:]) }
@@ -160,8 +162,8 @@ func TestDecodeCapturedSessionSetup(t *testing.T) {
 		file   string
 		status NTStatus
 		flags  uint16
-		ntlm   uint32 // NTLM message type in the buffer, 0 for none
-		noBody bool   // error response
+		ntlm   ntlmmsg.MessageType // NTLM message type in the buffer, 0 for none
+		noBody bool                // error response
 	}{
 		{"session_setup_challenge.bin", StatusMoreProcessingRequired, 0, 2, false},
 		{"session_setup_success.bin", StatusSuccess, 0, 0, false},
@@ -187,7 +189,7 @@ func TestDecodeCapturedSessionSetup(t *testing.T) {
 			if r.SessionFlags != tc.flags {
 				t.Errorf("SessionFlags %#x, want %#x", r.SessionFlags, tc.flags)
 			}
-			if ntlmType(r.SecurityBuffer) != tc.ntlm {
+			if typ, _ := ntlmmsg.Type(r.SecurityBuffer); typ != tc.ntlm {
 				t.Errorf("buffer % x", r.SecurityBuffer)
 			}
 		})
@@ -365,37 +367,6 @@ func TestNTStatusString(t *testing.T) {
 	}
 }
 
-func TestAnonymousType3(t *testing.T) {
-	type2 := make([]byte, 32)
-	copy(type2, "NTLMSSP\x00\x02")
-	binary.LittleEndian.PutUint32(type2[20:], 0x62898215)
-	anon := anonymousAuthenticate(type2)
-	named := bytes.Clone(anon)
-	binary.LittleEndian.PutUint16(named[36:], 8)  // UserName length
-	binary.LittleEndian.PutUint16(named[20:], 24) // NtChallengeResponse length
-	lmOnlyZero := bytes.Clone(anon)
-	binary.LittleEndian.PutUint16(lmOnlyZero[12:], 1)
-	anonFlag := bytes.Clone(named)
-	binary.LittleEndian.PutUint32(anonFlag[60:], 0x800)
-	for name, tc := range map[string]struct {
-		msg      []byte
-		anon, ok bool
-	}{
-		"anonymous":        {anon, true, true},
-		"LM one zero byte": {lmOnlyZero, true, true},
-		"named user":       {named, false, true},
-		"anonymous flag":   {anonFlag, true, true},
-		"short":            {anon[:51], false, false},
-		"type 1":           {type2[:12:12], false, false},
-		"garbage":          {[]byte("hello"), false, false},
-	} {
-		anon, ok := anonymousType3(tc.msg)
-		if anon != tc.anon || ok != tc.ok {
-			t.Errorf("%s: (%v, %v), want (%v, %v)", name, anon, ok, tc.anon, tc.ok)
-		}
-	}
-}
-
 // FuzzDecode feeds arbitrary bytes to every response decoder: they must
 // return errors, never panic, and never return slices outside the input.
 func FuzzDecode(f *testing.F) {
@@ -435,7 +406,5 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 		readFrame(bytes.NewReader(data))
-		anonymousType3(data)
-		ntlmType(data)
 	})
 }

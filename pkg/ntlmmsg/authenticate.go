@@ -117,11 +117,16 @@ func (m *Authenticate) Anonymous() bool {
 		(len(m.LmChallengeResponse) == 0 || (len(m.LmChallengeResponse) == 1 && m.LmChallengeResponse[0] == 0))
 }
 
-// EmptyUser reports whether m names no user. That is weaker than
-// [Authenticate.Anonymous]: a message with an empty user but a non-empty
-// response must still not be mistaken for a real user's logon.
-func (m *Authenticate) EmptyUser() bool {
-	return m.User == ""
+// NoCredentials reports whether m proves no user's password, whatever a
+// domain controller answers to it: it is anonymous (see
+// [Authenticate.Anonymous]), asks for an anonymous session
+// (NTLMSSP_NEGOTIATE_ANONYMOUS), names no user, or has no NT response and
+// at most Z(1) as LM response. Samba answers an anonymous AUTHENTICATE with
+// STATUS_SUCCESS (a null session), so a relay must refuse these itself
+// rather than leave them to the DC.
+func (m *Authenticate) NoCredentials() bool {
+	return m.Anonymous() || m.Flags&Anonymous != 0 || m.User == "" ||
+		(len(m.NtChallengeResponse) == 0 && len(m.LmChallengeResponse) <= 1)
 }
 
 // NTLMv2 reports whether NtChallengeResponse is an NTLMv2 response. An

@@ -40,7 +40,7 @@ func FuzzParse(f *testing.F) {
 		if m, err := ParseAuthenticate(b); err == nil {
 			check("AUTHENTICATE", m, parseAu, m.Marshal)
 			_ = m.LogValue().String()
-			_, _, _ = m.Anonymous(), m.EmptyUser(), m.NTLMv2()
+			_, _, _ = m.Anonymous(), m.NoCredentials(), m.NTLMv2()
 		}
 		if p, err := ParseAVPairs(b); err == nil {
 			again, err := ParseAVPairs(p.Marshal())

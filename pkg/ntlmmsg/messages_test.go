@@ -273,22 +273,35 @@ func TestAVPairs(t *testing.T) {
 
 func TestAuthenticatePredicates(t *testing.T) {
 	tests := []struct {
-		name                        string
-		m                           Authenticate
-		anonymous, emptyUser, ntlm2 bool
+		name                            string
+		m                               Authenticate
+		anonymous, noCredentials, ntlm2 bool
 	}{
 		{"spec anonymous, empty LM", Authenticate{}, true, true, false},
 		{"spec anonymous, Z(1) LM", Authenticate{LmChallengeResponse: []byte{0}}, true, true, false},
 		{"LM not Z(1)", Authenticate{LmChallengeResponse: []byte{1}}, false, true, false},
 		{"empty user with NT response", Authenticate{NtChallengeResponse: make([]byte, 24)}, false, true, false},
-		{"user, no responses", Authenticate{User: "jdoe"}, false, false, false},
+		{"user, no responses", Authenticate{User: "jdoe"}, false, true, false},
+		{"user, LM Z(1) only", Authenticate{User: "jdoe", LmChallengeResponse: []byte{0}}, false, true, false},
+		{"user, anonymous flag", Authenticate{User: "jdoe", Flags: Anonymous, NtChallengeResponse: make([]byte, 25)}, false, true, true},
+		{"user, LM only", Authenticate{User: "jdoe", LmChallengeResponse: make([]byte, 24)}, false, false, false},
 		{"NTLMv1", Authenticate{User: "jdoe", NtChallengeResponse: make([]byte, 24)}, false, false, false},
 		{"NTLMv2", Authenticate{User: "jdoe", NtChallengeResponse: make([]byte, 25)}, false, false, true},
 	}
 	for _, tt := range tests {
-		if a, e, v := tt.m.Anonymous(), tt.m.EmptyUser(), tt.m.NTLMv2(); a != tt.anonymous || e != tt.emptyUser || v != tt.ntlm2 {
-			t.Errorf("%s: Anonymous, EmptyUser, NTLMv2 = %v %v %v; want %v %v %v",
-				tt.name, a, e, v, tt.anonymous, tt.emptyUser, tt.ntlm2)
+		if a, n, v := tt.m.Anonymous(), tt.m.NoCredentials(), tt.m.NTLMv2(); a != tt.anonymous || n != tt.noCredentials || v != tt.ntlm2 {
+			t.Errorf("%s: Anonymous, NoCredentials, NTLMv2 = %v %v %v; want %v %v %v",
+				tt.name, a, n, v, tt.anonymous, tt.noCredentials, tt.ntlm2)
+		}
+		// What the relay refuses survives the wire: the DC would read the
+		// same message.
+		b := tt.m.Marshal()
+		m, err := ParseAuthenticate(b)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if m.NoCredentials() != tt.noCredentials {
+			t.Errorf("%s: NoCredentials after a round trip = %v", tt.name, m.NoCredentials())
 		}
 	}
 }

@@ -153,8 +153,8 @@ func TestSpecAuthenticate(t *testing.T) {
 	if got := hex.EncodeToString(m.EncryptedRandomSessionKey); got != "c5dad2544fc9799094ce1ce90bc9d03e" {
 		t.Errorf("EncryptedRandomSessionKey = %s", got)
 	}
-	if !m.NTLMv2() || m.Anonymous() || m.EmptyUser() {
-		t.Errorf("NTLMv2, Anonymous, EmptyUser = %v %v %v", m.NTLMv2(), m.Anonymous(), m.EmptyUser())
+	if !m.NTLMv2() || m.Anonymous() || m.NoCredentials() {
+		t.Errorf("NTLMv2, Anonymous, NoCredentials = %v %v %v", m.NTLMv2(), m.Anonymous(), m.NoCredentials())
 	}
 	if got := m.Marshal(); !bytes.Equal(got, raw) {
 		t.Errorf("Marshal =\n%x\nwant\n%x", got, raw)

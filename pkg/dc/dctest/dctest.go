@@ -181,7 +181,7 @@ func (h *handshake) Authenticate(ctx context.Context, type3 []byte) error {
 	if err != nil {
 		return fmt.Errorf("dctest: authenticate: not an NTLM AUTHENTICATE message; not relayed: %w", err)
 	}
-	if msg.Anonymous() || msg.EmptyUser() {
+	if msg.NoCredentials() {
 		return fmt.Errorf("dctest: authenticate: %w (anonymous NTLM AUTHENTICATE)", dc.ErrGuestSession)
 	}
 	if err := h.d.fault(ctx, StepAuthenticate); err != nil {
