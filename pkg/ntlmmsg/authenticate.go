@@ -2,6 +2,10 @@ package ntlmmsg
 
 import (
 	"encoding/binary"
+	"errors"
+	"fmt"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // Authenticate is the AUTHENTICATE_MESSAGE (MS-NLMP 2.2.1.3), the "Type 3"
@@ -134,4 +138,91 @@ func (m *Authenticate) NoCredentials() bool {
 // NTProofStr plus a variable blob and so always longer.
 func (m *Authenticate) NTLMv2() bool {
 	return len(m.NtChallengeResponse) > 24
+}
+
+// ErrBadName is wrapped by [ParseAuthenticateAgreed]'s errors for a message
+// whose user or domain name could be read differently by the domain
+// controller than by us. Such a message is an attack or a broken client;
+// either way it must not be relayed.
+var ErrBadName = errors.New("NTLM user or domain name not accepted")
+
+// maxNameLen bounds user and domain names, in runes. sAMAccountName has at
+// most 20 characters and a NetBIOS domain 15; a UPN or DNS domain name can
+// be longer, but not this long.
+const maxNameLen = 256
+
+// ParseAuthenticateAgreed decodes an AUTHENTICATE_MESSAGE the way the
+// domain controller it is relayed to reads it, or refuses it.
+//
+// The server reads the names in the character set agreed at NEGOTIATE time
+// (unicode: the UNICODE flag of its CHALLENGE, which echoes the client's
+// NEGOTIATE) and ignores the AUTHENTICATE's own UNICODE flag (Samba's
+// ntlmssp_server_preauth does exactly that). Following the message's own
+// flag instead would let one set of bytes name jdoe at the DC and 摪敯 here.
+// So a message whose UNICODE flag disagrees with the agreement is refused.
+//
+// User and domain must also read the same everywhere: no NUL (the DC stops
+// at one: "alice\x00jdoe" logs in alice) or other control character, no
+// unpaired UTF-16 surrogate (we would read U+FFFD, the DC something else),
+// and in OEM only ASCII (the DC reads OEM in its own code page, which we do
+// not know). Every such error wraps ErrBadName and ErrMalformed.
+func ParseAuthenticateAgreed(b []byte, unicode bool) (*Authenticate, error) {
+	m, err := ParseAuthenticate(b)
+	if err != nil {
+		return nil, err
+	}
+	if (m.Flags&NegotiateUnicode != 0) != unicode {
+		return nil, fmt.Errorf("ntlmmsg: AUTHENTICATE: UNICODE flag %v, but %v was agreed at NEGOTIATE: %w",
+			m.Flags&NegotiateUnicode != 0, unicode, errBadName)
+	}
+	fs, _ := readFields(b, TypeAuthenticate, auFixedLen,
+		[]string{"DomainName", "UserName"}, []int{auDomain, auUser})
+	for _, f := range fs {
+		if err := checkName(b[f.off:f.off+f.len], unicode); err != nil {
+			return nil, fmt.Errorf("ntlmmsg: AUTHENTICATE: %s field: %w", f.name, err)
+		}
+	}
+	return m, nil
+}
+
+// errBadName wraps both sentinels, so callers may test for either.
+var errBadName = fmt.Errorf("%w (%w)", ErrBadName, ErrMalformed)
+
+// checkName reports whether the raw name b reads the same to every
+// decoder: see ParseAuthenticateAgreed.
+func checkName(b []byte, unicode bool) error {
+	if !unicode {
+		if len(b) > maxNameLen {
+			return fmt.Errorf("%d bytes, more than %d: %w", len(b), maxNameLen, errBadName)
+		}
+		for _, c := range b {
+			if c < 0x20 || c >= 0x7f {
+				return fmt.Errorf("OEM byte %#02x (only printable ASCII is read alike by every code page): %w", c, errBadName)
+			}
+		}
+		return nil
+	}
+	if len(b)%2 != 0 {
+		return fmt.Errorf("odd length %d for UTF-16: %w", len(b), errBadName)
+	}
+	if len(b)/2 > maxNameLen {
+		return fmt.Errorf("%d UTF-16 units, more than %d: %w", len(b)/2, maxNameLen, errBadName)
+	}
+	for i := 0; i < len(b); i += 2 {
+		u := rune(binary.LittleEndian.Uint16(b[i:]))
+		switch {
+		case u < 0x20 || u == 0x7f || (u >= 0x80 && u < 0xa0):
+			return fmt.Errorf("control character %U: %w", u, errBadName)
+		case utf16.IsSurrogate(u):
+			if i+3 >= len(b) {
+				return fmt.Errorf("unpaired UTF-16 surrogate %U: %w", u, errBadName)
+			}
+			v := rune(binary.LittleEndian.Uint16(b[i+2:]))
+			if utf16.DecodeRune(u, v) == utf8.RuneError {
+				return fmt.Errorf("unpaired UTF-16 surrogate %U: %w", u, errBadName)
+			}
+			i += 2
+		}
+	}
+	return nil
 }
