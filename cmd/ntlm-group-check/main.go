@@ -24,6 +24,7 @@ import (
 	"github.com/goauthenntlm/goauthenntlm/internal/buildinfo"
 	"github.com/goauthenntlm/goauthenntlm/pkg/adgroup"
 	"github.com/goauthenntlm/goauthenntlm/pkg/config"
+	"github.com/goauthenntlm/goauthenntlm/pkg/identity"
 )
 
 const (
@@ -61,7 +62,11 @@ func run(args []string, stdin io.Reader, stderr io.Writer) int {
 	if err != nil {
 		return fail("%v", err)
 	}
-	user, domain := cfg.SplitUser(remoteUser)
+	user, dom, err := identity.New(cfg).Remote(remoteUser)
+	if err != nil {
+		return fail("%v", err)
+	}
+	domain := dom.Name
 	names := groupNames(groupLine)
 
 	cache := &adgroup.Cache{Dir: cfg.Groups.CacheDir, TTL: cfg.Groups.CacheTTL.D(), NegativeTTL: cfg.Groups.NegativeTTL.D()}

@@ -21,7 +21,6 @@ type Directory struct {
 	resolvers map[string]*Resolver // by upper-case NetBIOS domain name
 	grace     time.Duration
 	timeout   time.Duration
-	def       string // domain for users given without one
 }
 
 // NewDirectory builds the Directory cfg describes. It reads the bind
@@ -39,10 +38,6 @@ func NewDirectory(cfg *config.Config, log *slog.Logger) (*Directory, error) {
 		resolvers: map[string]*Resolver{},
 		grace:     cfg.Groups.StaleGrace.D(),
 		timeout:   cfg.Groups.LookupTimeout.D(),
-		def:       cfg.Auth.DefaultDomain,
-	}
-	if d.def == "" && len(cfg.Domains) > 0 {
-		d.def = cfg.Domains[0].Name
 	}
 	for _, dom := range cfg.Domains {
 		if len(dom.LDAPURLs) == 0 {
@@ -84,13 +79,11 @@ func NewDirectory(cfg *config.Config, log *slog.Logger) (*Directory, error) {
 	return d, nil
 }
 
-// Lookup is the package Lookup for user in domain ("" = the default
-// domain), bounded by the configured lookup timeout. For a domain without
-// LDAP settings only the cache can answer.
+// Lookup is the package Lookup for user in domain (a served domain's
+// NetBIOS name, as package identity resolves it), bounded by the
+// configured lookup timeout. For a domain without LDAP settings only the
+// cache can answer.
 func (d *Directory) Lookup(ctx context.Context, user, domain string) (*Entry, error) {
-	if domain == "" {
-		domain = d.def
-	}
 	r := d.resolvers[strings.ToUpper(domain)]
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()

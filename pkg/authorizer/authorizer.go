@@ -29,12 +29,14 @@ import (
 	"github.com/goauthenntlm/goauthenntlm/pkg/conntable"
 	"github.com/goauthenntlm/goauthenntlm/pkg/dc"
 	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
+	"github.com/goauthenntlm/goauthenntlm/pkg/identity"
 )
 
 // Authorizer answers mod_authnz_fcgi's AUTHENTICATOR calls. Create it with
 // New, run its housekeeping with Run, and serve it with an fcgi.Server.
 type Authorizer struct {
 	cfg     *config.Config
+	names   *identity.Names
 	log     *slog.Logger
 	table   *conntable.Table
 	domains []*route // in config order
@@ -93,6 +95,7 @@ func New(cfg *config.Config, opt Options) (*Authorizer, error) {
 	}
 	a := &Authorizer{
 		cfg:        cfg,
+		names:      identity.New(cfg),
 		log:        log,
 		secret:     opt.CallerSecret,
 		bindingKey: opt.BindingKey,
@@ -314,24 +317,6 @@ func addrPort(addr, port string) (netip.AddrPort, error) {
 		return netip.AddrPort{}, err
 	}
 	return netip.AddrPortFrom(a.Unmap(), uint16(n)), nil
-}
-
-// userName formats REMOTE_USER as configured.
-func (a *Authorizer) userName(l conntable.Login) string {
-	user := l.User
-	if a.cfg.Auth.LowercaseUser {
-		user = strings.ToLower(user)
-	}
-	switch a.cfg.Auth.NameFormat {
-	case config.NameLogon:
-		return l.Domain + `\` + user
-	case config.NameUPN:
-		if d, ok := a.cfg.Domain(l.Domain); ok && d.DNSName != "" {
-			return user + "@" + strings.ToLower(d.DNSName)
-		}
-		return user + "@" + strings.ToLower(l.Domain)
-	}
-	return user
 }
 
 // loggedIn answers a login the DC accepted: the connection is

@@ -113,20 +113,6 @@ func TestAuthenticatedConnection(t *testing.T) {
 	}
 }
 
-func TestUserName(t *testing.T) {
-	l := conntable.Login{User: "JDoe", Domain: "EXAMPLE"}
-	for _, tt := range []struct{ conf, want string }{
-		{"", "JDoe"},
-		{"[auth]\nlowercase_user = true", "jdoe"},
-		{"[auth]\nname_format = \"logon\"", `EXAMPLE\JDoe`},
-		{"[auth]\nname_format = \"upn\"", "JDoe@example.test"},
-	} {
-		if got := newTest(t, tt.conf).userName(l); got != tt.want {
-			t.Errorf("%q: %q, want %q", tt.conf, got, tt.want)
-		}
-	}
-}
-
 func TestCallerSecret(t *testing.T) {
 	cfg, err := config.Parse("t.toml", []byte("[[domain]]\nname = \"EXAMPLE\"\ndcs = [\"127.0.0.1:1\"]\n"))
 	if err != nil {

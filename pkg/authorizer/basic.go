@@ -10,6 +10,7 @@ import (
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/conntable"
 	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
+	"github.com/goauthenntlm/goauthenntlm/pkg/identity"
 	"github.com/goauthenntlm/goauthenntlm/pkg/ntlmmsg"
 )
 
@@ -36,12 +37,13 @@ func (a *Authorizer) basic(ctx context.Context, r *request, token []byte) *fcgi.
 		r.log.Info("Basic credentials without user or password")
 		return a.challenge(true)
 	}
-	user, domain := splitUser(userPart)
-	name, rt, ok := a.routeForBasic(user, domain)
-	if !ok {
-		r.log.Warn("Basic login for a domain that is not served", "user", user, "domain", domain)
+	user, domain := identity.Split(userPart)
+	name, err := a.names.Login(user, domain, "")
+	if err != nil {
+		r.log.Warn("Basic login refused", "user", identity.Short(userPart), "err", err)
 		return a.challenge(true)
 	}
+	rt := a.route(name.Domain.Name)
 
 	ctx, cancel := a.dcContext(ctx)
 	defer cancel()
@@ -60,58 +62,23 @@ func (a *Authorizer) basic(ctx context.Context, r *request, token []byte) *fcgi.
 	var cc [8]byte
 	rand.Read(cc[:])
 	// A UPN goes to the DC as the user with an empty domain; the DC
-	// resolves it (MS-NLMP 3.3.2 allows this).
-	ntUser, ntDomain := user, domain
-	if strings.Contains(user, "@") {
+	// resolves it (MS-NLMP 3.3.2 allows this). Any other name is checked
+	// in the served domain it was resolved to, the one its label names.
+	ntDomain := name.Domain.Name
+	if name.UPN {
 		ntDomain = ""
-	} else if ntDomain == "" {
-		ntDomain = name
 	}
-	auth, _, err := ntlmmsg.NewAuthenticateV2(ch, ntUser, ntDomain, password, basicWorkstation, cc, time.Now())
+	auth, _, err := ntlmmsg.NewAuthenticateV2(ch, name.User, ntDomain, password, basicWorkstation, cc, time.Now())
 	if err != nil {
 		a.log.Error("cannot build the NTLM answer for a Basic login", "err", err)
 		return unavailable("cannot answer the domain controller")
 	}
 	if err := hs.Authenticate(ctx, auth.Marshal()); err != nil {
-		return a.loginFailed(r, "Basic login", "basic authenticate", rt, hs.DC(), user, name, err)
+		return a.loginFailed(r, "Basic login", "basic authenticate", rt, hs.DC(), name.User, name.Domain.Name, err)
 	}
-	sam, _, _ := strings.Cut(user, "@")
-	login := conntable.Login{User: sam, Domain: name, Scheme: conntable.SchemeBasic, At: time.Now()}
+	login := conntable.Login{User: name.User, Domain: name.Domain.Name, Scheme: conntable.SchemeBasic, At: time.Now()}
 	r.log.Info("login", "user", login.User, "domain", login.Domain, "dc", hs.DC(), "scheme", login.Scheme.String())
 	return a.loggedIn(ctx, r, login)
-}
-
-// splitUser takes DOMAIN\user, user@realm or a bare user apart. For a UPN
-// the realm is returned as the domain.
-func splitUser(s string) (user, domain string) {
-	if d, u, ok := strings.Cut(s, `\`); ok {
-		return u, d
-	}
-	if u, d, ok := strings.Cut(s, "@"); ok && u != "" {
-		return s, d
-	}
-	return s, ""
-}
-
-// routeForBasic finds the domain a Basic user belongs to: the NetBIOS name
-// or DNS name given, default_domain or the first domain for none, or the
-// fallback domain.
-func (a *Authorizer) routeForBasic(user, domain string) (string, *route, bool) {
-	if domain == "" {
-		if rt := a.route(a.cfg.Auth.DefaultDomain); rt != nil {
-			return rt.dom.Name, rt, true
-		}
-		return a.domains[0].dom.Name, a.domains[0], true
-	}
-	for _, rt := range a.domains {
-		if strings.EqualFold(rt.dom.Name, domain) || (rt.dom.DNSName != "" && strings.EqualFold(rt.dom.DNSName, domain)) {
-			return rt.dom.Name, rt, true
-		}
-	}
-	if rt := a.route(a.cfg.Auth.FallbackDomain); rt != nil {
-		return strings.ToUpper(domain), rt, true
-	}
-	return domain, nil, false
 }
 
 func isHTTPS(p map[string]string) bool {

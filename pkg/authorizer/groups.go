@@ -3,6 +3,7 @@ package authorizer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/adgroup"
 	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
+	"github.com/goauthenntlm/goauthenntlm/pkg/identity"
 )
 
 // groups keeps the memberships of logged-in users at hand, so that group
@@ -48,10 +50,6 @@ func newGroups(dir GroupSource, log *slog.Logger) *groups {
 	return &groups{dir: dir, log: log, mem: map[string]*memberships{}, inflight: map[string]*lookupCall{}}
 }
 
-func groupsKey(user, domain string) string {
-	return strings.ToUpper(domain) + `\` + strings.ToLower(user)
-}
-
 // refresh fetches user's memberships in the background, after a login:
 // the next answers find them ready, and the login's 200 is not delayed.
 // Memberships still fresh in memory are not fetched again.
@@ -78,7 +76,7 @@ func (g *groups) get(ctx context.Context, user, domain string) (*memberships, er
 // fresh returns user's memberships held in memory, if still fresh.
 func (g *groups) fresh(user, domain string) *memberships {
 	g.mu.Lock()
-	m := g.mem[groupsKey(user, domain)]
+	m := g.mem[identity.Key(user, domain)]
 	g.mu.Unlock()
 	if m != nil && time.Now().Before(m.fresh) {
 		return m
@@ -87,7 +85,7 @@ func (g *groups) fresh(user, domain string) *memberships {
 }
 
 func (g *groups) fetch(ctx context.Context, user, domain string) (*memberships, error) {
-	k := groupsKey(user, domain)
+	k := identity.Key(user, domain)
 	g.mu.Lock()
 	c, ok := g.inflight[k]
 	if !ok {
@@ -187,10 +185,18 @@ func (a *Authorizer) authorize(ctx context.Context, p map[string]string) *fcgi.R
 	case remote == "":
 		return status(http.StatusForbidden, "no user")
 	}
-	user, domain := a.cfg.SplitUser(remote)
-	if d := p["AUTH_DOMAIN"]; d != "" {
-		domain = d
+	user, dom, err := a.names.Remote(remote)
+	if d := p["AUTH_DOMAIN"]; d != "" && err == nil {
+		// Our own login variable: the served domain that checked it.
+		if dom = a.names.Served(d); dom == nil {
+			err = fmt.Errorf("AUTH_DOMAIN %q: %w", d, identity.ErrNotServed)
+		}
 	}
+	if err != nil {
+		a.log.Warn("group check refused", "remote_user", identity.Short(remote), "err", err)
+		return status(http.StatusForbidden, "user not in a served domain")
+	}
+	domain := dom.Name
 	m, err := a.groups.get(ctx, user, domain)
 	if err != nil {
 		a.log.Warn("group check refused: memberships unavailable", "user", user, "domain", domain, "err", err)

@@ -108,20 +108,6 @@ func TestExportGroups(t *testing.T) {
 	}
 }
 
-func TestSplitUser(t *testing.T) {
-	for _, tt := range []struct{ in, user, domain string }{
-		{`EXAMPLE\jdoe`, "jdoe", "EXAMPLE"},
-		{"jdoe@example.test", "jdoe@example.test", "example.test"},
-		{"jdoe", "jdoe", ""},
-		{"@x", "@x", ""},
-	} {
-		u, d := splitUser(tt.in)
-		if u != tt.user || d != tt.domain {
-			t.Errorf("splitUser(%q) = %q, %q", tt.in, u, d)
-		}
-	}
-}
-
 func TestIsRawNTLM(t *testing.T) {
 	if !isRawNTLM([]byte("NTLMSSP\x00\x01")) || isRawNTLM([]byte{0x60, 0x82}) || isRawNTLM(bytes.Repeat([]byte{0}, 3)) {
 		t.Error("isRawNTLM")

@@ -13,6 +13,7 @@ import (
 	"github.com/goauthenntlm/goauthenntlm/pkg/conntable"
 	"github.com/goauthenntlm/goauthenntlm/pkg/dc"
 	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
+	"github.com/goauthenntlm/goauthenntlm/pkg/identity"
 	"github.com/goauthenntlm/goauthenntlm/pkg/ntlmmsg"
 )
 
@@ -22,6 +23,11 @@ type pending struct {
 	route  *route
 	scheme config.Scheme
 	spnego bool
+	// unicode is the character set agreed at NEGOTIATE (the DC's
+	// CHALLENGE says which); the DC reads the AUTHENTICATE's names in it.
+	unicode bool
+	// dcDomain is the NetBIOS domain the challenging DC named itself.
+	dcDomain string
 }
 
 func (p *pending) Close() { p.hs.Close() }
@@ -83,12 +89,18 @@ func (a *Authorizer) negotiate(ctx context.Context, r *request, c credentials) *
 		}
 		return a.dcFailed(r, "negotiate", rt, err)
 	}
-	a.table.AddPending(r.key, &pending{hs: hs, route: rt, scheme: c.scheme, spnego: c.spnego})
-	if a.cfg.NTLMDebug > 1 {
-		if ch, err := ntlmmsg.ParseChallenge(type2); err == nil {
-			r.log.Debug("ntlm: challenge", "dc", hs.DC(), "msg", ch)
-		}
+	ch, err := ntlmmsg.ParseChallenge(type2)
+	if err != nil {
+		// Its names could not be read as the DC will read them.
+		hs.Close()
+		a.log.Error("domain controller sent a challenge we cannot read", "dc", hs.DC(), "err", err)
+		return unavailable("domain controller answer unreadable")
 	}
+	if a.cfg.NTLMDebug > 1 {
+		r.log.Debug("ntlm: challenge", "dc", hs.DC(), "msg", ch)
+	}
+	a.table.AddPending(r.key, &pending{hs: hs, route: rt, scheme: c.scheme, spnego: c.spnego,
+		unicode: ch.Flags&ntlmmsg.NegotiateUnicode != 0, dcDomain: a.challengeDomain(ch, rt)})
 	if c.spnego {
 		return a.challengeSPNEGO(r, type2)
 	}
@@ -109,23 +121,31 @@ func (a *Authorizer) authenticate(ctx context.Context, r *request, c credentials
 	if !ok {
 		// Expired, never started, or sent on another connection than its
 		// Type1 (a replay, or a client that lost its connection).
-		r.log.Info("NTLM authenticate without a handshake in progress on this connection", "user", msg.User)
+		r.log.Info("NTLM authenticate without a handshake in progress on this connection", "user", identity.Short(msg.User))
 		a.table.Forget(r.key)
 		return a.challenge(true)
 	}
 	pd := p.(*pending)
 	defer pd.hs.Close()
 
+	// Read the names as the DC will: in the character set agreed at
+	// NEGOTIATE, refusing anything it could read otherwise.
+	msg, err = ntlmmsg.ParseAuthenticateAgreed(c.token, pd.unicode)
+	if err != nil {
+		r.log.Warn("NTLM authenticate refused: its names could read differently at the domain controller", "err", err)
+		return status(http.StatusBadRequest, "bad NTLM message")
+	}
 	// The DC accepts an anonymous Type3; a login needs a user.
 	if msg.NoCredentials() {
 		r.log.Warn("anonymous NTLM login refused")
 		return a.challenge(true)
 	}
-	domain, rt, ok := a.routeForAuthenticate(msg.Domain, pd.route)
-	if !ok {
-		r.log.Warn("login for a domain that is not served", "user", msg.User, "domain", msg.Domain)
+	name, err := a.names.Login(msg.User, msg.Domain, pd.dcDomain)
+	if err != nil {
+		r.log.Warn("login refused", "user", identity.Short(msg.User), "domain", identity.Short(msg.Domain), "err", err)
 		return a.challenge(true)
 	}
+	domain, rt := name.Domain.Name, a.route(name.Domain.Name)
 	if rt.pool != pd.route.pool {
 		// The challenge came from another domain's DCs and only they can
 		// finish it. Remember where this client belongs so its next
@@ -140,7 +160,7 @@ func (a *Authorizer) authenticate(ctx context.Context, r *request, c credentials
 	if err := pd.hs.Authenticate(ctx, c.token); err != nil {
 		return a.loginFailed(r, "login", "authenticate", pd.route, pd.hs.DC(), msg.User, domain, err)
 	}
-	login := conntable.Login{User: msg.User, Domain: domain, Scheme: schemeName(pd.scheme), At: time.Now()}
+	login := conntable.Login{User: name.User, Domain: domain, Scheme: schemeName(pd.scheme), At: time.Now()}
 	r.log.Info("login", "user", login.User, "domain", login.Domain, "dc", pd.hs.DC(), "scheme", login.Scheme.String())
 	return a.loggedIn(ctx, r, login)
 }
@@ -235,23 +255,27 @@ func (a *Authorizer) routeForNegotiate(neg *ntlmmsg.Negotiate, ip netip.Addr) (r
 	return a.domains[0], false
 }
 
-// routeForAuthenticate resolves the Type3's domain as Apache::AuthenNTLM
-// did: none → default_domain (or the challenge's); not configured →
-// fallback_domain's DCs, which decide through their trusts; else refused.
-func (a *Authorizer) routeForAuthenticate(name string, challenged *route) (string, *route, bool) {
-	if name == "" {
-		if rt := a.route(a.cfg.Auth.DefaultDomain); rt != nil {
-			return rt.dom.Name, rt, true
+// challengeDomain is the NetBIOS domain the challenging DC names itself
+// (the NbDomainName AV pair, else a domain TargetName). When it names none
+// (no DC we know of does that), it is the domain the Type1 was routed for
+// only if no other domain shares its DCs: else the Type1's own domain
+// field would pick the label. "?" then matches no domain: the login gets
+// the fallback_domain label or is refused.
+func (a *Authorizer) challengeDomain(ch *ntlmmsg.Challenge, rt *route) string {
+	if av, err := ch.AVPairs(); err == nil {
+		if d := av.String(ntlmmsg.MsvAvNbDomainName); d != "" {
+			return d
 		}
-		return challenged.dom.Name, challenged, true
 	}
-	if rt := a.route(name); rt != nil {
-		return rt.dom.Name, rt, true
+	if ch.TargetName != "" && ch.Flags&ntlmmsg.TargetTypeDomain != 0 {
+		return ch.TargetName
 	}
-	if rt := a.route(a.cfg.Auth.FallbackDomain); rt != nil {
-		return strings.ToUpper(name), rt, true
+	for _, o := range a.domains {
+		if o.pool == rt.pool && o != rt {
+			return "?"
+		}
 	}
-	return name, nil, false
+	return rt.dom.Name
 }
 
 func (a *Authorizer) route(name string) *route {

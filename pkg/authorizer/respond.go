@@ -99,7 +99,7 @@ func notAllowed() *fcgi.Response {
 func (a *Authorizer) granted(ctx context.Context, l conntable.Login) *fcgi.Response {
 	r := &fcgi.Response{
 		Status:    http.StatusOK,
-		Variables: map[string]string{"REMOTE_USER": a.userName(l), "AUTH_DOMAIN": l.Domain},
+		Variables: map[string]string{"REMOTE_USER": a.names.Format(l.User, l.Domain), "AUTH_DOMAIN": l.Domain},
 	}
 	if v := a.cfg.Groups.Variable; v != "" && a.groups != nil {
 		m, err := a.groups.get(ctx, l.User, l.Domain)

@@ -485,31 +485,3 @@ func validVarName(s string) bool {
 	}
 	return true
 }
-
-// SplitUser takes a user name as REMOTE_USER or a login form gives it
-// (jdoe, EXAMPLE\jdoe or jdoe@example.test) and returns the user and the
-// configured NetBIOS domain it belongs to: the one named, the one whose
-// dns_name matches, or default_domain (else the first domain) when none
-// is named. A domain that is not configured is returned upper-cased.
-func (c *Config) SplitUser(s string) (user, domain string) {
-	if d, u, ok := strings.Cut(s, `\`); ok {
-		user, domain = u, d
-	} else if u, d, ok := strings.Cut(s, "@"); ok && u != "" {
-		user, domain = u, d
-	} else {
-		user = s
-	}
-	if domain == "" {
-		domain = c.Auth.DefaultDomain
-		if domain == "" && len(c.Domains) > 0 {
-			domain = c.Domains[0].Name
-		}
-		return user, domain
-	}
-	for _, d := range c.Domains {
-		if strings.EqualFold(d.Name, domain) || (d.DNSName != "" && strings.EqualFold(d.DNSName, domain)) {
-			return user, d.Name
-		}
-	}
-	return user, strings.ToUpper(domain)
-}

@@ -90,26 +90,6 @@ func TestRelativePaths(t *testing.T) {
 	}
 }
 
-func TestSplitUser(t *testing.T) {
-	c, err := Parse("x.toml", []byte("[[domain]]\nname = \"EXAMPLE\"\ndns_name = \"example.test\"\ndcs = [\"dc\"]\n[[domain]]\nname = \"OTHER\"\ndcs = [\"dc2\"]\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tt := range []struct{ in, user, domain string }{
-		{"jdoe", "jdoe", "EXAMPLE"},
-		{`EXAMPLE\jdoe`, "jdoe", "EXAMPLE"},
-		{`other\bob`, "bob", "OTHER"},
-		{"jdoe@Example.Test", "jdoe", "EXAMPLE"},
-		{`far\x`, "x", "FAR"},
-		{"@x", "@x", "EXAMPLE"},
-	} {
-		u, d := c.SplitUser(tt.in)
-		if u != tt.user || d != tt.domain {
-			t.Errorf("SplitUser(%q) = %q, %q; want %q, %q", tt.in, u, d, tt.user, tt.domain)
-		}
-	}
-}
-
 func TestListenIsLoopback(t *testing.T) {
 	for listen, want := range map[string]bool{
 		"127.0.0.1:9301": true, "[::1]:9301": true, "localhost:9301": true,
