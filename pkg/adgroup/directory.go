@@ -19,6 +19,7 @@ import (
 type Directory struct {
 	Cache     *Cache
 	resolvers map[string]*Resolver // by upper-case NetBIOS domain name
+	dnsNames  map[string]string    // dns_name, by upper-case NetBIOS name
 	grace     time.Duration
 	timeout   time.Duration
 }
@@ -36,6 +37,7 @@ func NewDirectory(cfg *config.Config, log *slog.Logger) (*Directory, error) {
 			NegativeTTL: cfg.Groups.NegativeTTL.D(),
 		},
 		resolvers: map[string]*Resolver{},
+		dnsNames:  map[string]string{},
 		grace:     cfg.Groups.StaleGrace.D(),
 		timeout:   cfg.Groups.LookupTimeout.D(),
 	}
@@ -75,6 +77,7 @@ func NewDirectory(cfg *config.Config, log *slog.Logger) (*Directory, error) {
 			return nil, fmt.Errorf("domain %s: %w", dom.Name, err)
 		}
 		d.resolvers[strings.ToUpper(dom.Name)] = r
+		d.dnsNames[strings.ToUpper(dom.Name)] = dom.DNSName
 	}
 	return d, nil
 }
@@ -107,4 +110,18 @@ func (d *Directory) Close() error {
 func perServer(total time.Duration, servers int) time.Duration {
 	d := total / time.Duration(max(servers, 1))
 	return max(d, time.Second)
+}
+
+// Account is Resolver.Account in the served domain named domain (its
+// NetBIOS name), bounded by the configured lookup timeout. ok is false
+// when that domain has no LDAP settings: then no account name is known.
+func (d *Directory) Account(ctx context.Context, name string, upn bool, domain string) (sam string, ok bool, err error) {
+	r := d.resolvers[strings.ToUpper(domain)]
+	if r == nil {
+		return "", false, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	sam, err = r.Account(ctx, name, upn, d.dnsNames[strings.ToUpper(domain)])
+	return sam, true, err
 }

@@ -35,16 +35,17 @@ import (
 // Authorizer answers mod_authnz_fcgi's AUTHENTICATOR calls. Create it with
 // New, run its housekeeping with Run, and serve it with an fcgi.Server.
 type Authorizer struct {
-	cfg     *config.Config
-	names   *identity.Names
-	log     *slog.Logger
-	table   *conntable.Table
-	domains []*route // in config order
-	pools   []dc.Relay
-	secret  string // caller secret; empty = none required
-	hints   routeHints
-	groups  *groups      // nil when no domain has LDAP settings
-	cookie  *loginCookie // nil when the login cookie is off
+	cfg      *config.Config
+	names    *identity.Names
+	log      *slog.Logger
+	table    *conntable.Table
+	domains  []*route // in config order
+	pools    []dc.Relay
+	secret   string // caller secret; empty = none required
+	hints    routeHints
+	groups   *groups      // nil when no domain has LDAP settings
+	accounts *accounts    // nil when no domain has LDAP settings
+	cookie   *loginCookie // nil when the login cookie is off
 
 	kerberosLogged atomic.Bool
 	bindingKey     []byte
@@ -87,6 +88,13 @@ type GroupSource interface {
 	Close() error
 }
 
+// AccountSource names the account a login checked: *adgroup.Directory
+// (see its Account), or a fake in tests. A GroupSource that is one too
+// makes REMOTE_USER the directory's name of the account.
+type AccountSource interface {
+	Account(ctx context.Context, name string, upn bool, domain string) (sam string, ok bool, err error)
+}
+
 // New builds an Authorizer for cfg, with one DC pool per distinct DC list.
 func New(cfg *config.Config, opt Options) (*Authorizer, error) {
 	log := opt.Logger
@@ -121,12 +129,16 @@ func New(cfg *config.Config, opt Options) (*Authorizer, error) {
 	switch {
 	case opt.Groups != nil:
 		a.groups = newGroups(opt.Groups, log)
+		if as, ok := opt.Groups.(AccountSource); ok {
+			a.accounts = &accounts{dir: as, m: map[string]account{}}
+		}
 	case hasLDAP(cfg):
 		dir, err := adgroup.NewDirectory(cfg, log)
 		if err != nil {
 			return nil, err
 		}
 		a.groups = newGroups(dir, log)
+		a.accounts = &accounts{dir: dir, m: map[string]account{}}
 	}
 	newRelay := opt.NewRelay
 	if newRelay == nil {

@@ -76,7 +76,11 @@ func (a *Authorizer) basic(ctx context.Context, r *request, token []byte) *fcgi.
 	if err := hs.Authenticate(ctx, auth.Marshal()); err != nil {
 		return a.loginFailed(r, "Basic login", "basic authenticate", rt, hs.DC(), name.User, name.Domain.Name, err)
 	}
-	login := conntable.Login{User: name.User, Domain: name.Domain.Name, Scheme: conntable.SchemeBasic, At: time.Now()}
+	user, resp := a.accountName(ctx, r, name)
+	if resp != nil {
+		return resp
+	}
+	login := conntable.Login{User: user, Domain: name.Domain.Name, Scheme: conntable.SchemeBasic, At: time.Now()}
 	r.log.Info("login", "user", login.User, "domain", login.Domain, "dc", hs.DC(), "scheme", login.Scheme.String())
 	return a.loggedIn(ctx, r, login)
 }

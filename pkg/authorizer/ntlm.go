@@ -160,7 +160,11 @@ func (a *Authorizer) authenticate(ctx context.Context, r *request, c credentials
 	if err := pd.hs.Authenticate(ctx, c.token); err != nil {
 		return a.loginFailed(r, "login", "authenticate", pd.route, pd.hs.DC(), msg.User, domain, err)
 	}
-	login := conntable.Login{User: name.User, Domain: domain, Scheme: schemeName(pd.scheme), At: time.Now()}
+	user, resp := a.accountName(ctx, r, name)
+	if resp != nil {
+		return resp
+	}
+	login := conntable.Login{User: user, Domain: domain, Scheme: schemeName(pd.scheme), At: time.Now()}
 	r.log.Info("login", "user", login.User, "domain", login.Domain, "dc", pd.hs.DC(), "scheme", login.Scheme.String())
 	return a.loggedIn(ctx, r, login)
 }

@@ -89,9 +89,13 @@ func TestTwoDomains(t *testing.T) {
 		if log, _ := s.logSince(t, off); !strings.Contains(log, "not served") {
 			t.Errorf("no log line for the refused domain:\n%s", log)
 		}
+		// The client does not pick the label: a name no domain serves
+		// is fallback_domain's, whose DCs checked it.
 		s.reconfigure(t, addDomain(dc, "EXAMPLE"))
-		if code, body := loginTwice(t, s, `FAR\jdoe`); code != 200 || envVar(body, "AUTH_DOMAIN") != "FAR" {
-			t.Errorf("FAR with fallback_domain EXAMPLE: %d %q", code, envVar(body, "AUTH_DOMAIN"))
+		for _, d := range []string{"FAR", "TRUSTEDCORP", "ADMINS"} {
+			if code, body := loginTwice(t, s, d+`\jdoe`); code != 200 || envVar(body, "AUTH_DOMAIN") != "EXAMPLE" || envVar(body, "REMOTE_USER") != "jdoe" {
+				t.Errorf("%s\\jdoe with fallback_domain EXAMPLE: %d AUTH_DOMAIN=%q REMOTE_USER=%q", d, code, envVar(body, "AUTH_DOMAIN"), envVar(body, "REMOTE_USER"))
+			}
 		}
 	})
 }

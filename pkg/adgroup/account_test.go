@@ -1,0 +1,51 @@
+package adgroup
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestAccountSearch(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		upn  bool
+		dns  string
+		want string
+	}{
+		{"jdoe", false, "example.test", "(&(objectClass=user)(sAMAccountName=jdoe))"},
+		{"jdoe@example.test", true, "", "(&(objectClass=user)(|(sAMAccountName=jdoe@example.test)(userPrincipalName=jdoe@example.test)))"},
+		{"jdoe@EXAMPLE.test", true, "example.test", "(&(objectClass=user)(|(sAMAccountName=jdoe@EXAMPLE.test)(userPrincipalName=jdoe@EXAMPLE.test)(sAMAccountName=jdoe)))"},
+		{"jdoe@other.test", true, "example.test", "(&(objectClass=user)(|(sAMAccountName=jdoe@other.test)(userPrincipalName=jdoe@other.test)))"},
+		{"*)(x@example.test", true, "example.test", `(&(objectClass=user)(|(sAMAccountName=\2a\29\28x@example.test)(userPrincipalName=\2a\29\28x@example.test)(sAMAccountName=\2a\29\28x)))`},
+	} {
+		if got := accountSearch("DC=x", tt.name, tt.upn, tt.dns).Filter; got != tt.want {
+			t.Errorf("accountSearch(%q, %v, %q) = %s, want %s", tt.name, tt.upn, tt.dns, got, tt.want)
+		}
+	}
+}
+
+func TestIntegrationAccount(t *testing.T) {
+	r := newTestResolver(t, testConfig(t))
+	ctx := testCtx(t)
+	for _, tt := range []struct {
+		name string
+		upn  bool
+		want string
+	}{
+		{"jdoe", false, "jdoe"},
+		{"JDOE", false, "jdoe"},
+		{"jDoE", false, "jdoe"},
+		{"jdoe@example.test", true, "jdoe"},
+		{"JDOE@EXAMPLE.TEST", true, "jdoe"},
+	} {
+		got, err := r.Account(ctx, tt.name, tt.upn, "example.test")
+		if err != nil || got != tt.want {
+			t.Errorf("Account(%q) = %q, %v; want %q", tt.name, got, err, tt.want)
+		}
+	}
+	for _, name := range []string{"nosuchuser-xyz", "nosuch@example.test", "jdoe@other.test", "*", "j*", "jdoe\x00", "", "*)(sAMAccountName=jdoe"} {
+		if got, err := r.Account(ctx, name, true, "example.test"); !errors.Is(err, ErrNoSuchUser) {
+			t.Errorf("Account(%q) = %q, %v; want ErrNoSuchUser", name, got, err)
+		}
+	}
+}

@@ -1,0 +1,190 @@
+package e2e
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf16"
+
+	"github.com/goauthenntlm/goauthenntlm/pkg/ntlmmsg"
+)
+
+// The identity Apache gets is the account the DC checked, in one
+// spelling (issue 12): these are the attacks that showed otherwise.
+
+// typedNames are spellings the DC accepts for jdoe.
+var typedNames = []string{"JDOE", "jdoe@example.test", `EXAMPLE\jDoE`, "JDOE@EXAMPLE.TEST"}
+
+func TestTypedNamesAreOneAccount(t *testing.T) {
+	s := loadStack(t)
+	for _, typed := range typedNames {
+		t.Run(typed, func(t *testing.T) {
+			cl := ntlmClient(nil)
+			if code, body := get(t, cl, s.url("/private/whoami"), typed, users["jdoe"]); code != 200 || body != "jdoe" {
+				t.Errorf("NTLM as %q: %d REMOTE_USER %q, want 200 jdoe", typed, code, body)
+			}
+			if code := basicCode(t, s, typed, users["jdoe"]); code != 200 {
+				t.Errorf("Basic as %q: %d", typed, code)
+			}
+			req, _ := http.NewRequest("GET", s.url("/private/whoami"), nil)
+			req.SetBasicAuth(typed, users["jdoe"])
+			if code, body := doReq(t, http.DefaultClient, req); code != 200 || body != "jdoe" {
+				t.Errorf("Basic as %q: %d REMOTE_USER %q, want 200 jdoe", typed, code, body)
+			}
+			// The same group answers on the three routes.
+			for _, route := range []string{"/webusers/", "/expr/webusers/", "/authz/webusers/"} {
+				if code, body := get(t, ntlmClient(nil), s.url(route+"whoami"), typed, users["jdoe"]); code != 200 || body != "jdoe" {
+					t.Errorf("%s as %q: %d %q, want 200 jdoe", route, typed, code, body)
+				}
+			}
+			for _, route := range []string{"/outsiders/", "/expr/outsiders/", "/authz/outsiders/"} {
+				if code, _ := get(t, ntlmClient(nil), s.url(route+"whoami"), typed, users["jdoe"]); code == 200 {
+					t.Errorf("%s as %q: 200 for a non-member", route, typed)
+				}
+			}
+		})
+	}
+}
+
+func doReq(t *testing.T, cl *http.Client, req *http.Request) (int, string) {
+	t.Helper()
+	resp, err := cl.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		n, err := resp.Body.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	return resp.StatusCode, strings.TrimSpace(b.String())
+}
+
+// rawType3 is an AUTHENTICATE message with raw name bytes and the given
+// flags: what a hostile client sends.
+func rawType3(flags ntlmmsg.NegotiateFlags, domain, user, lm, nt []byte) []byte {
+	b := make([]byte, 64)
+	copy(b, "NTLMSSP\x00")
+	binary.LittleEndian.PutUint32(b[8:], 3)
+	binary.LittleEndian.PutUint32(b[60:], uint32(flags))
+	field := func(pos int, data []byte) {
+		binary.LittleEndian.PutUint16(b[pos:], uint16(len(data)))
+		binary.LittleEndian.PutUint16(b[pos+2:], uint16(len(data)))
+		binary.LittleEndian.PutUint32(b[pos+4:], uint32(len(b)))
+		b = append(b, data...)
+	}
+	field(28, domain)
+	field(36, user)
+	field(44, nil)
+	field(12, lm)
+	field(20, nt)
+	field(52, nil)
+	return b
+}
+
+func utf16bytes(s string) []byte {
+	u := utf16.Encode([]rune(s))
+	b := make([]byte, 2*len(u))
+	for i, c := range u {
+		binary.LittleEndian.PutUint16(b[2*i:], c)
+	}
+	return b
+}
+
+// forged runs a handshake on one connection: a Type1 with type1Flags, then
+// a Type3 whose NTLMv2 response is computed for dcUser (the name the DC
+// will read) with password, but whose user bytes and flags are the
+// attacker's. It returns the answer to the Type3.
+func forged(t *testing.T, url string, type1Flags, type3Flags ntlmmsg.NegotiateFlags, userBytes []byte, dcUser, password string) (int, string) {
+	t.Helper()
+	cl := oneConn()
+	neg := &ntlmmsg.Negotiate{Flags: type1Flags | ntlmmsg.NegotiateNTLM | ntlmmsg.RequestTarget | ntlmmsg.ExtendedSessionSecurity | ntlmmsg.AlwaysSign}
+	code, hdr, _ := do(t, cl, url, "NTLM "+base64.StdEncoding.EncodeToString(neg.Marshal()))
+	if code != 401 || !strings.HasPrefix(hdr, "NTLM ") {
+		t.Fatalf("Type1: %d %q", code, hdr)
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(hdr, "NTLM "))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := ntlmmsg.ParseChallenge(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cc [8]byte
+	rand.Read(cc[:])
+	// No domain: an odd-length OEM domain would make the message
+	// malformed for a UTF-16 reader, which is not the attack tested.
+	au, _, err := ntlmmsg.NewAuthenticateV2(ch, dcUser, "", password, "", cc, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t3 := rawType3(type3Flags|ntlmmsg.NegotiateNTLM|ntlmmsg.ExtendedSessionSecurity, nil, userBytes, au.LmChallengeResponse, au.NtChallengeResponse)
+	code, _, body := do(t, cl, url, "NTLM "+base64.StdEncoding.EncodeToString(t3))
+	return code, body
+}
+
+func TestCharsetDesync(t *testing.T) {
+	s := loadStack(t)
+	url := s.url("/private/whoami")
+	const uni, oem = ntlmmsg.NegotiateUnicode, ntlmmsg.NegotiateOEM
+
+	// The forged messages are right when sent honestly: the DC accepts
+	// them, so a refusal below is ours.
+	if code, body := forged(t, url, oem, oem, []byte("jdoe"), "jdoe", users["jdoe"]); code != 200 || body != "jdoe" {
+		t.Fatalf("honest OEM login: %d %q", code, body)
+	}
+	if code, body := forged(t, url, uni, uni, utf16bytes("jdoe"), "jdoe", users["jdoe"]); code != 200 || body != "jdoe" {
+		t.Fatalf("honest UNICODE login: %d %q", code, body)
+	}
+
+	// The second account: "j", the DC's reading of jdoe's UTF-16 bytes
+	// in OEM (it stops at the first NUL).
+	ensureUser(t, s, "j", "J!Passw0rd-e2e")
+	t.Cleanup(func() {
+		exec.Command("samba-tool", "user", "delete", "j", "-s", s.env["DC_DIR"]+"/etc/smb.conf").Run()
+	})
+
+	for _, tt := range []struct {
+		name                   string
+		type1, type3           ntlmmsg.NegotiateFlags
+		user                   []byte
+		dcUser, password, want string
+	}{
+		// The DC reads OEM "jdoe"; a parser following the Type3's flag
+		// reads 摪敯.
+		{"OEM agreed, UNICODE claimed", oem, uni, []byte("jdoe"), "jdoe", users["jdoe"], "jdoe"},
+		// The DC reads UTF-16 "jdoe"; following the flag: "j\0d\0o\0e\0".
+		{"UNICODE agreed, OEM claimed", uni, oem, utf16bytes("jdoe"), "jdoe", users["jdoe"], "jdoe"},
+		// The DC reads "j" and checks j's password; following the flag
+		// gives jdoe, with jdoe's groups.
+		{"j's login with jdoe's bytes", oem, uni, utf16bytes("jdoe"), "j", "J!Passw0rd-e2e", "j"},
+		// The DC stops at the NUL and checks alice.
+		{"NUL in the user", uni, uni, utf16bytes("alice\x00jdoe"), "alice", users["alice"], "alice"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			off := s.logOffset(t)
+			code, body := forged(t, url, tt.type1, tt.type3, tt.user, tt.dcUser, tt.password)
+			// Refused, or (never) the account the DC checked.
+			if code == 200 && body != tt.want {
+				t.Fatalf("200 as %q; the DC checked %q", body, tt.want)
+			}
+			if code != 400 && code != 401 {
+				t.Errorf("%d %q, want 400 or 401", code, body)
+			}
+			if log, _ := s.logSince(t, off); !strings.Contains(log, "could read differently") {
+				t.Errorf("no log line for the refused message:\n%s", log)
+			}
+		})
+	}
+}
