@@ -162,8 +162,9 @@ func TestConnectionBinding(t *testing.T) {
 		t.Errorf("after a refused binding: %d, want 401", r.Status)
 	}
 
-	// A browser that has a binding cookie keeps it on its next login.
-	l2 := conntable.Login{User: "jdoe"}
+	// A browser that has a binding cookie keeps it on its next login
+	// as the same account.
+	l2 := conntable.Login{User: "jdoe", Domain: "EXAMPLE"}
 	resp2 := &fcgi.Response{}
 	a.bind(&l2, withCookie, resp2)
 	if l2.Binding != l.Binding || resp2.Header.Get("Set-Cookie") != "" {
@@ -183,13 +184,42 @@ func TestPlantedBindingRefused(t *testing.T) {
 	if resp.Header.Get("Set-Cookie") == "" {
 		t.Fatal("planted value taken over; want a new binding cookie")
 	}
-	if a.issuedBinding(strings.Repeat("A", 40)) {
+	if a.issuedBinding(strings.Repeat("A", 40), l) {
 		t.Error("issuedBinding accepts a made-up value")
 	}
 	// Another process's (or an old key's) values are not ours either.
 	b := newTest(t, "")
 	v, _, _ := strings.Cut(strings.TrimPrefix(resp.Header.Get("Set-Cookie"), "NTLM_CONN="), ";")
-	if !a.issuedBinding(v) || b.issuedBinding(v) {
-		t.Errorf("issuedBinding: own %v, other key %v", a.issuedBinding(v), b.issuedBinding(v))
+	if !a.issuedBinding(v, l) || b.issuedBinding(v, l) {
+		t.Errorf("issuedBinding: own %v, other key %v", a.issuedBinding(v, l), b.issuedBinding(v, l))
+	}
+}
+
+// Issue 12, 4: alice's own value, planted in jdoe's browser, is not kept
+// through jdoe's login; else alice, on jdoe's address and port after his
+// connection closes, would be let in as jdoe.
+func TestBindingOfAnotherAccountRefused(t *testing.T) {
+	a := newTest(t, "")
+	alice := conntable.Login{User: "alice", Domain: "EXAMPLE"}
+	resp := &fcgi.Response{}
+	a.bind(&alice, params(""), resp)
+	v, _, _ := strings.Cut(strings.TrimPrefix(resp.Header.Get("Set-Cookie"), "NTLM_CONN="), ";")
+
+	p := params("")
+	p["HTTP_COOKIE"] = "NTLM_CONN=" + v
+	for _, l := range []conntable.Login{{User: "jdoe", Domain: "EXAMPLE"}, {User: "alice", Domain: "OTHER"}} {
+		resp := &fcgi.Response{}
+		a.bind(&l, p, resp)
+		if resp.Header.Get("Set-Cookie") == "" || l.Binding == alice.Binding {
+			t.Errorf("%s\\%s kept alice's binding value", l.Domain, l.User)
+		}
+	}
+	// Her value still binds her own next login (any spelling: names are
+	// canonical by then, the key lower-cases).
+	again := conntable.Login{User: "ALICE", Domain: "example"}
+	resp = &fcgi.Response{}
+	a.bind(&again, p, resp)
+	if resp.Header.Get("Set-Cookie") != "" || again.Binding != alice.Binding {
+		t.Error("alice's own value not reused for her next login")
 	}
 }

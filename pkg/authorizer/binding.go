@@ -11,6 +11,7 @@ import (
 	"github.com/goauthenntlm/goauthenntlm/pkg/conntable"
 	"github.com/goauthenntlm/goauthenntlm/pkg/cookie"
 	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
+	"github.com/goauthenntlm/goauthenntlm/pkg/identity"
 )
 
 // Connection binding (auth.bind_connections). Apache identifies a client
@@ -22,9 +23,11 @@ import (
 // The value is per browser, not per connection: a login whose request
 // already carries one binds to it, so that a browser's parallel
 // connections agree after at most one extra handshake each. Only values
-// this authorizer issued are taken over (they carry a MAC under a key of
-// the process): a value planted in the browser by someone else, to be
-// presented later from another client, is replaced instead.
+// this authorizer issued for the same account are taken over: each carries
+// a MAC, under a key of the process, over its random part and the user and
+// domain it was issued to. A value planted in the browser by someone else
+// (their own, issued to them, to be presented later from the victim's
+// address and port) is replaced instead.
 
 // bindingOK reports whether a request on a connection logged in as l may
 // use that login.
@@ -45,14 +48,14 @@ func (a *Authorizer) bindingOK(l conntable.Login, p map[string]string) bool {
 // sets on r.
 func (a *Authorizer) bind(l *conntable.Login, p map[string]string, r *fcgi.Response) {
 	for _, v := range cookie.FromHeader(p["HTTP_COOKIE"], a.cfg.Auth.BindingCookie) {
-		if a.issuedBinding(v) {
+		if a.issuedBinding(v, *l) {
 			l.Binding = sha256.Sum256([]byte(v))
 			return
 		}
 	}
 	var b [bindingRandLen + bindingMACLen]byte
 	rand.Read(b[:bindingRandLen])
-	copy(b[bindingRandLen:], a.bindingMAC(b[:bindingRandLen]))
+	copy(b[bindingRandLen:], a.bindingMAC(b[:bindingRandLen], *l))
 	v := base64.RawURLEncoding.EncodeToString(b[:])
 	l.Binding = sha256.Sum256([]byte(v))
 	c := &http.Cookie{Name: a.cfg.Auth.BindingCookie, Value: v, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: isHTTPS(p)}
@@ -67,18 +70,22 @@ const (
 	bindingMACLen  = 12
 )
 
-func (a *Authorizer) bindingMAC(random []byte) []byte {
+func (a *Authorizer) bindingMAC(random []byte, l conntable.Login) []byte {
 	m := hmac.New(sha256.New, a.bindingKey)
 	m.Write([]byte("goauthenntlm connection binding\x00"))
 	m.Write(random)
+	// Names hold no NUL (package identity refuses control characters),
+	// so the encoding is unambiguous.
+	m.Write([]byte(identity.Key(l.User, l.Domain)))
 	return m.Sum(nil)[:bindingMACLen]
 }
 
-// issuedBinding reports whether v is a binding value this authorizer made.
-func (a *Authorizer) issuedBinding(v string) bool {
+// issuedBinding reports whether v is a binding value this authorizer made
+// for l's account.
+func (a *Authorizer) issuedBinding(v string, l conntable.Login) bool {
 	b, err := base64.RawURLEncoding.DecodeString(v)
 	if err != nil || len(b) != bindingRandLen+bindingMACLen {
 		return false
 	}
-	return hmac.Equal(b[bindingRandLen:], a.bindingMAC(b[:bindingRandLen]))
+	return hmac.Equal(b[bindingRandLen:], a.bindingMAC(b[:bindingRandLen], l))
 }

@@ -4,7 +4,9 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"net/http"
+	neturl "net/url"
 	"os/exec"
 	"strings"
 	"testing"
@@ -186,5 +188,58 @@ func TestCharsetDesync(t *testing.T) {
 				t.Errorf("no log line for the refused message:\n%s", log)
 			}
 		})
+	}
+}
+
+// TestPlantedBinding: alice's own binding value, planted in jdoe's
+// browser, must not be adopted by jdoe's login; else alice, from jdoe's
+// address and port right after his connection closes, presenting her
+// value, is let in as jdoe.
+func TestPlantedBinding(t *testing.T) {
+	s := loadStack(t)
+	whoami := s.url("/private/whoami")
+	u, _ := neturl.Parse(whoami)
+	bindingOf := func(cl *http.Client) string {
+		for _, ck := range cl.Jar.Cookies(u) {
+			if ck.Name == "NTLM_CONN" {
+				return ck.Value
+			}
+		}
+		return ""
+	}
+
+	aip := testSourceIP(t)
+	acl, atr := portClient(t, reuseDialer(aip, freePort(t, aip)), &counter{})
+	if code, body := getClose(t, acl, atr, whoami, `EXAMPLE\alice`, users["alice"]); code != 200 || body != "alice" {
+		t.Fatalf("alice's login: %d %q", code, body)
+	}
+	planted := bindingOf(acl)
+	if planted == "" {
+		t.Fatal("alice got no NTLM_CONN binding cookie")
+	}
+
+	ip := testSourceIP(t)
+	d := reuseDialer(ip, freePort(t, ip))
+	jcl, jtr := portClient(t, d, &counter{})
+	jcl.Jar.SetCookies(u, []*http.Cookie{{Name: "NTLM_CONN", Value: planted, Path: "/"}})
+	if code, body := get(t, jcl, whoami, `EXAMPLE\jdoe`, users["jdoe"]); code != 200 || body != "jdoe" {
+		t.Fatalf("jdoe's login: %d %q", code, body)
+	}
+	if code, body := getClose(t, jcl, jtr, whoami, `EXAMPLE\jdoe`, users["jdoe"]); code != 200 || body != "jdoe" {
+		t.Fatalf("jdoe's last request: %d %q", code, body)
+	}
+	if got := bindingOf(jcl); got == planted {
+		t.Errorf("jdoe's login kept alice's planted binding value")
+	}
+
+	resp, body, err := rawGet(t, s, d, "/private/whoami", "Cookie: NTLM_CONN="+planted)
+	if errors.Is(err, errPortBusy) {
+		t.Skipf("cannot test: the kernel would not let alice bind jdoe's address %s again within 5 s: %v", d.LocalAddr, err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 401 {
+		t.Errorf("alice on jdoe's address and port with her value: %d %q, want 401", resp.StatusCode, body)
 	}
 }
