@@ -201,6 +201,12 @@ setup_files() {
 	chmod -R a+rX "$pub/apache" "$pub/bin"
 
 	install -m 0640 -o root -g www-data "$dir/dc/svc-ntlm.pass" "$pub/ldap.pass"
+	# The caller secret, as an install makes it (README, Install): the
+	# authorizer reads the file, Apache's config passes the value.
+	if [ ! -s "$pub/caller.secret" ]; then
+		install -m 0640 -o root -g www-data /dev/null "$pub/caller.secret"
+		head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$pub/caller.secret"
+	fi
 	install -m 0644 "$dir/dc/tls/ca.pem" "$pub/ca.pem"
 	mkdir -p "$pub/groups-cache"
 	chown www-data:www-data "$pub/groups-cache"
@@ -214,7 +220,9 @@ fill() { # template -> stdout, replacing the @PLACEHOLDERS@
 		-e "s|@LOGLEVEL@|${STACK_APACHE_LOGLEVEL:-warn}|g" \
 		-e "s|@LOG_LEVEL@|${STACK_LOG_LEVEL:-info}|g" -e "s|@DC_IP@|$DC_IP|g" \
 		-e "s|@LDAP_PASSFILE@|$pub/ldap.pass|g" -e "s|@LDAP_CA@|$pub/ca.pem|g" \
-		-e "s|@CACHE_DIR@|$pub/groups-cache|g" -e "s|@GROUPS_TTL@|$GROUPS_TTL|g" "$1"
+		-e "s|@CACHE_DIR@|$pub/groups-cache|g" -e "s|@GROUPS_TTL@|$GROUPS_TTL|g" \
+		-e "s|@CALLER_SECRET_FILE@|$pub/caller.secret|g" \
+		-e "s|@CALLER_SECRET@|$(cat "$pub/caller.secret")|g" "$1"
 }
 
 write_conf() {

@@ -236,15 +236,20 @@ func (a *Authorizer) ServeFCGI(ctx context.Context, fr *fcgi.Request) *fcgi.Resp
 	if !ok || strings.TrimSpace(h) == "" {
 		// The hot path: a later request on an authenticated connection.
 		if l, ok := a.table.Authenticated(key); ok {
-			if a.bindingOK(l, p) {
+			switch {
+			case a.tooOld(l):
+				a.log.Info("login_lifetime passed since the domain controller checked this connection's login: challenged again",
+					"client", key.Client.String(), "user", l.User, "domain", l.Domain)
+			case a.bindingOK(l, p):
 				return a.granted(ctx, l)
+			default:
+				a.log.Info("request without this connection's binding cookie: challenged again (another client on the same address and port?)",
+					"client", key.Client.String(), "user", l.User)
 			}
-			a.log.Info("request without this connection's binding cookie: challenged again (another client on the same address and port?)",
-				"client", key.Client.String(), "user", l.User)
 			a.table.Forget(key)
 		}
 		if a.cookie != nil {
-			if l, ok := a.cookie.login(p["HTTP_COOKIE"], a.log.With("client", key.Client.String())); ok {
+			if l, ok := a.cookie.login(p["HTTP_COOKIE"], a.log.With("client", key.Client.String())); ok && !a.tooOld(l) {
 				resp := a.granted(ctx, l)
 				if a.cfg.Auth.BindConnections {
 					a.bind(&l, p, resp)
@@ -280,6 +285,11 @@ func (a *Authorizer) ServeFCGI(ctx context.Context, fr *fcgi.Request) *fcgi.Resp
 		return a.basic(ctx, r, cred.token)
 	}
 	return a.challenge(true)
+}
+
+// tooOld reports whether login_lifetime has passed since the DC checked l.
+func (a *Authorizer) tooOld(l conntable.Login) bool {
+	return time.Since(l.At) > a.cfg.Auth.LoginLifetime.D()
 }
 
 // PoolConfig is the DC pool configuration for domain d under cfg.

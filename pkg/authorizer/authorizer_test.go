@@ -223,3 +223,24 @@ func TestBindingOfAnotherAccountRefused(t *testing.T) {
 		t.Error("alice's own value not reused for her next login")
 	}
 }
+
+// login_lifetime ends a connection's login, however busy the connection.
+func TestLoginLifetime(t *testing.T) {
+	a := newTest(t, "[auth]\nlogin_lifetime = \"1h\"\nbind_connections = false")
+	p := params("")
+	k, err := connKey(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.table.SetAuthenticated(k, conntable.Login{User: "jdoe", Domain: "EXAMPLE", At: time.Now().Add(-59 * time.Minute)})
+	if r := serve(a, p); r.Status != 200 {
+		t.Fatalf("within login_lifetime: %d", r.Status)
+	}
+	a.table.SetAuthenticated(k, conntable.Login{User: "jdoe", Domain: "EXAMPLE", At: time.Now().Add(-61 * time.Minute)})
+	if r := serve(a, p); r.Status != 401 {
+		t.Fatalf("past login_lifetime: %d, want 401", r.Status)
+	}
+	if _, ok := a.table.Authenticated(k); ok {
+		t.Error("the expired login is still remembered")
+	}
+}

@@ -180,7 +180,7 @@ func (a *Authorizer) authorize(ctx context.Context, p map[string]string) *fcgi.R
 		a.log.Error("group check asked, but no [[domain]] has ldap_urls")
 		return status(http.StatusInternalServerError, "authorizer: groups not configured")
 	case len(names) == 0:
-		a.log.Error("group check without REQUIRED_GROUPS: set it with SetEnvIf in Apache's config", "uri", p["REQUEST_URI"])
+		a.log.Error("group check without REQUIRED_GROUPS: set it with SetEnvIf in Apache's config", "uri", identity.Short(p["REQUEST_URI"]))
 		return status(http.StatusInternalServerError, "authorizer: no required groups")
 	case remote == "":
 		return status(http.StatusForbidden, "no user")
@@ -199,11 +199,11 @@ func (a *Authorizer) authorize(ctx context.Context, p map[string]string) *fcgi.R
 	domain := dom.Name
 	m, err := a.groups.get(ctx, user, domain)
 	if err != nil {
-		a.log.Warn("group check refused: memberships unavailable", "user", user, "domain", domain, "err", err)
+		a.log.Warn("group check refused: memberships unavailable", "user", identity.Short(user), "domain", domain, "err", err)
 		return status(http.StatusForbidden, "group membership unknown")
 	}
 	if !m.entry.MemberOfAny(names) {
-		a.log.Info("group check: not a member", "user", user, "domain", domain, "required", strings.Join(names, ","))
+		a.log.Info("group check: not a member", "user", identity.Short(user), "domain", domain, "required", strings.Join(names, ","))
 		return status(http.StatusForbidden, "not a member of the required groups")
 	}
 	return &fcgi.Response{Status: http.StatusOK}

@@ -190,6 +190,7 @@ func (a *Authorizer) dcContext(ctx context.Context) (context.Context, context.Ca
 // loginFailed answers the last step of a login (what: "login", "Basic
 // login") that the DC did not accept, or that no DC could answer.
 func (a *Authorizer) loginFailed(r *request, what, step string, rt *route, dcAddr, user, domain string, err error) *fcgi.Response {
+	user = identity.Short(user) // as the client typed it
 	var se *dc.StatusError
 	if errors.As(err, &se) {
 		switch se.Status.Kind() {

@@ -83,6 +83,12 @@ type Auth struct {
 	// FallbackDomain serves domains that are not configured
 	// (fallbackdomain): its DCs are asked, trusting the domain to decide.
 	FallbackDomain string `toml:"fallback_domain"`
+	// LoginLifetime ends a connection's login this long after the DC
+	// checked it: the next request on it handshakes again, so a disabled
+	// account or a changed password takes effect on kept-alive
+	// connections too (Apache's MaxKeepAliveRequests 0 keeps them open
+	// indefinitely).
+	LoginLifetime Duration `toml:"login_lifetime"`
 	// MaxPending caps handshakes between Type1 and Type3, in all and per
 	// client address (IPv6: per /64), so that a flood of Type1s cannot
 	// exhaust memory. At a cap the oldest handshake is dropped for the new
@@ -184,6 +190,7 @@ func Defaults() Config {
 			NameFormat:       NameSAM,
 			HandshakeTimeout: Duration(10 * time.Second),
 			KeepAliveTimeout: Duration(5 * time.Second),
+			LoginLifetime:    Duration(10 * time.Hour),
 			MaxPending:       10000,
 			MaxPendingPerIP:  64,
 			MaxConnections:   100000,
@@ -363,6 +370,9 @@ func (c *Config) validate(data []byte) error {
 	}
 	if c.Auth.HandshakeTimeout <= 0 {
 		bad(at("auth", "handshake_timeout"), "auth.handshake_timeout must be positive")
+	}
+	if c.Auth.LoginLifetime <= 0 {
+		bad(at("auth", "login_lifetime"), "auth.login_lifetime must be positive")
 	}
 	if c.Auth.KeepAliveTimeout <= 0 {
 		bad(at("auth", "keepalive_timeout"), "auth.keepalive_timeout must be positive (set it to Apache's KeepAliveTimeout)")
