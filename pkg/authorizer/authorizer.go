@@ -62,7 +62,9 @@ type route struct {
 // Options are what New needs besides the configuration.
 type Options struct {
 	Logger *slog.Logger
-	// CallerSecret, when not empty, must arrive in AUTHORIZER_SECRET.
+	// CallerSecret, when not empty, must arrive in the GoAuthenNTLM-Secret
+	// request header Apache sets (HTTP_GOAUTHENNTLM_SECRET), or in the
+	// AUTHORIZER_SECRET variable.
 	CallerSecret string
 	// Table, when set, is the connection table of the Authorizer this one
 	// replaces (a configuration reload): logins survive the reload.
@@ -212,8 +214,8 @@ type request struct {
 // ServeFCGI implements fcgi.Handler.
 func (a *Authorizer) ServeFCGI(ctx context.Context, fr *fcgi.Request) *fcgi.Response {
 	p := fr.Params
-	if a.secret != "" && !secretEqual(p["AUTHORIZER_SECRET"], a.secret) {
-		a.log.Warn("call refused: AUTHORIZER_SECRET missing or wrong; is the SetEnvIf line in Apache's config?", "remote", p["REMOTE_ADDR"])
+	if a.secret != "" && !a.callerOK(p) {
+		a.log.Warn("call refused: caller secret missing or wrong; is the RequestHeader ... GoAuthenNTLM-Secret line in Apache's config?", "remote", p["REMOTE_ADDR"])
 		return status(http.StatusForbidden, "caller not authorized")
 	}
 	key, err := connKey(p)
@@ -285,6 +287,16 @@ func (a *Authorizer) ServeFCGI(ctx context.Context, fr *fcgi.Request) *fcgi.Resp
 		return a.basic(ctx, r, cred.token)
 	}
 	return a.challenge(true)
+}
+
+// callerOK reports whether the caller passed the secret. The shipped
+// Apache setup sets it as a request header early and removes the header
+// again before the application runs (mod_headers); a variable set with
+// SetEnvIf, the older way, cannot be removed again and reaches the
+// application. Either will do: a client cannot know the value, and its own
+// header of that name must not make Apache's variable fail.
+func (a *Authorizer) callerOK(p map[string]string) bool {
+	return secretEqual(p["HTTP_GOAUTHENNTLM_SECRET"], a.secret) || secretEqual(p["AUTHORIZER_SECRET"], a.secret)
 }
 
 // tooOld reports whether login_lifetime has passed since the DC checked l.

@@ -126,10 +126,21 @@ func TestCallerSecret(t *testing.T) {
 	if r := serve(a, params("")); r.Status != 403 {
 		t.Errorf("no secret: %d, want 403", r.Status)
 	}
+	for _, k := range []string{"HTTP_GOAUTHENNTLM_SECRET", "AUTHORIZER_SECRET"} {
+		for v, want := range map[string]int{"0123456789abcdef": 401, "0123456789abcdeF": 403, "0123456789abcde": 403, "": 403} {
+			p := params("")
+			p[k] = v
+			if r := serve(a, p); r.Status != want {
+				t.Errorf("%s=%q: %d, want %d", k, v, r.Status, want)
+			}
+		}
+	}
+	// A client's own header of that name does not spoil Apache's variable.
 	p := params("")
+	p["HTTP_GOAUTHENNTLM_SECRET"] = "forged"
 	p["AUTHORIZER_SECRET"] = "0123456789abcdef"
 	if r := serve(a, p); r.Status != 401 {
-		t.Errorf("right secret: %d, want 401 (the normal challenge)", r.Status)
+		t.Errorf("variable right, header forged: %d, want 401", r.Status)
 	}
 }
 

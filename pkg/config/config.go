@@ -30,7 +30,8 @@ type Config struct {
 	// (message flags and AV pairs; never responses or hashes).
 	NTLMDebug int `toml:"ntlm_debug"`
 	// CallerSecretFile, when set, holds a secret Apache must pass in the
-	// AUTHORIZER_SECRET variable; calls without it are refused.
+	// GoAuthenNTLM-Secret request header (or the AUTHORIZER_SECRET
+	// variable); calls without it are refused.
 	CallerSecretFile string `toml:"caller_secret_file"`
 
 	Auth    Auth     `toml:"auth"`

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"net"
 	"net/http"
 	neturl "net/url"
 	"os/exec"
@@ -241,5 +242,151 @@ func TestPlantedBinding(t *testing.T) {
 	}
 	if resp.StatusCode != 401 {
 		t.Errorf("alice on jdoe's address and port with her value: %d %q, want 401", resp.StatusCode, body)
+	}
+}
+
+// fcgiCall sends one AUTHORIZER request with params straight to the
+// authorizer, as a local process other than Apache could, and returns the
+// status line of its answer.
+func fcgiCall(t *testing.T, s *stack, kv ...string) string {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", s.env["AUTHZ_ADDR"], 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	params := fcgiPairs(append([]string{
+		"REMOTE_ADDR", "127.0.0.1", "REMOTE_PORT", "40001",
+		"SERVER_ADDR", "127.0.0.1", "SERVER_PORT", s.env["APACHE_PORT"],
+		"REQUEST_METHOD", "GET", "REQUEST_URI", "/private/whoami",
+	}, kv...)...)
+	req := fcgiRecord(1, 1, []byte{0, 2, 0, 0, 0, 0, 0, 0})
+	req = append(req, fcgiRecord(4, 1, params)...)
+	req = append(req, fcgiRecord(4, 1, nil)...)
+	req = append(req, fcgiRecord(5, 1, nil)...)
+	if _, err := conn.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	out, err := fcgiReadAnswer(conn, 1)
+	if err != nil {
+		t.Fatalf("answer: %v (%q)", err, out)
+	}
+	line, _, _ := strings.Cut(out, "\r\n")
+	return line
+}
+
+// The stack runs as installed: Apache passes the caller secret, and
+// whoever does not have it is refused, whatever it asks.
+func TestCallerSecretRequired(t *testing.T) {
+	s := loadStack(t)
+	sec := callerSecret(t, s)
+	if sec == nil {
+		t.Fatal("the stack's config has no caller_secret_file: the shipped setup must run with one")
+	}
+	for _, tc := range []struct {
+		name string
+		kv   []string
+	}{
+		{"authz role asking about jdoe", []string{"FCGI_APACHE_ROLE", "AUTHORIZER", "REMOTE_USER", "jdoe", "REQUIRED_GROUPS", "WebUsers"}},
+		{"authn role", []string{"FCGI_APACHE_ROLE", "AUTHENTICATOR"}},
+		{"wrong secret", []string{"FCGI_APACHE_ROLE", "AUTHORIZER", "REMOTE_USER", "jdoe", "REQUIRED_GROUPS", "WebUsers", "HTTP_GOAUTHENNTLM_SECRET", "not-it"}},
+		{"wrong secret as a variable", []string{"FCGI_APACHE_ROLE", "AUTHENTICATOR", "AUTHORIZER_SECRET", "not-it"}},
+		{"empty secret", []string{"FCGI_APACHE_ROLE", "AUTHENTICATOR", "HTTP_GOAUTHENNTLM_SECRET", ""}},
+	} {
+		if got := fcgiCall(t, s, tc.kv...); !strings.HasPrefix(got, "Status: 403") {
+			t.Errorf("%s without the secret: %q, want Status: 403", tc.name, got)
+		}
+	}
+	// With it, the same question is answered.
+	if got := fcgiCall(t, s, append([]string{"FCGI_APACHE_ROLE", "AUTHORIZER", "REMOTE_USER", "jdoe", "REQUIRED_GROUPS", "WebUsers"}, sec...)...); strings.HasPrefix(got, "Status: 403") {
+		t.Errorf("with the secret: %q", got)
+	}
+	// And Apache passes it: logins work (and the application never sees it).
+	code, body := get(t, ntlmClient(nil), s.url("/private/env"), `EXAMPLE\jdoe`, users["jdoe"])
+	if code != 200 || strings.Contains(body, "SECRET") || strings.Contains(body, sec[1]) {
+		t.Errorf("through Apache: %d, secret in the application's environment: %v", code, strings.Contains(body, sec[1]))
+	}
+}
+
+// The application behind a protected location sees no Authorization
+// header: not the NTLM tokens, and not a Basic password.
+func TestNoAuthorizationForTheApplication(t *testing.T) {
+	s := loadStack(t)
+	for _, path := range []string{"/private/env", "/webusers/env", "/authz/webusers/env"} {
+		code, body := get(t, ntlmClient(nil), s.url(path), `EXAMPLE\jdoe`, users["jdoe"])
+		if code != 200 || envVar(body, "REMOTE_USER") != "jdoe" {
+			t.Fatalf("NTLM %s: %d", path, code)
+		}
+		if strings.Contains(body, "HTTP_AUTHORIZATION") {
+			t.Errorf("NTLM %s: the application sees the Authorization header", path)
+		}
+		req, _ := http.NewRequest("GET", s.url(path), nil)
+		req.SetBasicAuth(`EXAMPLE\jdoe`, users["jdoe"])
+		code, body = doReq(t, http.DefaultClient, req)
+		if code != 200 || envVar(body, "REMOTE_USER") != "jdoe" {
+			t.Fatalf("Basic %s: %d", path, code)
+		}
+		if strings.Contains(body, "HTTP_AUTHORIZATION") || strings.Contains(body, base64.StdEncoding.EncodeToString([]byte(`EXAMPLE\jdoe:`+users["jdoe"]))) {
+			t.Errorf("Basic %s: the application sees the password", path)
+		}
+	}
+}
+
+func TestTraceOff(t *testing.T) {
+	s := loadStack(t)
+	for _, path := range []string{"/private/whoami", "/public/file.txt"} {
+		req, _ := http.NewRequest("TRACE", s.url(path), nil)
+		req.SetBasicAuth(`EXAMPLE\jdoe`, users["jdoe"])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed && resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("TRACE %s: %d, want 405", path, resp.StatusCode)
+		}
+	}
+}
+
+// SERVER_PORT, part of the connection identity, is the port the client
+// connected to, whatever its Host header says.
+func TestServerPortFromSocket(t *testing.T) {
+	s := loadStack(t)
+	port := s.env["APACHE_PORT"]
+	for _, host := range []string{"127.0.0.1:9999", "127.0.0.1:" + port, "127.0.0.1", "other.example:1"} {
+		req, _ := http.NewRequest("GET", s.url("/private/env"), nil)
+		req.Host = host
+		req.SetBasicAuth(`EXAMPLE\jdoe`, users["jdoe"])
+		code, body := doReq(t, http.DefaultClient, req)
+		if code != 200 || envVar(body, "SERVER_PORT") != port {
+			t.Errorf("Host %q: %d SERVER_PORT=%q, want %s", host, code, envVar(body, "SERVER_PORT"), port)
+		}
+	}
+}
+
+// login_lifetime ends a kept-alive connection's login: its next request
+// handshakes again.
+func TestLoginLifetimeEndsConnection(t *testing.T) {
+	s := loadStack(t)
+	s.reconfigure(t, addToAuth(`login_lifetime = "3s"`))
+	c := &counter{}
+	cl := ntlmClient(c)
+	if code, body := get(t, cl, s.url("/private/whoami"), `EXAMPLE\jdoe`, users["jdoe"]); code != 200 || body != "jdoe" {
+		t.Fatalf("login: %d %q", code, body)
+	}
+	// Keep the connection busy (under keepalive_timeout) past the lifetime.
+	deadline := time.Now().Add(4 * time.Second)
+	for time.Now().Before(deadline) {
+		if code, _ := get(t, cl, s.url("/private/whoami"), `EXAMPLE\jdoe`, users["jdoe"]); code != 200 {
+			t.Fatalf("request: %d", code)
+		}
+		time.Sleep(time.Second)
+	}
+	if n := c.conns.Load(); n != 1 {
+		t.Skipf("the client used %d connections; the test needs one", n)
+	}
+	if n := c.type3.Load(); n < 2 {
+		t.Errorf("%d handshakes on one connection over 4 s with login_lifetime 3s, want a second one", n)
 	}
 }

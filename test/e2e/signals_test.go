@@ -111,7 +111,7 @@ func callerSecret(t *testing.T, s *stack) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return []string{"AUTHORIZER_SECRET", strings.TrimSpace(string(sec))}
+	return []string{"HTTP_GOAUTHENNTLM_SECRET", strings.TrimSpace(string(sec))}
 }
 
 // TestSIGTERMFinishesInFlight talks FastCGI to the authorizer as Apache
