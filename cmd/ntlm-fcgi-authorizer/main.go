@@ -140,8 +140,11 @@ func run(cfg *config.Config) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("ntlm-fcgi-authorizer ready", "listen", ln.Addr().String(), "config", cfg.Path(), "domains", len(cfg.Domains))
-	if !cfg.ListenIsLoopback() && cfg.CallerSecretFile == "" {
+	switch {
+	case !cfg.ListenIsLoopback() && cfg.CallerSecretFile == "":
 		log.Warn("listen is not a loopback address: anyone who can reach it can ask for a login; set caller_secret_file", "listen", cfg.Listen)
+	case cfg.CallerSecretFile == "":
+		log.Warn("no caller_secret_file: any local process can ask about logins, end them, or pose as Apache; see apache/goauthenntlm.conf", "listen", cfg.Listen)
 	}
 
 	for {
