@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/base64"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -195,19 +194,7 @@ func TestNTLMBlocked(t *testing.T) {
 func TestAnonymousRefused(t *testing.T) {
 	s := loadStack(t)
 	cl, url := oneConn(), s.url("/private/whoami")
-	type1 := &ntlmmsg.Negotiate{Flags: ntlmmsg.NegotiateUnicode | ntlmmsg.NegotiateNTLM | ntlmmsg.RequestTarget}
-	code, hdr, _ := do(t, cl, url, "NTLM "+b64(type1.Marshal()))
-	if code != 401 || !strings.HasPrefix(hdr, "NTLM ") {
-		t.Fatalf("Type1: %d %q", code, hdr)
-	}
-	type2, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(hdr, "NTLM "))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch, err := ntlmmsg.ParseChallenge(type2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := ntlmChallenge(t, cl, url, &ntlmmsg.Negotiate{Flags: ntlmmsg.NegotiateUnicode | ntlmmsg.NegotiateNTLM | ntlmmsg.RequestTarget})
 	anon := &ntlmmsg.Authenticate{Flags: ch.Flags | ntlmmsg.Anonymous, LmChallengeResponse: []byte{0}}
 	off := s.logOffset(t)
 	if code, _, body := do(t, cl, url, "NTLM "+b64(anon.Marshal())); code != 401 {

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf16"
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/ntlmmsg"
 )
@@ -95,23 +94,9 @@ func rawType3(flags ntlmmsg.NegotiateFlags, domain, user, lm, nt []byte) []byte 
 	return b
 }
 
-func utf16bytes(s string) []byte {
-	u := utf16.Encode([]rune(s))
-	b := make([]byte, 2*len(u))
-	for i, c := range u {
-		binary.LittleEndian.PutUint16(b[2*i:], c)
-	}
-	return b
-}
-
-// forged runs a handshake on one connection: a Type1 with type1Flags, then
-// a Type3 whose NTLMv2 response is computed for dcUser (the name the DC
-// will read) with password, but whose user bytes and flags are the
-// attacker's. It returns the answer to the Type3.
-func forged(t *testing.T, url string, type1Flags, type3Flags ntlmmsg.NegotiateFlags, userBytes []byte, dcUser, password string) (int, string) {
+// ntlmChallenge sends neg on cl and returns the challenge it gets.
+func ntlmChallenge(t *testing.T, cl *http.Client, url string, neg *ntlmmsg.Negotiate) *ntlmmsg.Challenge {
 	t.Helper()
-	cl := oneConn()
-	neg := &ntlmmsg.Negotiate{Flags: type1Flags | ntlmmsg.NegotiateNTLM | ntlmmsg.RequestTarget | ntlmmsg.ExtendedSessionSecurity | ntlmmsg.AlwaysSign}
 	code, hdr, _ := do(t, cl, url, "NTLM "+base64.StdEncoding.EncodeToString(neg.Marshal()))
 	if code != 401 || !strings.HasPrefix(hdr, "NTLM ") {
 		t.Fatalf("Type1: %d %q", code, hdr)
@@ -124,6 +109,17 @@ func forged(t *testing.T, url string, type1Flags, type3Flags ntlmmsg.NegotiateFl
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ch
+}
+
+// forged runs a handshake on one connection: a Type1 with type1Flags, then
+// a Type3 whose NTLMv2 response is computed for dcUser (the name the DC
+// will read) with password, but whose user bytes and flags are the
+// attacker's. It returns the answer to the Type3.
+func forged(t *testing.T, url string, type1Flags, type3Flags ntlmmsg.NegotiateFlags, userBytes []byte, dcUser, password string) (int, string) {
+	t.Helper()
+	cl := oneConn()
+	ch := ntlmChallenge(t, cl, url, &ntlmmsg.Negotiate{Flags: type1Flags | ntlmmsg.NegotiateNTLM | ntlmmsg.RequestTarget | ntlmmsg.ExtendedSessionSecurity | ntlmmsg.AlwaysSign})
 	var cc [8]byte
 	rand.Read(cc[:])
 	// No domain: an odd-length OEM domain would make the message
@@ -147,7 +143,7 @@ func TestCharsetDesync(t *testing.T) {
 	if code, body := forged(t, url, oem, oem, []byte("jdoe"), "jdoe", users["jdoe"]); code != 200 || body != "jdoe" {
 		t.Fatalf("honest OEM login: %d %q", code, body)
 	}
-	if code, body := forged(t, url, uni, uni, utf16bytes("jdoe"), "jdoe", users["jdoe"]); code != 200 || body != "jdoe" {
+	if code, body := forged(t, url, uni, uni, utf16le("jdoe"), "jdoe", users["jdoe"]); code != 200 || body != "jdoe" {
 		t.Fatalf("honest UNICODE login: %d %q", code, body)
 	}
 
@@ -168,12 +164,12 @@ func TestCharsetDesync(t *testing.T) {
 		// reads 摪敯.
 		{"OEM agreed, UNICODE claimed", oem, uni, []byte("jdoe"), "jdoe", users["jdoe"], "jdoe"},
 		// The DC reads UTF-16 "jdoe"; following the flag: "j\0d\0o\0e\0".
-		{"UNICODE agreed, OEM claimed", uni, oem, utf16bytes("jdoe"), "jdoe", users["jdoe"], "jdoe"},
+		{"UNICODE agreed, OEM claimed", uni, oem, utf16le("jdoe"), "jdoe", users["jdoe"], "jdoe"},
 		// The DC reads "j" and checks j's password; following the flag
 		// gives jdoe, with jdoe's groups.
-		{"j's login with jdoe's bytes", oem, uni, utf16bytes("jdoe"), "j", "J!Passw0rd-e2e", "j"},
+		{"j's login with jdoe's bytes", oem, uni, utf16le("jdoe"), "j", "J!Passw0rd-e2e", "j"},
 		// The DC stops at the NUL and checks alice.
-		{"NUL in the user", uni, uni, utf16bytes("alice\x00jdoe"), "alice", users["alice"], "alice"},
+		{"NUL in the user", uni, uni, utf16le("alice\x00jdoe"), "alice", users["alice"], "alice"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			off := s.logOffset(t)
