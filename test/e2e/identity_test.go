@@ -118,8 +118,15 @@ func ntlmChallenge(t *testing.T, cl *http.Client, url string, neg *ntlmmsg.Negot
 // attacker's. It returns the answer to the Type3.
 func forged(t *testing.T, url string, type1Flags, type3Flags ntlmmsg.NegotiateFlags, userBytes []byte, dcUser, password string) (int, string) {
 	t.Helper()
+	return forgedFrom(t, url, &ntlmmsg.Negotiate{Flags: type1Flags}, type3Flags, userBytes, dcUser, password)
+}
+
+// forgedFrom is forged with a Type1 of the caller's (its flags completed).
+func forgedFrom(t *testing.T, url string, neg *ntlmmsg.Negotiate, type3Flags ntlmmsg.NegotiateFlags, userBytes []byte, dcUser, password string) (int, string) {
+	t.Helper()
 	cl := oneConn()
-	ch := ntlmChallenge(t, cl, url, &ntlmmsg.Negotiate{Flags: type1Flags | ntlmmsg.NegotiateNTLM | ntlmmsg.RequestTarget | ntlmmsg.ExtendedSessionSecurity | ntlmmsg.AlwaysSign})
+	neg.Flags |= ntlmmsg.NegotiateNTLM | ntlmmsg.RequestTarget | ntlmmsg.ExtendedSessionSecurity | ntlmmsg.AlwaysSign
+	ch := ntlmChallenge(t, cl, url, neg)
 	var cc [8]byte
 	rand.Read(cc[:])
 	// No domain: an odd-length OEM domain would make the message
@@ -384,5 +391,23 @@ func TestLoginLifetimeEndsConnection(t *testing.T) {
 	}
 	if n := c.type3.Load(); n < 2 {
 		t.Errorf("%d handshakes on one connection over 4 s with login_lifetime 3s, want a second one", n)
+	}
+}
+
+// With two domains on one DC list, a Type3 without a domain is labelled
+// with the domain the DC named itself, not the one the client's Type1
+// named (issue 12, 3: PAYROLL\alice out of alice's password).
+func TestType1HintIsNoLabel(t *testing.T) {
+	s := loadStack(t)
+	dc := `"` + s.env["DC_IP"] + `"` // as EXAMPLE's, so that both share one pool
+	s.reconfigure(t, func(c string) string {
+		return c + "\n[[domain]]\nname = \"PAYROLL\"\ndns_name = \"payroll.test\"\ndcs = [" + dc + "]\n"
+	})
+	neg := &ntlmmsg.Negotiate{Flags: ntlmmsg.NegotiateUnicode | ntlmmsg.OEMDomainSupplied, Domain: "PAYROLL"}
+	cl := s.url("/private/env")
+	code, body := forgedFrom(t, cl, neg, ntlmmsg.NegotiateUnicode, utf16le("alice"), "alice", users["alice"])
+	if code != 200 || envVar(body, "AUTH_DOMAIN") != "EXAMPLE" || envVar(body, "REMOTE_USER") != "alice" {
+		t.Errorf("Type1 naming PAYROLL, Type3 without a domain: %d AUTH_DOMAIN=%q REMOTE_USER=%q, want 200 EXAMPLE alice",
+			code, envVar(body, "AUTH_DOMAIN"), envVar(body, "REMOTE_USER"))
 	}
 }
