@@ -77,7 +77,7 @@ func WriteReport(w io.Writer, r *Result) error {
 	for _, f := range fs {
 		n[f.Level]++
 	}
-	_, err := fmt.Fprintf(w, "ntlm-migrate: %d block(s); %d translated, %d kept, %d dropped, %d notes, %d problems\n",
+	_, err := fmt.Fprintf(w, "ntlm-migrate: %d block(s); %d translated, %d kept, %d dropped, %d note(s), %d problem(s)\n",
 		r.Blocks, n[Translated], n[Kept], n[Dropped], n[Note], n[Problem])
 	return err
 }

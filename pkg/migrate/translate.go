@@ -198,7 +198,7 @@ func Translate(dirs []*Directive, parseFindings []Finding, opt Options) *Result 
 			}
 		}
 		conf = t.conf(g, lines)
-		site = append([]byte(fmt.Sprintf("# ntlm-migrate could not translate everything (%d problems, listed in its\n# report). This line stops apache2 -t until they are resolved by hand:\nNTLMMigrateUnresolved %s\n\n", n, apacheQuote(fmt.Sprintf("%d problems: see the report of ntlm-migrate", n)))), site...)
+		site = append([]byte(fmt.Sprintf("# ntlm-migrate could not translate everything (%d problem(s), listed in its\n# report). This line stops apache2 -t until they are resolved by hand:\nNTLMMigrateUnresolved %s\n\n", n, apacheQuote(fmt.Sprintf("%d problem(s): see the report of ntlm-migrate", n)))), site...)
 	}
 	res.Conf, res.Site = conf, site
 	return res
