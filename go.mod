@@ -10,4 +10,7 @@ require (
 	golang.org/x/crypto v0.54.0
 )
 
-require github.com/google/uuid v1.6.0 // indirect
+require (
+	github.com/google/uuid v1.6.0 // indirect
+	golang.org/x/sync v0.24.0 // indirect
+)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+	"github.com/goauthenntlm/goauthenntlm/internal/failover"
 )
 
 // LDAPConfig says how to reach the directory. The zero values of Timeout
@@ -104,15 +105,14 @@ const (
 // keeps a small pool of bound connections.
 type Resolver struct {
 	cfg     LDAPConfig
-	servers []server
+	servers []*server
 	log     *slog.Logger
 
 	sem chan struct{} // one token per connection in use or being dialed
 
 	mu      sync.Mutex
 	idle    []*pconn
-	down    map[string]time.Time // URL -> until when it is tried last
-	flights map[string]*flight   // lower(user) -> query in progress
+	flights map[string]*flight // lower(user) -> query in progress
 	closed  bool
 
 	dials atomic.Int64 // connection attempts, for tests
@@ -123,6 +123,7 @@ type server struct {
 	hostport string
 	host     string // TLS ServerName
 	ldaps    bool
+	health   *failover.Mark
 }
 
 type pconn struct {
@@ -163,7 +164,6 @@ func NewResolver(cfg LDAPConfig, log *slog.Logger) (*Resolver, error) {
 		cfg:     cfg,
 		log:     log,
 		sem:     make(chan struct{}, cfg.MaxConns),
-		down:    make(map[string]time.Time),
 		flights: make(map[string]*flight),
 	}
 	for _, s := range cfg.URLs {
@@ -171,7 +171,7 @@ func NewResolver(cfg LDAPConfig, log *slog.Logger) (*Resolver, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.servers = append(r.servers, srv)
+		r.servers = append(r.servers, &srv)
 	}
 	return r, nil
 }
@@ -184,7 +184,7 @@ func parseServerURL(s string, startTLS bool) (server, error) {
 	if u.User != nil || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
 		return server{}, fmt.Errorf("ldap: server URL %q: want ldaps://host[:port] or ldap://host[:port]", s)
 	}
-	srv := server{url: s, host: u.Hostname()}
+	srv := server{url: s, host: u.Hostname(), health: new(failover.Mark)}
 	port := u.Port()
 	switch strings.ToLower(u.Scheme) {
 	case "ldaps":
@@ -633,38 +633,17 @@ func (pc *pconn) close() {
 // order lists servers in configured order, those marked down moved last
 // (and still tried: a stale mark must not make every server unusable).
 func (r *Resolver) order() []*server {
-	now := time.Now()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	up := make([]*server, 0, len(r.servers))
-	var down []*server
-	for i := range r.servers {
-		s := &r.servers[i]
-		if until, ok := r.down[s.url]; ok && now.Before(until) {
-			down = append(down, s)
-		} else {
-			up = append(up, s)
-		}
-	}
-	return append(up, down...)
+	return failover.Order(r.servers, func(s *server) *failover.Mark { return s.health })
 }
 
 func (r *Resolver) markDown(s *server, err error) {
-	r.mu.Lock()
-	_, already := r.down[s.url]
-	r.down[s.url] = time.Now().Add(downFor)
-	r.mu.Unlock()
-	if !already {
+	if s.health.Down(downFor) {
 		r.log.Warn("ldap: server unreachable; trying it last for a while", "url", s.url, "for", downFor, "err", err)
 	}
 }
 
 func (r *Resolver) markUp(s *server) {
-	r.mu.Lock()
-	_, was := r.down[s.url]
-	delete(r.down, s.url)
-	r.mu.Unlock()
-	if was {
+	if s.health.Up() {
 		r.log.Info("ldap: server reachable again", "url", s.url)
 	}
 }

@@ -23,8 +23,7 @@ func (d *Directory) Probe(ctx context.Context, domain string) []ProbeResult {
 		return nil
 	}
 	out := make([]ProbeResult, 0, len(r.servers))
-	for i := range r.servers {
-		s := &r.servers[i]
+	for _, s := range r.servers {
 		start := time.Now()
 		pc, err := r.dialOne(ctx, s)
 		if err == nil {

@@ -8,9 +8,7 @@ import "time"
 func (p *Pool) isDown(addr string) bool {
 	for _, d := range p.dcs {
 		if d.addr == addr {
-			d.mu.Lock()
-			defer d.mu.Unlock()
-			return time.Now().Before(d.downUntil)
+			return d.health.IsDown(time.Now())
 		}
 	}
 	return false

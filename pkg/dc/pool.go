@@ -26,6 +26,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/goauthenntlm/goauthenntlm/internal/failover"
 	"github.com/goauthenntlm/goauthenntlm/pkg/ntlmmsg"
 )
 
@@ -74,14 +75,14 @@ type dcState struct {
 	addr string
 	sem  chan struct{} // MaxInFlightPerDC slots
 
-	mu        sync.Mutex
-	conns     []*conn            // conns taking new sessions (pruned lazily)
-	all       map[*conn]struct{} // every live conn, including retired ones
-	dialing   int
-	changed   chan struct{} // closed and replaced when conns or dialing change
-	downUntil time.Time
-	failures  int                    // DCFailure answers in a row
-	warned    map[NTStatus]time.Time // NotAllowed statuses last logged; bounded by the table
+	mu       sync.Mutex
+	conns    []*conn            // conns taking new sessions (pruned lazily)
+	all      map[*conn]struct{} // every live conn, including retired ones
+	dialing  int
+	changed  chan struct{} // closed and replaced when conns or dialing change
+	health   failover.Mark
+	failures int                    // DCFailure answers in a row
+	warned   map[NTStatus]time.Time // NotAllowed statuses last logged; bounded by the table
 }
 
 // NewPool validates cfg and returns a Pool. It does not dial: connections are
@@ -369,19 +370,7 @@ func (p *Pool) acquire(ctx context.Context, d *dcState) (func(), error) {
 // order returns the DCs to try: those not marked down in configured order,
 // then those marked down, also in order.
 func (p *Pool) order() []*dcState {
-	now := time.Now()
-	var up, down []*dcState
-	for _, d := range p.dcs {
-		d.mu.Lock()
-		isDown := now.Before(d.downUntil)
-		d.mu.Unlock()
-		if isDown {
-			down = append(down, d)
-		} else {
-			up = append(up, d)
-		}
-	}
-	return append(up, down...)
+	return failover.Order(p.dcs, func(d *dcState) *failover.Mark { return &d.health })
 }
 
 // markDown marks d down for DownBackoff, unless the failure is only the
@@ -390,11 +379,7 @@ func (p *Pool) markDown(ctx context.Context, d *dcState, reason error) {
 	if errors.Is(reason, context.Canceled) || errors.Is(reason, ErrClosed) {
 		return
 	}
-	d.mu.Lock()
-	wasUp := !time.Now().Before(d.downUntil)
-	d.downUntil = time.Now().Add(p.cfg.DownBackoff)
-	d.mu.Unlock()
-	if wasUp {
+	if d.health.Down(p.cfg.DownBackoff) {
 		p.log.Warn("dc: marked down", "dc", d.addr, "for", p.cfg.DownBackoff, "reason", reason.Error())
 	} else {
 		p.log.Debug("dc: still down", "dc", d.addr, "reason", reason.Error())
@@ -447,11 +432,7 @@ func (p *Pool) firstWarning(d *dcState, status NTStatus) bool {
 
 // markUp clears d's down mark after it answered.
 func (p *Pool) markUp(d *dcState) {
-	d.mu.Lock()
-	wasDown := !d.downUntil.IsZero()
-	d.downUntil = time.Time{}
-	d.mu.Unlock()
-	if wasDown {
+	if d.health.Up() {
 		p.log.Info("dc: up again", "dc", d.addr)
 	}
 }
