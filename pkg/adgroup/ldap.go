@@ -17,6 +17,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 	"github.com/goauthenntlm/goauthenntlm/internal/failover"
+	"github.com/goauthenntlm/goauthenntlm/internal/flight"
 )
 
 // LDAPConfig says how to reach the directory. The zero values of Timeout
@@ -112,7 +113,7 @@ type Resolver struct {
 
 	mu      sync.Mutex
 	idle    []*pconn
-	flights map[string]*flight // lower(user) -> query in progress
+	flights flight.Group[[]Group] // by lower-case user: queries in progress
 	closed  bool
 
 	dials atomic.Int64 // connection attempts, for tests
@@ -161,10 +162,9 @@ func NewResolver(cfg LDAPConfig, log *slog.Logger) (*Resolver, error) {
 		return nil, errors.New("ldap: bind user and password are required")
 	}
 	r := &Resolver{
-		cfg:     cfg,
-		log:     log,
-		sem:     make(chan struct{}, cfg.MaxConns),
-		flights: make(map[string]*flight),
+		cfg: cfg,
+		log: log,
+		sem: make(chan struct{}, cfg.MaxConns),
 	}
 	for _, s := range cfg.URLs {
 		srv, err := parseServerURL(s, cfg.StartTLS)
@@ -240,35 +240,16 @@ func (r *Resolver) Groups(ctx context.Context, user string) ([]Group, error) {
 	// connections at once) share one directory query. The query runs
 	// detached from the first caller's cancellation, still bounded by
 	// Timeout per operation; each caller waits only as long as its ctx.
-	key := strings.ToLower(user)
-	r.mu.Lock()
-	f, ok := r.flights[key]
-	if !ok {
-		f = &flight{done: make(chan struct{})}
-		r.flights[key] = f
-		go func() {
-			f.groups, f.err = r.groupsNow(context.WithoutCancel(ctx), user)
-			r.mu.Lock()
-			delete(r.flights, key)
-			r.mu.Unlock()
-			close(f.done)
-		}()
+	groups, err := r.flights.Do(ctx, strings.ToLower(user), func(ctx context.Context) ([]Group, error) {
+		return r.groupsNow(ctx, user)
+	})
+	if ctx.Err() != nil && errors.Is(err, context.Cause(ctx)) {
+		// This caller gave up waiting (the query's own errors say what
+		// was being done already).
+		return nil, fmt.Errorf("ldap: search groups of %q: %w", user, err)
 	}
-	r.mu.Unlock()
-	select {
-	case <-f.done:
-		// Each caller gets its own slice: callers may modify theirs.
-		return append([]Group(nil), f.groups...), f.err
-	case <-ctx.Done():
-		return nil, fmt.Errorf("ldap: search groups of %q: %w", user, context.Cause(ctx))
-	}
-}
-
-// flight is one directory query shared by concurrent Groups calls.
-type flight struct {
-	done   chan struct{}
-	groups []Group
-	err    error
+	// Each caller gets its own slice: callers may modify theirs.
+	return append([]Group(nil), groups...), err
 }
 
 func (r *Resolver) groupsNow(ctx context.Context, user string) ([]Group, error) {

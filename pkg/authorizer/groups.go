@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/goauthenntlm/goauthenntlm/internal/flight"
 	"github.com/goauthenntlm/goauthenntlm/pkg/adgroup"
 	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
 	"github.com/goauthenntlm/goauthenntlm/pkg/identity"
@@ -22,9 +23,10 @@ type groups struct {
 	dir GroupSource
 	log *slog.Logger
 
-	mu       sync.Mutex
-	mem      map[string]*memberships
-	inflight map[string]*lookupCall
+	flights flight.Group[*memberships] // by groupsKey: lookups in progress
+
+	mu  sync.Mutex
+	mem map[string]*memberships
 }
 
 // memberships is one user's groups, ready to answer with.
@@ -34,20 +36,12 @@ type memberships struct {
 	fresh    time.Time // until when it may be served without a lookup
 }
 
-// lookupCall is a lookup in progress; others wanting the same user wait
-// for it instead of asking LDAP again.
-type lookupCall struct {
-	done chan struct{}
-	m    *memberships
-	err  error
-}
-
 // maxMemberships bounds the in-memory copy; past it the copy is dropped
 // and refilled from the disk cache.
 const maxMemberships = 100000
 
 func newGroups(dir GroupSource, log *slog.Logger) *groups {
-	return &groups{dir: dir, log: log, mem: map[string]*memberships{}, inflight: map[string]*lookupCall{}}
+	return &groups{dir: dir, log: log, mem: map[string]*memberships{}}
 }
 
 // refresh fetches user's memberships in the background, after a login:
@@ -84,49 +78,33 @@ func (g *groups) fresh(user, domain string) *memberships {
 	return nil
 }
 
+// fetch looks user's memberships up, sharing the lookup with concurrent
+// callers for the same user. The lookup runs detached from any request, so
+// a caller that gives up does not waste the answer for the others.
 func (g *groups) fetch(ctx context.Context, user, domain string) (*memberships, error) {
 	k := identity.Key(user, domain)
-	g.mu.Lock()
-	c, ok := g.inflight[k]
-	if !ok {
-		c = &lookupCall{done: make(chan struct{})}
-		g.inflight[k] = c
-		go g.do(k, c, user, domain)
-	}
-	g.mu.Unlock()
-	select {
-	case <-c.done:
-		return c.m, c.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-// do runs one lookup detached from any request, so a caller that gives up
-// does not waste the answer for the others.
-func (g *groups) do(k string, c *lookupCall, user, domain string) {
-	e, err := g.dir.Lookup(context.Background(), user, domain)
-	var stale *adgroup.StaleError
-	switch {
-	case errors.As(err, &stale):
-		g.log.Warn("LDAP unreachable: serving expired memberships within stale_grace", "user", user, "domain", domain, "fetched", stale.Fetched, "err", stale.Err)
-		// Serve it for a short while, then try LDAP again.
-		c.m = &memberships{entry: e, exported: exportGroups(e), fresh: time.Now().Add(30 * time.Second)}
-	case err != nil:
-		c.err = err
-	default:
-		c.m = &memberships{entry: e, exported: exportGroups(e), fresh: g.dir.Expires(e)}
-	}
-	g.mu.Lock()
-	delete(g.inflight, k)
-	if c.m != nil {
+	return g.flights.Do(ctx, k, func(ctx context.Context) (*memberships, error) {
+		e, err := g.dir.Lookup(ctx, user, domain)
+		var m *memberships
+		var stale *adgroup.StaleError
+		switch {
+		case errors.As(err, &stale):
+			g.log.Warn("LDAP unreachable: serving expired memberships within stale_grace", "user", user, "domain", domain, "fetched", stale.Fetched, "err", stale.Err)
+			// Serve it for a short while, then try LDAP again.
+			m = &memberships{entry: e, exported: exportGroups(e), fresh: time.Now().Add(30 * time.Second)}
+		case err != nil:
+			return nil, err
+		default:
+			m = &memberships{entry: e, exported: exportGroups(e), fresh: g.dir.Expires(e)}
+		}
+		g.mu.Lock()
 		if len(g.mem) >= maxMemberships {
 			g.mem = map[string]*memberships{}
 		}
-		g.mem[k] = c.m
-	}
-	g.mu.Unlock()
-	close(c.done)
+		g.mem[k] = m
+		g.mu.Unlock()
+		return m, nil
+	})
 }
 
 // exportGroups formats memberships for Apache's Require expr: the
