@@ -410,6 +410,14 @@ type checkError struct {
 
 func (e *checkError) Error() string { return e.err.Error() + ": " + string(e.out) }
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if authzBin != "" {
+		os.RemoveAll(filepath.Dir(authzBin))
+	}
+	os.Exit(code)
+}
+
 var (
 	buildOnce sync.Once
 	authzBin  string
