@@ -22,6 +22,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -127,8 +128,15 @@ func (d *DC) Negotiate(ctx context.Context, type1 []byte) (dc.Handshake, []byte,
 	if err := d.fault(ctx, StepNegotiate); err != nil {
 		return nil, nil, err
 	}
+	// As Samba: UNICODE when the client offers it, else OEM; the names of
+	// the Type3 are then read in that set (see Authenticate).
+	unicode := len(type1) >= 16 && binary.LittleEndian.Uint32(type1[12:])&uint32(ntlmmsg.NegotiateUnicode) != 0
+	cs := ntlmmsg.NegotiateOEM
+	if unicode {
+		cs = ntlmmsg.NegotiateUnicode
+	}
 	ch := &ntlmmsg.Challenge{
-		Flags: ntlmmsg.NegotiateUnicode | ntlmmsg.RequestTarget | ntlmmsg.NegotiateNTLM | ntlmmsg.AlwaysSign |
+		Flags: cs | ntlmmsg.RequestTarget | ntlmmsg.NegotiateNTLM | ntlmmsg.AlwaysSign |
 			ntlmmsg.TargetTypeDomain | ntlmmsg.ExtendedSessionSecurity | ntlmmsg.TargetInfo | ntlmmsg.Negotiate128,
 		TargetName: d.Domain,
 		TargetInfo: ntlmmsg.AVPairs{
@@ -141,7 +149,7 @@ func (d *DC) Negotiate(ctx context.Context, type1 []byte) (dc.Handshake, []byte,
 	}
 	rand.Read(ch.ServerChallenge[:])
 	d.open.Add(1)
-	return &handshake{d: d, challenge: ch.ServerChallenge}, ch.Marshal(), nil
+	return &handshake{d: d, challenge: ch.ServerChallenge, unicode: unicode}, ch.Marshal(), nil
 }
 
 func (d *DC) fault(ctx context.Context, s Step) error {
@@ -158,6 +166,7 @@ func (d *DC) fault(ctx context.Context, s Step) error {
 type handshake struct {
 	d         *DC
 	challenge [8]byte
+	unicode   bool // agreed at NEGOTIATE
 	done      atomic.Bool
 }
 
@@ -177,7 +186,7 @@ func (h *handshake) Authenticate(ctx context.Context, type3 []byte) error {
 		return fmt.Errorf("dctest: authenticate: handshake %w", dc.ErrClosed)
 	}
 	defer h.d.open.Add(-1)
-	msg, err := ntlmmsg.ParseAuthenticate(type3)
+	msg, err := readAsSamba(type3, h.unicode)
 	if err != nil {
 		return fmt.Errorf("dctest: authenticate: not an NTLM AUTHENTICATE message; not relayed: %w", err)
 	}
@@ -197,6 +206,28 @@ func (h *handshake) Authenticate(ctx context.Context, type3 []byte) error {
 	h.d.logins = append(h.d.logins, Login{User: msg.User, Domain: msg.Domain})
 	h.d.mu.Unlock()
 	return nil
+}
+
+// readAsSamba reads a Type3 as Samba's DC does: the names in the character
+// set agreed at NEGOTIATE, whatever the Type3's own UNICODE flag says, and
+// each up to its first NUL. A relay that reads them otherwise names another
+// account than the one checked.
+func readAsSamba(type3 []byte, unicode bool) (*ntlmmsg.Authenticate, error) {
+	b := slices.Clone(type3)
+	if len(b) >= 64 {
+		f := binary.LittleEndian.Uint32(b[60:]) &^ uint32(ntlmmsg.NegotiateUnicode)
+		if unicode {
+			f |= uint32(ntlmmsg.NegotiateUnicode)
+		}
+		binary.LittleEndian.PutUint32(b[60:], f)
+	}
+	msg, err := ntlmmsg.ParseAuthenticate(b)
+	if err != nil {
+		return nil, err
+	}
+	msg.User, _, _ = strings.Cut(msg.User, "\x00")
+	msg.Domain, _, _ = strings.Cut(msg.Domain, "\x00")
+	return msg, nil
 }
 
 // validV2 checks an NTLMv2 NtChallengeResponse: NTProofStr =

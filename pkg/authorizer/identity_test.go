@@ -1,0 +1,155 @@
+package authorizer
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf16"
+
+	"github.com/goauthenntlm/goauthenntlm/pkg/adgroup"
+	"github.com/goauthenntlm/goauthenntlm/pkg/ntlmmsg"
+)
+
+// Issue 12: the identity Apache gets is the account the DC checked. The
+// fake DC reads Type3 names as Samba does (dctest.readAsSamba).
+
+func utf16Bytes(s string) []byte {
+	var b []byte
+	for _, u := range utf16.Encode([]rune(s)) {
+		b = binary.LittleEndian.AppendUint16(b, u)
+	}
+	return b
+}
+
+// rawType3 is a Type3 with raw user bytes and flags of the attacker's,
+// whose NTLMv2 response is right for dcUser (what the DC reads) with
+// password and no domain.
+func rawType3(t *testing.T, ch *ntlmmsg.Challenge, flags ntlmmsg.NegotiateFlags, user []byte, dcUser, password string) []byte {
+	t.Helper()
+	au, _, err := ntlmmsg.NewAuthenticateV2(ch, dcUser, "", password, "", [8]byte{1}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	au.User, au.Domain, au.Workstation = "", "", ""
+	b := au.Marshal()
+	binary.LittleEndian.PutUint32(b[60:], uint32(flags|ntlmmsg.NegotiateNTLM|ntlmmsg.ExtendedSessionSecurity))
+	// Point the user field at user, appended.
+	binary.LittleEndian.PutUint16(b[36:], uint16(len(user)))
+	binary.LittleEndian.PutUint16(b[38:], uint16(len(user)))
+	binary.LittleEndian.PutUint32(b[40:], uint32(len(b)))
+	return append(b, user...)
+}
+
+func TestCharsetDesyncRefused(t *testing.T) {
+	s := newFakeSite(t, "")
+	dc := s.dcs["EXAMPLE"]
+	dc.SetPassword("j", "pw-j")
+	dc.SetPassword("alice", "pw-alice")
+	const uni, oem = ntlmmsg.NegotiateUnicode, ntlmmsg.NegotiateOEM
+	for _, tt := range []struct {
+		name             string
+		type1, type3     ntlmmsg.NegotiateFlags
+		user             []byte
+		dcUser, password string
+		honest           bool
+	}{
+		{"honest OEM", oem, oem, []byte("jdoe"), "jdoe", "pw-EXAMPLE", true},
+		{"honest UNICODE", uni, uni, utf16Bytes("jdoe"), "jdoe", "pw-EXAMPLE", true},
+		{"OEM agreed, UNICODE claimed", oem, uni, []byte("jdoe"), "jdoe", "pw-EXAMPLE", false},
+		{"UNICODE agreed, OEM claimed", uni, oem, utf16Bytes("jdoe"), "jdoe", "pw-EXAMPLE", false},
+		{"j's password, jdoe's bytes", oem, uni, utf16Bytes("jdoe"), "j", "pw-j", false},
+		{"NUL in the user", uni, uni, utf16Bytes("alice\x00jdoe"), "alice", "pw-alice", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newClient(41000)
+			neg := browserType1("")
+			neg.Flags = neg.Flags&^(uni|oem) | tt.type1
+			ch := type2Of(t, c.do(s.Authorizer, ntlmHeader(neg)))
+			before := len(dc.Logins())
+			r := c.do(s.Authorizer, "NTLM "+base64.StdEncoding.EncodeToString(rawType3(t, ch, tt.type3, tt.user, tt.dcUser, tt.password)))
+			if tt.honest {
+				if r.Status != http.StatusOK || r.Variables["REMOTE_USER"] != tt.dcUser {
+					t.Fatalf("honest login: %d %v", r.Status, r.Variables)
+				}
+				return
+			}
+			if r.Status == http.StatusOK && r.Variables["REMOTE_USER"] != tt.dcUser {
+				t.Fatalf("200 as %q; the DC checked %q", r.Variables["REMOTE_USER"], tt.dcUser)
+			}
+			if r.Status != http.StatusBadRequest {
+				t.Errorf("%d, want 400", r.Status)
+			}
+			if len(dc.Logins()) != before || dc.Open() != 0 {
+				t.Errorf("relayed anyway: DC logins %v, %d open", dc.Logins()[before:], dc.Open())
+			}
+		})
+	}
+}
+
+// fakeAccounts is a directory: typed names (lower-cased) to accounts.
+type fakeAccounts struct {
+	names map[string]string
+	err   error
+	calls int
+}
+
+func (f *fakeAccounts) Account(_ context.Context, name string, upn bool, domain string) (string, bool, error) {
+	f.calls++
+	if f.err != nil {
+		return "", true, f.err
+	}
+	sam, ok := f.names[strings.ToLower(name)]
+	if !ok {
+		return "", true, adgroup.ErrNoSuchUser
+	}
+	return sam, true, nil
+}
+
+func TestCanonicalAccount(t *testing.T) {
+	s := newFakeSite(t, "[auth]\nname_format = \"logon\"\nbind_connections = false")
+	dir := &fakeAccounts{names: map[string]string{"jdoe": "jdoe"}}
+	s.accounts = &accounts{dir: dir, m: map[string]account{}}
+	login := func(user, domain string) (int, string, string) {
+		r := newClient(42000).ntlmLogin(t, s.Authorizer, user, domain, "pw-EXAMPLE")
+		return r.Status, r.Variables["REMOTE_USER"], r.Variables["AUTH_DOMAIN"]
+	}
+	for _, typed := range [][2]string{{"JDOE", "EXAMPLE"}, {"jDoE", "example"}, {"jdoe", "example.test"}} {
+		if code, user, dom := login(typed[0], typed[1]); code != 200 || user != `EXAMPLE\jdoe` || dom != "EXAMPLE" {
+			t.Errorf("%s\\%s: %d %q %q, want 200 EXAMPLE\\jdoe", typed[1], typed[0], code, user, dom)
+		}
+	}
+	if dir.calls != 1 {
+		t.Errorf("%d directory lookups for three logins of one account, want 1 (kept)", dir.calls)
+	}
+
+	// The DC accepted it, but the directory cannot say whose it is.
+	s.accounts.m = map[string]account{}
+	dir.err = errors.New("ldap: connection refused")
+	if code, user, _ := login("jdoe", "EXAMPLE"); code != http.StatusServiceUnavailable {
+		t.Errorf("directory down: %d %q, want 503", code, user)
+	}
+	dir.err = adgroup.ErrAmbiguous
+	if code, user, _ := login("jdoe", "EXAMPLE"); code != http.StatusForbidden {
+		t.Errorf("ambiguous name: %d %q, want 403", code, user)
+	}
+	dir.err = nil
+	dir.names = map[string]string{}
+	if code, user, _ := login("jdoe", "EXAMPLE"); code != http.StatusForbidden {
+		t.Errorf("no such account in the directory: %d %q, want 403", code, user)
+	}
+}
+
+func TestServedDomainLabels(t *testing.T) {
+	s := newFakeSite(t, "[auth]\nfallback_domain = \"EXAMPLE\"\nbind_connections = false")
+	for _, domain := range []string{"TRUSTEDCORP", "ADMINS", "", "example.test"} {
+		r := newClient(43000).ntlmLogin(t, s.Authorizer, "jdoe", domain, "pw-EXAMPLE")
+		if r.Status != 200 || r.Variables["AUTH_DOMAIN"] != "EXAMPLE" {
+			t.Errorf("domain %q: %d AUTH_DOMAIN %q, want EXAMPLE", domain, r.Status, r.Variables["AUTH_DOMAIN"])
+		}
+	}
+}
