@@ -156,12 +156,22 @@ load_env() {
 	pub=$PUB
 }
 
-# The Apache user runs ntlm-group-check, which reads the config, the LDAP
-# password, the CA and the groups cache; the authorizer runs as that user too,
-# so the cache files it writes are the helper's. When the Apache user cannot
-# reach DIR (a checkout under /root, say), those files go to a directory in
-# /tmp, recorded in DIR/pub.
+# The authorizer runs as its own system user (authz_user), not as Apache's:
+# it alone holds the LDAP password and writes the groups cache, which
+# ntlm-group-check, run by Apache as www-data, only reads (and asks the
+# authorizer over the cache directory's socket on a miss). So nothing running
+# as www-data can forge a membership. When www-data cannot reach DIR (a
+# checkout under /root, say), the files both need go to a directory in /tmp,
+# recorded in DIR/pub.
+authz_user=goauthenntlm
 run_as=(setpriv --reuid=www-data --regid=www-data --init-groups --)
+run_authz=(setpriv --reuid=$authz_user --regid=$authz_user --init-groups --)
+
+ensure_authz_user() {
+	id -u "$authz_user" >/dev/null 2>&1 ||
+		useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$authz_user" ||
+		die "could not create the system user $authz_user"
+}
 
 choose_pub() {
 	if [ -f "$dir/pub" ]; then
@@ -200,17 +210,18 @@ setup_files() {
 	chmod 755 "$pub/apache/cgi-bin/whoami" "$pub/apache/cgi-bin/env"
 	chmod -R a+rX "$pub/apache" "$pub/bin"
 
-	install -m 0640 -o root -g www-data "$dir/dc/svc-ntlm.pass" "$pub/ldap.pass"
+	install -m 0640 -o root -g "$authz_user" "$dir/dc/svc-ntlm.pass" "$pub/ldap.pass"
 	# The caller secret, as an install makes it (README, Install): the
 	# authorizer reads the file, Apache's config passes the value.
 	if [ ! -s "$pub/caller.secret" ]; then
-		install -m 0640 -o root -g www-data /dev/null "$pub/caller.secret"
+		install -m 0640 -o root -g "$authz_user" /dev/null "$pub/caller.secret"
 		head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$pub/caller.secret"
 	fi
+	chgrp "$authz_user" "$pub/caller.secret" # stacks from before the authorizer had its own user
 	install -m 0644 "$dir/dc/tls/ca.pem" "$pub/ca.pem"
 	mkdir -p "$pub/groups-cache"
-	chown www-data:www-data "$pub/groups-cache"
-	chmod 2770 "$pub/groups-cache"
+	chown -R "$authz_user:$authz_user" "$pub/groups-cache"
+	chmod 00755 "$pub/groups-cache"
 }
 
 fill() { # template -> stdout, replacing the @PLACEHOLDERS@
@@ -234,7 +245,7 @@ write_conf() {
 			printf '\n# STACK_CONF_EXTRA\n%s\n' "$STACK_CONF_EXTRA"
 		fi
 	} >"$CONF.tmp"
-	chown root:www-data "$CONF.tmp"
+	chown root:"$authz_user" "$CONF.tmp"
 	chmod 0640 "$CONF.tmp"
 	mv "$CONF.tmp" "$CONF"
 }
@@ -258,6 +269,7 @@ write_env() {
 		APACHE_ERROR_LOG=$dir/apache/error.log
 		APACHE_ACCESS_LOG=$dir/apache/access.log
 		APACHE_PID_FILE=$apache_pidf
+		AUTHZ_USER=$authz_user
 		LDAP_URL=ldaps://$DC_IP
 		LDAP_CA=$pub/ca.pem
 		LDAP_PASSFILE=$pub/ldap.pass
@@ -289,13 +301,13 @@ start_authz() {
 		say "no $BIN/ntlm-fcgi-authorizer"
 		return 1
 	}
-	if ! "${run_as[@]}" "$BIN/ntlm-fcgi-authorizer" -config "$CONF" -check >"$dir/authorizer.check" 2>&1; then
+	if ! "${run_authz[@]}" "$BIN/ntlm-fcgi-authorizer" -config "$CONF" -check >"$dir/authorizer.check" 2>&1; then
 		say "ntlm-fcgi-authorizer -config $CONF -check failed:"
 		cat "$dir/authorizer.check" >&2
 		return 1
 	fi
 	echo "--- $(date '+%F %T') start" >>"$authz_log"
-	setsid "${run_as[@]}" "$BIN/ntlm-fcgi-authorizer" -config "$CONF" >>"$authz_log" 2>&1 </dev/null &
+	setsid "${run_authz[@]}" "$BIN/ntlm-fcgi-authorizer" -config "$CONF" >>"$authz_log" 2>&1 </dev/null &
 	echo $! >"$authz_pidf"
 	wait_port ntlm-fcgi-authorizer "${AUTHZ_ADDR%:*}" "${AUTHZ_ADDR##*:}" "$authz_pidf" "$authz_log" 20
 }
@@ -382,6 +394,7 @@ up() {
 	fi
 	dc_up "$ip"
 
+	ensure_authz_user
 	choose_pub
 	setup_files
 	DC_IP=$ip

@@ -137,6 +137,12 @@ func run(cfg *config.Config) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
+	if err := serveGroupChecks(ctx, cfg, h, log); err != nil {
+		// Logins and the other group routes work without it; only
+		// ntlm-group-check's cache misses go unanswered (and are refused).
+		log.Error("ntlm-group-check's cache misses cannot be answered", "err", err)
+	}
+
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("ntlm-fcgi-authorizer ready", "listen", ln.Addr().String(), "config", cfg.Path(), "domains", len(cfg.Domains))
@@ -246,5 +252,36 @@ func servePprof(addr string) error {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	go http.Serve(ln, mux)
+	return nil
+}
+
+// serveGroupChecks opens the socket ntlm-group-check asks on a cache miss,
+// when any domain has LDAP settings. The socket's place and who may ask
+// are read at start only.
+func serveGroupChecks(ctx context.Context, cfg *config.Config, h *current, log *slog.Logger) error {
+	ldap := false
+	for _, d := range cfg.Domains {
+		ldap = ldap || len(d.LDAPURLs) > 0
+	}
+	if !ldap {
+		return nil
+	}
+	uids, err := authorizer.HelperUIDs(cfg.Groups.HelperUsers)
+	if err != nil {
+		return err
+	}
+	gl, err := authorizer.ListenGroupChecks(cfg.Groups.CacheDir)
+	if err != nil {
+		return err
+	}
+	go func() {
+		check := func(ctx context.Context, user, groups string) (bool, error) {
+			return h.get().CheckGroups(ctx, user, groups)
+		}
+		allowed := func(uid uint32) bool { return uids[uid] }
+		if err := authorizer.ServeGroupChecks(ctx, gl, allowed, check, log); err != nil {
+			log.Error("group-check socket stopped", "err", err)
+		}
+	}()
 	return nil
 }

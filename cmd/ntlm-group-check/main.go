@@ -1,30 +1,36 @@
 // Command ntlm-group-check answers mod_authnz_external's group questions
 // (Require external-group ...) from the memberships cache that
-// ntlm-fcgi-authorizer fills at login, asking LDAP on a miss.
+// ntlm-fcgi-authorizer writes, and asks the running authorizer on a miss.
 //
-//	DefineExternalGroup adgroup pipe "/usr/local/bin/ntlm-group-check -config /etc/goauthenntlm/conf.toml"
+//	DefineExternalGroup adgroup pipe "/usr/local/bin/ntlm-group-check -cache /var/cache/goauthenntlm/groups"
 //
-// Pipe mode reads "user\ngroup1 group2\n" on stdin; environment mode reads
+// Pipe mode reads "user\ngroups\n" on stdin (the groups as the Require
+// line gives them, see memberships.ParseNames); environment mode reads
 // USER and GROUP. Exit 0: member of at least one group; 1: of none; 2: an
 // error, explained in one line on stderr, which Apache puts in its error
-// log. Apache starts it for every check, so the warm path reads the
-// configuration and one cache file, and nothing else.
+// log.
+//
+// It never writes the cache and holds no directory credentials: Apache
+// runs it as its own user, which must not be able to change what the
+// cache says. Apache starts it for every check, so it reads one cache
+// file and, only when that is missing or stale, asks the authorizer over
+// the socket in the cache directory. It links no LDAP, TLS or
+// configuration code.
 package main
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/goauthenntlm/goauthenntlm/internal/buildinfo"
-	"github.com/goauthenntlm/goauthenntlm/pkg/adgroup"
-	"github.com/goauthenntlm/goauthenntlm/pkg/config"
-	"github.com/goauthenntlm/goauthenntlm/pkg/identity"
+	"github.com/goauthenntlm/goauthenntlm/pkg/memberships"
 )
 
 const (
@@ -40,7 +46,10 @@ func main() {
 func run(args []string, stdin io.Reader, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ntlm-group-check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	confPath := fs.String("config", envOr("GOAUTHENNTLM_CONFIG", "/etc/goauthenntlm/conf.toml"), "configuration file")
+	cacheDir := fs.String("cache", "/var/cache/goauthenntlm/groups", "the memberships cache directory (the authorizer's [groups] cache_dir)")
+	socket := fs.String("socket", "", "the authorizer's socket (default: "+memberships.SocketName+" in the cache directory)")
+	timeout := fs.Duration("timeout", 15*time.Second, "how long to wait for the authorizer on a cache miss")
+	conf := fs.String("config", "", "no longer read: use -cache")
 	version := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return exitError
@@ -53,45 +62,55 @@ func run(args []string, stdin io.Reader, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ntlm-group-check: "+format+"\n", a...)
 		return exitError
 	}
+	if *conf != "" {
+		return fail("-config is no longer read (the helper holds no configuration or LDAP password): give the cache directory with -cache, e.g. -cache /var/cache/goauthenntlm/groups")
+	}
+	if *socket == "" {
+		*socket = filepath.Join(*cacheDir, memberships.SocketName)
+	}
 
-	remoteUser, groupLine, err := question(stdin)
+	user, line, err := question(stdin)
 	if err != nil {
 		return fail("%v", err)
 	}
-	cfg, err := config.Load(*confPath)
+	names, err := memberships.ParseNames(line)
 	if err != nil {
 		return fail("%v", err)
 	}
-	user, dom, err := identity.New(cfg).Remote(remoteUser)
-	if err != nil {
-		return fail("%v", err)
-	}
-	domain := dom.Name
-	names := groupNames(groupLine)
 
-	cache := &adgroup.Cache{Dir: cfg.Groups.CacheDir, TTL: cfg.Groups.CacheTTL.D(), NegativeTTL: cfg.Groups.NegativeTTL.D()}
-	e, fresh, err := cache.Get(user, domain)
-	if err != nil && !errors.Is(err, adgroup.ErrCorrupt) {
-		return fail("memberships cache for %s\\%s: %v", domain, user, err)
+	cache := &memberships.Cache{Dir: *cacheDir, ReadOnly: true}
+	e, fresh, err := cache.Get(user)
+	if err != nil {
+		// Untrusted or corrupt: ignore it, say so, and ask the authorizer.
+		fmt.Fprintf(stderr, "ntlm-group-check: ignoring the cache entry of %s: %v\n", user, err)
+		e = nil
 	}
-	if e == nil || !fresh {
-		dir, err := adgroup.NewDirectory(cfg, nil)
-		if err != nil {
-			return fail("%v", err)
-		}
-		defer dir.Close()
-		var stale *adgroup.StaleError
-		e, err = dir.Lookup(context.Background(), user, domain)
-		switch {
-		case errors.As(err, &stale):
-			fmt.Fprintf(stderr, "ntlm-group-check: LDAP unreachable, answering for %s\\%s from memberships fetched %s: %v\n",
-				domain, user, stale.Fetched.Format("2006-01-02 15:04:05"), stale.Err)
-		case err != nil:
-			return fail("groups of %s\\%s: %v", domain, user, err)
-		}
+	if e != nil && fresh {
+		return decide(stderr, user, line, e.MemberOfAny(names))
 	}
-	if e.MemberOfAny(names) {
+	member, err := memberships.Ask(*socket, user, line, *timeout)
+	switch {
+	case err == nil:
+		return decide(stderr, user, line, member)
+	case errors.Is(err, memberships.ErrAuthorizer):
+		return fail("groups of %s: %v", user, err)
+	case e != nil && cache.Servable(e):
+		fmt.Fprintf(stderr, "ntlm-group-check: authorizer unreachable (%v); answering for %s from memberships fetched %s\n",
+			err, user, e.Fetched.Format(time.RFC3339))
+		return decide(stderr, user, line, e.MemberOfAny(names))
+	}
+	return fail("groups of %s: no fresh cache entry, and the authorizer did not answer at %s: %v", user, *socket, err)
+}
+
+// decide is the exit code, with a hint in the error log for the one
+// mistake the naming rule makes easy: several unquoted names, which are
+// read as one.
+func decide(stderr io.Writer, user, line string, member bool) int {
+	if member {
 		return exitMember
+	}
+	if l := strings.TrimSpace(line); strings.ContainsAny(l, " \t") && !strings.ContainsAny(l, `"'`) {
+		fmt.Fprintf(stderr, "ntlm-group-check: %s is not in a group named %q (one name: to require any of several groups, quote each name)\n", user, l)
 	}
 	return exitNotMember
 }
@@ -120,22 +139,4 @@ func question(stdin io.Reader) (user, groups string, err error) {
 		return "", "", errors.New("pipe mode: empty user")
 	}
 	return user, strings.TrimRight(groups, "\r\n"), nil
-}
-
-// groupNames splits the required groups: Apache joins the words of
-// Require external-group with spaces, so a name with a space ("Domain
-// Users") arrives split. The whole line is tried as one name too.
-func groupNames(line string) []string {
-	names := strings.Fields(line)
-	if len(names) > 1 {
-		names = append(names, strings.Join(names, " "))
-	}
-	return names
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/config"
+	"github.com/goauthenntlm/goauthenntlm/pkg/identity"
 )
 
 // Directory is the groups side of a configuration file: one Resolver per
@@ -18,6 +19,7 @@ import (
 // it the same way, so they read the same files and follow the same policy.
 type Directory struct {
 	Cache     *Cache
+	names     *identity.Names
 	resolvers map[string]*Resolver // by upper-case NetBIOS domain name
 	dnsNames  map[string]string    // dns_name, by upper-case NetBIOS name
 	grace     time.Duration
@@ -35,7 +37,9 @@ func NewDirectory(cfg *config.Config, log *slog.Logger) (*Directory, error) {
 			Dir:         cfg.Groups.CacheDir,
 			TTL:         cfg.Groups.CacheTTL.D(),
 			NegativeTTL: cfg.Groups.NegativeTTL.D(),
+			Grace:       cfg.Groups.StaleGrace.D(),
 		},
+		names:     identity.New(cfg),
 		resolvers: map[string]*Resolver{},
 		dnsNames:  map[string]string{},
 		grace:     cfg.Groups.StaleGrace.D(),
@@ -90,11 +94,25 @@ func (d *Directory) Lookup(ctx context.Context, user, domain string) (*Entry, er
 	r := d.resolvers[strings.ToUpper(domain)]
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
-	return Lookup(ctx, d.Cache, r, user, strings.ToUpper(domain), d.grace)
+	return Lookup(ctx, d.Cache, r, d.CacheName(user, domain), user, strings.ToUpper(domain), d.grace)
+}
+
+// CacheName is the name user's entry is cached under: the name Apache
+// knows the user by (REMOTE_USER, as the authorizer formats it), which is
+// all ntlm-group-check is given. When that name would not read back as
+// this user and domain (name_format "sam" and a domain other than the
+// default one), the entry goes under DOMAIN\user instead, where no
+// REMOTE_USER of another account can find it.
+func (d *Directory) CacheName(user, domain string) string {
+	n := d.names.Format(user, domain)
+	if u, dom, err := d.names.Remote(n); err == nil && strings.EqualFold(u, user) && strings.EqualFold(dom.Name, domain) {
+		return n
+	}
+	return identity.Key(user, domain)
 }
 
 // Expires is when e, as Lookup returned it, stops being fresh.
-func (d *Directory) Expires(e *Entry) time.Time { return d.Cache.Expires(e) }
+func (d *Directory) Expires(e *Entry) time.Time { return e.Expires }
 
 // Close closes the resolvers' connections.
 func (d *Directory) Close() error {

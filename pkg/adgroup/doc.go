@@ -1,16 +1,17 @@
-// Package adgroup owns two things that both GoAuthenNTLM programs share:
+// Package adgroup looks up a user's Active Directory groups for the
+// authorizer:
 //
-//   - Resolver: looking up a user's Active Directory groups over LDAP(S),
-//     including groups reached by nesting and the user's primary group
-//     (which AD never lists in memberOf or member);
-//   - Cache: the on-disk memberships cache, one small JSON file per user,
-//     written by whichever program asked LDAP last and read by both
-//     (ntlm-fcgi-authorizer and the short-lived ntlm-group-check helper that
-//     mod_authnz_external starts for every "Require external-group" check).
+//   - Resolver: a user's groups over LDAP(S), including groups reached by
+//     nesting and the user's primary group (which AD never lists in
+//     memberOf or member);
+//   - Directory: one Resolver per configured domain, in front of the
+//     memberships cache (package memberships), with Lookup's single,
+//     documented policy for when cached or stale data is served.
 //
-// Lookup ties the two together with a single, documented policy for when
-// cached or stale data is served, so both programs decide the same way.
+// Only the authorizer uses it: ntlm-group-check reads the cache through
+// package memberships, without this package's LDAP and TLS code, and asks
+// the authorizer on a miss.
 //
 // The package holds no package-level mutable state: everything lives in a
-// Resolver or a Cache value that the caller owns.
+// Resolver, Directory or Cache value that the caller owns.
 package adgroup

@@ -69,13 +69,6 @@ func redacted(s string) string {
 	return "(redacted)"
 }
 
-// Group is one AD group the user belongs to, directly or not.
-type Group struct {
-	SAM string // sAMAccountName, e.g. WebUsers (what NTLM/Windows calls the group)
-	CN  string // cn, e.g. WebUsers (usually, not always, equal to SAM)
-	DN  string // distinguishedName
-}
-
 // ErrNoSuchUser is returned (wrapped) by Resolver.Groups when no user
 // object has the given sAMAccountName.
 var ErrNoSuchUser = errors.New("no such user")

@@ -23,26 +23,25 @@ func (e *StaleError) Error() string {
 
 func (e *StaleError) Unwrap() error { return e.Err }
 
-// Lookup returns user's memberships in domain, the one policy both
-// programs follow:
+// Lookup returns user's memberships in domain, cached as the user Apache
+// calls name, by this policy:
 //
 //  1. A fresh cache entry is returned as is, without asking LDAP.
 //  2. Otherwise r is asked. Its answer is written to the cache and
 //     returned with a nil error; "no such user" becomes a negative entry
 //     (Unknown = true, member of nothing) that is cached for NegativeTTL.
 //  3. If r fails and the cache holds an entry that expired less than grace
-//     ago (now < Fetched + TTL + grace), that stale entry is returned
+//     ago (now < Expires + grace), that stale entry is returned
 //     together with a *StaleError. Callers that accept stale data check
 //     errors.As(err, &stale) and use the entry; callers that only check
 //     err != nil fail closed, which is the safe default.
 //  4. Otherwise (cold cache, or too stale) it returns nil and r's error.
 //
-// A corrupt cache file counts as a miss and is logged; failing to write
-// the cache is logged and does not fail the lookup (the helper, running
-// as the web server user, may have only read access). r may be nil for a
-// cache-only lookup. domain keys the cache only: r always asks its own
+// A corrupt or untrusted cache file counts as a miss and is logged;
+// failing to write the cache is logged and does not fail the lookup. r may
+// be nil for a cache-only lookup. domain keys the cache only: r always asks its own
 // directory, so the caller must only pass the domain r serves.
-func Lookup(ctx context.Context, c *Cache, r *Resolver, user, domain string, grace time.Duration) (*Entry, error) {
+func Lookup(ctx context.Context, c *Cache, r *Resolver, name, user, domain string, grace time.Duration) (*Entry, error) {
 	log := slog.New(slog.DiscardHandler)
 	groupsOf := func(context.Context, string) ([]Group, error) {
 		return nil, errors.New("no LDAP resolver configured")
@@ -50,14 +49,14 @@ func Lookup(ctx context.Context, c *Cache, r *Resolver, user, domain string, gra
 	if r != nil {
 		log, groupsOf = r.log, r.Groups
 	}
-	return lookup(ctx, c, groupsOf, log, user, domain, grace)
+	return lookup(ctx, c, groupsOf, log, name, user, domain, grace)
 }
 
 // lookup is Lookup with the resolver as a function, so tests can count
 // and script directory answers.
 func lookup(ctx context.Context, c *Cache, groupsOf func(context.Context, string) ([]Group, error),
-	log *slog.Logger, user, domain string, grace time.Duration) (*Entry, error) {
-	cached, fresh, err := c.Get(user, domain)
+	log *slog.Logger, name, user, domain string, grace time.Duration) (*Entry, error) {
+	cached, fresh, err := c.Get(name)
 	if err != nil {
 		log.Warn("memberships cache: ignoring entry", "user", user, "domain", domain, "err", err)
 		cached = nil
@@ -70,19 +69,21 @@ func lookup(ctx context.Context, c *Cache, groupsOf func(context.Context, string
 	var e *Entry
 	switch {
 	case err == nil:
-		e = &Entry{User: user, Domain: domain, Fetched: c.now(), Groups: groups}
+		e = &Entry{User: user, Domain: domain, Groups: groups}
 	case errors.Is(err, ErrNoSuchUser):
-		e = &Entry{User: user, Domain: domain, Fetched: c.now(), Unknown: true}
+		e = &Entry{User: user, Domain: domain, Unknown: true}
 	default:
-		if cached != nil && grace > 0 && c.now().Before(c.Expires(cached).Add(grace)) {
+		if cached != nil && grace > 0 && c.Clock().Before(cached.Expires.Add(grace)) {
 			log.Warn("memberships: directory unavailable; serving stale entry",
 				"user", user, "domain", domain, "fetched", cached.Fetched, "err", err)
 			return cached, &StaleError{Fetched: cached.Fetched, Err: err}
 		}
 		return nil, err
 	}
-	if perr := c.Put(e); perr != nil {
+	written, perr := c.Put(name, e)
+	if perr != nil {
 		log.Warn("memberships cache: not written", "user", user, "domain", domain, "err", perr)
+		return c.Stamp(name, e), nil
 	}
-	return e, nil
+	return written, nil
 }

@@ -71,18 +71,18 @@ func TestLookupPolicy(t *testing.T) {
 			if tt.cached != nil {
 				e := *tt.cached
 				e.User, e.Domain, e.Fetched = "jdoe", "EXAMPLE", t0
-				if err := c.Put(&e); err != nil {
+				if _, err := c.Put("jdoe", &e); err != nil {
 					t.Fatal(err)
 				}
 			}
 			if tt.corrupt {
 				os.MkdirAll(c.Dir, 0o755)
-				os.WriteFile(c.Path("jdoe", "EXAMPLE"), []byte("{garbage"), 0o644)
+				os.WriteFile(c.Path("jdoe"), []byte("{garbage"), 0o644)
 			}
 			now := t0.Add(tt.age)
-			clk.Set(now)
+			*clk = now
 			dir := &fakeDir{groups: tt.dirGroups, err: tt.dirErr}
-			e, err := lookup(context.Background(), c, dir.Groups, testLogger(t), "jdoe", "EXAMPLE", tt.grace)
+			e, err := lookup(context.Background(), c, dir.Groups, testLogger(t), "jdoe", "jdoe", "EXAMPLE", tt.grace)
 			if dir.calls != tt.wantCalls {
 				t.Errorf("LDAP calls = %d, want %d", dir.calls, tt.wantCalls)
 			}
@@ -108,7 +108,7 @@ func TestLookupPolicy(t *testing.T) {
 			if e.Unknown != tt.wantUnknown || len(e.Groups) != tt.wantGroups {
 				t.Errorf("entry = %+v", e)
 			}
-			got, fresh, err := c.Get("jdoe", "EXAMPLE")
+			got, fresh, err := c.Get("jdoe")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -124,7 +124,7 @@ func TestLookupUnwritableCacheStillAnswers(t *testing.T) {
 	os.WriteFile(file, nil, 0o644)
 	c := &Cache{Dir: filepath.Join(file, "cache")}
 	dir := &fakeDir{groups: jdoeGroup}
-	e, err := lookup(context.Background(), c, dir.Groups, testLogger(t), "jdoe", "EXAMPLE", time.Hour)
+	e, err := lookup(context.Background(), c, dir.Groups, testLogger(t), "jdoe", "jdoe", "EXAMPLE", time.Hour)
 	if err != nil || len(e.Groups) != 3 {
 		t.Fatalf("Lookup = %v, %v", e, err)
 	}
@@ -154,12 +154,12 @@ func TestLookupWithDeadResolver(t *testing.T) {
 	c, clk := newCache(t)
 	r := deadResolver(t)
 	ctx := context.Background()
-	if err := c.Put(&Entry{User: "jdoe", Domain: "EXAMPLE", Fetched: t0, Groups: jdoeGroup}); err != nil {
+	if _, err := c.Put("jdoe", &Entry{User: "jdoe", Domain: "EXAMPLE", Fetched: t0, Groups: jdoeGroup}); err != nil {
 		t.Fatal(err)
 	}
 
-	clk.Set(t0.Add(time.Hour))
-	e, err := Lookup(ctx, c, r, "jdoe", "EXAMPLE", time.Hour)
+	*clk = t0.Add(time.Hour)
+	e, err := Lookup(ctx, c, r, "jdoe", "jdoe", "EXAMPLE", time.Hour)
 	if err != nil || !e.MemberOfAny([]string{"PowerUsers"}) {
 		t.Fatalf("fresh: %v, %v", e, err)
 	}
@@ -167,8 +167,8 @@ func TestLookupWithDeadResolver(t *testing.T) {
 		t.Fatalf("fresh entry caused %d LDAP connection attempts", n)
 	}
 
-	clk.Set(t0.Add(DefaultTTL + 30*time.Minute))
-	e, err = Lookup(ctx, c, r, "jdoe", "EXAMPLE", time.Hour)
+	*clk = t0.Add(DefaultTTL + 30*time.Minute)
+	e, err = Lookup(ctx, c, r, "jdoe", "jdoe", "EXAMPLE", time.Hour)
 	var stale *StaleError
 	if !errors.As(err, &stale) || e == nil || !e.MemberOfAny([]string{"WebUsers"}) || !stale.Fetched.Equal(t0) {
 		t.Fatalf("stale within grace: %v, %v", e, err)
@@ -177,19 +177,19 @@ func TestLookupWithDeadResolver(t *testing.T) {
 		t.Error("stale entry served without trying LDAP")
 	}
 
-	clk.Set(t0.Add(DefaultTTL + 2*time.Hour))
-	if e, err = Lookup(ctx, c, r, "jdoe", "EXAMPLE", time.Hour); err == nil || errors.As(err, &stale) || e != nil {
+	*clk = t0.Add(DefaultTTL + 2*time.Hour)
+	if e, err = Lookup(ctx, c, r, "jdoe", "jdoe", "EXAMPLE", time.Hour); err == nil || errors.As(err, &stale) || e != nil {
 		t.Fatalf("beyond grace: %v, %v", e, err)
 	}
 
-	if e, err = Lookup(ctx, c, r, "alice", "EXAMPLE", time.Hour); err == nil || e != nil {
+	if e, err = Lookup(ctx, c, r, "alice", "alice", "EXAMPLE", time.Hour); err == nil || e != nil {
 		t.Fatalf("cold: %v, %v", e, err)
 	}
 	t.Log(err)
 
 	// A nil resolver is a cache-only lookup.
-	clk.Set(t0)
-	if e, err = Lookup(ctx, c, nil, "jdoe", "EXAMPLE", 0); err != nil || e == nil {
+	*clk = t0
+	if e, err = Lookup(ctx, c, nil, "jdoe", "jdoe", "EXAMPLE", 0); err != nil || e == nil {
 		t.Fatalf("cache-only: %v, %v", e, err)
 	}
 }
@@ -199,23 +199,38 @@ func TestIntegrationLookup(t *testing.T) {
 	r := newTestResolver(t, testConfig(t))
 	c, clk := newCache(t)
 	ctx := testCtx(t)
-	e, err := Lookup(ctx, c, r, "jdoe", "EXAMPLE", time.Hour)
+	e, err := Lookup(ctx, c, r, "jdoe", "jdoe", "EXAMPLE", time.Hour)
 	if err != nil || !e.MemberOfAny([]string{"PowerUsers"}) || e.MemberOfAny([]string{"Outsiders"}) {
 		t.Fatalf("Lookup = %+v, %v", e, err)
 	}
 	dials := r.dials.Load()
-	clk.Set(t0.Add(time.Minute))
-	if _, err := Lookup(ctx, c, r, "jdoe", "EXAMPLE", time.Hour); err != nil {
+	*clk = t0.Add(time.Minute)
+	if _, err := Lookup(ctx, c, r, "jdoe", "jdoe", "EXAMPLE", time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	if r.dials.Load() != dials {
 		t.Error("fresh entry went to LDAP")
 	}
-	e, err = Lookup(ctx, c, r, "no-such-user-here", "EXAMPLE", time.Hour)
+	e, err = Lookup(ctx, c, r, "no-such-user-here", "no-such-user-here", "EXAMPLE", time.Hour)
 	if err != nil || !e.Unknown {
 		t.Fatalf("unknown user: %+v, %v", e, err)
 	}
-	if got, fresh, _ := c.Get("no-such-user-here", "example"); got == nil || !got.Unknown || !fresh {
+	if got, fresh, _ := c.Get("no-such-user-here"); got == nil || !got.Unknown || !fresh {
 		t.Errorf("negative entry not cached: %+v", got)
 	}
+}
+
+var (
+	t0        = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	jdoeGroup = []Group{
+		{SAM: "Domain Users", CN: "Domain Users", DN: "CN=Domain Users,CN=Users,DC=example,DC=test"},
+		{SAM: "PowerUsers", CN: "PowerUsers", DN: "CN=PowerUsers,CN=Users,DC=example,DC=test"},
+		{SAM: "WebUsers", CN: "WebUsers", DN: "CN=WebUsers,CN=Users,DC=example,DC=test"},
+	}
+)
+
+// newCache is a cache in a new directory, on a clock the test sets.
+func newCache(t *testing.T) (*Cache, *time.Time) {
+	now := t0
+	return &Cache{Dir: filepath.Join(t.TempDir(), "cache"), Now: func() time.Time { return now }}, &now
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/goauthenntlm/goauthenntlm/pkg/adgroup"
 	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
 	"github.com/goauthenntlm/goauthenntlm/pkg/identity"
+	"github.com/goauthenntlm/goauthenntlm/pkg/memberships"
 )
 
 // groups keeps the memberships of logged-in users at hand, so that group
@@ -23,14 +24,14 @@ type groups struct {
 	dir GroupSource
 	log *slog.Logger
 
-	flights flight.Group[*memberships] // by groupsKey: lookups in progress
+	flights flight.Group[*held] // by groupsKey: lookups in progress
 
 	mu  sync.Mutex
-	mem map[string]*memberships
+	mem map[string]*held
 }
 
-// memberships is one user's groups, ready to answer with.
-type memberships struct {
+// held is one user's groups, ready to answer with.
+type held struct {
 	entry    *adgroup.Entry
 	exported string    // "|WebUsers|Domain Users|", see exportGroups
 	fresh    time.Time // until when it may be served without a lookup
@@ -41,7 +42,7 @@ type memberships struct {
 const maxMemberships = 100000
 
 func newGroups(dir GroupSource, log *slog.Logger) *groups {
-	return &groups{dir: dir, log: log, mem: map[string]*memberships{}}
+	return &groups{dir: dir, log: log, mem: map[string]*held{}}
 }
 
 // refresh fetches user's memberships in the background, after a login:
@@ -60,7 +61,7 @@ func (g *groups) refresh(user, domain string) {
 
 // get returns user's memberships, waiting for a lookup (bounded by ctx and
 // the configured lookup timeout) when none fresh is at hand.
-func (g *groups) get(ctx context.Context, user, domain string) (*memberships, error) {
+func (g *groups) get(ctx context.Context, user, domain string) (*held, error) {
 	if m := g.fresh(user, domain); m != nil {
 		return m, nil
 	}
@@ -68,7 +69,7 @@ func (g *groups) get(ctx context.Context, user, domain string) (*memberships, er
 }
 
 // fresh returns user's memberships held in memory, if still fresh.
-func (g *groups) fresh(user, domain string) *memberships {
+func (g *groups) fresh(user, domain string) *held {
 	g.mu.Lock()
 	m := g.mem[identity.Key(user, domain)]
 	g.mu.Unlock()
@@ -81,25 +82,25 @@ func (g *groups) fresh(user, domain string) *memberships {
 // fetch looks user's memberships up, sharing the lookup with concurrent
 // callers for the same user. The lookup runs detached from any request, so
 // a caller that gives up does not waste the answer for the others.
-func (g *groups) fetch(ctx context.Context, user, domain string) (*memberships, error) {
+func (g *groups) fetch(ctx context.Context, user, domain string) (*held, error) {
 	k := identity.Key(user, domain)
-	return g.flights.Do(ctx, k, func(ctx context.Context) (*memberships, error) {
+	return g.flights.Do(ctx, k, func(ctx context.Context) (*held, error) {
 		e, err := g.dir.Lookup(ctx, user, domain)
-		var m *memberships
+		var m *held
 		var stale *adgroup.StaleError
 		switch {
 		case errors.As(err, &stale):
 			g.log.Warn("LDAP unreachable: serving expired memberships within stale_grace", "user", user, "domain", domain, "fetched", stale.Fetched, "err", stale.Err)
 			// Serve it for a short while, then try LDAP again.
-			m = &memberships{entry: e, exported: exportGroups(e), fresh: time.Now().Add(30 * time.Second)}
+			m = &held{entry: e, exported: exportGroups(e), fresh: time.Now().Add(30 * time.Second)}
 		case err != nil:
 			return nil, err
 		default:
-			m = &memberships{entry: e, exported: exportGroups(e), fresh: g.dir.Expires(e)}
+			m = &held{entry: e, exported: exportGroups(e), fresh: g.dir.Expires(e)}
 		}
 		g.mu.Lock()
 		if len(g.mem) >= maxMemberships {
-			g.mem = map[string]*memberships{}
+			g.mem = map[string]*held{}
 		}
 		g.mem[k] = m
 		g.mu.Unlock()
@@ -131,35 +132,18 @@ func exportGroups(e *adgroup.Entry) string {
 	return b.String()
 }
 
-// requiredGroups splits the REQUIRED_GROUPS variable: comma-separated when
-// it holds a comma (so names may have spaces: "Domain Users, WebUsers"),
-// else space-separated.
-func requiredGroups(s string) []string {
-	sep := strings.Fields
-	if strings.Contains(s, ",") {
-		sep = func(s string) []string { return strings.Split(s, ",") }
-	}
-	var out []string
-	for _, n := range sep(s) {
-		if n = strings.TrimSpace(n); n != "" {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
 // authorize answers the authz provider's call (FCGI_APACHE_ROLE
 // AUTHORIZER): is REMOTE_USER in any of REQUIRED_GROUPS?
 func (a *Authorizer) authorize(ctx context.Context, p map[string]string) *fcgi.Response {
 	remote := p["REMOTE_USER"]
-	names := requiredGroups(p["REQUIRED_GROUPS"])
+	names, err := memberships.ParseNames(p["REQUIRED_GROUPS"])
 	switch {
 	case a.groups == nil:
 		a.log.Error("group check asked, but no [[domain]] has ldap_urls")
 		return status(http.StatusInternalServerError, "authorizer: groups not configured")
-	case len(names) == 0:
-		a.log.Error("group check without REQUIRED_GROUPS: set it with SetEnvIf in Apache's config", "uri", identity.Short(p["REQUEST_URI"]))
-		return status(http.StatusInternalServerError, "authorizer: no required groups")
+	case err != nil:
+		a.log.Error("group check: bad REQUIRED_GROUPS (set it with SetEnvIf in Apache's config)", "uri", identity.Short(p["REQUEST_URI"]), "err", err)
+		return status(http.StatusInternalServerError, "authorizer: bad required groups")
 	case remote == "":
 		return status(http.StatusForbidden, "no user")
 	}
@@ -185,4 +169,30 @@ func (a *Authorizer) authorize(ctx context.Context, p map[string]string) *fcgi.R
 		return status(http.StatusForbidden, "not a member of the required groups")
 	}
 	return &fcgi.Response{Status: http.StatusOK}
+}
+
+// CheckGroups answers ntlm-group-check's question when the cache could
+// not: is remoteUser (REMOTE_USER) in any of the groups of line (a Require
+// external-group line, see memberships.ParseNames)? The lookup writes the
+// cache entry the helper reads next time.
+func (a *Authorizer) CheckGroups(ctx context.Context, remoteUser, line string) (bool, error) {
+	if a.groups == nil {
+		return false, errors.New("no [[domain]] has ldap_urls: group checks are not configured")
+	}
+	names, err := memberships.ParseNames(line)
+	if err != nil {
+		return false, err
+	}
+	if remoteUser == "" {
+		return false, errors.New("empty user")
+	}
+	user, dom, err := a.names.Remote(remoteUser)
+	if err != nil {
+		return false, err
+	}
+	m, err := a.groups.get(ctx, user, dom.Name)
+	if err != nil {
+		return false, fmt.Errorf("memberships of %s: %w", identity.Key(user, dom.Name), err)
+	}
+	return m.entry.MemberOfAny(names), nil
 }

@@ -78,23 +78,6 @@ func FuzzParseAuthorization(f *testing.F) {
 	})
 }
 
-func TestRequiredGroups(t *testing.T) {
-	for _, tt := range []struct {
-		in   string
-		want []string
-	}{
-		{"WebUsers PowerUsers", []string{"WebUsers", "PowerUsers"}},
-		{"Domain Users, WebUsers", []string{"Domain Users", "WebUsers"}},
-		{" , ", nil},
-		{"", nil},
-	} {
-		got := requiredGroups(tt.in)
-		if strings.Join(got, "|") != strings.Join(tt.want, "|") {
-			t.Errorf("requiredGroups(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
-
 func TestExportGroups(t *testing.T) {
 	e := &adgroup.Entry{Groups: []adgroup.Group{{SAM: "WebUsers"}, {SAM: "Domain Users"}, {SAM: "bad|name"}, {CN: "no sam"}}}
 	if got, want := exportGroups(e), "|WebUsers|Domain Users|"; got != want {

@@ -141,6 +141,10 @@ type Groups struct {
 	NegativeTTL   Duration `toml:"negative_ttl"`
 	StaleGrace    Duration `toml:"stale_grace"`
 	LookupTimeout Duration `toml:"lookup_timeout"`
+	// HelperUsers may ask the authorizer, over the socket in CacheDir,
+	// what the cache cannot answer: the users Apache runs ntlm-group-check
+	// as (names or uids). Root and the authorizer's own user always may.
+	HelperUsers []string `toml:"helper_users"`
 	// Variable names the Variable- the authorizer exports the groups in,
 	// for Apache's Require expr; empty disables it.
 	Variable string `toml:"variable"`
@@ -212,6 +216,7 @@ func Defaults() Config {
 			CacheTTL:      Duration(3 * time.Hour),
 			NegativeTTL:   Duration(time.Minute),
 			LookupTimeout: Duration(5 * time.Second),
+			HelperUsers:   []string{"www-data"},
 			Variable:      "AD_GROUPS",
 		},
 		Cookie: Cookie{

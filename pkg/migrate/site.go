@@ -5,6 +5,8 @@ import (
 	"net"
 	"regexp"
 	"strings"
+
+	"github.com/goauthenntlm/goauthenntlm/pkg/config"
 )
 
 // The lines that replace an old handler: mod_authnz_fcgi asks the
@@ -74,7 +76,7 @@ func (t *translator) site(g *global) []byte {
 	w.WriteString("\n\n")
 	if t.usesRoute(GroupsExternal) {
 		fmt.Fprintf(&w, "# Require group → Require external-group, answered by ntlm-group-check.\nDefineExternalGroup adgroup pipe %s\n\n",
-			apacheQuote(t.opt.GroupCheck+" -config "+t.opt.ConfPath))
+			apacheQuote(t.opt.GroupCheck+" -cache "+t.groupsCacheDir()))
 	}
 	w.WriteString(blocks.String())
 	return []byte(w.String())
@@ -436,13 +438,17 @@ func (t *translator) require(b *block, g *global, d *Directive) ([]string, bool)
 			b.groupPos = d.Pos
 		}
 		if t.opt.Groups == GroupsExternal {
+			// Each name in quotes: ntlm-group-check reads an unquoted
+			// line as ONE name (blanks included), quoted names as a list.
+			quoted := make([]string, 0, len(groups))
 			for _, n := range groups {
-				if strings.ContainsAny(n, " \t\"'\\") {
-					t.add(d, Problem, "group %q: mod_authnz_external passes groups separated by blanks; use the expr route (-groups expr) for names with blanks", n)
+				if strings.ContainsAny(n, "\"'\\") {
+					t.add(d, Problem, "group %q: a quote or backslash cannot be in a group name", n)
 					return nil, false
 				}
+				quoted = append(quoted, `"`+n+`"`)
 			}
-			line := "Require external-group " + strings.Join(groups, " ")
+			line := "Require external-group " + strings.Join(quoted, " ")
 			t.add(d, Translated, "GroupExternal adgroup + %s (ntlm-group-check; member of any, nested groups included)", line)
 			return []string{"GroupExternal adgroup", line}, true
 		}
@@ -520,4 +526,13 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// groupsCacheDir is the cache directory ntlm-group-check reads: the one
+// written to conf.toml, or the authorizer's default.
+func (t *translator) groupsCacheDir() string {
+	if t.opt.GroupsCacheDir != "" {
+		return t.opt.GroupsCacheDir
+	}
+	return config.Defaults().Groups.CacheDir
 }

@@ -203,7 +203,7 @@ func TestOwnConfigs(t *testing.T) {
 		{
 			name: "PyAuthenNTLM2, external groups", file: "py/apache2.conf",
 			opt:  Options{Groups: GroupsExternal, LDAPBindUser: "u", LDAPBindPasswordFile: pass, GroupCheck: "/usr/local/bin/ntlm-group-check", ConfPath: "/etc/goauthenntlm/conf.toml"},
-			want: []expect{{16, Problem, "use the expr route"}},
+			want: []expect{{16, Translated, `Require external-group "Administrators" "Power Users"`}},
 		},
 		{
 			name: "Apache2::AuthenNTLM::Cookie", file: "perl/apache2.conf", opt: opt,
@@ -289,7 +289,7 @@ func TestTranslateCases(t *testing.T) {
 		{name: "group wildcard", conf: py("Require group Web*\n"), opt: Options{LDAPBindUser: "u", LDAPBindPasswordFile: "/p"}, problem: "cannot go into Require expr"},
 		{name: "group needs base DN", conf: py("Require group WebUsers\n"), opt: Options{LDAPBindUser: "u", LDAPBindPasswordFile: "/p"}, problem: "LDAP base DN"},
 		{name: "group needs account", conf: py("Require group WebUsers\n"), problem: "LDAP service account"},
-		{name: "external group", conf: py("Require group WebUsers,PowerUsers\n"), opt: Options{Groups: GroupsExternal, GroupCheck: "/g", ConfPath: "/c"}, site: "GroupExternal adgroup\n    Require external-group WebUsers PowerUsers\n", problem: "LDAP base DN"},
+		{name: "external group", conf: py("Require group WebUsers,PowerUsers\n"), opt: Options{Groups: GroupsExternal, GroupCheck: "/g", ConfPath: "/c"}, site: "GroupExternal adgroup\n    Require external-group \"WebUsers\" \"PowerUsers\"\n", problem: "LDAP base DN"},
 		{name: "perl group with groupfile", conf: perl("/x", "AuthGroupFile /etc/groups\nRequire group staff\n"), site: "Require group staff\n"},
 		{name: "deny particular host", conf: py("Require valid-user\nOrder allow,deny\nAllow from all\nDeny from 10.0.0.1\n"), problem: "Deny from particular hosts"},
 		{name: "allow all satisfy any", conf: py("Require valid-user\nOrder deny,allow\nDeny from all\nAllow from all\nSatisfy any\n"), site: "    Require all granted\n", note: "no login is asked for"},

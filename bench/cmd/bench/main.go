@@ -73,7 +73,7 @@ func main() {
 	flag.IntVar(&o.maxReq, "max-req", 2_000_000, "cap on requests in any one run")
 	flag.IntVar(&o.hsConc, "hs-conc", 16, "P2: concurrent handshakes")
 	flag.DurationVar(&o.hsDur, "hs-dur", 5*time.Second, "P2: length of one run in a round")
-	flag.IntVar(&o.spawnN, "spawn", 500, "P3: runs of ntlm-group-check and of /bin/true each (interleaved)")
+	flag.IntVar(&o.spawnN, "spawn", 500, "P3: runs of ntlm-group-check, /bin/true and an empty Go program each (interleaved)")
 	flag.IntVar(&o.tracked, "tracked", 10000, "P4: authenticated connections to track")
 	flag.IntVar(&o.pending, "pending", 1000, "P4: pending handshakes")
 	flag.DurationVar(&o.trackedBudget, "tracked-budget", 90*time.Second, "P4: time allowed for the tracked logins")

@@ -314,7 +314,7 @@ func (r *runner) maybeProfile() {
 	bin := filepath.Join(r.site.binDir, "ntlm-fcgi-authorizer")
 	say("profile: starting %s on %s (pprof %s) with the stack's config; bench Apache restarted to use it", bin, addr, paddr)
 	p, err := startProc("ntlm-fcgi-authorizer -pprof", filepath.Join(r.site.dir, "authz-pprof.log"),
-		asApacheUser(bin, "-config", r.env["CONF"], "-listen", addr, "-pprof", paddr)...)
+		asUser(authzUser(r.env), bin, "-config", r.env["CONF"], "-listen", addr, "-pprof", paddr)...)
 	if err != nil {
 		say("profile: %v", err)
 		return
@@ -381,4 +381,14 @@ func (r *runner) maybeProfile() {
 		profiles[kind] = file
 	}
 	r.res.Extra["profiles"] = profiles
+}
+
+// authzUser is the user the stack runs the authorizer as (it alone reads
+// the config and the LDAP password); www-data for stacks from before
+// AUTHZ_USER.
+func authzUser(env stackEnv) string {
+	if u := env["AUTHZ_USER"]; u != "" {
+		return u
+	}
+	return "www-data"
 }

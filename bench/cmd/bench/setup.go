@@ -115,10 +115,12 @@ func (p *proc) stop() {
 	}
 }
 
-// asApacheUser runs a command as www-data, as the stack runs the
-// authorizer (it writes the groups cache that ntlm-group-check reads).
-func asApacheUser(args ...string) []string {
-	return append([]string{"setpriv", "--reuid=www-data", "--regid=www-data", "--init-groups", "--"}, args...)
+// asApacheUser runs a command as www-data.
+func asApacheUser(args ...string) []string { return asUser("www-data", args...) }
+
+// asUser runs a command as user.
+func asUser(user string, args ...string) []string {
+	return append([]string{"setpriv", "--reuid=" + user, "--regid=" + user, "--init-groups", "--"}, args...)
 }
 
 // benchSite is the bench's own Apache instance and helpers.
@@ -247,7 +249,7 @@ func (s *benchSite) setup(repo string) error {
 		}
 		os.Chmod(d, 0o755)
 	}
-	build := exec.Command("go", "build", "-o", s.binDir+"/", "./bench/trivialauthz", "./cmd/ntlm-fcgi-authorizer")
+	build := exec.Command("go", "build", "-o", s.binDir+"/", "./bench/trivialauthz", "./bench/emptygo", "./cmd/ntlm-fcgi-authorizer")
 	build.Dir = repo
 	if out, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build bench binaries: %v\n%s", err, out)

@@ -1,6 +1,6 @@
 //go:build unix
 
-package adgroup
+package memberships
 
 import (
 	"os"
@@ -14,10 +14,10 @@ func TestCachePermissions(t *testing.T) {
 	old := umask(0o077) // the strictest usual umask must not hide files from the helper
 	defer umask(old)
 	c, _ := newCache(t)
-	if err := c.Put(&Entry{User: "jdoe", Domain: "EXAMPLE", Groups: jdoeGroup}); err != nil {
+	if _, err := c.Put("jdoe", &Entry{User: "jdoe", Domain: "EXAMPLE", Groups: jdoeGroup}); err != nil {
 		t.Fatal(err)
 	}
-	fi, err := os.Stat(c.Path("jdoe", "EXAMPLE"))
+	fi, err := os.Stat(c.Path("jdoe"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,377 @@
+package memberships
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Cache is the on-disk memberships cache: one JSON file per user in Dir,
+// named by the hex SHA-256 of the user's name as Apache knows it (lower
+// case), so no part of a user name ever becomes part of a path.
+//
+// Only the authorizer writes it. Its integrity rests on file ownership,
+// not on a MAC: Dir and its files belong to the authorizer's user and are
+// writable by nobody else, while Apache's user (which runs
+// ntlm-group-check) can only read them. A MAC would need a key the helper
+// holds, and the helper runs as Apache's user, so anything running as that
+// user could sign a forged entry with it; ownership is what the kernel
+// enforces and a reader can check. Get checks it on every read: a file is
+// trusted only if it and Dir belong to the same user, neither is writable
+// by group or others, and, for a ReadOnly cache (the helper), that user is
+// not the reader itself. Otherwise it wraps ErrUntrusted.
+//
+// Files are replaced atomically (temporary file in Dir, fsync, chmod 0644,
+// rename), so readers never see a partial file.
+//
+// A Cache value is safe for concurrent use if its fields are not changed
+// after first use.
+type Cache struct {
+	Dir         string
+	TTL         time.Duration    // how long a group list is fresh; default 3h
+	NegativeTTL time.Duration    // how long "no such user" is fresh; default 1m
+	Grace       time.Duration    // how long past TTL an entry may be served while the directory is down
+	Now         func() time.Time // nil = time.Now; tests set it
+	// ReadOnly marks the reader that must not trust a cache its own user
+	// could have written: ntlm-group-check, running as Apache's user.
+	ReadOnly bool
+}
+
+// Cache defaults and limits.
+const (
+	DefaultTTL         = 3 * time.Hour
+	DefaultNegativeTTL = time.Minute
+	// MaxEntrySize bounds what Get reads: a cache file is a few KiB, and a
+	// huge one is damage or mischief, not data.
+	MaxEntrySize = 1 << 20
+	// entryVersion is the file format version ("v"). A file of any other
+	// version is ignored, so a format change never misreads old files.
+	// Version 1 files were written by caches Apache's user could write.
+	entryVersion = 2
+	// maxClockSkew: an entry fetched further than this in the future (a
+	// clock step, a copied file) is treated as stale, not fresh forever.
+	maxClockSkew = time.Minute
+)
+
+// Errors wrapped by Cache.Get. Both mean "treat as a miss"; callers log
+// them, and the authorizer's next Put replaces a corrupt file.
+var (
+	// ErrCorrupt: unparseable, truncated, too large, another format
+	// version, or written for another user.
+	ErrCorrupt = errors.New("corrupt cache entry")
+	// ErrUntrusted: the file or Dir could have been written by someone
+	// other than the authorizer (see Cache).
+	ErrUntrusted = errors.New("untrusted cache entry")
+)
+
+// fileEntry and fileGroup are the JSON form, kept apart from Entry and
+// Group so the on-disk names and version are fixed here and only here.
+type fileEntry struct {
+	V          int         `json:"v"`
+	Name       string      `json:"name"`
+	User       string      `json:"user"`
+	Domain     string      `json:"domain"`
+	Fetched    time.Time   `json:"fetched"` // RFC 3339, UTC
+	Expires    time.Time   `json:"expires"`
+	ServeUntil time.Time   `json:"serve_until"`
+	Unknown    bool        `json:"unknown"`
+	Groups     []fileGroup `json:"groups"`
+}
+
+type fileGroup struct {
+	SAM string `json:"sam"`
+	CN  string `json:"cn"`
+	DN  string `json:"dn"`
+}
+
+// Clock is the cache's time: Now, or time.Now.
+func (c *Cache) Clock() time.Time { return c.now() }
+
+func (c *Cache) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+// ttl is how long an entry written now stays fresh.
+func (c *Cache) ttl(unknown bool) time.Duration {
+	if unknown {
+		if c.NegativeTTL > 0 {
+			return c.NegativeTTL
+		}
+		return DefaultNegativeTTL
+	}
+	if c.TTL > 0 {
+		return c.TTL
+	}
+	return DefaultTTL
+}
+
+// Fresh reports whether e may be served without asking the directory.
+func (c *Cache) Fresh(e *Entry) bool {
+	now := c.now()
+	return !e.Fetched.After(now.Add(maxClockSkew)) && now.Before(e.Expires)
+}
+
+// Servable reports whether e, stale, may still be served while the
+// directory cannot be asked.
+func (c *Cache) Servable(e *Entry) bool {
+	now := c.now()
+	return !e.Fetched.After(now.Add(maxClockSkew)) && now.Before(e.ServeUntil)
+}
+
+// fileName is the cache file's base name for the user Apache calls name.
+func fileName(name string) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(name)))
+	return hex.EncodeToString(sum[:])
+}
+
+// Path is the file that holds name's entry.
+func (c *Cache) Path(name string) string {
+	return filepath.Join(c.Dir, fileName(name))
+}
+
+// Get reads the entry of the user Apache calls name. It returns:
+//   - (nil, false, nil) when there is no entry;
+//   - (nil, false, err wrapping ErrCorrupt or ErrUntrusted) for a file it
+//     refuses to use: treat as a miss, and log it;
+//   - (nil, false, err) on other I/O errors (e.g. permission denied);
+//   - (e, fresh, nil) otherwise; a stale entry may still be Servable.
+//
+// name matches case-insensitively, as Windows names do.
+func (c *Cache) Get(name string) (e *Entry, fresh bool, err error) {
+	if c.Dir == "" {
+		return nil, false, errors.New("memberships cache: no directory configured")
+	}
+	path := c.Path(name)
+	f, err := openEntry(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("memberships cache: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, false, fmt.Errorf("memberships cache: %w", err)
+	}
+	if err := c.trusted(fi); err != nil {
+		return nil, false, fmt.Errorf("memberships cache: %s: %w", path, err)
+	}
+	if fi.Size() > MaxEntrySize {
+		return nil, false, fmt.Errorf("memberships cache: %s: %d bytes: %w", path, fi.Size(), ErrCorrupt)
+	}
+	// The limit holds even if the file grew after Stat.
+	data, err := io.ReadAll(io.LimitReader(f, MaxEntrySize+1))
+	if err != nil {
+		return nil, false, fmt.Errorf("memberships cache: %w", err)
+	}
+	e, err = decodeEntry(data, name)
+	if err != nil {
+		return nil, false, fmt.Errorf("memberships cache: %s: %w", path, err)
+	}
+	return e, c.Fresh(e), nil
+}
+
+// trusted checks that file fi could only have been written by the owner
+// of Dir, and that the owner is not a ReadOnly reader itself.
+func (c *Cache) trusted(fi fs.FileInfo) error {
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("not a regular file: %w", ErrUntrusted)
+	}
+	di, err := os.Stat(c.Dir)
+	if err != nil {
+		return err
+	}
+	fuid, ok1 := owner(fi)
+	duid, ok2 := owner(di)
+	if !ok1 || !ok2 {
+		return fmt.Errorf("no file owner to check on this system: %w", ErrUntrusted)
+	}
+	switch {
+	case fi.Mode().Perm()&0o022 != 0:
+		return fmt.Errorf("file mode %v is writable by group or others: %w", fi.Mode().Perm(), ErrUntrusted)
+	case di.Mode().Perm()&0o022 != 0:
+		return fmt.Errorf("directory %s mode %v is writable by group or others: %w", c.Dir, di.Mode().Perm(), ErrUntrusted)
+	case fuid != duid:
+		return fmt.Errorf("file owner uid %d is not the directory's (%d): %w", fuid, duid, ErrUntrusted)
+	case c.ReadOnly && duid == uint32(os.Geteuid()) && duid != 0:
+		return fmt.Errorf("the cache belongs to uid %d, the user this check runs as (Apache's), so anything running as it could forge entries; run the authorizer as its own user: %w", duid, ErrUntrusted)
+	}
+	return nil
+}
+
+// decodeEntry parses a cache file and checks it belongs to name. Every
+// failure wraps ErrCorrupt. It must never panic whatever data holds
+// (FuzzDecodeEntry).
+func decodeEntry(data []byte, name string) (*Entry, error) {
+	if len(data) > MaxEntrySize {
+		return nil, fmt.Errorf("larger than %d bytes: %w", MaxEntrySize, ErrCorrupt)
+	}
+	var fe fileEntry
+	if err := json.Unmarshal(data, &fe); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if fe.V != entryVersion {
+		return nil, fmt.Errorf("format version %d, want %d: %w", fe.V, entryVersion, ErrCorrupt)
+	}
+	if fe.Name == "" || fe.User == "" || !strings.EqualFold(fe.Name, name) {
+		return nil, fmt.Errorf("entry is for %q: %w", fe.Name, ErrCorrupt)
+	}
+	if fe.Fetched.IsZero() || fe.Expires.IsZero() {
+		return nil, fmt.Errorf("no fetch or expiry time: %w", ErrCorrupt)
+	}
+	if fe.Unknown && len(fe.Groups) > 0 {
+		return nil, fmt.Errorf("negative entry with groups: %w", ErrCorrupt)
+	}
+	e := &Entry{Name: fe.Name, User: fe.User, Domain: fe.Domain, Fetched: fe.Fetched,
+		Expires: fe.Expires, ServeUntil: fe.ServeUntil, Unknown: fe.Unknown}
+	if len(fe.Groups) > 0 {
+		e.Groups = make([]Group, 0, len(fe.Groups))
+	}
+	for _, g := range fe.Groups {
+		if g.SAM == "" && g.DN == "" {
+			return nil, fmt.Errorf("group without name: %w", ErrCorrupt)
+		}
+		e.Groups = append(e.Groups, Group(g))
+	}
+	return e, nil
+}
+
+// encodeEntry is the inverse of decodeEntry.
+func encodeEntry(e *Entry) ([]byte, error) {
+	if e == nil || e.User == "" || e.Name == "" {
+		return nil, errors.New("entry without user")
+	}
+	if e.Unknown && len(e.Groups) > 0 {
+		return nil, errors.New("negative entry with groups")
+	}
+	if e.Fetched.IsZero() || e.Expires.IsZero() {
+		return nil, errors.New("entry without fetch or expiry time")
+	}
+	fe := fileEntry{
+		V:          entryVersion,
+		Name:       e.Name,
+		User:       e.User,
+		Domain:     e.Domain,
+		Fetched:    e.Fetched.UTC(),
+		Expires:    e.Expires.UTC(),
+		ServeUntil: e.ServeUntil.UTC(),
+		Unknown:    e.Unknown,
+		Groups:     make([]fileGroup, 0, len(e.Groups)),
+	}
+	for _, g := range e.Groups {
+		if g.SAM == "" && g.DN == "" {
+			return nil, errors.New("group without name")
+		}
+		fe.Groups = append(fe.Groups, fileGroup(g))
+	}
+	data, err := json.Marshal(fe)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxEntrySize {
+		// Get would reject it; fail here, where the cause is visible.
+		return nil, fmt.Errorf("entry is %d bytes, more than %d", len(data), MaxEntrySize)
+	}
+	return append(data, '\n'), nil
+}
+
+// Put writes e as the entry of the user Apache calls name, atomically,
+// replacing any previous one (corrupt or not). It sets e's Name, and its
+// Fetched (if zero), Expires and ServeUntil from this cache's TTLs, and
+// returns the entry as written.
+func (c *Cache) Put(name string, e *Entry) (*Entry, error) {
+	if c.Dir == "" {
+		return nil, errors.New("memberships cache: no directory configured")
+	}
+	if e == nil {
+		return nil, errors.New("memberships cache: nil entry")
+	}
+	e = c.Stamp(name, e)
+	data, err := encodeEntry(e)
+	if err != nil {
+		return nil, fmt.Errorf("memberships cache: %w", err)
+	}
+	if err := c.ensureDir(); err != nil {
+		return nil, err
+	}
+	// The dot prefix keeps temporary files out of the hex name space.
+	f, err := os.CreateTemp(c.Dir, ".tmp-")
+	if err != nil {
+		return nil, fmt.Errorf("memberships cache: %w", err)
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		return nil, fmt.Errorf("memberships cache: write %s: %w", tmp, err)
+	}
+	// fsync before rename: after a crash the name must point at complete
+	// data, never at an empty file.
+	if err := f.Sync(); err != nil {
+		return nil, fmt.Errorf("memberships cache: sync %s: %w", tmp, err)
+	}
+	// CreateTemp makes 0600; the helper (Apache's user) must read it.
+	if err := f.Chmod(0o644); err != nil {
+		return nil, fmt.Errorf("memberships cache: chmod %s: %w", tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("memberships cache: close %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, c.Path(name)); err != nil {
+		return nil, fmt.Errorf("memberships cache: %w", err)
+	}
+	ok = true
+	// Make the rename itself durable; best effort, as a failure here loses
+	// at most a cache entry.
+	if d, err := os.Open(c.Dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return e, nil
+}
+
+// Stamp returns a copy of e as Put would write it for name: Name set,
+// Fetched (if zero) now, Expires and ServeUntil from this cache's TTLs.
+func (c *Cache) Stamp(name string, e *Entry) *Entry {
+	cp := *e
+	cp.Name = name
+	if cp.Fetched.IsZero() {
+		cp.Fetched = c.now()
+	}
+	cp.Expires = cp.Fetched.Add(c.ttl(cp.Unknown))
+	cp.ServeUntil = cp.Expires.Add(c.Grace)
+	return &cp
+}
+
+// ensureDir creates Dir 0755 if it is missing. An existing directory's
+// mode is left alone (Get refuses entries in one others can write).
+func (c *Cache) ensureDir() error {
+	if _, err := os.Stat(c.Dir); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
+		return fmt.Errorf("memberships cache: %w", err)
+	}
+	// MkdirAll's mode is filtered by the umask; the helper needs r-x.
+	if err := os.Chmod(c.Dir, 0o755); err != nil {
+		return fmt.Errorf("memberships cache: %w", err)
+	}
+	return nil
+}

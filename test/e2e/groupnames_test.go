@@ -1,0 +1,161 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goauthenntlm/goauthenntlm/pkg/memberships"
+)
+
+// Locations of apache/test-site.conf.in's NTLMGroupRoutes, each on the
+// three routes (/g/NAME/ ntlm-group-check, /g/expr/NAME/ Require expr,
+// /g/authz/NAME/ the authz provider).
+var blankRoutes = []string{"/g", "/g/expr", "/g/authz"}
+
+// forgetGroups makes the next check of user ask the directory: its cache
+// file goes, and a reload drops the authorizer's in-memory copy.
+func forgetGroups(t *testing.T, s *stack, user string) {
+	t.Helper()
+	os.Remove((&memberships.Cache{Dir: s.env["GROUPS_CACHE"]}).Path(user))
+	s.reload(t)
+}
+
+// TestGroupNamesWithBlanks: a group name with blanks means that whole
+// group on every route. alice, in no group of ours but, like every domain
+// user, in the built-in Users, is refused for "Web Users", "Power Users"
+// and "Remote Desktop Users" (which a split on blanks would have turned
+// into "Users"); jdoe, put in a real group "Web Editors" for the test, is
+// admitted to it.
+func TestGroupNamesWithBlanks(t *testing.T) {
+	s := loadStack(t)
+	samba(t, s, "group", "add", "Web Editors")
+	t.Cleanup(func() {
+		samba(t, s, "group", "delete", "Web Editors")
+		forgetGroups(t, s, "jdoe")
+	})
+	samba(t, s, "group", "addmembers", "Web Editors", "jdoe")
+	forgetGroups(t, s, "jdoe")
+	forgetGroups(t, s, "alice")
+
+	for _, tc := range []struct {
+		user, loc string
+		want      bool
+	}{
+		{"jdoe", "webeditors", true},      // "Web Editors", quoted
+		{"jdoe", "webeditors-bare", true}, // Web Editors, unquoted: one name
+		{"alice", "webeditors", false},
+		{"alice", "webusers-blank", false},
+		{"alice", "powerusers-blank", false},
+		{"alice", "rdusers", false},
+		{"alice", "anyof", false}, // "Web Users" "Power Users" "Remote Desktop Users"
+		{"jdoe", "webusers-blank", false},
+	} {
+		for _, route := range blankRoutes {
+			url := route + "/" + tc.loc + "/whoami"
+			t.Run(strings.TrimPrefix(url, "/")+"/"+tc.user, func(t *testing.T) {
+				code, body := get(t, ntlmClient(nil), s.url(url), `EXAMPLE\`+tc.user, users[tc.user])
+				switch {
+				case tc.want && (code != 200 || body != tc.user):
+					t.Errorf("%s on %s: %d %q, want 200", tc.user, url, code, body)
+				case !tc.want && code != 401 && code != 403:
+					t.Errorf("%s on %s: %d %q, want a refusal", tc.user, url, code, body)
+				}
+			})
+		}
+	}
+}
+
+// asApache runs a shell command as Apache's user (www-data).
+func asApache(t *testing.T, script string) (string, error) {
+	t.Helper()
+	out, err := exec.Command("setpriv", "--reuid=www-data", "--regid=www-data", "--init-groups", "--", "sh", "-c", script).CombinedOutput()
+	return string(out), err
+}
+
+// TestCacheNotWritableByApache: nothing running as Apache's user can
+// change what the memberships cache says: it can neither write a file nor
+// the directory, and an entry that someone else than the authorizer could
+// have written (here, planted by root with www-data as its owner, as a
+// cache writable by www-data would allow) is ignored and logged. A cold
+// cache is still answered, through the authorizer.
+func TestCacheNotWritableByApache(t *testing.T) {
+	s := loadStack(t)
+	dir := s.env["GROUPS_CACHE"]
+	cache := &memberships.Cache{Dir: dir}
+	// jdoe's entry exists after a group check.
+	if code, _ := get(t, ntlmClient(nil), s.url("/webusers/whoami"), `EXAMPLE\jdoe`, users["jdoe"]); code != 200 {
+		t.Fatalf("jdoe on /webusers: %d", code)
+	}
+	jdoeFile := cache.Path("jdoe")
+	for _, script := range []string{
+		"echo forged > " + jdoeFile,
+		"touch " + filepath.Join(dir, "new-file"),
+		"mv " + jdoeFile + " " + jdoeFile + ".x",
+		"rm -f " + jdoeFile,
+		"chmod 666 " + jdoeFile,
+	} {
+		if out, err := asApache(t, script); err == nil {
+			t.Errorf("as www-data, %q succeeded (%s)", script, out)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "new-file")); err == nil {
+		t.Error("www-data created a file in the cache directory")
+	}
+
+	// A forged entry: bob in WebUsers, owned by www-data, planted after
+	// his login (whose background lookup would replace it), checked on
+	// the same connection (no new login).
+	bob := ntlmClient(nil)
+	if code, _ := get(t, bob, s.url("/private/whoami"), `EXAMPLE\bob`, users["bob"]); code != 200 {
+		t.Fatalf("bob login: %d", code)
+	}
+	waitCached(t, s, "bob")
+	forged := `{"v":2,"name":"bob","user":"bob","domain":"EXAMPLE","fetched":"` + time.Now().UTC().Format(time.RFC3339) +
+		`","expires":"` + time.Now().Add(time.Hour).UTC().Format(time.RFC3339) + `","serve_until":"` + time.Now().Add(time.Hour).UTC().Format(time.RFC3339) +
+		`","unknown":false,"groups":[{"sam":"WebUsers","cn":"WebUsers","dn":"CN=WebUsers,CN=Users,DC=example,DC=test"}]}`
+	if err := os.WriteFile(cache.Path("bob"), []byte(forged), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(cache.Path("bob"), wwwDataUID(t), -1); err != nil {
+		t.Fatal(err)
+	}
+	errOff := fileSize(t, s.env["APACHE_ERROR_LOG"])
+	if code, body := get(t, bob, s.url("/webusers/whoami"), "", ""); code == 200 {
+		t.Errorf("bob with a forged cache entry: %d %q, want a refusal", code, body)
+	}
+	if code, body := get(t, bob, s.url("/outsiders/whoami"), "", ""); code != 200 {
+		t.Errorf("bob in Outsiders, forged entry ignored, answered by the authorizer: %d %q, want 200", code, body)
+	}
+	if logged := readFrom(t, s.env["APACHE_ERROR_LOG"], errOff); !strings.Contains(logged, "ignoring the cache entry of bob") ||
+		!strings.Contains(logged, "untrusted") {
+		t.Errorf("the forged entry was not logged as ignored; the error log has:\n%s", logged)
+	}
+
+	// Cold cache, through the authorizer: ntlm-group-check run as Apache runs it.
+	forgetGroups(t, s, "bob")
+	out, err := asApache(t, "printf 'bob\\nOutsiders\\n' | "+filepath.Join(s.env["BIN"], "ntlm-group-check")+" -cache "+dir)
+	if err != nil {
+		t.Errorf("cold cache, bob in Outsiders: %v %s", err, out)
+	}
+	e, fresh, err := cache.Get("bob")
+	if err != nil || e == nil || !fresh || e.MemberOfAny([]string{"WebUsers"}) || !e.MemberOfAny([]string{"Outsiders"}) {
+		t.Errorf("bob's entry after the cold check (written by the authorizer): %+v %v %v", e, fresh, err)
+	}
+}
+
+func wwwDataUID(t *testing.T) int {
+	t.Helper()
+	out, err := exec.Command("id", "-u", "www-data").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var uid int
+	for _, c := range strings.TrimSpace(string(out)) {
+		uid = uid*10 + int(c-'0')
+	}
+	return uid
+}
