@@ -60,6 +60,11 @@ type DC struct {
 	// (wrapped as the pool wraps them), a *dc.StatusError, or
 	// dc.ErrGuestSession.
 	Fault func(Step) error
+	// NullSessions makes the DC accept a Type3 without credentials, as
+	// Samba does (a null session) when nothing in front of it refuses
+	// one: for tests of the callers' own refusal. Such logins are
+	// recorded with the names the Type3 gave.
+	NullSessions bool
 
 	mu        sync.Mutex
 	passwords map[string]string // by lower-case user name
@@ -190,11 +195,17 @@ func (h *handshake) Authenticate(ctx context.Context, type3 []byte) error {
 	if err != nil {
 		return fmt.Errorf("dctest: authenticate: not an NTLM AUTHENTICATE message; not relayed: %w", err)
 	}
-	if msg.NoCredentials() {
-		return fmt.Errorf("dctest: authenticate: %w (anonymous NTLM AUTHENTICATE)", dc.ErrGuestSession)
-	}
 	if err := h.d.fault(ctx, StepAuthenticate); err != nil {
 		return err
+	}
+	if msg.NoCredentials() {
+		if h.d.NullSessions {
+			h.d.mu.Lock()
+			h.d.logins = append(h.d.logins, Login{User: msg.User, Domain: msg.Domain})
+			h.d.mu.Unlock()
+			return nil
+		}
+		return fmt.Errorf("dctest: authenticate: %w (anonymous NTLM AUTHENTICATE)", dc.ErrGuestSession)
 	}
 	h.d.mu.Lock()
 	pw, known := h.d.passwords[strings.ToLower(msg.User)]
