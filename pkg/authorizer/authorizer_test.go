@@ -3,6 +3,7 @@ package authorizer
 import (
 	"context"
 	"encoding/base64"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +22,7 @@ func newTest(t testing.TB, extra string) *Authorizer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(cfg, Options{})
+	a, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,13 @@ type fakeSite struct {
 // password "pw-" + domain.
 func newFakeSite(t testing.TB, conf string, domains ...string) *fakeSite {
 	t.Helper()
+	return newFakeSiteWith(t, conf, Options{}, domains...)
+}
+
+// newFakeSiteWith is newFakeSite with options (a fake group source, say);
+// the relays and the logger are the test's.
+func newFakeSiteWith(t testing.TB, conf string, opt Options, domains ...string) *fakeSite {
+	t.Helper()
 	if len(domains) == 0 {
 		domains = []string{"EXAMPLE"}
 	}
@@ -45,13 +52,15 @@ func newFakeSite(t testing.TB, conf string, domains ...string) *fakeSite {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler), NewRelay: func(c dc.Config) (dc.Relay, error) {
+	opt.Logger = slog.New(slog.DiscardHandler)
+	opt.NewRelay = func(c dc.Config) (dc.Relay, error) {
 		d, ok := byAddr[strings.Join(c.Addrs, ",")]
 		if !ok {
 			return nil, fmt.Errorf("no fake DC for %v", c.Addrs)
 		}
 		return d, nil
-	}})
+	}
+	a, err := New(cfg, opt)
 	if err != nil {
 		t.Fatal(err)
 	}

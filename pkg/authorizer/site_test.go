@@ -1,0 +1,278 @@
+package authorizer
+
+import (
+	"context"
+	"encoding/asn1"
+	"encoding/base64"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/goauthenntlm/goauthenntlm/pkg/adgroup"
+	"github.com/goauthenntlm/goauthenntlm/pkg/dc/dctest"
+	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
+	"github.com/goauthenntlm/goauthenntlm/pkg/identity"
+	"github.com/goauthenntlm/goauthenntlm/pkg/spnego"
+)
+
+// fakeDir is a directory: GroupSource and AccountSource over maps.
+type fakeDir struct {
+	mu       sync.Mutex
+	groups   map[string][]string // by identity.Key
+	accounts map[string]string   // lower-case typed name -> sAMAccountName
+	err      error               // what Lookup and Account fail with
+	stale    bool                // Lookup serves its answer as stale
+	lookups  int
+}
+
+func newFakeDir() *fakeDir {
+	return &fakeDir{
+		groups:   map[string][]string{identity.Key("jdoe", "EXAMPLE"): {"WebUsers", "Domain Users"}},
+		accounts: map[string]string{"jdoe": "jdoe", "jdoe@example.test": "jdoe"},
+	}
+}
+
+func (f *fakeDir) Lookup(ctx context.Context, user, domain string) (*adgroup.Entry, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lookups++
+	if f.err != nil {
+		return nil, f.err
+	}
+	e := &adgroup.Entry{User: user, Domain: domain, Fetched: time.Now()}
+	names, ok := f.groups[identity.Key(user, domain)]
+	e.Unknown = !ok
+	for _, n := range names {
+		e.Groups = append(e.Groups, adgroup.Group{SAM: n})
+	}
+	if f.stale {
+		return e, &adgroup.StaleError{Fetched: e.Fetched, Err: errors.New("LDAP down")}
+	}
+	return e, nil
+}
+
+func (f *fakeDir) Expires(e *adgroup.Entry) time.Time { return e.Fetched.Add(time.Minute) }
+func (f *fakeDir) Close() error                       { return nil }
+
+func (f *fakeDir) Account(ctx context.Context, name string, upn bool, domain string) (string, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return "", true, f.err
+	}
+	sam, ok := f.accounts[strings.ToLower(name)]
+	if !ok {
+		return "", true, adgroup.ErrNoSuchUser
+	}
+	return sam, true, nil
+}
+
+func authzParams(remote, required string) map[string]string {
+	p := params("")
+	p["FCGI_APACHE_ROLE"] = "AUTHORIZER"
+	p["REMOTE_USER"], p["REQUIRED_GROUPS"] = remote, required
+	return p
+}
+
+// With a directory, REMOTE_USER is the account's own name, the groups go
+// out with the login, and the authz role answers from them.
+func TestGroupsAndAccounts(t *testing.T) {
+	dir := newFakeDir()
+	s := newFakeSiteWith(t, "[groups]\nvariable = \"AD_GROUPS\"\n", Options{Groups: dir})
+	s.dcs["EXAMPLE"].SetPassword("JDoe", "pw-EXAMPLE")
+	c := newClient(42000)
+	r := c.ntlmLogin(t, s.Authorizer, "JDOE", "example", "pw-EXAMPLE")
+	if r.Status != 200 || r.Variables["REMOTE_USER"] != "jdoe" || r.Variables["AD_GROUPS"] != "|WebUsers|Domain Users|" {
+		t.Fatalf("login: %d %v", r.Status, r.Variables)
+	}
+	if r := c.do(s.Authorizer, ""); r.Variables["AD_GROUPS"] != "|WebUsers|Domain Users|" {
+		t.Errorf("next request: %v", r.Variables)
+	}
+
+	for _, tt := range []struct {
+		name, remote, required, authDomain string
+		status                             int
+	}{
+		{"member", "jdoe", "WebUsers", "", 200},
+		{"member, logon form", `EXAMPLE\jdoe`, "Admins, WebUsers", "", 200},
+		{"member, AUTH_DOMAIN", "jdoe", "webusers", "example", 200},
+		{"not a member", "jdoe", "Admins", "", 403},
+		{"unknown user", "nobody", "WebUsers", "", 403},
+		{"domain not served", `ELSEWHERE\jdoe`, "WebUsers", "", 403},
+		{"AUTH_DOMAIN not served", "jdoe", "WebUsers", "ELSEWHERE", 403},
+		{"no user", "", "WebUsers", "", 403},
+		{"no required groups", "jdoe", " , ", "", 500},
+	} {
+		p := authzParams(tt.remote, tt.required)
+		if tt.authDomain != "" {
+			p["AUTH_DOMAIN"] = tt.authDomain
+		}
+		if r := serve(s.Authorizer, p); r.Status != tt.status {
+			t.Errorf("%s: %d, want %d", tt.name, r.Status, tt.status)
+		}
+	}
+
+	// The directory knows no such account: the DC's yes is not enough.
+	s.dcs["EXAMPLE"].SetPassword("ghost", "pw")
+	if r := newClient(42001).ntlmLogin(t, s.Authorizer, "ghost", "EXAMPLE", "pw"); r.Status != 403 {
+		t.Errorf("login the directory cannot name: %d, want 403", r.Status)
+	}
+	// The directory is down: no login under a name it did not confirm,
+	// and no group answer.
+	dir.mu.Lock()
+	dir.err = errors.New("LDAP down")
+	dir.mu.Unlock()
+	s.dcs["EXAMPLE"].SetPassword("newcomer", "pw")
+	if r := newClient(42002).ntlmLogin(t, s.Authorizer, "newcomer", "EXAMPLE", "pw"); r.Status != 503 {
+		t.Errorf("login while the directory is down: %d, want 503", r.Status)
+	}
+	if r := serve(s.Authorizer, authzParams("someone", "WebUsers")); r.Status != 403 {
+		t.Errorf("group check while the directory is down: %d, want 403", r.Status)
+	}
+	// A name it confirmed lately is still known.
+	if r := newClient(42003).ntlmLogin(t, s.Authorizer, "jdoe", "EXAMPLE", "pw-EXAMPLE"); r.Status != 200 || r.Variables["REMOTE_USER"] != "jdoe" {
+		t.Errorf("recent user while the directory is down: %d %v", r.Status, r.Variables)
+	}
+}
+
+func TestStaleGroupsServed(t *testing.T) {
+	dir := newFakeDir()
+	dir.stale = true
+	s := newFakeSiteWith(t, "", Options{Groups: dir})
+	if r := serve(s.Authorizer, authzParams("jdoe", "WebUsers")); r.Status != 200 {
+		t.Errorf("stale memberships within the grace: %d, want 200", r.Status)
+	}
+}
+
+func TestNoGroupsConfigured(t *testing.T) {
+	s := newFakeSite(t, "")
+	if r := serve(s.Authorizer, authzParams("jdoe", "WebUsers")); r.Status != 500 {
+		t.Errorf("%d, want 500", r.Status)
+	}
+}
+
+// The login cookie logs a browser's new connection in without a
+// handshake; a forged or altered one does not.
+func TestLoginCookie(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "cookie.key")
+	if err := os.WriteFile(secret, []byte(strings.Repeat("k", 32)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := newFakeSite(t, "[cookie]\nenabled = true\nsecret_files = [\""+secret+"\"]\n")
+	c := newClient(43000)
+	if r := c.ntlmLogin(t, s.Authorizer, "jdoe", "EXAMPLE", "pw-EXAMPLE"); r.Status != 200 {
+		t.Fatalf("login: %d", r.Status)
+	}
+	if len(c.cookies) < 2 {
+		t.Fatalf("cookies after login: %v", c.cookies)
+	}
+	next := &client{port: 43001, cookies: c.cookies}
+	if r := next.do(s.Authorizer, ""); r.Status != 200 || r.Variables["REMOTE_USER"] != "jdoe" {
+		t.Fatalf("new connection with the cookie: %d %v", r.Status, r.Variables)
+	}
+	forged := newClient(43002)
+	for k, v := range c.cookies {
+		forged.cookies[k] = strings.Replace(v, "A", "B", 1) + "x"
+	}
+	if r := forged.do(s.Authorizer, ""); r.Status != 401 {
+		t.Errorf("altered cookie: %d, want 401", r.Status)
+	}
+	if n := len(s.dcs["EXAMPLE"].Logins()); n != 1 {
+		t.Errorf("%d logins at the DC, want 1", n)
+	}
+}
+
+// A Type3 for another domain than the DCs that challenged it makes the
+// client start over, at that domain's DCs.
+func TestOtherDomainsDCs(t *testing.T) {
+	s := newFakeSite(t, "ntlm_debug = 2\n", "EXAMPLE", "OTHER")
+	c := newClient(44000)
+	if r := c.ntlmLogin(t, s.Authorizer, "jdoe", "OTHER", "pw-OTHER"); r.Status != 401 {
+		t.Fatalf("Type3 for OTHER on EXAMPLE's challenge: %d, want 401", r.Status)
+	}
+	// The client's next handshake goes to OTHER's DCs.
+	c = newClient(44001)
+	r := c.ntlmLogin(t, s.Authorizer, "jdoe", "OTHER", "pw-OTHER")
+	if r.Status != 200 || r.Variables["AUTH_DOMAIN"] != "OTHER" {
+		t.Fatalf("second try: %d %v", r.Status, r.Variables)
+	}
+	if !s.dcs["OTHER"].Accepted("jdoe", "OTHER") || len(s.dcs["EXAMPLE"].Logins()) != 0 {
+		t.Errorf("logins: EXAMPLE %v, OTHER %v", s.dcs["EXAMPLE"].Logins(), s.dcs["OTHER"].Logins())
+	}
+	// A Type1 naming its domain goes there at once.
+	c = newClient(44002)
+	ch := type2Of(t, c.do(s.Authorizer, ntlmHeader(browserType1("OTHER"))))
+	if ch.TargetName != "OTHER" {
+		t.Errorf("Type1 for OTHER challenged by %q", ch.TargetName)
+	}
+	// When the hinted domain's DCs are down, the client is told (503)
+	// and its next Type1 goes the default way again.
+	s.dcs["OTHER"].Fault = func(dctest.Step) error { return dctest.Unavailable() }
+	c = newClient(44003)
+	if r := c.do(s.Authorizer, ntlmHeader(browserType1(""))); r.Status != 503 {
+		t.Errorf("hinted DCs down: %d, want 503", r.Status)
+	}
+	if ch := type2Of(t, newClient(44004).do(s.Authorizer, ntlmHeader(browserType1("")))); ch.TargetName != "EXAMPLE" {
+		t.Errorf("after the hinted DCs failed, challenged by %q", ch.TargetName)
+	}
+}
+
+func TestSPNEGOEdges(t *testing.T) {
+	s := newFakeSite(t, "[auth]\nschemes = [\"negotiate\"]\n")
+	krb := asn1.ObjectIdentifier{1, 2, 840, 113554, 1, 2, 2}
+	tok := func(t *testing.T, m interface{ Marshal() ([]byte, error) }) string {
+		b, err := m.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "Negotiate " + base64.StdEncoding.EncodeToString(b)
+	}
+	// Kerberos first: ask for NTLM alone, twice (logged once).
+	for range 2 {
+		r := newClient(45000).do(s.Authorizer, tok(t, &spnego.NegTokenInit{MechTypes: []asn1.ObjectIdentifier{krb, spnego.OIDNTLM}, MechToken: []byte("krb")}))
+		if r.Status != 401 || strings.Join(r.Header[wwwAuthenticate], ",") != "NTLM" {
+			t.Errorf("Kerberos offer: %d %v", r.Status, r.Header)
+		}
+	}
+	if r := newClient(45001).do(s.Authorizer, tok(t, &spnego.NegTokenResp{NegState: spnego.StateAbsent})); r.Status != 400 {
+		t.Errorf("NegTokenResp without a token: %d, want 400", r.Status)
+	}
+	if r := newClient(45002).do(s.Authorizer, "Negotiate "+base64.StdEncoding.EncodeToString([]byte{0x60, 1, 2})); r.Status != 400 {
+		t.Errorf("broken SPNEGO: %d, want 400", r.Status)
+	}
+	// A scheme that is not offered gets the offered ones.
+	if r := newClient(45003).do(s.Authorizer, "Basic "+base64.StdEncoding.EncodeToString([]byte("jdoe:pw"))); r.Status != 401 {
+		t.Errorf("Basic not offered: %d", r.Status)
+	}
+}
+
+func TestBasicLatin1(t *testing.T) {
+	s := newFakeSite(t, "[auth]\nschemes = [\"basic\"]\nallow_basic_over_http = true\n")
+	s.dcs["EXAMPLE"].SetPassword("jdoe", "pwé")
+	// A browser that ignores charset="UTF-8" sends ISO-8859-1.
+	r := newClient(46000).do(s.Authorizer, "Basic "+base64.StdEncoding.EncodeToString([]byte("jdoe:pw\xe9")))
+	if r.Status != 200 {
+		t.Errorf("ISO-8859-1 password: %d", r.Status)
+	}
+	if r := newClient(46001).do(s.Authorizer, "NTLM "+base64.StdEncoding.EncodeToString(browserType1("").Marshal())); r.Status != 401 || r.Header.Get("Connection") != "close" {
+		t.Errorf("NTLM not offered: %d %v", r.Status, r.Header)
+	}
+}
+
+// Run sweeps until its context ends; Table hands the table on.
+func TestRunAndTable(t *testing.T) {
+	s := newFakeSite(t, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	cancel()
+	<-done
+	if s.Table() != s.table {
+		t.Error("Table")
+	}
+	var _ *fcgi.Response
+}
