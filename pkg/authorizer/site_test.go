@@ -98,14 +98,15 @@ func TestGroupsAndAccounts(t *testing.T) {
 		status                             int
 	}{
 		{"member", "jdoe", "WebUsers", "", 200},
-		{"member, logon form", `EXAMPLE\jdoe`, "Admins, WebUsers", "", 200},
+		{"member, logon form", `EXAMPLE\jdoe`, `"Admins" "WebUsers"`, "", 200},
+		{"a list is quoted", "jdoe", "Admins, WebUsers", "", 403},
 		{"member, AUTH_DOMAIN", "jdoe", "webusers", "example", 200},
 		{"not a member", "jdoe", "Admins", "", 403},
 		{"unknown user", "nobody", "WebUsers", "", 403},
 		{"domain not served", `ELSEWHERE\jdoe`, "WebUsers", "", 403},
 		{"AUTH_DOMAIN not served", "jdoe", "WebUsers", "ELSEWHERE", 403},
 		{"no user", "", "WebUsers", "", 403},
-		{"no required groups", "jdoe", " , ", "", 500},
+		{"no required groups", "jdoe", "  ", "", 500},
 	} {
 		p := authzParams(tt.remote, tt.required)
 		if tt.authDomain != "" {
