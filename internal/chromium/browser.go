@@ -27,13 +27,16 @@ import (
 
 // baseFlags are the command-line flags every browser gets: headless, no
 // sandbox (tests run as root), and nothing that talks to the network on
-// its own.
+// its own; nothing but 127.0.0.1 resolves (Chromium's own services name
+// hosts on the Internet).
 func baseFlags() []string {
 	return []string{
 		"--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
 		"--no-first-run", "--no-default-browser-check", "--disable-background-networking",
 		"--disable-component-update", "--disable-sync", "--disable-extensions",
 		"--disable-dev-shm-usage", "--password-store=basic", "--use-mock-keychain",
+		"--no-pings", "--disable-domain-reliability", "--disable-client-side-phishing-detection",
+		"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 	}
 }
 
@@ -82,6 +85,16 @@ func Launch(ctx context.Context, o Options) (*Browser, error) {
 		"--remote-debugging-pipe",
 		"--log-net-log="+b.NetLogPath, "--net-log-capture-mode=IncludeSensitive",
 		"about:blank")
+	// No speculative connections: a navigation may otherwise be sent on a
+	// socket preconnected while the previous page's was still busy, and a
+	// test could not tell which connection a page used.
+	def := filepath.Join(o.Dir, "profile", "Default")
+	if err := os.MkdirAll(def, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(def, "Preferences"), []byte(`{"net":{"network_prediction_options":2}}`), 0o600); err != nil {
+		return nil, err
+	}
 	toBrowser, ours, err := os.Pipe()
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,8 +15,9 @@ import (
 
 // A NetLog as Chromium writes it, cut to what ReadNetLog reads: a login
 // refused because of a merged challenge, then one that works.
-const netlogSample = `{"constants":{"logEventTypes":{"HTTP_TRANSACTION_SEND_REQUEST_HEADERS":10,"HTTP_TRANSACTION_READ_RESPONSE_HEADERS":11,"AUTH_HANDLER_CREATE_RESULT":12},"netError":{"ERR_UNSUPPORTED_AUTH_SCHEME":-339}},
+const netlogSample = `{"constants":{"logEventTypes":{"HTTP_TRANSACTION_SEND_REQUEST_HEADERS":10,"HTTP_TRANSACTION_READ_RESPONSE_HEADERS":11,"AUTH_HANDLER_CREATE_RESULT":12,"TCP_CONNECT_ATTEMPT":13},"netError":{"ERR_UNSUPPORTED_AUTH_SCHEME":-339}},
 "events":[
+{"type":13,"source":{"id":5,"type":3},"phase":1,"params":{"address":"127.0.0.1:8080"}},
 {"type":10,"source":{"id":7,"type":1},"phase":0,"params":{"line":"GET /a?c=1-login HTTP/1.1\r\n","headers":["Host: x"]}},
 {"type":11,"source":{"id":7,"type":1},"phase":0,"params":{"headers":["HTTP/1.1 401 Unauthorized","WWW-Authenticate: NTLM, Basic realm=\"R\""]}},
 {"type":12,"source":{"id":8,"type":2},"phase":0,"params":{"challenge":"NTLM, Basic realm=\"R\"","scheme":"ntlm,","net_error":-339}},
@@ -44,6 +46,9 @@ func TestReadNetLog(t *testing.T) {
 			}
 			if len(nl.Exchanges) != tt.exchanges {
 				t.Fatalf("%d exchanges: %+v", len(nl.Exchanges), nl.Exchanges)
+			}
+			if fmt.Sprint(nl.Connects) != "[127.0.0.1:8080]" {
+				t.Errorf("connects: %q", nl.Connects)
 			}
 			login := nl.For("c=1-login ")
 			if len(login) != 1 || login[0].Status() != 401 || login[0].Line != "GET /a?c=1-login HTTP/1.1" || login[0].Get("host") != "x" {

@@ -16,6 +16,7 @@ import (
 type NetLog struct {
 	Exchanges []Exchange   // in the order sent
 	Verdicts  []AuthResult // in the order decided
+	Connects  []string     // the address of every TCP connection attempted
 }
 
 // Exchange is one HTTP request as sent and the response headers read for
@@ -101,6 +102,7 @@ func ReadNetLog(path string) (*NetLog, error) {
 		errName[v] = k
 	}
 	send, read, verdict := types["HTTP_TRANSACTION_SEND_REQUEST_HEADERS"], types["HTTP_TRANSACTION_READ_RESPONSE_HEADERS"], types["AUTH_HANDLER_CREATE_RESULT"]
+	connect := types["TCP_CONNECT_ATTEMPT"]
 	if send == 0 || read == 0 {
 		return nil, fmt.Errorf("the NetLog %s names no HTTP_TRANSACTION events", path)
 	}
@@ -123,6 +125,13 @@ func ReadNetLog(path string) (*NetLog, error) {
 			json.Unmarshal(ev.Params, &p)
 			if i, ok := last[ev.Source.ID]; ok {
 				nl.Exchanges[i].Response = p.Headers
+			}
+		case connect:
+			var p struct {
+				Address string `json:"address"`
+			}
+			if json.Unmarshal(ev.Params, &p) == nil && p.Address != "" {
+				nl.Connects = append(nl.Connects, p.Address)
 			}
 		case verdict:
 			var p struct {

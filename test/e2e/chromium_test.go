@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"regexp"
@@ -206,6 +207,14 @@ func browserRun(t *testing.T, s *stack, bin, run string, flags []string, fields 
 func checkNetLog(t *testing.T, nl *chromium.NetLog, run string, fields int) {
 	t.Helper()
 	marker := "c=" + run + "-"
+	if len(nl.Connects) == 0 {
+		t.Errorf("the NetLog shows no TCP connection")
+	}
+	for _, a := range nl.Connects {
+		if host, _, err := net.SplitHostPort(a); err != nil || !net.ParseIP(host).IsLoopback() {
+			t.Errorf("Chromium connected to %s, not a loopback address", a)
+		}
+	}
 	for _, v := range nl.Verdicts {
 		if strings.ContainsAny(v.Scheme, ", ") {
 			t.Errorf("Chromium could not parse a challenge: %s", v)
@@ -244,8 +253,10 @@ func checkNetLog(t *testing.T, nl *chromium.NetLog, run string, fields int) {
 			type3++
 		}
 	}
-	if type1 != 1 || type3 != 1 || len(login) == 0 || login[len(login)-1].Status() != 200 {
-		t.Errorf("jdoe's login: %d Type1, %d Type3 (want one handshake) ending in %d", type1, type3, login[len(login)-1].Status())
+	if len(login) == 0 {
+		t.Errorf("jdoe's login is not in the NetLog")
+	} else if end := login[len(login)-1].Status(); type1 != 1 || type3 != 1 || end != 200 {
+		t.Errorf("jdoe's login: %d Type1, %d Type3 (want one handshake) ending in %d", type1, type3, end)
 	}
 	for _, step := range []string{"next1", "next2", "jdoe-webusers", "jdoe-powerusers", "formpage", "form", "fetch", "cookie"} {
 		ex := nl.For(marker + step + " ")
