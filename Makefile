@@ -49,12 +49,22 @@ TEST2_ENV := GOAUTHENNTLM_STACK=$(TEST2_ABS)/stack.env
 TEST_UP  := STACK_LOG_LEVEL=debug STACK_GROUPS_TTL=$(TEST_GROUPS_TTL) bash $(STACK) up $(TEST_DIR) $(TEST_IP)
 TEST2_UP := STACK_LOG_LEVEL=debug STACK_GROUPS_TTL=$(TEST_GROUPS_TTL) STACK_DC_PROFILE=hardened bash $(STACK) up $(TEST2_DIR) $(TEST_IP2)
 
-.PHONY: all build deps demo demo-down test unit vet fuzz fuzz-seeds e2e e2e-up e2e-down bench soak clean
+.PHONY: all build install deps demo demo-down test unit vet fuzz fuzz-seeds e2e e2e-up e2e-down bench soak clean
 
 all: build
 
 build:
 	$(GO) build -o bin/ ./cmd/...
+
+# Binaries, docs (what the unit's Documentation= names), the systemd unit
+# and the Apache snippet. DESTDIR for packaging. The config, the service
+# user and the secrets are the administrator's: see README "Install".
+PREFIX ?= /usr/local
+install: build
+	install -D -m 755 -t $(DESTDIR)$(PREFIX)/bin bin/ntlm-fcgi-authorizer bin/ntlm-group-check bin/ntlm-migrate
+	install -D -m 644 -t $(DESTDIR)$(PREFIX)/share/doc/goauthenntlm README.md LICENSE conf.toml.example
+	install -D -m 644 -t $(DESTDIR)/etc/systemd/system apache/ntlm-fcgi-authorizer.service
+	install -D -m 644 apache/goauthenntlm.conf $(DESTDIR)/etc/apache2/conf-available/goauthenntlm.conf
 
 deps:
 	bash $(STACK) deps

@@ -233,7 +233,8 @@ fill() { # template -> stdout, replacing the @PLACEHOLDERS@
 		-e "s|@LDAP_PASSFILE@|$pub/ldap.pass|g" -e "s|@LDAP_CA@|$pub/ca.pem|g" \
 		-e "s|@CACHE_DIR@|$pub/groups-cache|g" -e "s|@GROUPS_TTL@|$GROUPS_TTL|g" \
 		-e "s|@CALLER_SECRET_FILE@|$pub/caller.secret|g" \
-		-e "s|@CALLER_SECRET@|$(cat "$pub/caller.secret")|g" "$1"
+		-e "s|@CALLER_SECRET@|$(cat "$pub/caller.secret")|g" \
+		-e "s|@METRICS_ADDR@|$METRICS_ADDR|g" "$1"
 }
 
 write_conf() {
@@ -256,6 +257,7 @@ write_env() {
 		URL=http://127.0.0.1:$APACHE_PORT/
 		APACHE_PORT=$APACHE_PORT
 		AUTHZ_ADDR=$AUTHZ_ADDR
+		METRICS_ADDR=$METRICS_ADDR
 		DC_IP=$DC_IP
 		DC_DIR=$dir/dc
 		STACK_DIR=$dir
@@ -405,6 +407,8 @@ up() {
 		AUTHZ_ADDR=127.0.0.1:${STACK_AUTHZ_PORT:-$(free_port "$APACHE_PORT")}
 	fi
 	URL=http://127.0.0.1:$APACHE_PORT/
+	# /metrics and /healthz on the stack's own loopback IP: no port to pick.
+	METRICS_ADDR=$DC_IP:9309
 	GROUPS_TTL=${STACK_GROUPS_TTL:-${GROUPS_TTL:-3h}}
 	write_env
 

@@ -28,10 +28,12 @@ import (
 	"time"
 
 	"github.com/goauthenntlm/goauthenntlm/internal/buildinfo"
+	"github.com/goauthenntlm/goauthenntlm/internal/sdnotify"
 	"github.com/goauthenntlm/goauthenntlm/pkg/authorizer"
 	"github.com/goauthenntlm/goauthenntlm/pkg/config"
 	"github.com/goauthenntlm/goauthenntlm/pkg/conntable"
 	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
+	"github.com/goauthenntlm/goauthenntlm/pkg/metrics"
 	"github.com/goauthenntlm/goauthenntlm/pkg/preflight"
 )
 
@@ -42,6 +44,7 @@ func main() {
 	listen := flag.String("listen", "", "listen here instead of the configuration's listen")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this loopback address (for profiling)")
 	version := flag.Bool("version", false, "print the version and exit")
+	loginUser := flag.String("test-login", "", "log this user (EXAMPLE\\jdoe) in through the configured DCs, password from the terminal or stdin; print the DC, NTSTATUS, REMOTE_USER and groups; exit 0 accepted, 1 refused, 2 error")
 	flag.Parse()
 	if *version {
 		fmt.Println(buildinfo.String("ntlm-fcgi-authorizer"))
@@ -55,6 +58,9 @@ func main() {
 	}
 	if *check {
 		os.Exit(runCheck(cfg, *probe))
+	}
+	if *loginUser != "" {
+		os.Exit(testLogin(cfg, *loginUser, os.Stdin, os.Stdout, os.Stderr))
 	}
 	if *listen != "" {
 		cfg.Listen = *listen
@@ -108,17 +114,32 @@ func envOr(k, def string) string {
 func run(cfg *config.Config) error {
 	level := new(slog.LevelVar)
 	level.Set(cfg.LogLevel.Level())
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := newLogger(os.Stderr, cfg.LogFormat, level, underJournald(os.Stderr))
 	slog.SetDefault(log)
 
 	// One key for the process, so that binding cookies outlive reloads.
 	bindingKey := make([]byte, 32)
 	rand.Read(bindingKey)
-	a, err := build(cfg, log, nil, bindingKey)
+	h := &current{}
+	var obs authorizer.Observer
+	var health *metrics.Health
+	var mln net.Listener
+	if cfg.MetricsListen != "" {
+		health = metrics.NewHealth(h.get, cfg.HealthInterval.D(), cfg.DC.DialTimeout.D())
+		m := metrics.New(h.get, health)
+		var err error
+		if mln, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			return fmt.Errorf("metrics_listen: %w", err)
+		}
+		obs = m
+		msrv := &http.Server{Handler: m.Handler(health), ReadHeaderTimeout: 10 * time.Second}
+		go msrv.Serve(mln)
+		defer msrv.Close()
+	}
+	a, err := build(cfg, log, nil, bindingKey, obs)
 	if err != nil {
 		return err
 	}
-	h := &current{}
 	h.set(a)
 	defer func() { h.get().Close() }()
 
@@ -132,6 +153,9 @@ func run(cfg *config.Config) error {
 	defer stop()
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	go a.Run(sweepCtx)
+	if health != nil {
+		go health.Run(ctx)
+	}
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -146,12 +170,19 @@ func run(cfg *config.Config) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("ntlm-fcgi-authorizer ready", "listen", ln.Addr().String(), "config", cfg.Path(), "domains", len(cfg.Domains))
+	if mln != nil {
+		log.Info("serving /metrics and /healthz", "metrics_listen", mln.Addr().String())
+		if !cfg.MetricsIsLoopback() {
+			log.Warn("metrics_listen is not a loopback address: whoever reaches it sees user counts and DC state", "metrics_listen", cfg.MetricsListen)
+		}
+	}
 	switch {
 	case !cfg.ListenIsLoopback() && cfg.CallerSecretFile == "":
 		log.Warn("listen is not a loopback address: anyone who can reach it can ask for a login; set caller_secret_file", "listen", cfg.Listen)
 	case cfg.CallerSecretFile == "":
 		log.Warn("no caller_secret_file: any local process can ask about logins, end them, or pose as Apache; see apache/goauthenntlm.conf", "listen", cfg.Listen)
 	}
+	notify(log, "READY=1\nSTATUS=listening on "+ln.Addr().String())
 
 	for {
 		select {
@@ -159,15 +190,24 @@ func run(cfg *config.Config) error {
 			stopSweep()
 			return fmt.Errorf("serve: %w", err)
 		case <-hup:
-			next, err := reload(cfg.Path(), h.get(), log, level, bindingKey)
+			notify(log, "RELOADING=1")
+			next, err := reload(cfg.Path(), h.get(), log, level, bindingKey, obs)
 			if err != nil {
 				log.Error("reload failed; keeping the running configuration", "err", err)
+				notify(log, "READY=1\nSTATUS=reload failed; running the previous configuration")
 				continue
 			}
-			if next.cfg.Listen != cfg.Listen {
-				log.Warn("listen changed: takes effect on restart only", "listen", cfg.Listen, "new", next.cfg.Listen)
-				next.cfg.Listen = cfg.Listen
+			for _, k := range []struct{ key, was, now string }{
+				{"listen", cfg.Listen, next.cfg.Listen},
+				{"metrics_listen", cfg.MetricsListen, next.cfg.MetricsListen},
+				{"log_format", string(cfg.LogFormat), string(next.cfg.LogFormat)},
+				{"health_interval", cfg.HealthInterval.D().String(), next.cfg.HealthInterval.D().String()},
+			} {
+				if k.was != k.now {
+					log.Warn(k.key+" changed: takes effect on restart only", k.key, k.was, "new", k.now)
+				}
 			}
+			next.cfg.Listen = cfg.Listen
 			old := h.get()
 			h.set(next.a)
 			stopSweep()
@@ -178,8 +218,10 @@ func run(cfg *config.Config) error {
 			time.AfterFunc(cfg.Auth.HandshakeTimeout.D(), func() { old.Close() })
 			cfg = next.cfg
 			log.Info("configuration reloaded", "config", cfg.Path())
+			notify(log, "READY=1\nSTATUS=listening on "+ln.Addr().String())
 		case <-ctx.Done():
 			stopSweep()
+			notify(log, "STOPPING=1")
 			log.Info("shutting down: finishing requests in flight")
 			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
@@ -195,12 +237,12 @@ func run(cfg *config.Config) error {
 }
 
 // build makes the Authorizer for cfg, taking over table's logins if set.
-func build(cfg *config.Config, log *slog.Logger, table *conntable.Table, bindingKey []byte) (*authorizer.Authorizer, error) {
+func build(cfg *config.Config, log *slog.Logger, table *conntable.Table, bindingKey []byte, obs authorizer.Observer) (*authorizer.Authorizer, error) {
 	secret, err := cfg.CallerSecret()
 	if err != nil {
 		return nil, err
 	}
-	return authorizer.New(cfg, authorizer.Options{Logger: log, CallerSecret: secret, Table: table, BindingKey: bindingKey})
+	return authorizer.New(cfg, authorizer.Options{Logger: log, CallerSecret: secret, Table: table, BindingKey: bindingKey, Observer: obs})
 }
 
 type reloaded struct {
@@ -208,17 +250,25 @@ type reloaded struct {
 	a   *authorizer.Authorizer
 }
 
-func reload(path string, old *authorizer.Authorizer, log *slog.Logger, level *slog.LevelVar, bindingKey []byte) (reloaded, error) {
+func reload(path string, old *authorizer.Authorizer, log *slog.Logger, level *slog.LevelVar, bindingKey []byte, obs authorizer.Observer) (reloaded, error) {
 	cfg, err := config.Load(path)
 	if err != nil {
 		return reloaded{}, err
 	}
-	a, err := build(cfg, log, old.Table(), bindingKey)
+	a, err := build(cfg, log, old.Table(), bindingKey, obs)
 	if err != nil {
 		return reloaded{}, err
 	}
 	level.Set(cfg.LogLevel.Level())
 	return reloaded{cfg, a}, nil
+}
+
+// notify tells systemd (Type=notify) the daemon's state; a failure to is
+// logged, not fatal: the daemon serves either way.
+func notify(log *slog.Logger, state string) {
+	if err := sdnotify.Notify(state); err != nil {
+		log.Warn("sd_notify", "state", state, "err", err)
+	}
 }
 
 // current is the Authorizer in service, swapped on reload.

@@ -47,6 +47,7 @@ type Authorizer struct {
 	accounts *accounts    // nil when no domain has LDAP settings
 	cookie   *loginCookie // nil when the login cookie is off
 
+	obs            Observer
 	kerberosLogged atomic.Bool
 	bindingKey     []byte
 }
@@ -79,6 +80,8 @@ type Options struct {
 	// Groups, when set, replaces the adgroup.Directory built from the
 	// configuration's LDAP settings.
 	Groups GroupSource
+	// Observer, when set, is told each decision (metrics).
+	Observer Observer
 }
 
 // GroupSource looks up users' group memberships: *adgroup.Directory, in
@@ -109,6 +112,10 @@ func New(cfg *config.Config, opt Options) (*Authorizer, error) {
 		log:        log,
 		secret:     opt.CallerSecret,
 		bindingKey: opt.BindingKey,
+		obs:        opt.Observer,
+	}
+	if a.obs == nil {
+		a.obs = nopObserver{}
 	}
 	if len(a.bindingKey) == 0 {
 		a.bindingKey = make([]byte, 32)
@@ -130,7 +137,7 @@ func New(cfg *config.Config, opt Options) (*Authorizer, error) {
 	}
 	switch {
 	case opt.Groups != nil:
-		a.groups = newGroups(opt.Groups, log)
+		a.groups = newGroups(opt.Groups, log, a.obs)
 		if as, ok := opt.Groups.(AccountSource); ok {
 			a.accounts = &accounts{dir: as, m: map[string]account{}}
 		}
@@ -139,7 +146,7 @@ func New(cfg *config.Config, opt Options) (*Authorizer, error) {
 		if err != nil {
 			return nil, err
 		}
-		a.groups = newGroups(dir, log)
+		a.groups = newGroups(dir, log, a.obs)
 		a.accounts = &accounts{dir: dir, m: map[string]account{}}
 	}
 	newRelay := opt.NewRelay
@@ -213,6 +220,18 @@ type request struct {
 
 // ServeFCGI implements fcgi.Handler.
 func (a *Authorizer) ServeFCGI(ctx context.Context, fr *fcgi.Request) *fcgi.Response {
+	resp := a.serve(ctx, fr)
+	if resp != nil {
+		code := resp.Status
+		if code == 0 {
+			code = http.StatusOK
+		}
+		a.obs.Answered(code)
+	}
+	return resp
+}
+
+func (a *Authorizer) serve(ctx context.Context, fr *fcgi.Request) *fcgi.Response {
 	p := fr.Params
 	if a.secret != "" && !a.callerOK(p) {
 		a.log.Warn("call refused: caller secret missing or wrong; is the RequestHeader ... GoAuthenNTLM-Secret line in Apache's config?", "remote", p["REMOTE_ADDR"])
@@ -243,6 +262,7 @@ func (a *Authorizer) ServeFCGI(ctx context.Context, fr *fcgi.Request) *fcgi.Resp
 				a.log.Info("login_lifetime passed since the domain controller checked this connection's login: challenged again",
 					"client", key.Client.String(), "user", l.User, "domain", l.Domain)
 			case a.bindingOK(l, p):
+				a.obs.Reused(ViaConnection)
 				return a.granted(ctx, l)
 			default:
 				a.log.Info("request without this connection's binding cookie: challenged again (another client on the same address and port?)",
@@ -252,6 +272,7 @@ func (a *Authorizer) ServeFCGI(ctx context.Context, fr *fcgi.Request) *fcgi.Resp
 		}
 		if a.cookie != nil {
 			if l, ok := a.cookie.login(p["HTTP_COOKIE"], a.log.With("client", key.Client.String())); ok && !a.tooOld(l) {
+				a.obs.Reused(ViaCookie)
 				resp := a.granted(ctx, l)
 				if a.cfg.Auth.BindConnections {
 					a.bind(&l, p, resp)

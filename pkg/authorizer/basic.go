@@ -49,8 +49,10 @@ func (a *Authorizer) basic(ctx context.Context, r *request, token []byte) *fcgi.
 	defer cancel()
 	neg := &ntlmmsg.Negotiate{Flags: ntlmmsg.NegotiateUnicode | ntlmmsg.NegotiateNTLM | ntlmmsg.RequestTarget |
 		ntlmmsg.AlwaysSign | ntlmmsg.ExtendedSessionSecurity | ntlmmsg.TargetInfo | ntlmmsg.Negotiate128}
+	start := time.Now()
 	hs, type2, err := rt.pool.Negotiate(ctx, neg.Marshal())
 	if err != nil {
+		a.obs.Login(failedOutcome(conntable.SchemeBasic, "", start, err))
 		return a.dcFailed(r, "basic negotiate", rt, err)
 	}
 	defer hs.Close()
@@ -74,6 +76,7 @@ func (a *Authorizer) basic(ctx context.Context, r *request, token []byte) *fcgi.
 		return unavailable("cannot answer the domain controller")
 	}
 	if err := hs.Authenticate(ctx, auth.Marshal()); err != nil {
+		a.obs.Login(failedOutcome(conntable.SchemeBasic, hs.DC(), start, err))
 		return a.loginFailed(r, "Basic login", "basic authenticate", rt, hs.DC(), name.User, name.Domain.Name, err)
 	}
 	user, resp := a.accountName(ctx, r, name)
@@ -81,6 +84,7 @@ func (a *Authorizer) basic(ctx context.Context, r *request, token []byte) *fcgi.
 		return resp
 	}
 	login := conntable.Login{User: user, Domain: name.Domain.Name, Scheme: conntable.SchemeBasic, At: time.Now()}
+	a.obs.Login(Outcome{Scheme: login.Scheme, Result: ResultOK, DC: hs.DC(), User: login.User, Domain: login.Domain, Took: time.Since(start)})
 	r.log.Info("login", "user", login.User, "domain", login.Domain, "dc", hs.DC(), "scheme", login.Scheme.String())
 	return a.loggedIn(ctx, r, login)
 }

@@ -23,6 +23,7 @@ import (
 type groups struct {
 	dir GroupSource
 	log *slog.Logger
+	obs Observer
 
 	flights flight.Group[*held] // by groupsKey: lookups in progress
 
@@ -41,8 +42,8 @@ type held struct {
 // and refilled from the disk cache.
 const maxMemberships = 100000
 
-func newGroups(dir GroupSource, log *slog.Logger) *groups {
-	return &groups{dir: dir, log: log, mem: map[string]*held{}}
+func newGroups(dir GroupSource, log *slog.Logger, obs Observer) *groups {
+	return &groups{dir: dir, log: log, obs: obs, mem: map[string]*held{}}
 }
 
 // refresh fetches user's memberships in the background, after a login:
@@ -63,8 +64,10 @@ func (g *groups) refresh(user, domain string) {
 // the configured lookup timeout) when none fresh is at hand.
 func (g *groups) get(ctx context.Context, user, domain string) (*held, error) {
 	if m := g.fresh(user, domain); m != nil {
+		g.obs.GroupsCached(true)
 		return m, nil
 	}
+	g.obs.GroupsCached(false)
 	return g.fetch(ctx, user, domain)
 }
 
@@ -90,12 +93,15 @@ func (g *groups) fetch(ctx context.Context, user, domain string) (*held, error) 
 		var stale *adgroup.StaleError
 		switch {
 		case errors.As(err, &stale):
+			g.obs.GroupLookup(LookupStale)
 			g.log.Warn("LDAP unreachable: serving expired memberships within stale_grace", "user", user, "domain", domain, "fetched", stale.Fetched, "err", stale.Err)
 			// Serve it for a short while, then try LDAP again.
 			m = &held{entry: e, exported: exportGroups(e), fresh: time.Now().Add(30 * time.Second)}
 		case err != nil:
+			g.obs.GroupLookup(LookupFailed)
 			return nil, err
 		default:
+			g.obs.GroupLookup(LookupOK)
 			m = &held{entry: e, exported: exportGroups(e), fresh: g.dir.Expires(e)}
 		}
 		g.mu.Lock()

@@ -19,6 +19,7 @@ import (
 
 // pending is a relayed handshake between the Type2 and the Type3.
 type pending struct {
+	start  time.Time // the Type1's arrival
 	hs     dc.Handshake
 	route  *route
 	scheme config.Scheme
@@ -80,8 +81,10 @@ func (a *Authorizer) negotiate(ctx context.Context, r *request, c credentials) *
 	}
 	ctx, cancel := a.dcContext(ctx)
 	defer cancel()
+	start := time.Now()
 	hs, type2, err := rt.pool.Negotiate(ctx, c.token)
 	if err != nil {
+		a.obs.Login(failedOutcome(schemeName(c.scheme), "", start, err))
 		if hinted {
 			// Its domain's DCs are down: say so (503), and let this
 			// client's next Type1 go the default way again.
@@ -99,7 +102,7 @@ func (a *Authorizer) negotiate(ctx context.Context, r *request, c credentials) *
 	if a.cfg.NTLMDebug > 1 {
 		r.log.Debug("ntlm: challenge", "dc", hs.DC(), "msg", ch)
 	}
-	a.table.AddPending(r.key, &pending{hs: hs, route: rt, scheme: c.scheme, spnego: c.spnego,
+	a.table.AddPending(r.key, &pending{start: start, hs: hs, route: rt, scheme: c.scheme, spnego: c.spnego,
 		unicode: ch.Flags&ntlmmsg.NegotiateUnicode != 0, dcDomain: a.challengeDomain(ch, rt)})
 	if c.spnego {
 		return a.challengeSPNEGO(r, type2)
@@ -158,6 +161,7 @@ func (a *Authorizer) authenticate(ctx context.Context, r *request, c credentials
 	ctx, cancel := a.dcContext(ctx)
 	defer cancel()
 	if err := pd.hs.Authenticate(ctx, c.token); err != nil {
+		a.obs.Login(failedOutcome(schemeName(pd.scheme), pd.hs.DC(), pd.start, err))
 		return a.loginFailed(r, "login", "authenticate", pd.route, pd.hs.DC(), msg.User, domain, err)
 	}
 	user, resp := a.accountName(ctx, r, name)
@@ -165,6 +169,7 @@ func (a *Authorizer) authenticate(ctx context.Context, r *request, c credentials
 		return resp
 	}
 	login := conntable.Login{User: user, Domain: domain, Scheme: schemeName(pd.scheme), At: time.Now()}
+	a.obs.Login(Outcome{Scheme: login.Scheme, Result: ResultOK, DC: pd.hs.DC(), User: login.User, Domain: login.Domain, Took: time.Since(pd.start)})
 	r.log.Info("login", "user", login.User, "domain", login.Domain, "dc", pd.hs.DC(), "scheme", login.Scheme.String())
 	return a.loggedIn(ctx, r, login)
 }

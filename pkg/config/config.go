@@ -26,6 +26,12 @@ type Config struct {
 	Listen string `toml:"listen"`
 	// LogLevel sets the slog level: debug, info, warn or error.
 	LogLevel LogLevel `toml:"log_level"`
+	// LogFormat is "text" (logfmt) or "json" (one object per line).
+	LogFormat LogFormat `toml:"log_format"`
+	// MetricsListen, when set, serves /metrics (Prometheus) and /healthz
+	// on this address; HealthInterval is how often /healthz probes DCs.
+	MetricsListen  string   `toml:"metrics_listen"`
+	HealthInterval Duration `toml:"health_interval"`
 	// NTLMDebug is Apache::AuthenNTLM's ntlmdebug: 0, 1 (steps) or 2
 	// (message flags and AV pairs; never responses or hashes).
 	NTLMDebug int `toml:"ntlm_debug"`
@@ -187,8 +193,10 @@ func (e *Error) Error() string {
 // Defaults returns a Config with every default filled in and no domain.
 func Defaults() Config {
 	return Config{
-		Listen:   "127.0.0.1:9301",
-		LogLevel: LogLevel(slog.LevelInfo),
+		Listen:         "127.0.0.1:9301",
+		LogLevel:       LogLevel(slog.LevelInfo),
+		LogFormat:      LogText,
+		HealthInterval: Duration(10 * time.Second),
 		Auth: Auth{
 			Schemes:          []Scheme{SchemeNTLM},
 			Realm:            "Intranet",
@@ -291,8 +299,13 @@ func resolve(base, p string) string {
 // localhost). Not an error otherwise, since a separate Apache host is a
 // real deployment; but the authorizer trusts its caller, so the daemon
 // says so at start.
-func (c *Config) ListenIsLoopback() bool {
-	host, _, err := net.SplitHostPort(c.Listen)
+func (c *Config) ListenIsLoopback() bool { return isLoopback(c.Listen) }
+
+// MetricsIsLoopback is ListenIsLoopback for metrics_listen.
+func (c *Config) MetricsIsLoopback() bool { return isLoopback(c.MetricsListen) }
+
+func isLoopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
 	if err != nil {
 		return false
 	}
@@ -359,6 +372,14 @@ func (c *Config) validate(data []byte) error {
 
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		bad(at("listen"), "listen: %q is not host:port: %v", c.Listen, err)
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			bad(at("metrics_listen"), "metrics_listen: %q is not host:port: %v", c.MetricsListen, err)
+		}
+	}
+	if c.HealthInterval <= 0 {
+		bad(at("health_interval"), "health_interval must be positive")
 	}
 	if c.NTLMDebug < 0 || c.NTLMDebug > 2 {
 		bad(at("ntlm_debug"), "ntlm_debug must be 0, 1 or 2, not %d", c.NTLMDebug)

@@ -55,6 +55,23 @@ func (l *LogLevel) UnmarshalText(b []byte) error {
 // Level returns l as a slog.Level.
 func (l LogLevel) Level() slog.Level { return slog.Level(l) }
 
+// LogFormat is how log lines are written.
+type LogFormat string
+
+const (
+	LogText LogFormat = "text" // logfmt: time=... level=INFO msg=... key=value
+	LogJSON LogFormat = "json" // one JSON object per line
+)
+
+func (f *LogFormat) UnmarshalText(b []byte) error {
+	switch v := LogFormat(strings.ToLower(string(b))); v {
+	case LogText, LogJSON:
+		*f = v
+		return nil
+	}
+	return fmt.Errorf("log_format %q: use text or json", b)
+}
+
 // Scheme is an HTTP authentication scheme the authorizer can offer.
 type Scheme string
 

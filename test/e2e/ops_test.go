@@ -3,9 +3,16 @@ package e2e
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -66,5 +73,242 @@ func TestCheck(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("-check -probe: stdout lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// -test-login performs a real login through the configured relay: jdoe's
+// right password gives exit 0, her REMOTE_USER and groups; a wrong one
+// exit 1 with the DC's STATUS_LOGON_FAILURE.
+func TestTestLogin(t *testing.T) {
+	s := loadStack(t)
+	out, errOut, rc := s.authz(t, users["jdoe"]+"\n", "-config", s.env["CONF"], "-test-login", `EXAMPLE\jdoe`)
+	if rc != 0 {
+		t.Errorf("jdoe: exit %d, want 0\n%s%s", rc, out, errOut)
+	}
+	for _, want := range []string{"dc:          " + s.env["DC_IP"] + ":445", "status:      STATUS_SUCCESS", "REMOTE_USER: jdoe\n", "WebUsers", "PowerUsers"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("jdoe: output lacks %q:\n%s", want, out)
+		}
+	}
+
+	out, errOut, rc = s.authz(t, "not her password\n", "-config", s.env["CONF"], "-test-login", `EXAMPLE\jdoe`)
+	if rc != 1 || !strings.Contains(out, "status:      STATUS_LOGON_FAILURE") || strings.Contains(out, "REMOTE_USER") {
+		t.Errorf("wrong password: exit %d, want 1 with STATUS_LOGON_FAILURE and no REMOTE_USER\n%s%s", rc, out, errOut)
+	}
+
+	if _, errOut, rc = s.authz(t, "", "-config", s.env["CONF"], "-test-login", `EXAMPLE\jdoe`); rc != 2 || !strings.Contains(errOut, "password") {
+		t.Errorf("no password: exit %d, want 2 and a reason\n%s", rc, errOut)
+	}
+}
+
+// metrics fetches path from the authorizer's metrics listener.
+func (s *stack) metrics(t *testing.T, path string) (int, string) {
+	t.Helper()
+	if s.env["METRICS_ADDR"] == "" {
+		t.Skip("the stack has no METRICS_ADDR (metrics_listen off)")
+	}
+	resp, err := http.Get("http://" + s.env["METRICS_ADDR"] + path)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// metricValue sums the samples of name whose labels include all of want
+// (`key="value"` strings).
+func metricValue(text, name string, want ...string) float64 {
+	var sum float64
+	for _, line := range strings.Split(text, "\n") {
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || (rest != "" && rest[0] != '{' && rest[0] != ' ') {
+			continue
+		}
+		labels, value, _ := strings.Cut(rest, " ")
+		if strings.HasPrefix(rest, "{") {
+			labels, value, _ = strings.Cut(rest, "} ")
+		}
+		match := true
+		for _, w := range want {
+			match = match && strings.Contains(labels, w)
+		}
+		if v, err := strconv.ParseFloat(strings.TrimSpace(value), 64); match && err == nil {
+			sum += v
+		}
+	}
+	return sum
+}
+
+// waitHealth polls /healthz until it answers code.
+func (s *stack) waitHealth(t *testing.T, code int, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		got, body := s.metrics(t, "/healthz")
+		if got == code {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/healthz: %d after %s, want %d:\n%s", got, within, code, body)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// /metrics counts a successful and a refused login and shows the DC going
+// down and up; /healthz flips with the DC.
+func TestMetricsAndHealth(t *testing.T) {
+	s := loadStack(t)
+	if testing.Short() {
+		t.Skip("stops and starts the DC: not in -short")
+	}
+	s.waitHealth(t, 200, 30*time.Second)
+	_, before := s.metrics(t, "/metrics")
+
+	if code, body := get(t, ntlmClient(nil), s.url("/private/whoami"), `EXAMPLE\jdoe`, users["jdoe"]); code != 200 || body != "jdoe" {
+		t.Fatalf("jdoe: %d %q", code, body)
+	}
+	if code, _ := get(t, ntlmClient(nil), s.url("/private/whoami"), `EXAMPLE\jdoe`, "wrong"); code != 401 {
+		t.Fatalf("wrong password: %d, want 401", code)
+	}
+	_, after := s.metrics(t, "/metrics")
+	dcLabel := `dc="` + s.env["DC_IP"] + `:445"`
+	for _, c := range []struct {
+		name   string
+		labels []string
+	}{
+		{"goauthenntlm_logins_total", []string{`result="ok"`, `status="STATUS_SUCCESS"`}},
+		{"goauthenntlm_logins_total", []string{`result="refused"`, `status="STATUS_LOGON_FAILURE"`}},
+		{"goauthenntlm_login_duration_seconds_count", []string{`result="ok"`}},
+		{"goauthenntlm_responses_total", []string{`code="200"`}},
+		{"goauthenntlm_responses_total", []string{`code="401"`}},
+	} {
+		if d := metricValue(after, c.name, c.labels...) - metricValue(before, c.name, c.labels...); d < 1 {
+			t.Errorf("%s%v went up by %v, want at least 1", c.name, c.labels, d)
+		}
+	}
+	if v := metricValue(after, "goauthenntlm_dc_up", dcLabel); v != 1 {
+		t.Errorf("goauthenntlm_dc_up{%s} = %v, want 1\n%s", dcLabel, v, after)
+	}
+
+	s.ctl(t, "dc-stop")
+	restarted := false
+	defer func() {
+		if !restarted {
+			s.ctl(t, "dc-start")
+		}
+	}()
+	s.waitHealth(t, 503, 30*time.Second)
+	if code, _ := get(t, ntlmClient(nil), s.url("/private/whoami"), `EXAMPLE\jdoe`, users["jdoe"]); code != 503 {
+		t.Errorf("DC down: %d, want 503", code)
+	}
+	_, down := s.metrics(t, "/metrics")
+	if v := metricValue(down, "goauthenntlm_dc_up", dcLabel); v != 0 {
+		t.Errorf("DC stopped: goauthenntlm_dc_up = %v, want 0", v)
+	}
+	if d := metricValue(down, "goauthenntlm_logins_total", `result="dc_failure"`) - metricValue(after, "goauthenntlm_logins_total", `result="dc_failure"`); d < 1 {
+		t.Errorf("DC stopped: logins_total{result=\"dc_failure\"} went up by %v", d)
+	}
+	if d := metricValue(down, "goauthenntlm_responses_total", `code="503"`) - metricValue(after, "goauthenntlm_responses_total", `code="503"`); d < 1 {
+		t.Errorf("DC stopped: responses_total{code=\"503\"} went up by %v", d)
+	}
+
+	s.ctl(t, "dc-start")
+	restarted = true
+	// Up again once a probe answers and the relay's down mark (set by the
+	// failed login above, for down_backoff) has run out.
+	s.waitHealth(t, 200, 90*time.Second)
+	_, up := s.metrics(t, "/metrics")
+	if v := metricValue(up, "goauthenntlm_dc_up", dcLabel); v != 1 {
+		t.Errorf("DC back: goauthenntlm_dc_up = %v, want 1", v)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		code, body := get(t, ntlmClient(nil), s.url("/private/whoami"), `EXAMPLE\jdoe`, users["jdoe"])
+		if code == 200 && body == "jdoe" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("DC back for 60 s, login still %d %q", code, body)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// The daemon tells systemd (Type=notify) READY=1 once its port is open,
+// RELOADING=1 then READY=1 around a SIGHUP reload, and STOPPING=1 on
+// SIGTERM. systemd is played by a datagram socket in NOTIFY_SOCKET.
+func TestSystemdNotify(t *testing.T) {
+	s := loadStack(t)
+	dir := t.TempDir()
+	notifyPath := filepath.Join(dir, "notify")
+	sock, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notifyPath, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	orig, err := os.ReadFile(s.env["CONF"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := regexp.MustCompile(`(?m)^listen = .*$`).ReplaceAllString(string(orig), `listen = "`+addr+`"`)
+	conf = regexp.MustCompile(`(?m)^metrics_listen = .*$`).ReplaceAllString(conf, `metrics_listen = ""`)
+	confPath := filepath.Join(dir, "conf.toml")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	cmd := exec.Command(filepath.Join(s.env["BIN"], "ntlm-fcgi-authorizer"), "-config", confPath)
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+notifyPath)
+	var logs strings.Builder
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		cmd.Process.Kill()
+		<-exited
+	}()
+	next := func(want string) {
+		t.Helper()
+		sock.SetReadDeadline(time.Now().Add(20 * time.Second))
+		buf := make([]byte, 512)
+		n, err := sock.Read(buf)
+		if err != nil {
+			t.Fatalf("waiting for %s: %v\nlog:\n%s", want, err, logs.String())
+		}
+		if got := string(buf[:n]); !strings.HasPrefix(got, want) {
+			t.Fatalf("notification %q, want %s", got, want)
+		}
+	}
+
+	next("READY=1")
+	if c, err := net.DialTimeout("tcp", addr, 2*time.Second); err != nil {
+		t.Errorf("READY=1 sent, but %s refuses connections: %v", addr, err)
+	} else {
+		c.Close()
+	}
+	cmd.Process.Signal(syscall.SIGHUP)
+	next("RELOADING=1")
+	next("READY=1")
+	cmd.Process.Signal(syscall.SIGTERM)
+	next("STOPPING=1")
+	select {
+	case err := <-exited:
+		exited <- err
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v\n%s", err, logs.String())
+		}
+	case <-time.After(40 * time.Second):
+		t.Error("still running 40 s after SIGTERM")
 	}
 }

@@ -1,0 +1,188 @@
+// Package metrics shows what the authorizer does to Prometheus and to a
+// health check, on a listener of its own (metrics_listen): /metrics and
+// /healthz.
+//
+// Metrics implements authorizer.Observer: counters are bumped at the
+// decision points, the ones on the authenticated hot path through label
+// values resolved once, here, so that a request costs an atomic add and
+// no allocation. Gauges (DC state, table sizes) are read at scrape time
+// from the Authorizer in service. Everything lives in a private
+// prometheus.Registry: nothing global.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/goauthenntlm/goauthenntlm/pkg/authorizer"
+)
+
+const ns = "goauthenntlm"
+
+// Source is the Authorizer in service; a reload replaces it.
+type Source func() *authorizer.Authorizer
+
+// Metrics holds the counters and the registry they are exported from.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	logins        *prometheus.CounterVec   // scheme, result, status
+	loginDuration *prometheus.HistogramVec // scheme, result
+	responses     *prometheus.CounterVec   // code
+	byCode        map[int]prometheus.Counter
+	reused        [2]prometheus.Counter // by authorizer.Via
+	groupsCached  [2]prometheus.Counter // miss, hit
+	groupLookups  [3]prometheus.Counter // by authorizer.LookupResult
+}
+
+// commonCodes are the answers the authorizer gives; their counters are
+// resolved up front.
+var commonCodes = []int{200, 400, 401, 403, 500, 503}
+
+// New registers the authorizer's metrics, Go's runtime metrics and the
+// process's, and reads gauges from src and health at scrape time.
+func New(src Source, health *Health) *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	m.logins = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "logins_total",
+		Help: "Login attempts at a DC by scheme and result (ok, refused, not_allowed, dc_failure), with the DC's NTSTATUS when it gave one."},
+		[]string{"scheme", "result", "status"})
+	m.loginDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "login_duration_seconds",
+		Help:    "Time from a login's first message (NTLM Type1, or the Basic request) to its answer.",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}},
+		[]string{"scheme", "result"})
+	m.responses = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "responses_total",
+		Help: "Answers to Apache by HTTP status."}, []string{"code"})
+	m.byCode = map[int]prometheus.Counter{}
+	for _, c := range commonCodes {
+		m.byCode[c] = m.responses.WithLabelValues(strconv.Itoa(c))
+	}
+	reused := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "reused_total",
+		Help: "Requests let through without a handshake: on an authenticated connection, or on the login cookie."}, []string{"via"})
+	m.reused[authorizer.ViaConnection] = reused.WithLabelValues("connection")
+	m.reused[authorizer.ViaCookie] = reused.WithLabelValues("cookie")
+	cached := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "group_cache_requests_total",
+		Help: "Memberships wanted by the authorizer, found fresh in its memory (hit) or not (miss: a lookup follows)."}, []string{"result"})
+	m.groupsCached[0], m.groupsCached[1] = cached.WithLabelValues("miss"), cached.WithLabelValues("hit")
+	lookups := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "group_lookups_total",
+		Help: "Memberships lookups (the shared disk cache, then LDAP) by result: ok, stale (LDAP down, expired entry served), failed."}, []string{"result"})
+	m.groupLookups[authorizer.LookupOK] = lookups.WithLabelValues("ok")
+	m.groupLookups[authorizer.LookupStale] = lookups.WithLabelValues("stale")
+	m.groupLookups[authorizer.LookupFailed] = lookups.WithLabelValues("failed")
+
+	m.reg.MustRegister(m.logins, m.loginDuration, m.responses, reused, cached, lookups,
+		&gauges{src: src, health: health},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Login implements authorizer.Observer.
+func (m *Metrics) Login(o authorizer.Outcome) {
+	scheme, result := o.Scheme.String(), o.Result.String()
+	status := ""
+	if o.Result == authorizer.ResultOK || o.Status != 0 {
+		status = o.Status.String()
+	}
+	m.logins.WithLabelValues(scheme, result, status).Inc()
+	m.loginDuration.WithLabelValues(scheme, result).Observe(o.Took.Seconds())
+}
+
+// Answered implements authorizer.Observer.
+func (m *Metrics) Answered(code int) {
+	if c, ok := m.byCode[code]; ok {
+		c.Inc()
+		return
+	}
+	m.responses.WithLabelValues(strconv.Itoa(code)).Inc()
+}
+
+// Reused implements authorizer.Observer.
+func (m *Metrics) Reused(v authorizer.Via) {
+	if int(v) < len(m.reused) {
+		m.reused[v].Inc()
+	}
+}
+
+// GroupsCached implements authorizer.Observer.
+func (m *Metrics) GroupsCached(hit bool) {
+	if hit {
+		m.groupsCached[1].Inc()
+	} else {
+		m.groupsCached[0].Inc()
+	}
+}
+
+// GroupLookup implements authorizer.Observer.
+func (m *Metrics) GroupLookup(r authorizer.LookupResult) {
+	if int(r) < len(m.groupLookups) {
+		m.groupLookups[r].Inc()
+	}
+}
+
+// Handler serves /metrics and /healthz.
+func (m *Metrics) Handler(health *Health) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /healthz", health)
+	return mux
+}
+
+// gauges reads the state of the Authorizer in service at scrape time.
+type gauges struct {
+	src    Source
+	health *Health
+}
+
+var (
+	dcUpDesc = prometheus.NewDesc(ns+"_dc_up",
+		"1 when the DC answered the last health probe (SMB2 negotiate) and is not marked down after failed logins.", []string{"domain", "dc"}, nil)
+	dcDownDesc = prometheus.NewDesc(ns+"_dc_marked_down",
+		"1 while the relay skips the DC after a failure (dc.down_backoff).", []string{"domain", "dc"}, nil)
+	dcInFlightDesc = prometheus.NewDesc(ns+"_dc_in_flight",
+		"Handshake steps at the DC now (at most dc.max_in_flight_per_dc).", []string{"domain", "dc"}, nil)
+	dcConnsDesc = prometheus.NewDesc(ns+"_dc_connections",
+		"Open SMB2 connections to the DC.", []string{"domain", "dc"}, nil)
+	pendingDesc = prometheus.NewDesc(ns+"_pending_handshakes",
+		"Handshakes between their Type2 and Type3.", nil, nil)
+	connsDesc = prometheus.NewDesc(ns+"_tracked_connections",
+		"Authenticated client connections remembered.", nil, nil)
+	evictedDesc = prometheus.NewDesc(ns+"_pending_evicted_total",
+		"Pending handshakes dropped at a max_pending limit for a newer one.", nil, nil)
+)
+
+func (g *gauges) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{dcUpDesc, dcDownDesc, dcInFlightDesc, dcConnsDesc, pendingDesc, connsDesc, evictedDesc} {
+		ch <- d
+	}
+}
+
+func (g *gauges) Collect(ch chan<- prometheus.Metric) {
+	a := g.src()
+	if a == nil {
+		return
+	}
+	for _, d := range a.DCStats() {
+		for _, s := range d.DCs {
+			ch <- prometheus.MustNewConstMetric(dcUpDesc, prometheus.GaugeValue, b2f(g.health.up(s)), d.Domain, s.Addr)
+			ch <- prometheus.MustNewConstMetric(dcDownDesc, prometheus.GaugeValue, b2f(s.Down), d.Domain, s.Addr)
+			ch <- prometheus.MustNewConstMetric(dcInFlightDesc, prometheus.GaugeValue, float64(s.InFlight), d.Domain, s.Addr)
+			ch <- prometheus.MustNewConstMetric(dcConnsDesc, prometheus.GaugeValue, float64(s.Conns), d.Domain, s.Addr)
+		}
+	}
+	st := a.Table().Stats()
+	ch <- prometheus.MustNewConstMetric(pendingDesc, prometheus.GaugeValue, float64(st.Pending))
+	ch <- prometheus.MustNewConstMetric(connsDesc, prometheus.GaugeValue, float64(st.Connections))
+	ch <- prometheus.MustNewConstMetric(evictedDesc, prometheus.CounterValue, float64(st.Evicted))
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+var _ authorizer.Observer = (*Metrics)(nil)
