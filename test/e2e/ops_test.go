@@ -223,17 +223,7 @@ func TestMetricsAndHealth(t *testing.T) {
 	if v := metricValue(up, "goauthenntlm_dc_up", dcLabel); v != 1 {
 		t.Errorf("DC back: goauthenntlm_dc_up = %v, want 1", v)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		code, body := get(t, ntlmClient(nil), s.url("/private/whoami"), `EXAMPLE\jdoe`, users["jdoe"])
-		if code == 200 && body == "jdoe" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("DC back for 60 s, login still %d %q", code, body)
-		}
-		time.Sleep(time.Second)
-	}
+	waitLogin(t, s)
 }
 
 // The daemon tells systemd (Type=notify) READY=1 once its port is open,
