@@ -1,11 +1,8 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"syscall"
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/config"
 )
@@ -27,23 +24,4 @@ func newLogger(w io.Writer, format config.LogFormat, level slog.Leveler, journal
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-// underJournald reports whether f is the journal stream systemd connected
-// (JOURNAL_STREAM is "device:inode" of it, see systemd.exec(5)); the
-// variable alone is inherited by children whose stderr may go elsewhere.
-func underJournald(f *os.File) bool {
-	v := os.Getenv("JOURNAL_STREAM")
-	if v == "" {
-		return false
-	}
-	var dev, ino uint64
-	if _, err := fmt.Sscanf(v, "%d:%d", &dev, &ino); err != nil {
-		return false
-	}
-	var st syscall.Stat_t
-	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
-		return false
-	}
-	return uint64(st.Dev) == dev && st.Ino == ino
 }
