@@ -23,7 +23,14 @@ func (s *stack) authz(t *testing.T, stdin string, args ...string) (stdout, stder
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(s.env["BIN"], "ntlm-fcgi-authorizer"), args...)
+	// As the stack runs the daemon: the cache it writes must be that
+	// user's, or ntlm-group-check ignores it.
+	user := s.env["AUTHZ_USER"]
+	if user == "" {
+		user = "www-data"
+	}
+	cmd := exec.CommandContext(ctx, "setpriv", append([]string{"--reuid=" + user, "--regid=" + user, "--init-groups", "--",
+		filepath.Join(s.env["BIN"], "ntlm-fcgi-authorizer")}, args...)...)
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	cmd.Stdin = strings.NewReader(stdin)
