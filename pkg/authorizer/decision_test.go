@@ -96,7 +96,7 @@ func basicScheme() loginScheme {
 	}
 }
 
-func answer(t *testing.T, ch *ntlmmsg.Challenge, user, domain, password string) []byte {
+func answer(t testing.TB, ch *ntlmmsg.Challenge, user, domain, password string) []byte {
 	t.Helper()
 	auth, _, err := ntlmmsg.NewAuthenticateV2(ch, user, domain, password, "WS", [8]byte{9}, time.Now())
 	if err != nil {
@@ -112,7 +112,7 @@ func anonymousType3s() [][]byte {
 	f := ntlmmsg.NegotiateUnicode | ntlmmsg.NegotiateNTLM
 	return [][]byte{
 		(&ntlmmsg.Authenticate{Flags: f | ntlmmsg.Anonymous, LmChallengeResponse: []byte{0}}).Marshal(),
-		(&ntlmmsg.Authenticate{Flags: f, User: "jdoe", Domain: "EXAMPLE", LmChallengeResponse: []byte{0}}).Marshal(),
+		(&ntlmmsg.Authenticate{Flags: f, User: "mallory", Domain: "EXAMPLE", LmChallengeResponse: []byte{0}}).Marshal(),
 	}
 }
 

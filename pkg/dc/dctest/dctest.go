@@ -45,6 +45,9 @@ const (
 // named them.
 type Login struct {
 	User, Domain string
+	// Null marks a Type3 without credentials accepted under
+	// NullSessions: no password was checked.
+	Null bool
 }
 
 // DC is a fake of one domain's DCs. Set its fields before first use; its
@@ -99,13 +102,13 @@ func (d *DC) Logins() []Login {
 	return append([]Login(nil), d.logins...)
 }
 
-// Accepted reports whether the DC ever accepted a login for user in
+// Accepted reports whether the DC ever checked and accepted a login for user in
 // domain, both case-insensitively.
 func (d *DC) Accepted(user, domain string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, l := range d.logins {
-		if strings.EqualFold(l.User, user) && strings.EqualFold(l.Domain, domain) {
+		if !l.Null && strings.EqualFold(l.User, user) && strings.EqualFold(l.Domain, domain) {
 			return true
 		}
 	}
@@ -201,7 +204,7 @@ func (h *handshake) Authenticate(ctx context.Context, type3 []byte) error {
 	if msg.NoCredentials() {
 		if h.d.NullSessions {
 			h.d.mu.Lock()
-			h.d.logins = append(h.d.logins, Login{User: msg.User, Domain: msg.Domain})
+			h.d.logins = append(h.d.logins, Login{User: msg.User, Domain: msg.Domain, Null: true})
 			h.d.mu.Unlock()
 			return nil
 		}
