@@ -132,6 +132,9 @@ start() { # [profile]
 	local ip want=
 	ip=$(ip_of)
 	if kill -0 "$(cat "$dir/samba.pid" 2>/dev/null)" 2>/dev/null; then
+		if [ -n "${1:-}" ] && [ "$1" != "$(profile_of)" ]; then
+			echo "dc.sh: the DC runs with profile $(profile_of), not $1; switch with: dc.sh restart $dir $1" >&2
+		fi
 		return 0
 	fi
 	set_profile "${1:-$(profile_of)}"

@@ -133,7 +133,7 @@ var statuses = map[NTStatus]statusInfo{
 	StatusAuthenticationFirewallFailed: {name: "STATUS_AUTHENTICATION_FIREWALL_FAILED", kind: NotAllowed,
 		hint: "a trust with selective authentication does not let this user authenticate to the domain controller; grant \"Allowed to authenticate\" on the domain controllers' computer objects"},
 	StatusNTLMBlocked: {name: "STATUS_NTLM_BLOCKED", kind: NotAllowed,
-		hint: "the domain's policy blocks NTLM (Windows: \"Network security: Restrict NTLM\" policies; Samba: ntlm auth = disabled); allow NTLM for the domain controllers' SMB logons, e.g. a server exception for them, or ntlm auth = ntlmv2-only on Samba"},
+		hint: "the domain's policy blocks NTLM (Windows: the \"Network security: Restrict NTLM\" policies; Samba: ntlm auth = disabled), and this server logs users in by relaying NTLM to the domain controllers over SMB: allow incoming NTLM on them (Windows: audit first, then exceptions; Samba: ntlm auth = ntlmv2-only)"},
 
 	// The DC itself failed.
 	statusNoMemory:                   {name: "STATUS_NO_MEMORY"},

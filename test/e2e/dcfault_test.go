@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goauthenntlm/goauthenntlm/internal/chromium"
 	"github.com/goauthenntlm/goauthenntlm/pkg/ntlmmsg"
 )
 
@@ -90,8 +92,16 @@ func TestDCFailureIs503(t *testing.T) {
 		if strings.Contains(log, "refused") {
 			t.Errorf("a DC failure logged as a refusal:\n%s", log)
 		}
+		// A real browser shows the 503 and does not ask again.
+		if status, prompts := chromiumLogin(t, s, "/private/whoami", `EXAMPLE\jdoe`, users["jdoe"]); status != 503 || prompts != 1 {
+			t.Errorf("Chromium, DC failing: %d after %d prompts, want 503 after 1", status, prompts)
+		}
 	})
 	waitLogin(t, s)
+	// The control: a wrong password makes Chromium ask again.
+	if status, prompts := chromiumLogin(t, s, "/private/whoami", `EXAMPLE\jdoe`, "wrong"); status != 401 || prompts != 2 {
+		t.Errorf("Chromium, wrong password: %d after %d prompts, want 401 after 2", status, prompts)
+	}
 }
 
 // After the first DC in the list fails logins, the next handshakes go to
@@ -178,14 +188,17 @@ func TestNTLMBlocked(t *testing.T) {
 	if code := basicCode(t, s, `EXAMPLE\jdoe`, users["jdoe"]); code != 403 {
 		t.Errorf("Basic login, NTLM blocked: %d, want 403", code)
 	}
+	if status, prompts := chromiumLogin(t, s, "/private/whoami", `EXAMPLE\jdoe`, users["jdoe"]); status != 403 || prompts != 1 {
+		t.Errorf("Chromium, NTLM blocked: %d after %d prompts, want 403 after 1", status, prompts)
+	}
 	log, _ := s.logSince(t, off)
 	warn := regexp.MustCompile(`level=WARN msg="dc: the domain's policy does not allow the login; asking the user again will not help" .*dc=` +
 		regexp.QuoteMeta(s.env["DC_IP"]) + `:445 step=authenticate status=STATUS_NTLM_BLOCKED fix=".*ntlm auth`)
 	if n := len(warn.FindAllString(log, -1)); n != 1 {
-		t.Errorf("%d WARN lines with the status and the fix for 4 blocked logins, want 1:\n%s", n, log)
+		t.Errorf("%d WARN lines with the status and the fix for 5 blocked logins, want 1:\n%s", n, log)
 	}
-	if n := strings.Count(log, "not allowed by the domain's policy"); n != 4 {
-		t.Errorf("%d INFO lines for 4 blocked logins, want 4:\n%s", n, log)
+	if n := strings.Count(log, "not allowed by the domain's policy"); n != 5 {
+		t.Errorf("%d INFO lines for 5 blocked logins, want 5:\n%s", n, log)
 	}
 }
 
@@ -239,4 +252,29 @@ func TestHardenedDC(t *testing.T) {
 	if !strings.Contains(log, `msg="dc: connected" domain=EXAMPLE dc=`+s.env["DC_IP"]+":445 dialect=0x0311") {
 		t.Errorf("no SMB 3.1.1 connection to the DC in the authorizer's log")
 	}
+}
+
+// chromiumLogin opens path in a real, headless Chromium as user, the
+// credentials typed at its prompt, and returns the page's status and how
+// many times Chromium prompted: once for a login it then sent, twice when
+// the answer to its Type3 invited it to ask for the password again.
+func chromiumLogin(t *testing.T, s *stack, path, user, password string) (status, prompts int) {
+	t.Helper()
+	bin := chromiumBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	b, err := chromium.Launch(ctx, chromium.Options{Binary: bin, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	u, err := b.NewUser(ctx, user, password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := u.Goto(ctx, s.url(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Status, len(u.Prompts())
 }
