@@ -97,6 +97,10 @@ const (
 	// maxPooledBuf bounds the buffers returned to the pools, so that one
 	// huge request does not pin memory for the life of the process.
 	maxPooledBuf = 64 << 10
+
+	// maxIdleWorkers bounds the goroutines kept waiting for the next
+	// connection (see worker).
+	maxIdleWorkers = 64
 )
 
 // Server serves the FastCGI Authorizer role. Its fields must be set before
@@ -127,6 +131,8 @@ type Server struct {
 	initOnce sync.Once
 	sem      chan struct{} // one token per open connection
 	done     chan struct{} // closed by Shutdown
+	handoff  chan *conn    // to a worker waiting for a connection; unbuffered
+	idle     atomic.Int32  // workers waiting on handoff
 	shutdown atomic.Bool
 
 	mu        sync.Mutex
@@ -141,6 +147,7 @@ func (s *Server) init() {
 	s.initOnce.Do(func() {
 		s.sem = make(chan struct{}, s.maxConns())
 		s.done = make(chan struct{})
+		s.handoff = make(chan *conn)
 		s.listeners = make(map[*net.Listener]struct{})
 		s.conns = make(map[*conn]struct{})
 	})
@@ -252,7 +259,40 @@ func (s *Server) Serve(ln net.Listener) error {
 			<-s.sem
 			return ErrServerClosed
 		}
-		go c.serve()
+		s.dispatch(c)
+	}
+}
+
+// dispatch has c served by a waiting worker, or by a new one.
+func (s *Server) dispatch(c *conn) {
+	select {
+	case s.handoff <- c:
+	default:
+		go s.worker(c)
+	}
+}
+
+// worker serves c, then waits for the next connection instead of exiting.
+// Apache opens a connection per request, and a new goroutine per
+// connection starts with a minimal stack that the handler's call depth
+// makes the runtime grow, by copying it, on every request: that was about
+// a tenth of the authorizer's CPU per request (runtime.morestack in its
+// profile). A kept goroutine has its stack grown already. At most
+// maxIdleWorkers wait; the others exit.
+func (s *Server) worker(c *conn) {
+	for {
+		c.serve()
+		if s.idle.Add(1) > maxIdleWorkers {
+			s.idle.Add(-1)
+			return
+		}
+		select {
+		case c = <-s.handoff:
+			s.idle.Add(-1)
+		case <-s.done:
+			s.idle.Add(-1)
+			return
+		}
 	}
 }
 
