@@ -11,7 +11,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -25,7 +24,7 @@ func main() {
 	user := flag.String("user", "trivial", "REMOTE_USER to answer")
 	flag.Parse()
 
-	ln, err := net.Listen("tcp", *listen)
+	ln, err := fcgi.Listen(context.Background(), "tcp", *listen)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "trivialauthz: %v\n", err)
 		os.Exit(1)

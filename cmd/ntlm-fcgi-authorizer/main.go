@@ -143,7 +143,7 @@ func run(cfg *config.Config) error {
 	h.set(a)
 	defer func() { h.get().Close() }()
 
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := fcgi.Listen(context.Background(), "tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}

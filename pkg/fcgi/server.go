@@ -204,6 +204,16 @@ func (s *Server) putBuf(p *[]byte) {
 	s.bufPool.Put(p)
 }
 
+// Listen listens on a TCP address for Serve, without TCP keep-alive on
+// the connections it accepts (net.Listen turns it on): the web server
+// opens a connection per request, and ReadTimeout closes an idle kept one
+// before the first probe would be sent (after 15 s), so it would only
+// cost four setsockopt calls per request.
+func Listen(ctx context.Context, network, address string) (net.Listener, error) {
+	lc := net.ListenConfig{KeepAlive: -1}
+	return lc.Listen(ctx, network, address)
+}
+
 // Serve accepts connections on ln and serves them until Shutdown, after
 // which it returns ErrServerClosed. Serve may be called for several
 // listeners; they share MaxConns. Serve closes ln when it returns.

@@ -10,10 +10,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -951,5 +953,137 @@ func BenchmarkAuthorizerRequest(b *testing.B) {
 		if got := string(buf[headerLen : headerLen+binary.BigEndian.Uint16(buf[4:6])]); got != want {
 			b.Fatalf("answer %q", got)
 		}
+	}
+}
+
+// goroutineID is the running goroutine's number, from its stack header.
+func goroutineID() string {
+	var b [64]byte
+	s := string(b[:runtime.Stack(b[:], false)])
+	id, _, _ := strings.Cut(strings.TrimPrefix(s, "goroutine "), " ")
+	return id
+}
+
+// waitFor polls cond until it holds or 5 seconds pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(5 * time.Second); !cond(); {
+		if time.Now().After(end) {
+			t.Fatalf("still not %s after 5s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestWorkersKept: a connection is served by the goroutine that served the
+// previous one (its stack already grown), at most maxIdleWorkers wait, and
+// Shutdown ends them.
+func TestWorkersKept(t *testing.T) {
+	before := runtime.NumGoroutine()
+	var (
+		mu      sync.Mutex
+		ids     = map[string]int{}
+		release = make(chan struct{})
+		hold    atomic.Bool
+	)
+	s := startServer(t, HandlerFunc(func(ctx context.Context, r *Request) *Response {
+		mu.Lock()
+		ids[goroutineID()]++
+		mu.Unlock()
+		if hold.Load() {
+			<-release
+		}
+		return &Response{Status: 200}
+	}))
+
+	// One after the other: each waits until the last worker is idle again.
+	for i := 0; i < 10; i++ {
+		apacheDo(t, s.addr, apacheParams())
+		waitFor(t, "an idle worker", func() bool { return s.idle.Load() == 1 })
+	}
+	if len(ids) != 1 {
+		t.Errorf("10 sequential connections served by %d goroutines, want 1 (kept): %v", len(ids), ids)
+	}
+
+	// More at once than may stay idle: the surplus exits.
+	hold.Store(true)
+	const n = maxIdleWorkers + 20
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			_, err := apacheExchange(s.addr, apacheParams())
+			errs <- err
+		}()
+	}
+	waitFor(t, "all handlers running", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		sum := 0
+		for _, c := range ids {
+			sum += c
+		}
+		return sum == 10+n
+	})
+	close(release)
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "idle workers down to the bound", func() bool {
+		return s.idle.Load() == maxIdleWorkers && runtime.NumGoroutine() <= before+maxIdleWorkers+10
+	})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the workers gone after Shutdown", func() bool {
+		return s.idle.Load() == 0 && runtime.NumGoroutine() <= before+5
+	})
+}
+
+// TestListenNoKeepAlive: connections accepted through Listen do not have
+// TCP keep-alive on (net.Listen's do).
+func TestListenNoKeepAlive(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		listen func() (net.Listener, error)
+		want   int
+	}{
+		{"fcgi.Listen", func() (net.Listener, error) { return Listen(context.Background(), "tcp", "127.0.0.1:0") }, 0},
+		{"net.Listen", func() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ln, err := tt.listen()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			a, err := ln.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			rc, err := a.(*net.TCPConn).SyscallConn()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var v int
+			var serr error
+			rc.Control(func(fd uintptr) { v, serr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_KEEPALIVE) })
+			if serr != nil {
+				t.Fatal(serr)
+			}
+			if v != tt.want {
+				t.Errorf("SO_KEEPALIVE = %d, want %d", v, tt.want)
+			}
+		})
 	}
 }
