@@ -343,26 +343,79 @@ func ParseSecret(b []byte) ([]byte, error) {
 }
 
 // FromHeader returns the non-empty values of every cookie called name in a
-// Cookie request header (HTTP_COOKIE), in order, or nil if there is none. It uses
-// net/http's parser, so spacing, quoting and unrelated malformed pairs are
-// handled as Go's server handles them. All values are returned because a
-// browser sends a cookie once per matching path and domain: a stale
-// path-scoped duplicate must not hide the valid one, so the caller tries
-// each.
+// Cookie request header (HTTP_COOKIE), in order, or nil if there is none.
+// It follows net/http's parser (Request.CookiesNamed) exactly, so spacing,
+// quoting and unrelated malformed pairs are handled as Go's server handles
+// them (FuzzFromHeader holds it to that), but allocates nothing but the
+// result: it runs on every authenticated request. All values are returned
+// because a browser sends a cookie once per matching path and domain: a
+// stale path-scoped duplicate must not hide the valid one, so the caller
+// tries each.
 func FromHeader(header, name string) []string {
-	if name == "" || header == "" {
+	if name == "" || header == "" || !isToken(name) {
 		return nil
 	}
-	r := &http.Request{Header: http.Header{"Cookie": {header}}}
+	// net/http gives up on a header of more than this many pairs.
+	if strings.Count(header, ";") >= maxCookies {
+		return nil
+	}
 	var vals []string
-	for _, c := range r.CookiesNamed(name) {
-		// An empty value ("login=" or a bare "login") can never be a
-		// login; dropping it spares the caller a pointless ErrMalformed.
-		if c.Value != "" {
-			vals = append(vals, c.Value)
+	for rest := header; rest != ""; {
+		var part string
+		part, rest, _ = strings.Cut(rest, ";")
+		n, v, _ := strings.Cut(trimOWS(part), "=")
+		if trimOWS(n) != name {
+			continue
+		}
+		if v, ok := cookieValue(v); ok && v != "" {
+			vals = append(vals, v)
 		}
 	}
 	return vals
+}
+
+// maxCookies is net/http's default limit on the pairs of a Cookie header
+// (GODEBUG httpcookiemaxnum).
+const maxCookies = 3000
+
+// trimOWS trims what net/textproto.TrimString does: ASCII blanks.
+func trimOWS(s string) string {
+	isBlank := func(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' }
+	for len(s) > 0 && isBlank(s[0]) {
+		s = s[1:]
+	}
+	for len(s) > 0 && isBlank(s[len(s)-1]) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// cookieValue is net/http's parseCookieValue: optional double quotes
+// around RFC 6265 cookie-octets (but for a lax space and comma).
+func cookieValue(raw string) (string, bool) {
+	if len(raw) > 1 && raw[0] == '"' && raw[len(raw)-1] == '"' {
+		raw = raw[1 : len(raw)-1]
+	}
+	for i := 0; i < len(raw); i++ {
+		if b := raw[i]; b < 0x20 || b >= 0x7f || b == '"' || b == ';' || b == '\\' {
+			return "", false
+		}
+	}
+	return raw, true
+}
+
+// isToken reports whether s is an RFC 9110 token, as cookie names must be.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", b) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // Options are the attributes of the Set-Cookie header (RFC 6265 5.2).

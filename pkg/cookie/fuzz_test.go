@@ -2,6 +2,8 @@ package cookie
 
 import (
 	"errors"
+	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -71,4 +73,47 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("SetCookie = %q", h)
 		}
 	})
+}
+
+// fromHeaderNetHTTP is what FromHeader must agree with: net/http's own
+// parser of Cookie headers.
+func fromHeaderNetHTTP(header, name string) []string {
+	if name == "" || header == "" {
+		return nil
+	}
+	r := &http.Request{Header: http.Header{"Cookie": {header}}}
+	var vals []string
+	for _, c := range r.CookiesNamed(name) {
+		if c.Value != "" {
+			vals = append(vals, c.Value)
+		}
+	}
+	return vals
+}
+
+// FuzzFromHeader holds FromHeader's hand-written scan to net/http's
+// parser, for any header and cookie name.
+func FuzzFromHeader(f *testing.F) {
+	f.Add("a=1; ntlm_conn=x; b=2", "ntlm_conn")
+	f.Add(" \tL=\"q\" ;L= ;L=a\\b;L=ok ;\r\n", "L")
+	f.Add("bad name=1; login=abc; c=\"unterminated", "login")
+	f.Add("login; login=abc;;", "login")
+	f.Add("x=1", "bad name")
+	f.Add(strings.Repeat("a=1;", 3000)+"n=v", "n")
+	f.Fuzz(func(t *testing.T, header, name string) {
+		got, want := FromHeader(header, name), fromHeaderNetHTTP(header, name)
+		if !slices.Equal(got, want) {
+			t.Fatalf("FromHeader(%q, %q) = %q; net/http: %q", header, name, got, want)
+		}
+	})
+}
+
+func BenchmarkFromHeader(b *testing.B) {
+	h := "_ga=GA1.2.3.4; NTLM_CONN=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA; lang=en"
+	b.ReportAllocs()
+	for b.Loop() {
+		if v := FromHeader(h, "NTLM_CONN"); len(v) != 1 {
+			b.Fatal(v)
+		}
+	}
 }
