@@ -83,6 +83,11 @@ func writable(dir string) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("%s is not a directory", dir)
 	}
+	if m := fi.Mode().Perm(); m&0o022 != 0 {
+		// ntlm-group-check would ignore every entry: anyone who can write
+		// here could forge one.
+		return fmt.Errorf("%s has mode %v: writable by group or others, so ntlm-group-check trusts none of its entries; make it 0755, owned by this user", dir, m)
+	}
 	f, err := os.CreateTemp(dir, ".check-")
 	if err != nil {
 		return fmt.Errorf("%s is not writable for this user: %w", dir, err)

@@ -105,6 +105,22 @@ func TestCacheDirNotWritable(t *testing.T) {
 	}
 }
 
+// A cache directory others can write is refused: ntlm-group-check would
+// ignore its entries (anyone could have forged them).
+func TestCacheDirWritableByOthers(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o2770); err != nil {
+		t.Fatal(err)
+	}
+	if err := writable(dir); err == nil || !strings.Contains(err.Error(), "writable by group or others") {
+		t.Errorf("writable(group-writable dir) = %v", err)
+	}
+	os.Chmod(dir, 0o755)
+	if err := writable(dir); err != nil {
+		t.Errorf("writable(0755 dir) = %v", err)
+	}
+}
+
 // testCA is a fresh self-signed certificate in PEM.
 func testCA(t *testing.T) string {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
