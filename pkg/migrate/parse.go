@@ -17,6 +17,7 @@ package migrate
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"path"
 	"sort"
@@ -131,7 +132,21 @@ func (p *Parser) read(name string) ([]byte, error) {
 	if rel == "" {
 		rel = "."
 	}
-	b, err := fs.ReadFile(p.FS, rel)
+	// Apache reads regular files only (and /dev/null): a FIFO would
+	// block here forever and a device such as /dev/zero never end.
+	st, err := fs.Stat(p.FS, rel)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() && path.Clean(name) != "/dev/null" {
+		return nil, fmt.Errorf("%s: not a regular file (%s)", name, st.Mode().Type())
+	}
+	f, err := p.FS.Open(rel)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, int64(p.MaxBytes)+1))
 	if err != nil {
 		return nil, err
 	}
