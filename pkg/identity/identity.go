@@ -100,6 +100,12 @@ func (n *Names) Login(user, domain, dcDomain string) (Name, error) {
 		return Name{}, err
 	}
 	nm := Name{User: user, UPN: strings.Contains(user, "@")}
+	if strings.HasSuffix(user, "@") {
+		// No account has an empty UPN suffix, and Samba answers such a
+		// name (with an empty domain) STATUS_REQUEST_NOT_ACCEPTED, a DC
+		// failure: relayed, it would let anyone mark DCs down.
+		return Name{}, errors.New("identity: user name ends in '@' (an empty UPN suffix)")
+	}
 	if domain != "" {
 		if nm.Domain = n.Served(domain); nm.Domain == nil {
 			nm.Domain = n.fallback

@@ -76,6 +76,8 @@ func TestLogin(t *testing.T) {
 	for _, bad := range [][2]string{
 		{"", "EXAMPLE"}, {"alice\x00jdoe", ""}, {"jdoe", "EXAMPLE\x00"}, {"jdoe\nINFO forged", ""},
 		{"jdoe\u0085", ""}, {"j\xffdoe", ""}, {strings.Repeat("a", MaxNameLen+1), ""},
+		// An empty UPN suffix: Samba answers it as a DC failure.
+		{"zzz@", ""}, {"@", ""}, {"jdoe@", "EXAMPLE"},
 	} {
 		if n, err := names(t, "").Login(bad[0], bad[1], ""); err == nil {
 			t.Errorf("Login(%q, %q) accepted: %+v", bad[0], bad[1], n)
