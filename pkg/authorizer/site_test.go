@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/adgroup"
+	"github.com/goauthenntlm/goauthenntlm/pkg/conntable"
 	"github.com/goauthenntlm/goauthenntlm/pkg/dc/dctest"
 	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
 	"github.com/goauthenntlm/goauthenntlm/pkg/identity"
@@ -276,4 +277,108 @@ func TestRunAndTable(t *testing.T) {
 		t.Error("Table")
 	}
 	var _ *fcgi.Response
+}
+
+// obsRecorder is an Observer that keeps what it was told.
+type obsRecorder struct {
+	mu       sync.Mutex
+	logins   []Outcome
+	answered map[int]int
+	reused   []Via
+	cached   []bool
+	lookups  []LookupResult
+}
+
+func (o *obsRecorder) Login(x Outcome) { o.mu.Lock(); o.logins = append(o.logins, x); o.mu.Unlock() }
+func (o *obsRecorder) Answered(s int) {
+	o.mu.Lock()
+	if o.answered == nil {
+		o.answered = map[int]int{}
+	}
+	o.answered[s]++
+	o.mu.Unlock()
+}
+func (o *obsRecorder) Reused(v Via) { o.mu.Lock(); o.reused = append(o.reused, v); o.mu.Unlock() }
+func (o *obsRecorder) GroupsCached(hit bool) {
+	o.mu.Lock()
+	o.cached = append(o.cached, hit)
+	o.mu.Unlock()
+}
+func (o *obsRecorder) GroupLookup(r LookupResult) {
+	o.mu.Lock()
+	o.lookups = append(o.lookups, r)
+	o.mu.Unlock()
+}
+
+// The Observer hears each login's outcome, each answer and each reuse.
+func TestObserver(t *testing.T) {
+	obs := &obsRecorder{}
+	s := newFakeSiteWith(t, "[groups]\nvariable = \"AD_GROUPS\"\n", Options{Observer: obs, Groups: newFakeDir()})
+	c := newClient(47000)
+	if r := c.ntlmLogin(t, s.Authorizer, "jdoe", "EXAMPLE", "wrong"); r.Status != 401 {
+		t.Fatalf("wrong password: %d", r.Status)
+	}
+	c = newClient(47001)
+	if r := c.ntlmLogin(t, s.Authorizer, "jdoe", "EXAMPLE", "pw-EXAMPLE"); r.Status != 200 {
+		t.Fatalf("login: %d", r.Status)
+	}
+	c.do(s.Authorizer, "")
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if len(obs.logins) != 2 || obs.logins[0].Result != ResultRefused || obs.logins[1].Result != ResultOK ||
+		obs.logins[1].User != "jdoe" || obs.logins[1].Scheme != conntable.SchemeNTLM {
+		t.Errorf("logins %+v", obs.logins)
+	}
+	if obs.answered[200] != 2 || obs.answered[401] < 3 {
+		t.Errorf("answered %v", obs.answered)
+	}
+	if len(obs.reused) != 1 || obs.reused[0] != ViaConnection {
+		t.Errorf("reused %v", obs.reused)
+	}
+	if len(obs.lookups) == 0 || obs.lookups[0] != LookupOK {
+		t.Errorf("group lookups %v", obs.lookups)
+	}
+	for r, want := range map[Result]string{ResultOK: "ok", ResultRefused: "refused", ResultNotAllowed: "not_allowed", ResultDCFailure: "dc_failure"} {
+		if r.String() != want {
+			t.Errorf("%d: %q", r, r.String())
+		}
+	}
+	// DCStats lists each domain; a fake reports no DC state.
+	if st := s.DCStats(); len(st) != 1 || st[0].Domain != "EXAMPLE" {
+		t.Errorf("DCStats %+v", st)
+	}
+}
+
+// CheckGroups answers ntlm-group-check's questions the cache could not.
+func TestCheckGroups(t *testing.T) {
+	s := newFakeSiteWith(t, "", Options{Groups: newFakeDir()})
+	for _, tt := range []struct {
+		user, line string
+		member, ok bool
+	}{
+		{"jdoe", "WebUsers", true, true},
+		{`EXAMPLE\jdoe`, `"Admins" "Domain Users"`, true, true},
+		{"jdoe", "Admins", false, true},
+		{"jdoe", "", false, false},
+		{"", "WebUsers", false, false},
+		{`ELSEWHERE\jdoe`, "WebUsers", false, false},
+	} {
+		member, err := s.CheckGroups(context.Background(), tt.user, tt.line)
+		if member != tt.member || (err == nil) != tt.ok {
+			t.Errorf("%q in %q: %v %v", tt.user, tt.line, member, err)
+		}
+	}
+	if _, err := newFakeSite(t, "").CheckGroups(context.Background(), "jdoe", "WebUsers"); err == nil {
+		t.Error("CheckGroups without groups configured")
+	}
+}
+
+func TestHelperUIDs(t *testing.T) {
+	uids, err := HelperUIDs([]string{"1234", "root"})
+	if err != nil || !uids[0] || !uids[1234] || !uids[uint32(os.Geteuid())] {
+		t.Errorf("%v %v", uids, err)
+	}
+	if _, err := HelperUIDs([]string{"no-such-user-here"}); err == nil {
+		t.Error("unknown user accepted")
+	}
 }
