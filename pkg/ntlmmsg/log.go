@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+	"unicode/utf8"
 )
 
 // The LogValue methods make messages safe to hand to log/slog at debug
@@ -19,8 +20,8 @@ func (m *Negotiate) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("type", TypeNegotiate.String()),
 		slog.String("flags", m.Flags.String()),
-		slog.String("domain", m.Domain),
-		slog.String("workstation", m.Workstation),
+		nameAttr("domain", m.Domain),
+		nameAttr("workstation", m.Workstation),
 		versionAttr(m.Version),
 	)
 }
@@ -30,7 +31,7 @@ func (m *Challenge) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("type", TypeChallenge.String()),
 		slog.String("flags", m.Flags.String()),
-		slog.String("target_name", m.TargetName),
+		nameAttr("target_name", m.TargetName),
 		versionAttr(m.Version),
 		targetInfoAttr(m.TargetInfo),
 	)
@@ -43,9 +44,9 @@ func (m Authenticate) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("type", TypeAuthenticate.String()),
 		slog.String("flags", m.Flags.String()),
-		slog.String("domain", m.Domain),
-		slog.String("user", m.User),
-		slog.String("workstation", m.Workstation),
+		nameAttr("domain", m.Domain),
+		nameAttr("user", m.User),
+		nameAttr("workstation", m.Workstation),
 		versionAttr(m.Version),
 		slog.Int("lm_response_len", len(m.LmChallengeResponse)),
 		slog.Int("nt_response_len", len(m.NtChallengeResponse)),
@@ -99,4 +100,18 @@ func targetInfoAttr(raw []byte) slog.Attr {
 		}
 	}
 	return slog.Group("target_info", attrs...)
+}
+
+// nameAttr logs a name from the peer, cut to 64 bytes: a message may carry
+// names of up to 64 KiB, and a log is no place for them.
+func nameAttr(key, s string) slog.Attr {
+	const max = 64
+	if len(s) > max {
+		i := max
+		for i > 0 && !utf8.RuneStart(s[i]) {
+			i--
+		}
+		s = s[:i] + "…"
+	}
+	return slog.String(key, s)
 }
