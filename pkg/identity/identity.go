@@ -188,6 +188,10 @@ func (n *Names) Format(user, domain string) string {
 	case config.NameLogon:
 		return domain + `\` + user
 	case config.NameUPN:
+		if strings.Contains(user, "@") {
+			// A UPN as typed, where no directory named the account.
+			return user
+		}
 		if d, ok := n.cfg.Domain(domain); ok && d.DNSName != "" {
 			return user + "@" + strings.ToLower(d.DNSName)
 		}

@@ -137,6 +137,11 @@ func TestFormat(t *testing.T) {
 		if got := New(cfg).Format("JDoe", "EXAMPLE"); got != tt.want {
 			t.Errorf("%q: %q, want %q", tt.conf, got, tt.want)
 		}
+		if cfg.Auth.NameFormat == config.NameUPN {
+			if got := New(cfg).Format("jdoe@corp.example", "EXAMPLE"); got != "jdoe@corp.example" {
+				t.Errorf("a UPN as typed: %q", got)
+			}
+		}
 	}
 }
 
