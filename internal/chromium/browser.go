@@ -128,6 +128,7 @@ func Launch(ctx context.Context, o Options) (*Browser, error) {
 	var v struct{ Product string }
 	if err := b.c.call(ctx, "", "Browser.getVersion", nil, &v); err != nil {
 		b.kill()
+		b.pipe.Close()
 		log, _ := os.ReadFile(b.LogPath)
 		return nil, fmt.Errorf("%s did not answer over the devtools pipe: %w\n%s", bin, err, log)
 	}
