@@ -187,8 +187,10 @@ provision() {
 	local ip=$1
 	echo "$ip" >"$dir/ip"
 	make_cert "$ip"
+	# Samba's own DNS, on IP:53 only: it publishes the SRV records a domain
+	# given by dns_name alone is found by (e2e: TestDCDiscoveryByDNS).
 	samba-tool domain provision --targetdir="$dir" --realm=EXAMPLE.TEST --domain=EXAMPLE \
-		--adminpass='Passw0rd!Adm' --server-role=dc --dns-backend=NONE --host-name=dc1 \
+		--adminpass='Passw0rd!Adm' --server-role=dc --dns-backend=SAMBA_INTERNAL --host-ip="$ip" --host-name=dc1 \
 		--option="interfaces=$ip" --option="bind interfaces only=yes" \
 		--option="tls enabled=yes" --option="tls keyfile=$dir/tls/key.pem" \
 		--option="tls certfile=$dir/tls/cert.pem" --option="tls cafile=$dir/tls/ca.pem" \

@@ -23,6 +23,8 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -32,6 +34,7 @@ import (
 	"github.com/goauthenntlm/goauthenntlm/pkg/authorizer"
 	"github.com/goauthenntlm/goauthenntlm/pkg/config"
 	"github.com/goauthenntlm/goauthenntlm/pkg/conntable"
+	"github.com/goauthenntlm/goauthenntlm/pkg/discover"
 	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
 	"github.com/goauthenntlm/goauthenntlm/pkg/metrics"
 	"github.com/goauthenntlm/goauthenntlm/pkg/preflight"
@@ -51,9 +54,15 @@ func main() {
 		return
 	}
 
-	cfg, err := config.Load(*confPath)
+	base, err := config.Load(*confPath)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "ntlm-fcgi-authorizer: %v\n", err)
+		os.Exit(2)
+	}
+	// The DCs of domains given by dns_name alone, from DNS.
+	cfg, err := discovered(context.Background(), base)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ntlm-fcgi-authorizer: %s: %v\n", base.Path(), err)
 		os.Exit(2)
 	}
 	if *check {
@@ -71,7 +80,7 @@ func main() {
 			os.Exit(2)
 		}
 	}
-	if err := run(cfg); err != nil {
+	if err := run(base, cfg); err != nil {
 		fmt.Fprintf(os.Stderr, "ntlm-fcgi-authorizer: %v\n", err)
 		os.Exit(1)
 	}
@@ -111,7 +120,9 @@ func envOr(k, def string) string {
 	return def
 }
 
-func run(cfg *config.Config) error {
+// run serves until SIGTERM. base is the configuration as read, cfg the
+// same with the DCs DNS gave (see discovered).
+func run(base, cfg *config.Config) error {
 	level := new(slog.LevelVar)
 	level.Set(cfg.LogLevel.Level())
 	log := newLogger(os.Stderr, cfg.LogFormat, level, underJournald(os.Stderr))
@@ -156,6 +167,21 @@ func run(cfg *config.Config) error {
 	if health != nil {
 		go health.Run(ctx)
 	}
+
+	// swap puts next in service with its configuration.
+	swap := func(next *authorizer.Authorizer, nextCfg *config.Config) {
+		old := h.get()
+		h.set(next)
+		stopSweep()
+		sweepCtx, stopSweep = context.WithCancel(ctx)
+		go next.Run(sweepCtx)
+		// Handshakes in flight on the old DC connections finish or
+		// expire before those connections close.
+		time.AfterFunc(cfg.Auth.HandshakeTimeout.D(), func() { old.Close() })
+		cfg = nextCfg
+	}
+	refresh := time.NewTicker(base.DC.DNSRefresh.D())
+	defer refresh.Stop()
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -208,17 +234,35 @@ func run(cfg *config.Config) error {
 				}
 			}
 			next.cfg.Listen = cfg.Listen
-			old := h.get()
-			h.set(next.a)
-			stopSweep()
-			sweepCtx, stopSweep = context.WithCancel(ctx)
-			go next.a.Run(sweepCtx)
-			// Handshakes in flight on the old DC connections finish or
-			// expire before those connections close.
-			time.AfterFunc(cfg.Auth.HandshakeTimeout.D(), func() { old.Close() })
-			cfg = next.cfg
+			base = next.base
+			refresh.Reset(base.DC.DNSRefresh.D())
+			swap(next.a, next.cfg)
 			log.Info("configuration reloaded", "config", cfg.Path())
 			notify(log, "READY=1\nSTATUS=listening on "+ln.Addr().String())
+		case <-refresh.C:
+			if !discover.Needed(base) {
+				continue
+			}
+			next, err := discovered(ctx, base)
+			if err != nil {
+				log.Warn("DCs not looked up again in DNS; keeping the ones in use", "err", err)
+				continue
+			}
+			if discover.Same(next, cfg) {
+				continue
+			}
+			next.Listen = cfg.Listen
+			a, err := build(next, log, h.get().Table(), bindingKey, obs)
+			if err != nil {
+				log.Error("DCs changed in DNS, but the new DC pools cannot be built; keeping the ones in use", "err", err)
+				continue
+			}
+			for i := range next.Domains {
+				if d := next.Domains[i]; !slices.Equal(d.DCs, cfg.Domains[i].DCs) {
+					log.Info("DCs changed in DNS", "domain", d.Name, "dcs", strings.Join(d.DCs, " "), "was", strings.Join(cfg.Domains[i].DCs, " "))
+				}
+			}
+			swap(a, next)
 		case <-ctx.Done():
 			stopSweep()
 			notify(log, "STOPPING=1")
@@ -246,12 +290,16 @@ func build(cfg *config.Config, log *slog.Logger, table *conntable.Table, binding
 }
 
 type reloaded struct {
-	cfg *config.Config
-	a   *authorizer.Authorizer
+	base, cfg *config.Config // as read; with the DCs DNS gave
+	a         *authorizer.Authorizer
 }
 
 func reload(path string, old *authorizer.Authorizer, log *slog.Logger, level *slog.LevelVar, bindingKey []byte, obs authorizer.Observer) (reloaded, error) {
-	cfg, err := config.Load(path)
+	base, err := config.Load(path)
+	if err != nil {
+		return reloaded{}, err
+	}
+	cfg, err := discovered(context.Background(), base)
 	if err != nil {
 		return reloaded{}, err
 	}
@@ -260,7 +308,18 @@ func reload(path string, old *authorizer.Authorizer, log *slog.Logger, level *sl
 		return reloaded{}, err
 	}
 	level.Set(cfg.LogLevel.Level())
-	return reloaded{cfg, a}, nil
+	return reloaded{base, cfg, a}, nil
+}
+
+// discovered is base with the DCs of the domains given by dns_name alone
+// looked up in DNS, or base itself when there are none.
+func discovered(ctx context.Context, base *config.Config) (*config.Config, error) {
+	if !discover.Needed(base) {
+		return base, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*base.DC.DialTimeout.D())
+	defer cancel()
+	return discover.Apply(ctx, discover.NewResolver(base.DC.DNSServer, base.DC.DialTimeout.D()), base)
 }
 
 // notify tells systemd (Type=notify) the daemon's state; a failure to is

@@ -118,6 +118,11 @@ type DC struct {
 	// QueueTimeout bounds the wait for a free slot at a busy DC; past it
 	// the client gets 503 with Retry-After.
 	QueueTimeout Duration `toml:"queue_timeout"`
+	// DNSServer, when set, is the DNS server asked for the DCs of domains
+	// given by dns_name alone (host:port); default the system's resolver.
+	// DNSRefresh is how often they are looked up again.
+	DNSServer  string   `toml:"dns_server"`
+	DNSRefresh Duration `toml:"dns_refresh"`
 }
 
 // Domain is one NT domain and where to reach it (Apache::AuthenNTLM's
@@ -125,9 +130,11 @@ type DC struct {
 type Domain struct {
 	// Name is the NetBIOS name, as clients send it in the Type3 (EXAMPLE).
 	Name string `toml:"name"`
-	// DNSName is the DNS domain (example.test), for name_format = "upn".
+	// DNSName is the DNS domain (example.test), for name_format = "upn",
+	// and to find the DCs in DNS when DCs is empty.
 	DNSName string `toml:"dns_name"`
-	// DCs in order of preference: the PDC first, then backups.
+	// DCs in order of preference: the PDC first, then backups. Empty: the
+	// DCs DNS names for DNSName (package discover).
 	DCs []string `toml:"dcs"`
 
 	// LDAP, for group checks. Empty LDAPURLs means no group lookups.
@@ -218,6 +225,7 @@ func Defaults() Config {
 			MaxInFlightPerDC:   64,
 			DownBackoff:        Duration(30 * time.Second),
 			QueueTimeout:       Duration(2 * time.Second),
+			DNSRefresh:         Duration(5 * time.Minute),
 		},
 		Groups: Groups{
 			CacheDir:      "/var/cache/goauthenntlm/groups",
@@ -353,6 +361,10 @@ func (c *Config) Domain(name string) (*Domain, bool) {
 	return nil, false
 }
 
+// Discovers reports whether d's DCs come from DNS: it names no dcs, only
+// its dns_name (see package discover).
+func (d *Domain) Discovers() bool { return len(d.DCs) == 0 && d.DNSName != "" }
+
 // Offers reports whether scheme s is configured.
 func (a *Auth) Offers(s Scheme) bool {
 	for _, x := range a.Schemes {
@@ -372,6 +384,11 @@ func (c *Config) validate(data []byte) error {
 
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		bad(at("listen"), "listen: %q is not host:port: %v", c.Listen, err)
+	}
+	if c.DC.DNSServer != "" {
+		if _, _, err := net.SplitHostPort(c.DC.DNSServer); err != nil {
+			bad(at("dc", "dns_server"), "dc.dns_server: %q is not host:port: %v", c.DC.DNSServer, err)
+		}
 	}
 	if c.MetricsListen != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
@@ -423,7 +440,7 @@ func (c *Config) validate(data []byte) error {
 	for _, kv := range []struct {
 		key string
 		v   Duration
-	}{{"dial_timeout", c.DC.DialTimeout}, {"request_timeout", c.DC.RequestTimeout}, {"down_backoff", c.DC.DownBackoff}, {"queue_timeout", c.DC.QueueTimeout}} {
+	}{{"dial_timeout", c.DC.DialTimeout}, {"request_timeout", c.DC.RequestTimeout}, {"down_backoff", c.DC.DownBackoff}, {"queue_timeout", c.DC.QueueTimeout}, {"dns_refresh", c.DC.DNSRefresh}} {
 		if kv.v <= 0 {
 			bad(at("dc", kv.key), "dc.%s must be positive", kv.key)
 		}
@@ -444,15 +461,15 @@ func (c *Config) validate(data []byte) error {
 			bad(line, "domain %q is configured twice", d.Name)
 		}
 		seen[strings.ToUpper(d.Name)] = true
-		if len(d.DCs) == 0 {
-			bad(line, "domain %q: dcs needs at least one domain controller", d.Name)
+		if len(d.DCs) == 0 && d.DNSName == "" {
+			bad(line, "domain %q: dcs needs at least one domain controller, or dns_name to find them in DNS", d.Name)
 		}
 		for _, a := range d.DCs {
 			if a == "" || strings.Contains(a, "/") {
 				bad(line, "domain %q: dc %q must be a host or host:port", d.Name, a)
 			}
 		}
-		if len(d.LDAPURLs) > 0 {
+		if len(d.LDAPURLs) > 0 || (d.Discovers() && d.LDAPBindUser != "") {
 			for _, u := range d.LDAPURLs {
 				if !strings.HasPrefix(u, "ldaps://") && !(strings.HasPrefix(u, "ldap://") && d.LDAPStartTLS) {
 					bad(line, "domain %q: ldap url %q must be ldaps://, or ldap:// with ldap_start_tls = true (the DC refuses binds in the clear)", d.Name, u)

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -309,5 +310,95 @@ func TestSystemdNotify(t *testing.T) {
 		}
 	case <-time.After(40 * time.Second):
 		t.Error("still running 40 s after SIGTERM")
+	}
+}
+
+// samba runs samba-tool against the stack's DC as its administrator.
+func (s *stack) sambaTool(t *testing.T, args ...string) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "samba-tool", append(args, "-U", "Administrator", "--password=Passw0rd!Adm")...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("samba-tool %v: %v\n%s", args, err, out)
+	}
+	return nil
+}
+
+// A domain configured by dns_name alone finds its DCs in the SRV records
+// of the DC's own DNS (Samba's internal DNS), logs users in through them,
+// and follows DNS when a DC disappears from it. The second DC is a name
+// whose address nothing listens on, so it is down but known.
+func TestDCDiscoveryByDNS(t *testing.T) {
+	s := loadStack(t)
+	if testing.Short() {
+		t.Skip("changes the DC's DNS: not in -short")
+	}
+	ip := s.env["DC_IP"]
+	dns := net.JoinHostPort(ip, "53")
+	if c, err := net.DialTimeout("tcp", dns, 2*time.Second); err != nil {
+		t.Skipf("the stack's DC serves no DNS on %s (provisioned before scripts/dc.sh used Samba's internal DNS; make e2e-down, then up): %v", dns, err)
+	} else {
+		c.Close()
+	}
+	// An address in the stack's own /24 that nothing binds: a DC that is
+	// in DNS but down.
+	ghost := ip[:strings.LastIndexByte(ip, '.')] + ".250"
+	srv := "dc9.example.test 389 0 100"
+	if err := s.sambaTool(t, "dns", "add", ip, "example.test", "dc9", "A", ghost); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.sambaTool(t, "dns", "delete", ip, "example.test", "dc9", "A", ghost) })
+	if err := s.sambaTool(t, "dns", "add", ip, "_msdcs.example.test", "_ldap._tcp.dc", "SRV", srv); err != nil {
+		t.Fatal(err)
+	}
+	srvAdded := true
+	t.Cleanup(func() {
+		if srvAdded {
+			s.sambaTool(t, "dns", "delete", ip, "_msdcs.example.test", "_ldap._tcp.dc", "SRV", srv)
+		}
+	})
+
+	s.reconfigure(t, func(c string) string {
+		c = regexp.MustCompile(`(?m)^(dcs|ldap_urls) = .*\n`).ReplaceAllString(c, "")
+		return c + "\n[dc]\ndns_server = \"" + dns + "\"\ndns_refresh = \"1s\"\ndial_timeout = \"1s\"\n"
+	})
+	waitBody := func(want string) string {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			code, body := s.metrics(t, "/healthz")
+			if strings.Contains(body, want) {
+				return body
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("/healthz never said %q; last %d:\n%s", want, code, body)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+	waitBody("EXAMPLE: 1 of 2 DCs up: " + ip + ":445")
+	if code, body := get(t, ntlmClient(nil), s.url("/private/whoami"), `EXAMPLE\jdoe`, users["jdoe"]); code != 200 || body != "jdoe" {
+		t.Errorf("jdoe through the DCs DNS named: %d %q", code, body)
+	}
+	// Groups through the LDAP URLs DNS named.
+	if code, _ := get(t, ntlmClient(nil), s.url("/webusers/whoami"), `EXAMPLE\jdoe`, users["jdoe"]); code != 200 {
+		t.Errorf("jdoe's group route through LDAP found in DNS: %d", code)
+	}
+	_, m := s.metrics(t, "/metrics")
+	if v := metricValue(m, "goauthenntlm_dc_up", `dc="`+ghost+`:445"`); v != 0 || !strings.Contains(m, `dc="`+ghost+`:445"`) {
+		t.Errorf("the DC nothing answers for: listed %v, dc_up %v", strings.Contains(m, ghost), v)
+	}
+
+	if err := s.sambaTool(t, "dns", "delete", ip, "_msdcs.example.test", "_ldap._tcp.dc", "SRV", srv); err != nil {
+		t.Fatal(err)
+	}
+	srvAdded = false
+	waitBody("EXAMPLE: 1 of 1 DCs up: " + ip + ":445")
+	if log, _ := s.logSince(t, 0); !strings.Contains(log, "DCs changed in DNS") {
+		t.Error("the authorizer did not log the change of DCs")
+	}
+	if code, body := get(t, ntlmClient(nil), s.url("/private/whoami"), `EXAMPLE\jdoe`, users["jdoe"]); code != 200 || body != "jdoe" {
+		t.Errorf("jdoe after the DC left DNS: %d %q", code, body)
 	}
 }
