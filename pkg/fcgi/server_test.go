@@ -648,6 +648,13 @@ func TestHandlerContextCancelledOnConnClose(t *testing.T) {
 
 // TestMalformed: every kind of bad input closes that connection only.
 func TestMalformed(t *testing.T) {
+	// Long, so that a loaded machine cannot mistake the timeout for the
+	// server's reaction to the malformed input.
+	const readTimeout = 20 * time.Second
+	// Inputs that start with a complete request: the server answers it as
+	// soon as its params end (Apache sends no STDIN), possibly before the
+	// malformed rest arrives; what is required is that the connection ends.
+	mayAnswer := map[string]bool{"params after end": true}
 	okParams := paramsRecords(1, map[string]string{"A": "b"})
 	begin := beginRecord(1, RoleAuthorizer, 0)
 	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
@@ -679,7 +686,7 @@ func TestMalformed(t *testing.T) {
 			calls.Add(1)
 		}
 		return &Response{Status: 200, Body: []byte(r.Params["ECHO"])}
-	}), func(s *Server) { s.MaxParamsBytes = 2048; s.ReadTimeout = 2 * time.Second })
+	}), func(s *Server) { s.MaxParamsBytes = 2048; s.ReadTimeout = readTimeout })
 
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -706,11 +713,11 @@ func TestMalformed(t *testing.T) {
 			if err != nil && !errors.Is(err, net.ErrClosed) && !strings.Contains(err.Error(), "reset") {
 				t.Fatalf("want the server to close the connection, got %v", err)
 			}
-			if time.Since(start) > time.Second {
+			if time.Since(start) >= readTimeout {
 				t.Errorf("connection closed by the read timeout, not by the malformed input")
 			}
 			for _, r := range recs {
-				if r.typ == typeStdout {
+				if r.typ == typeStdout && !mayAnswer[tt.name] {
 					t.Errorf("malformed request answered: %+v", recs)
 				}
 			}
