@@ -1,20 +1,21 @@
 package memberships
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
 
-// Cache is the on-disk memberships cache: one JSON file per user in Dir,
+// Cache is the on-disk memberships cache: one small file per user in Dir,
 // named by the hex SHA-256 of the user's name as Apache knows it (lower
 // case), so no part of a user name ever becomes part of a path.
 //
@@ -52,10 +53,11 @@ const (
 	// MaxEntrySize bounds what Get reads: a cache file is a few KiB, and a
 	// huge one is damage or mischief, not data.
 	MaxEntrySize = 1 << 20
-	// entryVersion is the file format version ("v"). A file of any other
-	// version is ignored, so a format change never misreads old files.
-	// Version 1 files were written by caches Apache's user could write.
-	entryVersion = 2
+	// entryMagic is a cache file's first line, with the format version.
+	// A file of any other version is ignored, so a format change never
+	// misreads old files. Versions 1 and 2 were JSON; version 1 files were
+	// written into caches Apache's user could write.
+	entryMagic = "goauthenntlm-memberships 3"
 	// maxClockSkew: an entry fetched further than this in the future (a
 	// clock step, a copied file) is treated as stale, not fresh forever.
 	maxClockSkew = time.Minute
@@ -72,25 +74,13 @@ var (
 	ErrUntrusted = errors.New("untrusted cache entry")
 )
 
-// fileEntry and fileGroup are the JSON form, kept apart from Entry and
-// Group so the on-disk names and version are fixed here and only here.
-type fileEntry struct {
-	V          int         `json:"v"`
-	Name       string      `json:"name"`
-	User       string      `json:"user"`
-	Domain     string      `json:"domain"`
-	Fetched    time.Time   `json:"fetched"` // RFC 3339, UTC
-	Expires    time.Time   `json:"expires"`
-	ServeUntil time.Time   `json:"serve_until"`
-	Unknown    bool        `json:"unknown"`
-	Groups     []fileGroup `json:"groups"`
-}
-
-type fileGroup struct {
-	SAM string `json:"sam"`
-	CN  string `json:"cn"`
-	DN  string `json:"dn"`
-}
+// The file format: the magic line, then one "key<TAB>value" line each
+// for name, user, domain, fetched, expires, serve_until (Unix
+// nanoseconds) and unknown (0 or 1), then one "group<TAB>sam<TAB>cn<TAB>dn"
+// line per group. No value holds a tab or a line break (encodeEntry
+// refuses them). Plain lines rather than JSON: ntlm-group-check reads one
+// of these at every start, and decoding them costs microseconds without
+// reflection.
 
 // Clock is the cache's time: Now, or time.Now.
 func (c *Cache) Clock() time.Time { return c.now() }
@@ -218,34 +208,94 @@ func decodeEntry(data []byte, name string) (*Entry, error) {
 	if len(data) > MaxEntrySize {
 		return nil, fmt.Errorf("larger than %d bytes: %w", MaxEntrySize, ErrCorrupt)
 	}
-	var fe fileEntry
-	if err := json.Unmarshal(data, &fe); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	line, rest, _ := bytes.Cut(data, []byte{'\n'})
+	if string(line) != entryMagic {
+		return nil, fmt.Errorf("not a %q file: %w", entryMagic, ErrCorrupt)
 	}
-	if fe.V != entryVersion {
-		return nil, fmt.Errorf("format version %d, want %d: %w", fe.V, entryVersion, ErrCorrupt)
+	e := &Entry{}
+	var seen [7]bool
+	for len(rest) > 0 {
+		line, rest, _ = bytes.Cut(rest, []byte{'\n'})
+		key, val, ok := strings.Cut(string(line), "\t")
+		if !ok {
+			return nil, fmt.Errorf("line %q: %w", line, ErrCorrupt)
+		}
+		if key == "group" {
+			f := strings.Split(val, "\t")
+			if len(f) != 3 || (f[0] == "" && f[2] == "") {
+				return nil, fmt.Errorf("group line %q: %w", line, ErrCorrupt)
+			}
+			e.Groups = append(e.Groups, Group{SAM: f[0], CN: f[1], DN: f[2]})
+			continue
+		}
+		k := slicesIndex(entryKeys, key)
+		if k < 0 || seen[k] {
+			return nil, fmt.Errorf("key %q unknown or repeated: %w", key, ErrCorrupt)
+		}
+		seen[k] = true
+		var err error
+		switch key {
+		case "name":
+			e.Name = val
+		case "user":
+			e.User = val
+		case "domain":
+			e.Domain = val
+		case "fetched":
+			e.Fetched, err = parseNanos(val)
+		case "expires":
+			e.Expires, err = parseNanos(val)
+		case "serve_until":
+			e.ServeUntil, err = parseNanos(val)
+		case "unknown":
+			switch val {
+			case "0":
+			case "1":
+				e.Unknown = true
+			default:
+				err = errors.New("not 0 or 1")
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s %q: %v: %w", key, val, err, ErrCorrupt)
+		}
 	}
-	if fe.Name == "" || fe.User == "" || !strings.EqualFold(fe.Name, name) {
-		return nil, fmt.Errorf("entry is for %q: %w", fe.Name, ErrCorrupt)
+	for k, ok := range seen {
+		if !ok {
+			return nil, fmt.Errorf("no %s: %w", entryKeys[k], ErrCorrupt)
+		}
 	}
-	if fe.Fetched.IsZero() || fe.Expires.IsZero() {
-		return nil, fmt.Errorf("no fetch or expiry time: %w", ErrCorrupt)
+	if e.Name == "" || e.User == "" || !strings.EqualFold(e.Name, name) {
+		return nil, fmt.Errorf("entry is for %q: %w", e.Name, ErrCorrupt)
 	}
-	if fe.Unknown && len(fe.Groups) > 0 {
+	if e.Unknown && len(e.Groups) > 0 {
 		return nil, fmt.Errorf("negative entry with groups: %w", ErrCorrupt)
 	}
-	e := &Entry{Name: fe.Name, User: fe.User, Domain: fe.Domain, Fetched: fe.Fetched,
-		Expires: fe.Expires, ServeUntil: fe.ServeUntil, Unknown: fe.Unknown}
-	if len(fe.Groups) > 0 {
-		e.Groups = make([]Group, 0, len(fe.Groups))
-	}
-	for _, g := range fe.Groups {
-		if g.SAM == "" && g.DN == "" {
-			return nil, fmt.Errorf("group without name: %w", ErrCorrupt)
-		}
-		e.Groups = append(e.Groups, Group(g))
-	}
 	return e, nil
+}
+
+// entryKeys are the lines every entry has, in the order encodeEntry
+// writes them.
+var entryKeys = [7]string{"name", "user", "domain", "fetched", "expires", "serve_until", "unknown"}
+
+func slicesIndex(keys [7]string, k string) int {
+	for i, x := range keys {
+		if x == k {
+			return i
+		}
+	}
+	return -1
+}
+
+func parseNanos(s string) (time.Time, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if n == 0 {
+		return time.Time{}, errors.New("zero time")
+	}
+	return time.Unix(0, n).UTC(), nil
 }
 
 // encodeEntry is the inverse of decodeEntry.
@@ -256,36 +306,38 @@ func encodeEntry(e *Entry) ([]byte, error) {
 	if e.Unknown && len(e.Groups) > 0 {
 		return nil, errors.New("negative entry with groups")
 	}
-	if e.Fetched.IsZero() || e.Expires.IsZero() {
+	if e.Fetched.IsZero() || e.Expires.IsZero() || e.ServeUntil.IsZero() {
 		return nil, errors.New("entry without fetch or expiry time")
 	}
-	fe := fileEntry{
-		V:          entryVersion,
-		Name:       e.Name,
-		User:       e.User,
-		Domain:     e.Domain,
-		Fetched:    e.Fetched.UTC(),
-		Expires:    e.Expires.UTC(),
-		ServeUntil: e.ServeUntil.UTC(),
-		Unknown:    e.Unknown,
-		Groups:     make([]fileGroup, 0, len(e.Groups)),
+	var b strings.Builder
+	b.WriteString(entryMagic + "\n")
+	unknown := "0"
+	if e.Unknown {
+		unknown = "1"
+	}
+	for i, v := range [7]string{e.Name, e.User, e.Domain, nanos(e.Fetched), nanos(e.Expires), nanos(e.ServeUntil), unknown} {
+		if strings.ContainsAny(v, "\t\r\n") {
+			return nil, fmt.Errorf("%s %q holds a tab or a line break", entryKeys[i], v)
+		}
+		b.WriteString(entryKeys[i] + "\t" + v + "\n")
 	}
 	for _, g := range e.Groups {
 		if g.SAM == "" && g.DN == "" {
 			return nil, errors.New("group without name")
 		}
-		fe.Groups = append(fe.Groups, fileGroup(g))
+		if strings.ContainsAny(g.SAM+g.CN+g.DN, "\t\r\n") {
+			return nil, fmt.Errorf("group %q holds a tab or a line break", g.DN)
+		}
+		b.WriteString("group\t" + g.SAM + "\t" + g.CN + "\t" + g.DN + "\n")
 	}
-	data, err := json.Marshal(fe)
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > MaxEntrySize {
+	if b.Len() > MaxEntrySize {
 		// Get would reject it; fail here, where the cause is visible.
-		return nil, fmt.Errorf("entry is %d bytes, more than %d", len(data), MaxEntrySize)
+		return nil, fmt.Errorf("entry is %d bytes, more than %d", b.Len(), MaxEntrySize)
 	}
-	return append(data, '\n'), nil
+	return []byte(b.String()), nil
 }
+
+func nanos(t time.Time) string { return strconv.FormatInt(t.UnixNano(), 10) }
 
 // Put writes e as the entry of the user Apache calls name, atomically,
 // replacing any previous one (corrupt or not). It sets e's Name, and its

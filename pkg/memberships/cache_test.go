@@ -146,12 +146,24 @@ func mustStat(t *testing.T, p string) os.FileInfo {
 }
 
 func TestCacheCorrupt(t *testing.T) {
+	const ok = "goauthenntlm-memberships 3\nname\tbob\nuser\tbob\ndomain\tEXAMPLE\nfetched\t1777636800000000000\nexpires\t2093169600000000000\nserve_until\t2093169600000000000\nunknown\t0\n"
+	if e, err := decodeEntry([]byte(ok+"group\tWebUsers\tWebUsers\tCN=WebUsers\n"), "BOB"); err != nil || len(e.Groups) != 1 {
+		t.Fatalf("the valid sample: %v %v", e, err)
+	}
 	for name, data := range map[string]string{
 		"garbage":              "{garbage",
-		"version 1":            `{"v":1,"user":"bob","domain":"EXAMPLE","fetched":"2026-05-01T12:00:00Z","groups":[{"sam":"WebUsers"}]}`,
-		"other user":           `{"v":2,"name":"alice","user":"alice","fetched":"2026-05-01T12:00:00Z","expires":"2036-05-01T12:00:00Z","groups":[{"sam":"WebUsers"}]}`,
-		"no expiry":            `{"v":2,"name":"bob","user":"bob","fetched":"2026-05-01T12:00:00Z","groups":[{"sam":"WebUsers"}]}`,
-		"negative with groups": `{"v":2,"name":"bob","user":"bob","fetched":"2026-05-01T12:00:00Z","expires":"2036-05-01T12:00:00Z","unknown":true,"groups":[{"sam":"WebUsers"}]}`,
+		"empty":                "",
+		"version 2 (JSON)":     `{"v":2,"name":"bob","user":"bob","fetched":"2026-05-01T12:00:00Z","expires":"2036-05-01T12:00:00Z","groups":[{"sam":"WebUsers"}]}`,
+		"other user":           strings.Replace(ok, "name\tbob", "name\talice", 1),
+		"no expiry":            strings.Replace(ok, "expires\t2093169600000000000\n", "", 1),
+		"repeated key":         ok + "user\tjdoe\n",
+		"unknown key":          ok + "admin\t1\n",
+		"bad time":             strings.Replace(ok, "fetched\t1777636800000000000", "fetched\tyesterday", 1),
+		"bad unknown":          strings.Replace(ok, "unknown\t0", "unknown\tyes", 1),
+		"group of two fields":  ok + "group\tWebUsers\tWebUsers\n",
+		"group without name":   ok + "group\t\tcn\t\n",
+		"line without tab":     ok + "group\n",
+		"negative with groups": strings.Replace(ok, "unknown\t0", "unknown\t1", 1) + "group\tWebUsers\t\t\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			c, _ := newCache(t)
@@ -167,6 +179,17 @@ func TestCacheCorrupt(t *testing.T) {
 				t.Errorf("after Put: %v, %v", e, err)
 			}
 		})
+	}
+	// What the directory returns cannot break the format.
+	c, _ := newCache(t)
+	for _, e := range []*Entry{
+		{User: "bob\nname\talice"},
+		{User: "bob", Groups: []Group{{SAM: "A\tB"}}},
+		{User: "bob", Groups: []Group{{SAM: "A", DN: "CN=A\nunknown\t1"}}},
+	} {
+		if _, err := c.Put("bob", e); err == nil {
+			t.Errorf("Put(%+v) succeeded", e)
+		}
 	}
 }
 
@@ -186,7 +209,7 @@ func TestCachePutRejects(t *testing.T) {
 // must not panic, must wrap ErrCorrupt on every rejection, and whatever it
 // accepts must belong to the requested name and survive a re-encode.
 func FuzzDecodeEntry(f *testing.F) {
-	f.Add([]byte(`{"v":2,"name":"jdoe","user":"jdoe","domain":"EXAMPLE","fetched":"2026-05-01T12:00:00Z","expires":"2026-05-01T15:00:00Z","serve_until":"2026-05-01T15:00:00Z","unknown":false,"groups":[{"sam":"WebUsers","cn":"WebUsers","dn":"CN=WebUsers,CN=Users,DC=example,DC=test"}]}`), "jdoe")
+	f.Add([]byte("goauthenntlm-memberships 3\nname\tjdoe\nuser\tjdoe\ndomain\tEXAMPLE\nfetched\t1777636800000000000\nexpires\t1777647600000000000\nserve_until\t1777651200000000000\nunknown\t0\ngroup\tWebUsers\tWebUsers\tCN=WebUsers,CN=Users,DC=example,DC=test\n"), "jdoe")
 	f.Fuzz(func(t *testing.T, data []byte, name string) {
 		e, err := decodeEntry(data, name)
 		if err != nil {

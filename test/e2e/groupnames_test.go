@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/memberships"
 )
@@ -114,10 +113,18 @@ func TestCacheNotWritableByApache(t *testing.T) {
 		t.Fatalf("bob login: %d", code)
 	}
 	waitCached(t, s, "bob")
-	forged := `{"v":2,"name":"bob","user":"bob","domain":"EXAMPLE","fetched":"` + time.Now().UTC().Format(time.RFC3339) +
-		`","expires":"` + time.Now().Add(time.Hour).UTC().Format(time.RFC3339) + `","serve_until":"` + time.Now().Add(time.Hour).UTC().Format(time.RFC3339) +
-		`","unknown":false,"groups":[{"sam":"WebUsers","cn":"WebUsers","dn":"CN=WebUsers,CN=Users,DC=example,DC=test"}]}`
-	if err := os.WriteFile(cache.Path("bob"), []byte(forged), 0o644); err != nil {
+	// The forged entry is well-formed: written by this package into a
+	// directory of its own, then copied over bob's.
+	scratch := &memberships.Cache{Dir: t.TempDir()}
+	if _, err := scratch.Put("bob", &memberships.Entry{User: "bob", Domain: "EXAMPLE",
+		Groups: []memberships.Group{{SAM: "WebUsers", CN: "WebUsers", DN: "CN=WebUsers,CN=Users,DC=example,DC=test"}}}); err != nil {
+		t.Fatal(err)
+	}
+	forged, err := os.ReadFile(scratch.Path("bob"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cache.Path("bob"), forged, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Chown(cache.Path("bob"), wwwDataUID(t), -1); err != nil {
