@@ -2,11 +2,10 @@ package memberships
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
+	"hash/fnv"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -16,7 +15,7 @@ import (
 )
 
 // Cache is the on-disk memberships cache: one small file per user in Dir,
-// named by the hex SHA-256 of the user's name as Apache knows it (lower
+// named by a hash (fileName) of the user's name as Apache knows it (lower
 // case), so no part of a user name ever becomes part of a path.
 //
 // Only the authorizer writes it. Its integrity rests on file ownership,
@@ -119,10 +118,16 @@ func (c *Cache) Servable(e *Entry) bool {
 	return !e.Fetched.After(now.Add(maxClockSkew)) && now.Before(e.ServeUntil)
 }
 
-// fileName is the cache file's base name for the user Apache calls name.
+// fileName is the cache file's base name for the user Apache calls name:
+// the FNV-1a 128-bit hash of the lower-cased name, in hex. It only has to
+// keep names out of paths: a collision would make two users' entries
+// replace each other (decodeEntry checks the name inside), never answer
+// for the wrong user. Not SHA-256, whose package would bring the FIPS
+// module's initialisation into every start of ntlm-group-check.
 func fileName(name string) string {
-	sum := sha256.Sum256([]byte(strings.ToLower(name)))
-	return hex.EncodeToString(sum[:])
+	h := fnv.New128a()
+	h.Write([]byte(strings.ToLower(name)))
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Path is the file that holds name's entry.
@@ -143,28 +148,20 @@ func (c *Cache) Get(name string) (e *Entry, fresh bool, err error) {
 		return nil, false, errors.New("memberships cache: no directory configured")
 	}
 	path := c.Path(name)
-	f, err := openEntry(path)
+	// readEntry reads at most MaxEntrySize+1 bytes, so the limit holds even
+	// if the file grew after it was checked.
+	data, fm, err := readEntry(path, MaxEntrySize+1)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, nil
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("memberships cache: %w", err)
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, false, fmt.Errorf("memberships cache: %w", err)
-	}
-	if err := c.trusted(fi); err != nil {
+	if err := c.trusted(fm); err != nil {
 		return nil, false, fmt.Errorf("memberships cache: %s: %w", path, err)
 	}
-	if fi.Size() > MaxEntrySize {
-		return nil, false, fmt.Errorf("memberships cache: %s: %d bytes: %w", path, fi.Size(), ErrCorrupt)
-	}
-	// The limit holds even if the file grew after Stat.
-	data, err := io.ReadAll(io.LimitReader(f, MaxEntrySize+1))
-	if err != nil {
-		return nil, false, fmt.Errorf("memberships cache: %w", err)
+	if len(data) > MaxEntrySize {
+		return nil, false, fmt.Errorf("memberships cache: %s: more than %d bytes: %w", path, MaxEntrySize, ErrCorrupt)
 	}
 	e, err = decodeEntry(data, name)
 	if err != nil {
@@ -173,30 +170,37 @@ func (c *Cache) Get(name string) (e *Entry, fresh bool, err error) {
 	return e, c.Fresh(e), nil
 }
 
-// trusted checks that file fi could only have been written by the owner
-// of Dir, and that the owner is not a ReadOnly reader itself.
-func (c *Cache) trusted(fi fs.FileInfo) error {
-	if !fi.Mode().IsRegular() {
+// fileMeta is what trusted needs to know of a file or directory.
+type fileMeta struct {
+	regular bool
+	perm    fs.FileMode
+	uid     uint32
+	hasUID  bool // false where owners cannot be read
+}
+
+// trusted checks that the file described by fm could only have been
+// written by the owner of Dir, and that the owner is not a ReadOnly reader
+// itself.
+func (c *Cache) trusted(fm fileMeta) error {
+	if !fm.regular {
 		return fmt.Errorf("not a regular file: %w", ErrUntrusted)
 	}
-	di, err := os.Stat(c.Dir)
+	dm, err := statMeta(c.Dir)
 	if err != nil {
 		return err
 	}
-	fuid, ok1 := owner(fi)
-	duid, ok2 := owner(di)
-	if !ok1 || !ok2 {
+	if !fm.hasUID || !dm.hasUID {
 		return fmt.Errorf("no file owner to check on this system: %w", ErrUntrusted)
 	}
 	switch {
-	case fi.Mode().Perm()&0o022 != 0:
-		return fmt.Errorf("file mode %v is writable by group or others: %w", fi.Mode().Perm(), ErrUntrusted)
-	case di.Mode().Perm()&0o022 != 0:
-		return fmt.Errorf("directory %s mode %v is writable by group or others: %w", c.Dir, di.Mode().Perm(), ErrUntrusted)
-	case fuid != duid:
-		return fmt.Errorf("file owner uid %d is not the directory's (%d): %w", fuid, duid, ErrUntrusted)
-	case c.ReadOnly && duid == uint32(os.Geteuid()) && duid != 0:
-		return fmt.Errorf("the cache belongs to uid %d, the user this check runs as (Apache's), so anything running as it could forge entries; run the authorizer as its own user: %w", duid, ErrUntrusted)
+	case fm.perm&0o022 != 0:
+		return fmt.Errorf("file mode %v is writable by group or others: %w", fm.perm, ErrUntrusted)
+	case dm.perm&0o022 != 0:
+		return fmt.Errorf("directory %s mode %v is writable by group or others: %w", c.Dir, dm.perm, ErrUntrusted)
+	case fm.uid != dm.uid:
+		return fmt.Errorf("file owner uid %d is not the directory's (%d): %w", fm.uid, dm.uid, ErrUntrusted)
+	case c.ReadOnly && dm.uid == uint32(os.Geteuid()) && dm.uid != 0:
+		return fmt.Errorf("the cache belongs to uid %d, the user this check runs as (Apache's), so anything running as it could forge entries; run the authorizer as its own user: %w", dm.uid, ErrUntrusted)
 	}
 	return nil
 }

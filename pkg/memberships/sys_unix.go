@@ -3,7 +3,6 @@
 package memberships
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -11,24 +10,71 @@ import (
 	"time"
 )
 
-// openEntry opens a cache file for reading. O_NOFOLLOW: a symbolic link
-// is never followed; O_NONBLOCK: a FIFO does not block the open (Get then
-// refuses it as not a regular file).
-func openEntry(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if err != nil && errors.Is(err, syscall.ELOOP) {
-		return nil, fmt.Errorf("%s is a symbolic link: %w", path, ErrUntrusted)
+// readEntry reads up to max bytes of the cache file at path, with the
+// system calls directly: ntlm-group-check does it once per start, and
+// package os would first set up its poller for nothing. O_NOFOLLOW: a
+// symbolic link is never followed; O_NONBLOCK: a FIFO does not block the
+// open (it is then refused as not a regular file, before any read).
+func readEntry(path string, max int) ([]byte, fileMeta, error) {
+	var fd int
+	var err error
+	for {
+		fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+		if err != syscall.EINTR {
+			break
+		}
 	}
-	return f, err
+	if err == syscall.ELOOP {
+		return nil, fileMeta{}, fmt.Errorf("%s is a symbolic link: %w", path, ErrUntrusted)
+	}
+	if err != nil {
+		return nil, fileMeta{}, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer syscall.Close(fd)
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil {
+		return nil, fileMeta{}, &fs.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	fm := meta(&st)
+	if !fm.regular {
+		return nil, fm, nil
+	}
+	buf := make([]byte, 0, min(int(st.Size)+1, max))
+	for len(buf) < max {
+		n, err := syscall.Read(fd, buf[len(buf):min(cap(buf), max)])
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, fm, &fs.PathError{Op: "read", Path: path, Err: err}
+		}
+		if n == 0 {
+			break
+		}
+		buf = buf[:len(buf)+n]
+		if len(buf) == cap(buf) && cap(buf) < max {
+			buf = append(buf, 0)[:len(buf)] // grow: the file grew since fstat
+		}
+	}
+	return buf, fm, nil
 }
 
-// owner is the uid that owns fi.
-func owner(fi fs.FileInfo) (uint32, bool) {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, false
+// statMeta describes the file or directory at path (following links).
+func statMeta(path string) (fileMeta, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return fileMeta{}, &fs.PathError{Op: "stat", Path: path, Err: err}
 	}
-	return st.Uid, true
+	return meta(&st), nil
+}
+
+func meta(st *syscall.Stat_t) fileMeta {
+	return fileMeta{
+		regular: st.Mode&syscall.S_IFMT == syscall.S_IFREG,
+		perm:    fs.FileMode(st.Mode & 0o777),
+		uid:     st.Uid,
+		hasUID:  true,
+	}
 }
 
 // dialUnix connects to a Unix stream socket with the timeout bounding
