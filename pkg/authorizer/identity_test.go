@@ -1,12 +1,10 @@
 package authorizer
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 	"unicode/utf16"
@@ -91,28 +89,9 @@ func TestCharsetDesyncRefused(t *testing.T) {
 	}
 }
 
-// fakeAccounts is a directory: typed names (lower-cased) to accounts.
-type fakeAccounts struct {
-	names map[string]string
-	err   error
-	calls int
-}
-
-func (f *fakeAccounts) Account(_ context.Context, name string, upn bool, domain string) (string, bool, error) {
-	f.calls++
-	if f.err != nil {
-		return "", true, f.err
-	}
-	sam, ok := f.names[strings.ToLower(name)]
-	if !ok {
-		return "", true, adgroup.ErrNoSuchUser
-	}
-	return sam, true, nil
-}
-
 func TestCanonicalAccount(t *testing.T) {
 	s := newFakeSite(t, "[auth]\nname_format = \"logon\"\nbind_connections = false")
-	dir := &fakeAccounts{names: map[string]string{"jdoe": "jdoe"}}
+	dir := &fakeDir{accounts: map[string]string{"jdoe": "jdoe"}}
 	s.accounts = &accounts{dir: dir, m: map[string]account{}}
 	login := func(user, domain string) (int, string, string) {
 		r := newClient(42000).ntlmLogin(t, s.Authorizer, user, domain, "pw-EXAMPLE")
@@ -123,8 +102,8 @@ func TestCanonicalAccount(t *testing.T) {
 			t.Errorf("%s\\%s: %d %q %q, want 200 EXAMPLE\\jdoe", typed[1], typed[0], code, user, dom)
 		}
 	}
-	if dir.calls != 1 {
-		t.Errorf("%d directory lookups for three logins of one account, want 1 (kept)", dir.calls)
+	if dir.accountCalls != 1 {
+		t.Errorf("%d directory lookups for three logins of one account, want 1 (kept)", dir.accountCalls)
 	}
 
 	// The DC accepted it, but the directory cannot say whose it is.
@@ -138,7 +117,7 @@ func TestCanonicalAccount(t *testing.T) {
 		t.Errorf("ambiguous name: %d %q, want 403", code, user)
 	}
 	dir.err = nil
-	dir.names = map[string]string{}
+	dir.accounts = map[string]string{}
 	if code, user, _ := login("jdoe", "EXAMPLE"); code != http.StatusForbidden {
 		t.Errorf("no such account in the directory: %d %q, want 403", code, user)
 	}

@@ -27,7 +27,8 @@ type fakeDir struct {
 	accounts map[string]string   // lower-case typed name -> sAMAccountName
 	err      error               // what Lookup and Account fail with
 	stale    bool                // Lookup serves its answer as stale
-	lookups  int
+
+	lookups, accountCalls int
 }
 
 func newFakeDir() *fakeDir {
@@ -62,6 +63,7 @@ func (f *fakeDir) Close() error                       { return nil }
 func (f *fakeDir) Account(ctx context.Context, name string, upn bool, domain string) (string, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.accountCalls++
 	if f.err != nil {
 		return "", true, f.err
 	}

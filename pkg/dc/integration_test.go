@@ -411,7 +411,9 @@ func TestSilentDCDeadline(t *testing.T) {
 	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("err = %v, want ErrUnavailable and DeadlineExceeded", err)
 	}
-	if el > deadline+100*time.Millisecond {
+	// Bounded by the caller's deadline rather than the 3 s DialTimeout; the
+	// slack is for a loaded machine (under -race, 445 ms was seen in CI).
+	if el > deadline+2*time.Second {
 		t.Errorf("took %v, deadline %v", el, deadline)
 	}
 	if !p.isDown(addr) {
