@@ -193,7 +193,7 @@ func TestLoginCookie(t *testing.T) {
 // A Type3 for another domain than the DCs that challenged it makes the
 // client start over, at that domain's DCs.
 func TestOtherDomainsDCs(t *testing.T) {
-	s := newFakeSite(t, "ntlm_debug = 2\n", "EXAMPLE", "OTHER")
+	s := newFakeSite(t, "ntlm_debug = 2\n[auth]\nname_format = \"logon\"\n", "EXAMPLE", "OTHER")
 	c := newClient(44000)
 	if r := c.ntlmLogin(t, s.Authorizer, "jdoe", "OTHER", "pw-OTHER"); r.Status != 401 {
 		t.Fatalf("Type3 for OTHER on EXAMPLE's challenge: %d, want 401", r.Status)

@@ -483,6 +483,13 @@ func (c *Config) validate(data []byte) error {
 			}
 		}
 	}
+	if c.Auth.NameFormat == NameSAM && len(c.Domains) > 1 {
+		// A bare user name cannot say which domain it is from: OTHER\jdoe
+		// and EXAMPLE\jdoe, two accounts, would both be REMOTE_USER "jdoe",
+		// pass each other's Require user, and ntlm-group-check would
+		// answer for the default domain's jdoe.
+		bad(at("auth", "name_format"), "auth.name_format = \"sam\" (the default) cannot tell the users of %d domains apart: set name_format = \"logon\" (DOMAIN\\user) or \"upn\" (user@dns.domain)", len(c.Domains))
+	}
 	if c.Auth.NameFormat == NameUPN {
 		for _, d := range c.Domains {
 			if d.DNSName == "" {

@@ -64,6 +64,8 @@ func TestErrors(t *testing.T) {
 		{"ldap in the clear", minimal + "ldap_urls = [\"ldap://dc\"]\nldap_base_dn=\"DC=x\"\nldap_bind_user=\"u\"\nldap_bind_password_file=\"p\"\n", "must be ldaps://"},
 		{"syntax", "listen = \n" + minimal, "x.toml:1:"},
 		{"upn needs dns name", "[auth]\nname_format = \"upn\"\n" + minimal, "dns_name is required"},
+		{"sam with two domains (default)", minimal + "[[domain]]\nname = \"OTHER\"\ndcs = [\"127.0.0.2\"]\n", `name_format = "sam" (the default) cannot tell the users of 2 domains apart`},
+		{"sam with two domains", "[auth]\nname_format = \"SAM\"\n" + minimal + "[[domain]]\nname = \"OTHER\"\ndcs = [\"127.0.0.2\"]\n", `x.toml:2: auth.name_format = "sam"`},
 		{"cookie without secret", "[cookie]\nenabled = true\n" + minimal, "secret_files is required"},
 		{"bad listen", "listen = \"9301\"\n" + minimal, "x.toml:1: listen"},
 	}
@@ -119,6 +121,17 @@ func TestTypeErrorsAllReported(t *testing.T) {
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q\nwant it to contain %q", err, want)
+		}
+	}
+}
+
+// TestTwoDomainsNameFormat: two domains parse with a name format whose
+// REMOTE_USER names the domain; see the "sam with two domains" errors.
+func TestTwoDomainsNameFormat(t *testing.T) {
+	two := minimal + "dns_name = \"example.test\"\n[[domain]]\nname = \"OTHER\"\ndns_name = \"other.test\"\ndcs = [\"127.0.0.2\"]\n"
+	for _, f := range []string{"logon", "upn"} {
+		if _, err := Parse("x.toml", []byte("[auth]\nname_format = \""+f+"\"\n"+two)); err != nil {
+			t.Errorf("name_format %s with two domains: %v", f, err)
 		}
 	}
 }

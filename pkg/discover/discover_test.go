@@ -76,6 +76,9 @@ func TestApply(t *testing.T) {
 		srvName: {srvTo("dc2.example.test.", 10, 100), srvTo("dc1.example.test.", 0, 100)},
 	}, map[string]string{"dc1.example.test.": "127.0.0.21", "dc2.example.test.": "127.0.0.22"})
 	cfg, err := config.Parse("t.toml", []byte(`
+[auth]
+name_format = "logon"
+
 [[domain]]
 name = "EXAMPLE"
 dns_name = "example.test"

@@ -25,6 +25,8 @@ dcs = ["dc2"]
 
 func names(t *testing.T, extra string) *Names {
 	t.Helper()
+	// Several domains need a name format that names the domain.
+	extra = "[auth]\nname_format = \"logon\"\n" + strings.TrimPrefix(extra, "[auth]\n")
 	cfg, err := config.Parse("t.toml", []byte(extra+"\n"+twoDomains))
 	if err != nil {
 		t.Fatal(err)

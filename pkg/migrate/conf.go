@@ -131,6 +131,17 @@ func (t *translator) merge() *global {
 			t.addAt(b.handler.Pos, Problem, "this block accepted logins of %s only; the merged configuration serves every configured domain in every block: restrict it by hand, e.g. Require expr \"%%{reqenv:AUTH_DOMAIN} in {'%s'}\" beside its Require lines, or run one authorizer per block", k, strings.Join(strings.Fields(k), "','"))
 		}
 	}
+	if g.nameFmt.v == "sam" && len(g.domains) > 1 {
+		// The authorizer refuses "sam" with several domains (OTHER\jdoe
+		// and EXAMPLE\jdoe would be one REMOTE_USER): write the form that
+		// passes its check, and leave the consequences to a person.
+		var names []string
+		for _, d := range g.domains {
+			names = append(names, d.name)
+		}
+		t.addAt(g.nameFmt.pos, Problem, "REMOTE_USER was the bare user name for %d domains (%s), so same-named accounts of different domains were one user; the authorizer refuses that, and conf.toml says name_format = \"logon\" (DOMAIN\\user): change Require user lines, user and group files and applications that keep user names to that form", len(names), strings.Join(names, ", "))
+		g.nameFmt.v = "logon"
+	}
 	if g.cookie != nil {
 		for _, b := range t.blocks {
 			if b.cookie == nil {

@@ -301,6 +301,7 @@ func TestTranslateCases(t *testing.T) {
 		{name: "name formats disagree", conf: py("PythonOption NameFmt SAM\nRequire valid-user\n") + strings.Replace(py("PythonOption NameFmt LogOn\nRequire valid-user\n"), "/x", "/y", 1), problem: "blocks disagree on [auth] name_format"},
 		{name: "schemes disagree", conf: perl("/x", "Require valid-user\n") + strings.Replace(perl("/y", "Require valid-user\n"), "AuthType ntlm", "AuthType ntlm,basic", 1), problem: "disagree on the schemes"},
 		{name: "domain sets differ", conf: perl("/x", "Require valid-user\n") + "<Location /y>\nPerlAuthenHandler Apache::AuthenNTLM\nAuthType ntlm\nPerlAddVar ntdomain \"OTHER dc9\"\nRequire valid-user\n</Location>\n", problem: "accepted logins of"},
+		{name: "sam with two domains", conf: perl("/x", "PerlAddVar ntdomain \"OTHER dc9\"\nPerlSetVar splitdomainprefix 1\nRequire valid-user\n"), site: "Require valid-user", problem: "bare user name for 2 domains (EXAMPLE, OTHER)"},
 		{name: "dcs differ", conf: perl("/x", "Require valid-user\n") + strings.Replace(perl("/y", "Require valid-user\n"), "EXAMPLE dc1", "EXAMPLE dc2", 1), problem: "which ones?"},
 		{name: "unknown subclass", conf: "<Location /x>\nPerlAuthenHandler Apache::MyAuthenNTLM\n</Location>\n", problem: "does not know"},
 		{name: "server level", conf: "PythonAuthenHandler pyntlm\n", problem: "outside any <Location>"},
@@ -325,6 +326,9 @@ func TestTranslateCases(t *testing.T) {
 			}
 			if tc.problem == "" && r.Problems() > 0 {
 				t.Errorf("problems:\n%s", report(r))
+			}
+			if tc.name == "sam with two domains" && !bytes.Contains(r.Conf, []byte(`name_format = "logon"`)) {
+				t.Errorf("two domains, conf.toml without name_format = \"logon\":\n%s", r.Conf)
 			}
 			if tc.name == "closer outer option wins" && !bytes.Contains(r.Conf, []byte(`name = "INNER"`)) {
 				t.Errorf("the closer Domain lost:\n%s", r.Conf)

@@ -2,19 +2,31 @@ package e2e
 
 import (
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 )
 
 // addDomain returns a config edit that adds a second [[domain]] OTHER with
-// the given DC list, and optionally a fallback domain.
+// the given DC list, and optionally a fallback domain. REMOTE_USER becomes
+// DOMAIN\user: with two domains a bare user name is refused (it cannot
+// tell OTHER\jdoe from EXAMPLE\jdoe).
 func addDomain(dcs, fallback string) func(string) string {
 	return func(c string) string {
+		c = logonFormat(c)
 		if fallback != "" {
 			c = strings.Replace(c, "[auth]\n", "[auth]\nfallback_domain = \""+fallback+"\"\n", 1)
 		}
 		return c + "\n[[domain]]\nname = \"OTHER\"\ndns_name = \"other.test\"\ndcs = [" + dcs + "]\n"
 	}
+}
+
+// logonFormat sets name_format = "logon" in the stack's config.
+func logonFormat(c string) string {
+	if !strings.Contains(c, "\nname_format = \"sam\"\n") {
+		panic("the stack's config has no name_format = \"sam\" line")
+	}
+	return strings.Replace(c, "\nname_format = \"sam\"\n", "\nname_format = \"logon\"\n", 1)
 }
 
 // loginTwice logs in with the Go NTLM client, allowing the one restart a
@@ -54,11 +66,38 @@ func TestTwoDomains(t *testing.T) {
 	s := loadStack(t)
 	dc := `"` + s.env["DC_IP"] + `:445"`
 
+	// Finding 1 of the red team: with the default name_format "sam",
+	// OTHER\jdoe (another account) was REMOTE_USER "jdoe" like EXAMPLE\jdoe.
+	t.Run("sam refused with two domains", func(t *testing.T) {
+		path := s.env["CONF"]
+		orig := s.originalConf(t)
+		t.Cleanup(func() {
+			if err := os.WriteFile(path, orig, 0o644); err != nil {
+				t.Error(err)
+			}
+			s.reload(t)
+		})
+		two := string(orig) + "\n[[domain]]\nname = \"OTHER\"\ndns_name = \"other.test\"\ndcs = [" + dc + "]\n"
+		if err := os.WriteFile(path, []byte(two), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		log, reloaded := s.hup(t)
+		if reloaded {
+			t.Fatalf("two domains with name_format \"sam\" were accepted:\n%s", log)
+		}
+		if !strings.Contains(log, `name_format = \"logon\"`) && !strings.Contains(log, `name_format = "logon"`) {
+			t.Errorf("the refusal does not say what to use:\n%s", log)
+		}
+		if code, body := loginTwice(t, s, `EXAMPLE\jdoe`); code != 200 || envVar(body, "REMOTE_USER") != "jdoe" {
+			t.Errorf("after the refused reload: %d REMOTE_USER=%q", code, envVar(body, "REMOTE_USER"))
+		}
+	})
+
 	t.Run("second domain on the same DC", func(t *testing.T) {
 		s.reconfigure(t, addDomain(dc, ""))
 		for _, d := range []string{"OTHER", "EXAMPLE", "OTHER"} {
 			code, body := loginTwice(t, s, d+`\jdoe`)
-			if code != 200 || envVar(body, "REMOTE_USER") != "jdoe" || envVar(body, "AUTH_DOMAIN") != d {
+			if code != 200 || envVar(body, "REMOTE_USER") != d+`\jdoe` || envVar(body, "AUTH_DOMAIN") != d {
 				t.Errorf("%s\\jdoe: %d REMOTE_USER=%q AUTH_DOMAIN=%q", d, code, envVar(body, "REMOTE_USER"), envVar(body, "AUTH_DOMAIN"))
 			}
 		}
@@ -93,7 +132,7 @@ func TestTwoDomains(t *testing.T) {
 		// is fallback_domain's, whose DCs checked it.
 		s.reconfigure(t, addDomain(dc, "EXAMPLE"))
 		for _, d := range []string{"FAR", "TRUSTEDCORP", "ADMINS"} {
-			if code, body := loginTwice(t, s, d+`\jdoe`); code != 200 || envVar(body, "AUTH_DOMAIN") != "EXAMPLE" || envVar(body, "REMOTE_USER") != "jdoe" {
+			if code, body := loginTwice(t, s, d+`\jdoe`); code != 200 || envVar(body, "AUTH_DOMAIN") != "EXAMPLE" || envVar(body, "REMOTE_USER") != `EXAMPLE\jdoe` {
 				t.Errorf("%s\\jdoe with fallback_domain EXAMPLE: %d AUTH_DOMAIN=%q REMOTE_USER=%q", d, code, envVar(body, "AUTH_DOMAIN"), envVar(body, "REMOTE_USER"))
 			}
 		}

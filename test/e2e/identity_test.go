@@ -401,13 +401,13 @@ func TestType1HintIsNoLabel(t *testing.T) {
 	s := loadStack(t)
 	dc := `"` + s.env["DC_IP"] + `"` // as EXAMPLE's, so that both share one pool
 	s.reconfigure(t, func(c string) string {
-		return c + "\n[[domain]]\nname = \"PAYROLL\"\ndns_name = \"payroll.test\"\ndcs = [" + dc + "]\n"
+		return logonFormat(c) + "\n[[domain]]\nname = \"PAYROLL\"\ndns_name = \"payroll.test\"\ndcs = [" + dc + "]\n"
 	})
 	neg := &ntlmmsg.Negotiate{Flags: ntlmmsg.NegotiateUnicode | ntlmmsg.OEMDomainSupplied, Domain: "PAYROLL"}
 	cl := s.url("/private/env")
 	code, body := forgedFrom(t, cl, neg, ntlmmsg.NegotiateUnicode, utf16le("alice"), "alice", users["alice"])
-	if code != 200 || envVar(body, "AUTH_DOMAIN") != "EXAMPLE" || envVar(body, "REMOTE_USER") != "alice" {
-		t.Errorf("Type1 naming PAYROLL, Type3 without a domain: %d AUTH_DOMAIN=%q REMOTE_USER=%q, want 200 EXAMPLE alice",
+	if code != 200 || envVar(body, "AUTH_DOMAIN") != "EXAMPLE" || envVar(body, "REMOTE_USER") != `EXAMPLE\alice` {
+		t.Errorf("Type1 naming PAYROLL, Type3 without a domain: %d AUTH_DOMAIN=%q REMOTE_USER=%q, want 200 EXAMPLE EXAMPLE\\alice",
 			code, envVar(body, "AUTH_DOMAIN"), envVar(body, "REMOTE_USER"))
 	}
 }
