@@ -69,14 +69,7 @@ func TestTwoDomains(t *testing.T) {
 	// Finding 1 of the red team: with the default name_format "sam",
 	// OTHER\jdoe (another account) was REMOTE_USER "jdoe" like EXAMPLE\jdoe.
 	t.Run("sam refused with two domains", func(t *testing.T) {
-		path := s.env["CONF"]
-		orig := s.originalConf(t)
-		t.Cleanup(func() {
-			if err := os.WriteFile(path, orig, 0o644); err != nil {
-				t.Error(err)
-			}
-			s.reload(t)
-		})
+		path, orig := s.restoreConf(t)
 		two := string(orig) + "\n[[domain]]\nname = \"OTHER\"\ndns_name = \"other.test\"\ndcs = [" + dc + "]\n"
 		if err := os.WriteFile(path, []byte(two), 0o644); err != nil {
 			t.Fatal(err)

@@ -192,18 +192,25 @@ func curl(t *testing.T, args ...string) string {
 // when the test ends.
 func (s *stack) reconfigure(t *testing.T, edit func(string) string) {
 	t.Helper()
-	path := s.env["CONF"]
-	orig := s.originalConf(t)
+	path, orig := s.restoreConf(t)
+	if err := os.WriteFile(path, []byte(edit(string(orig))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.reload(t)
+}
+
+// restoreConf returns the config's path and original text, and puts that
+// text back (and reloads) when t ends.
+func (s *stack) restoreConf(t *testing.T) (path string, orig []byte) {
+	t.Helper()
+	path, orig = s.env["CONF"], s.originalConf(t)
 	t.Cleanup(func() {
 		if err := os.WriteFile(path, orig, 0o644); err != nil {
 			t.Error(err)
 		}
 		s.reload(t)
 	})
-	if err := os.WriteFile(path, []byte(edit(string(orig))), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	s.reload(t)
+	return path, orig
 }
 
 // originalConf is the config as stack.sh wrote it, saved beside it on
