@@ -1,5 +1,5 @@
 // Package config owns GoAuthenNTLM's configuration file: one TOML file read
-// by both ntlm-fcgi-authorizer and ntlm-group-check. It decodes, fills in
+// by ntlm-fcgi-authorizer (ntlm-group-check reads no configuration). It decodes, fills in
 // defaults and validates; a mistake stops the start with the file, the line
 // and what is wrong, because an auth component that guesses is worse than
 // one that does not start.
