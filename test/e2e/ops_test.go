@@ -104,6 +104,11 @@ func TestTestLogin(t *testing.T) {
 		t.Errorf("wrong password: exit %d, want 1 with STATUS_LOGON_FAILURE and no REMOTE_USER\n%s%s", rc, out, errOut)
 	}
 
+	// Named as a UPN, she is the same account, named the same way.
+	out, _, rc = s.authz(t, users["jdoe"]+"\n", "-config", s.env["CONF"], "-test-login", "jdoe@example.test")
+	if rc != 0 || !strings.Contains(out, "REMOTE_USER: jdoe\n") {
+		t.Errorf("jdoe@example.test: exit %d, want 0 and REMOTE_USER jdoe\n%s", rc, out)
+	}
 	if _, errOut, rc = s.authz(t, "", "-config", s.env["CONF"], "-test-login", `EXAMPLE\jdoe`); rc != 2 || !strings.Contains(errOut, "password") {
 		t.Errorf("no password: exit %d, want 2 and a reason\n%s", rc, errOut)
 	}
