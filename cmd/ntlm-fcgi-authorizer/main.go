@@ -56,7 +56,11 @@ func main() {
 
 	base, err := config.Load(*confPath)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "ntlm-fcgi-authorizer: %v\n", err)
+		// One line per problem, each with the program's name, as -check
+		// prints the problems with the files.
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(os.Stderr, "ntlm-fcgi-authorizer: %s\n", line)
+		}
 		os.Exit(2)
 	}
 	// The DCs of domains given by dns_name alone, from DNS.
