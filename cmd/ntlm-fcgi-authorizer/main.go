@@ -387,6 +387,7 @@ func serveGroupChecks(ctx context.Context, cfg *config.Config, h *current, log *
 	if err != nil {
 		return err
 	}
+	go authorizer.SweepMemberships(ctx, cfg.Groups.CacheDir, log)
 	go func() {
 		check := func(ctx context.Context, user, groups string) (bool, error) {
 			return h.get().CheckGroups(ctx, user, groups)

@@ -29,7 +29,11 @@ func (e *StaleError) Unwrap() error { return e.Err }
 //  1. A fresh cache entry is returned as is, without asking LDAP.
 //  2. Otherwise r is asked. Its answer is written to the cache and
 //     returned with a nil error; "no such user" becomes a negative entry
-//     (Unknown = true, member of nothing) that is cached for NegativeTTL.
+//     (Unknown = true, member of nothing, fresh for NegativeTTL) that is
+//     returned but never written: anyone who may ask can invent names
+//     without end, and a file per name would fill the disk. The caller
+//     keeps it in memory (the authorizer's bounded map); any file a
+//     former account left under name is removed.
 //  3. If r fails and the cache holds an entry that expired less than grace
 //     ago (now < Expires + grace), that stale entry is returned
 //     together with a *StaleError. Callers that accept stale data check
@@ -71,7 +75,10 @@ func lookup(ctx context.Context, c *Cache, groupsOf func(context.Context, string
 	case err == nil:
 		e = &Entry{User: user, Domain: domain, Groups: groups}
 	case errors.Is(err, ErrNoSuchUser):
-		e = &Entry{User: user, Domain: domain, Unknown: true}
+		if rerr := c.Remove(name); rerr != nil {
+			log.Warn("memberships cache: entry of a user the directory no longer knows not removed", "user", user, "domain", domain, "err", rerr)
+		}
+		return c.Stamp(name, &Entry{User: user, Domain: domain, Unknown: true}), nil
 	default:
 		if cached != nil && grace > 0 && c.Clock().Before(cached.Expires.Add(grace)) {
 			log.Warn("memberships: directory unavailable; serving stale entry",

@@ -40,6 +40,7 @@ func TestLookupPolicy(t *testing.T) {
 		wantUnknown bool
 		wantGroups  int
 		wantWritten bool // the cache now holds an entry fetched at the lookup time
+		wantGone    bool // the cache holds no file for the user
 	}{
 		{name: "fresh hit, no LDAP", cached: &Entry{Groups: jdoeGroup}, age: time.Hour,
 			dirErr: errDown, grace: grace, wantGroups: 3},
@@ -47,8 +48,10 @@ func TestLookupPolicy(t *testing.T) {
 			wantCalls: 1, wantGroups: 3, wantWritten: true},
 		{name: "stale refreshed", cached: &Entry{Groups: jdoeGroup[:1]}, age: DefaultTTL + time.Minute,
 			dirGroups: jdoeGroup, grace: grace, wantCalls: 1, wantGroups: 3, wantWritten: true},
-		{name: "unknown user cached negative", dirErr: ErrNoSuchUser, grace: grace,
-			wantCalls: 1, wantUnknown: true, wantWritten: true},
+		{name: "unknown user answered negative, not written", dirErr: ErrNoSuchUser, grace: grace,
+			wantCalls: 1, wantUnknown: true, wantGone: true},
+		{name: "user gone: the stale entry is removed", cached: &Entry{Groups: jdoeGroup}, age: DefaultTTL + time.Minute,
+			dirErr: ErrNoSuchUser, grace: grace, wantCalls: 1, wantUnknown: true, wantGone: true},
 		{name: "fresh negative hit", cached: &Entry{Unknown: true}, age: 30 * time.Second,
 			dirGroups: jdoeGroup, grace: grace, wantUnknown: true},
 		{name: "expired negative asks again", cached: &Entry{Unknown: true}, age: 2 * time.Minute,
@@ -107,6 +110,9 @@ func TestLookupPolicy(t *testing.T) {
 			}
 			if e.Unknown != tt.wantUnknown || len(e.Groups) != tt.wantGroups {
 				t.Errorf("entry = %+v", e)
+			}
+			if _, err := os.Lstat(c.Path("jdoe")); tt.wantGone && err == nil {
+				t.Error("a file is left for a user the directory does not know")
 			}
 			got, fresh, err := c.Get("jdoe")
 			if err != nil {
@@ -215,8 +221,10 @@ func TestIntegrationLookup(t *testing.T) {
 	if err != nil || !e.Unknown {
 		t.Fatalf("unknown user: %+v, %v", e, err)
 	}
-	if got, fresh, _ := c.Get("no-such-user-here"); got == nil || !got.Unknown || !fresh {
-		t.Errorf("negative entry not cached: %+v", got)
+	// Negative answers stay in memory: anyone who may ask can invent
+	// names without end.
+	if _, err := os.Lstat(c.Path("no-such-user-here")); err == nil {
+		t.Error("negative entry written to disk")
 	}
 }
 

@@ -53,6 +53,36 @@ func ListenGroupChecks(dir string) (*net.UnixListener, error) {
 	return ln, nil
 }
 
+// Sweeping the memberships cache: every sweepEvery, at most sweepLimit
+// files are looked at, so a large cache costs little at a time.
+const (
+	sweepEvery = 5 * time.Minute
+	sweepLimit = 1000
+)
+
+// SweepMemberships removes the cache files in dir that no reader may use
+// any more (memberships.Cache.Sweep) until ctx ends.
+func SweepMemberships(ctx context.Context, dir string, log *slog.Logger) {
+	c := &memberships.Cache{Dir: dir}
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	cursor := 0
+	for {
+		n, next, err := c.Sweep(sweepLimit, cursor)
+		cursor = next
+		if err != nil {
+			log.Warn("memberships cache: sweep", "err", err)
+		} else if n > 0 {
+			log.Info("memberships cache: removed expired entries", "files", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // HelperUIDs resolves the users whose ntlm-group-check may ask: names or
 // numeric ids. Root and this process's own user are always allowed.
 func HelperUIDs(names []string) (map[uint32]bool, error) {
