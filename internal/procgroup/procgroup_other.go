@@ -11,6 +11,9 @@ import (
 // stack anyway.
 func Attr() *syscall.SysProcAttr { return nil }
 
+// SessionAttr: no sessions here either.
+func SessionAttr() *syscall.SysProcAttr { return nil }
+
 // Signal kills the process alone: there is no group to signal.
 func Signal(pid int, _ bool) error {
 	p, err := os.FindProcess(pid)

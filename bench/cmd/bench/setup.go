@@ -67,8 +67,14 @@ func waitPort(addr string, d time.Duration, alive func() bool) error {
 	return fmt.Errorf("nothing listens on %s after %s", addr, d)
 }
 
-// proc is a process the bench started (in its own process group); stop
-// ends exactly it and its group.
+// proc is a process the bench started, in a session and process group of
+// its own like a daemon (and like scripts/stack.sh starts the stack's
+// authorizer). With autogroup scheduling a session is what the kernel
+// shares the CPU between: trivialauthz in the session of the bench and its
+// Apache was woken within their group, the stack's authorizer had to win
+// its turn against every other session, and on a busy machine that alone
+// made P1 read 0.64-0.75x instead of 1.06-1.13x (same binaries, runs
+// alternated). stop ends exactly it and its group.
 type proc struct {
 	name string
 	cmd  *exec.Cmd
@@ -82,7 +88,7 @@ func startProc(name string, logPath string, args ...string) (*proc, error) {
 	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = lf, lf
-	cmd.SysProcAttr = procgroup.Attr()
+	cmd.SysProcAttr = procgroup.SessionAttr()
 	if err := cmd.Start(); err != nil {
 		lf.Close()
 		return nil, fmt.Errorf("%s: %w", name, err)
