@@ -143,3 +143,17 @@ func (d *Directory) Account(ctx context.Context, name string, upn bool, domain s
 	sam, err = r.Account(ctx, name, upn, d.dnsNames[strings.ToUpper(domain)])
 	return sam, true, err
 }
+
+// Trusts is Resolver.Trusts in the served domain named domain, bounded by
+// the configured lookup timeout. ok is false when that domain has no LDAP
+// settings.
+func (d *Directory) Trusts(ctx context.Context, domain string) (trusts []Trust, ok bool, err error) {
+	r := d.resolvers[strings.ToUpper(domain)]
+	if r == nil {
+		return nil, false, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	trusts, err = r.Trusts(ctx)
+	return trusts, true, err
+}

@@ -358,3 +358,14 @@ func TestIntegrationMembershipChange(t *testing.T) {
 		t.Error("after restore, jdoe not back in WebUsers and PowerUsers")
 	}
 }
+
+// The service account can read the trustedDomain objects; the test
+// domain has no trust (Samba cannot make one here without a second
+// forest), so the list is empty, not an error.
+func TestIntegrationTrusts(t *testing.T) {
+	r := newTestResolver(t, testConfig(t))
+	trusts, err := r.Trusts(testCtx(t))
+	if err != nil || len(trusts) != 0 {
+		t.Fatalf("Trusts = %+v, %v; want none", trusts, err)
+	}
+}

@@ -45,6 +45,7 @@ type Authorizer struct {
 	hints    routeHints
 	groups   *groups      // nil when no domain has LDAP settings
 	accounts *accounts    // nil when no domain has LDAP settings
+	trusts   *trusts      // nil when no domain has LDAP settings
 	cookie   *loginCookie // nil when the login cookie is off
 
 	obs            Observer
@@ -100,6 +101,13 @@ type AccountSource interface {
 	Account(ctx context.Context, name string, upn bool, domain string) (sam string, ok bool, err error)
 }
 
+// TrustSource lists the domains a served domain's DCs pass logins on to
+// (its trustedDomain objects): *adgroup.Directory, or a fake in tests. ok
+// is false when the domain has no directory to ask.
+type TrustSource interface {
+	Trusts(ctx context.Context, domain string) (trusts []adgroup.Trust, ok bool, err error)
+}
+
 // New builds an Authorizer for cfg, with one DC pool per distinct DC list.
 func New(cfg *config.Config, opt Options) (*Authorizer, error) {
 	log := opt.Logger
@@ -141,6 +149,9 @@ func New(cfg *config.Config, opt Options) (*Authorizer, error) {
 		if as, ok := opt.Groups.(AccountSource); ok {
 			a.accounts = &accounts{dir: as, m: map[string]account{}}
 		}
+		if ts, ok := opt.Groups.(TrustSource); ok {
+			a.trusts = &trusts{dir: ts, m: map[string]trustList{}}
+		}
 	case hasLDAP(cfg):
 		dir, err := adgroup.NewDirectory(cfg, log)
 		if err != nil {
@@ -148,6 +159,7 @@ func New(cfg *config.Config, opt Options) (*Authorizer, error) {
 		}
 		a.groups = newGroups(dir, log, a.obs)
 		a.accounts = &accounts{dir: dir, m: map[string]account{}}
+		a.trusts = &trusts{dir: dir, m: map[string]trustList{}}
 	}
 	newRelay := opt.NewRelay
 	if newRelay == nil {

@@ -124,11 +124,53 @@ func TestCanonicalAccount(t *testing.T) {
 }
 
 func TestServedDomainLabels(t *testing.T) {
-	s := newFakeSite(t, "[auth]\nfallback_domain = \"EXAMPLE\"\nbind_connections = false")
-	for _, domain := range []string{"TRUSTEDCORP", "ADMINS", "", "example.test"} {
+	dir := newFakeDir()
+	s := newFakeSiteWith(t, "[auth]\nfallback_domain = \"EXAMPLE\"\nbind_connections = false", Options{Groups: dir})
+	login := func(domain string) (int, string) {
 		r := newClient(43000).ntlmLogin(t, s.Authorizer, "jdoe", domain, "pw-EXAMPLE")
-		if r.Status != 200 || r.Variables["AUTH_DOMAIN"] != "EXAMPLE" {
-			t.Errorf("domain %q: %d AUTH_DOMAIN %q, want EXAMPLE", domain, r.Status, r.Variables["AUTH_DOMAIN"])
+		return r.Status, r.Variables["AUTH_DOMAIN"]
+	}
+	// No trust: the DC checked its own account, fallback_domain's.
+	for _, domain := range []string{"TRUSTEDCORP", "ADMINS", "", "example.test"} {
+		if code, dom := login(domain); code != 200 || dom != "EXAMPLE" {
+			t.Errorf("domain %q: %d AUTH_DOMAIN %q, want EXAMPLE", domain, code, dom)
 		}
+	}
+
+	// A trusted domain's name: the DC passed it on, the account is not
+	// EXAMPLE's. The fake DC checks it as its own, as a DC passing it
+	// on to a trusted domain that has a jdoe would accept it.
+	s.trusts.m = map[string]trustList{}
+	dir.trusts = []adgroup.Trust{{FlatName: "TRUSTEDCORP", Partner: "trustedcorp.example", Attributes: 0x4}}
+	for _, domain := range []string{"TRUSTEDCORP", "trustedcorp", "TrustedCorp.Example"} {
+		if code, dom := login(domain); code != http.StatusForbidden {
+			t.Errorf("trusted domain %q: %d %q, want 403", domain, code, dom)
+		}
+	}
+	if code, dom := login("ADMINS"); code != 200 || dom != "EXAMPLE" {
+		t.Errorf("untrusted name with an external trust: %d %q, want 200 EXAMPLE", code, dom)
+	}
+	// Served names never ask.
+	before := dir.lookups
+	if code, _ := login("EXAMPLE"); code != 200 || dir.lookups != before {
+		t.Errorf("served domain: %d, %d directory calls", code, dir.lookups-before)
+	}
+
+	// A forest trust routes names it does not list.
+	s.trusts.m = map[string]trustList{}
+	dir.trusts = []adgroup.Trust{{FlatName: "FOREST", Partner: "forest.example", Attributes: 0x8}}
+	if code, _ := login("CHILD"); code != http.StatusForbidden {
+		t.Errorf("unknown name with a forest trust: %d, want 403", code)
+	}
+
+	// The list is kept: a directory outage after it was read changes
+	// nothing; without it, 503.
+	dir.err = errors.New("ldap: connection refused")
+	if code, _ := login("CHILD"); code != http.StatusForbidden {
+		t.Errorf("kept list, directory down: %d, want 403", code)
+	}
+	s.trusts.m = map[string]trustList{}
+	if code, _ := login("ADMINS"); code != http.StatusServiceUnavailable {
+		t.Errorf("directory down: %d, want 503", code)
 	}
 }

@@ -47,6 +47,10 @@ func newFakeSiteWith(t testing.TB, conf string, opt Options, domains ...string) 
 		addr := fmt.Sprintf("127.0.0.1:%d", i+1)
 		byAddr[addr] = d
 		conf += fmt.Sprintf("\n[[domain]]\nname = %q\ndns_name = %q\ndcs = [%q]\n", name, d.DNSDomain, addr)
+		if opt.Groups != nil {
+			// The directory is the fake one; the settings only say there is one.
+			conf += "ldap_urls = [\"ldaps://" + addr + "\"]\nldap_base_dn = \"DC=x\"\nldap_bind_user = \"u\"\nldap_bind_password_file = \"p\"\n"
+		}
 	}
 	cfg, err := config.Parse("test.toml", []byte(conf))
 	if err != nil {

@@ -164,6 +164,9 @@ func (a *Authorizer) authenticate(ctx context.Context, r *request, c credentials
 		a.obs.Login(failedOutcome(schemeName(pd.scheme), pd.hs.DC(), pd.start, err))
 		return a.loginFailed(r, "login", "authenticate", pd.route, pd.hs.DC(), msg.User, domain, err)
 	}
+	if resp := a.checkUnserved(ctx, r, name); resp != nil {
+		return resp
+	}
 	user, resp := a.accountName(ctx, r, name)
 	if resp != nil {
 		return resp

@@ -25,7 +25,8 @@ type fakeDir struct {
 	mu       sync.Mutex
 	groups   map[string][]string // by identity.Key
 	accounts map[string]string   // lower-case typed name -> sAMAccountName
-	err      error               // what Lookup and Account fail with
+	err      error               // what Lookup, Account and Trusts fail with
+	trusts   []adgroup.Trust
 	stale    bool                // Lookup serves its answer as stale
 
 	lookups, accountCalls int
@@ -72,6 +73,16 @@ func (f *fakeDir) Account(ctx context.Context, name string, upn bool, domain str
 		return "", true, adgroup.ErrNoSuchUser
 	}
 	return sam, true, nil
+}
+
+func (f *fakeDir) Trusts(ctx context.Context, domain string) ([]adgroup.Trust, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lookups++
+	if f.err != nil {
+		return nil, true, f.err
+	}
+	return f.trusts, true, nil
 }
 
 func authzParams(remote, required string) map[string]string {

@@ -504,6 +504,12 @@ func (c *Config) validate(data []byte) error {
 			}
 		}
 	}
+	if d, ok := c.Domain(c.Auth.FallbackDomain); ok && len(d.LDAPURLs) == 0 && !(d.Discovers() && d.LDAPBindUser != "") {
+		// Its DCs check an unknown domain name as their own account but
+		// pass a trusted domain's name on; only its directory's trust
+		// list tells the two apart.
+		bad(at("auth", "fallback_domain"), "auth.fallback_domain %q needs that domain's LDAP settings (ldap_urls, ...): its trust list tells its own accounts from trusted domains' ones", d.Name)
+	}
 	if c.Auth.BindConnections && !validVarName(strings.ReplaceAll(c.Auth.BindingCookie, "-", "_")) {
 		bad(at("auth", "binding_cookie"), "auth.binding_cookie %q: use letters, digits, - and _ only", c.Auth.BindingCookie)
 	}

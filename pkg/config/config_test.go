@@ -66,6 +66,7 @@ func TestErrors(t *testing.T) {
 		{"upn needs dns name", "[auth]\nname_format = \"upn\"\n" + minimal, "dns_name is required"},
 		{"sam with two domains (default)", minimal + "[[domain]]\nname = \"OTHER\"\ndcs = [\"127.0.0.2\"]\n", `name_format = "sam" (the default) cannot tell the users of 2 domains apart`},
 		{"sam with two domains", "[auth]\nname_format = \"SAM\"\n" + minimal + "[[domain]]\nname = \"OTHER\"\ndcs = [\"127.0.0.2\"]\n", `x.toml:2: auth.name_format = "sam"`},
+		{"fallback without LDAP", "[auth]\nfallback_domain = \"EXAMPLE\"\n" + minimal, `x.toml:2: auth.fallback_domain "EXAMPLE" needs that domain's LDAP settings`},
 		{"cookie without secret", "[cookie]\nenabled = true\n" + minimal, "secret_files is required"},
 		{"bad listen", "listen = \"9301\"\n" + minimal, "x.toml:1: listen"},
 	}

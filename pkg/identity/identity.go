@@ -38,6 +38,12 @@ type Name struct {
 	// Domain is the served domain: its Name is the only domain label a
 	// login ever carries, whatever the client typed.
 	Domain *config.Domain
+	// Unserved is the domain the client typed when no [[domain]] serves
+	// it and fallback_domain took the login, else "". The fallback
+	// domain's DCs check such a name as their own account, unless it
+	// names a domain they trust: then they pass it on, and the account
+	// is that domain's, not Domain's (see the authorizer's trust check).
+	Unserved string
 }
 
 // Names resolves and formats names under one configuration.
@@ -108,7 +114,7 @@ func (n *Names) Login(user, domain, dcDomain string) (Name, error) {
 	}
 	if domain != "" {
 		if nm.Domain = n.Served(domain); nm.Domain == nil {
-			nm.Domain = n.fallback
+			nm.Domain, nm.Unserved = n.fallback, domain
 		}
 		if nm.Domain == nil {
 			return Name{}, fmt.Errorf("identity: %q: %w", domain, ErrNotServed)

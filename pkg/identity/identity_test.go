@@ -14,6 +14,10 @@ const twoDomains = `
 name = "EXAMPLE"
 dns_name = "example.test"
 dcs = ["dc1"]
+ldap_urls = ["ldaps://dc1"]
+ldap_base_dn = "DC=example,DC=test"
+ldap_bind_user = "svc"
+ldap_bind_password_file = "p"
 [[domain]]
 name = "PAYROLL"
 dns_name = "payroll.test"
@@ -43,13 +47,14 @@ func TestLogin(t *testing.T) {
 		wantDomain, wantUser string
 		upn                  bool
 		notServed            bool
+		unserved             string
 	}{
 		{name: "served by NetBIOS name, any case", user: "jDoE", domain: "example", dc: "EXAMPLE", wantDomain: "EXAMPLE", wantUser: "jDoE"},
 		{name: "served by DNS name", user: "jdoe", domain: "Payroll.Test", dc: "EXAMPLE", wantDomain: "PAYROLL", wantUser: "jdoe"},
 		{name: "unknown domain refused", user: "alice", domain: "TRUSTEDCORP", dc: "EXAMPLE", notServed: true},
 		// Issue 12, 3: the client does not pick the label.
-		{name: "unknown domain takes fallback's label", conf: fallback, user: "alice", domain: "TRUSTEDCORP", dc: "EXAMPLE", wantDomain: "EXAMPLE", wantUser: "alice"},
-		{name: "ADMINS takes fallback's label", conf: fallback, user: "alice", domain: "ADMINS", wantDomain: "EXAMPLE", wantUser: "alice"},
+		{name: "unknown domain takes fallback's label", conf: fallback, user: "alice", domain: "TRUSTEDCORP", dc: "EXAMPLE", wantDomain: "EXAMPLE", wantUser: "alice", unserved: "TRUSTEDCORP"},
+		{name: "ADMINS takes fallback's label", conf: fallback, user: "alice", domain: "ADMINS", wantDomain: "EXAMPLE", wantUser: "alice", unserved: "ADMINS"},
 		{name: "empty domain: the DC's own domain, not the NEGOTIATE's", user: "alice", dc: "EXAMPLE", wantDomain: "EXAMPLE", wantUser: "alice"},
 		{name: "empty domain: default_domain first", conf: def, user: "alice", dc: "EXAMPLE", wantDomain: "PAYROLL", wantUser: "alice"},
 		{name: "empty domain, DC's domain not served, no fallback", user: "alice", dc: "ELSEWHERE", notServed: true},
@@ -69,6 +74,9 @@ func TestLogin(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatal(err)
+			}
+			if n.Unserved != tt.unserved {
+				t.Errorf("Unserved = %q, want %q", n.Unserved, tt.unserved)
 			}
 			if n.Domain.Name != tt.wantDomain || n.User != tt.wantUser || n.UPN != tt.upn {
 				t.Fatalf("got %s\\%s upn=%v, want %s\\%s upn=%v", n.Domain.Name, n.User, n.UPN, tt.wantDomain, tt.wantUser, tt.upn)

@@ -185,6 +185,28 @@ func (t *translator) groupsNeeds(g *global) {
 	}
 }
 
+// fallbackNeeds gives fallback_domain's domain the LDAP settings the
+// authorizer requires for it: its trust list tells the domain's own
+// accounts from those of domains it trusts, which the old modules mixed up.
+func (t *translator) fallbackNeeds(g *global) {
+	d := g.domain(g.fallDom.v)
+	if d == nil {
+		return // the configuration check names it
+	}
+	if len(d.ldapURLs) == 0 {
+		for _, h := range d.dcs {
+			d.ldapURLs = append(d.ldapURLs, "ldaps://"+h)
+		}
+		t.addAt(g.fallDom.pos, Note, "fallback_domain needs its domain's directory (a trusted domain's login must not pass as this domain's account): domain %s gets ldap_urls = %s (its DCs, over LDAPS)", d.name, tomlList(d.ldapURLs))
+	}
+	if d.baseDN == "" {
+		t.addAt(g.fallDom.pos, Problem, "fallback_domain needs domain %s's LDAP base DN (like DC=example,DC=com): write ldap_base_dn in conf.toml", d.name)
+	}
+	if t.opt.LDAPBindUser == "" || t.opt.LDAPBindPasswordFile == "" {
+		t.addAt(g.fallDom.pos, Problem, "fallback_domain needs an LDAP service account: run again with -ldap-bind-user and -ldap-password-file (and -ldap-ca-file for the DCs' CA)")
+	}
+}
+
 // tomlString quotes s as a TOML basic string.
 func tomlString(s string) string {
 	var b strings.Builder

@@ -186,6 +186,7 @@ func Translate(dirs []*Directive, parseFindings []Finding, opt Options) *Result 
 	g := t.merge()
 	site := t.site(g)
 	t.groupsNeeds(g)
+	t.fallbackNeeds(g)
 	res.CookieSecret = g.cookie != nil
 	conf := t.conf(g, nil)
 	t.selfCheck(conf, g)

@@ -302,6 +302,7 @@ func TestTranslateCases(t *testing.T) {
 		{name: "schemes disagree", conf: perl("/x", "Require valid-user\n") + strings.Replace(perl("/y", "Require valid-user\n"), "AuthType ntlm", "AuthType ntlm,basic", 1), problem: "disagree on the schemes"},
 		{name: "domain sets differ", conf: perl("/x", "Require valid-user\n") + "<Location /y>\nPerlAuthenHandler Apache::AuthenNTLM\nAuthType ntlm\nPerlAddVar ntdomain \"OTHER dc9\"\nRequire valid-user\n</Location>\n", problem: "accepted logins of"},
 		{name: "sam with two domains", conf: perl("/x", "PerlAddVar ntdomain \"OTHER dc9\"\nPerlSetVar splitdomainprefix 1\nRequire valid-user\n"), site: "Require valid-user", problem: "bare user name for 2 domains (EXAMPLE, OTHER)"},
+		{name: "fallback needs LDAP", conf: perl("/x", "PerlSetVar fallbackdomain EXAMPLE\nRequire valid-user\n"), site: "Require valid-user", problem: "fallback_domain needs domain EXAMPLE's LDAP base DN", note: "fallback_domain needs its domain's directory"},
 		{name: "dcs differ", conf: perl("/x", "Require valid-user\n") + strings.Replace(perl("/y", "Require valid-user\n"), "EXAMPLE dc1", "EXAMPLE dc2", 1), problem: "which ones?"},
 		{name: "unknown subclass", conf: "<Location /x>\nPerlAuthenHandler Apache::MyAuthenNTLM\n</Location>\n", problem: "does not know"},
 		{name: "server level", conf: "PythonAuthenHandler pyntlm\n", problem: "outside any <Location>"},
