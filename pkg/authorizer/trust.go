@@ -85,6 +85,7 @@ func (a *Authorizer) trustList(ctx context.Context, domain string) ([]adgroup.Tr
 	if !ok || err != nil {
 		return nil, ok, err
 	}
+	a.log.Debug("trusted domains read", "domain", domain, "trusts", len(list))
 	c.mu.Lock()
 	c.m[domain] = trustList{list: list, until: time.Now().Add(trustTTL)}
 	c.mu.Unlock()

@@ -124,10 +124,16 @@ func TestTwoDomains(t *testing.T) {
 		// The client does not pick the label: a name no domain serves
 		// is fallback_domain's, whose DCs checked it.
 		s.reconfigure(t, addDomain(dc, "EXAMPLE"))
+		off = s.logOffset(t)
 		for _, d := range []string{"FAR", "TRUSTEDCORP", "ADMINS"} {
 			if code, body := loginTwice(t, s, d+`\jdoe`); code != 200 || envVar(body, "AUTH_DOMAIN") != "EXAMPLE" || envVar(body, "REMOTE_USER") != `EXAMPLE\jdoe` {
 				t.Errorf("%s\\jdoe with fallback_domain EXAMPLE: %d AUTH_DOMAIN=%q REMOTE_USER=%q", d, code, envVar(body, "AUTH_DOMAIN"), envVar(body, "REMOTE_USER"))
 			}
+		}
+		// The DC checked its own account because EXAMPLE trusts no
+		// domain: its directory said so (the stack logs at debug).
+		if log, _ := s.logSince(t, off); !strings.Contains(log, `msg="trusted domains read" domain=EXAMPLE trusts=0`) {
+			t.Errorf("no trust list read from the directory:\n%s", log)
 		}
 	})
 }
