@@ -11,14 +11,25 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/memberships"
 )
 
-// maxGroupAsks bounds the questions answered at once; more wait in the
-// listen queue. Each may hold an LDAP lookup.
-const maxGroupAsks = 32
+// askLimits bound the group-check socket. A connection first only has
+// its question read, briefly (the helper writes it at once); only then may
+// it take one of the lookup slots. So connections that say nothing (any
+// process of an allowed user can open them) are dropped quickly and never
+// hold a slot a question is waiting for.
+type askLimits struct {
+	conns    int           // connections held at once; more wait in the listen queue
+	lookups  int           // questions answered at once; each may hold an LDAP lookup
+	question time.Duration // to read the question
+	answer   time.Duration // to look up and write the answer
+}
+
+var defaultAskLimits = askLimits{conns: 512, lookups: 32, question: 2 * time.Second, answer: 30 * time.Second}
 
 // ListenGroupChecks opens the socket ntlm-group-check asks on
 // (memberships.SocketName in the cache directory dir), replacing a socket
@@ -112,9 +123,16 @@ func HelperUIDs(names []string) (map[uint32]bool, error) {
 // current configuration.
 func ServeGroupChecks(ctx context.Context, ln *net.UnixListener, allowed func(uid uint32) bool,
 	check func(ctx context.Context, user, groups string) (bool, error), log *slog.Logger) error {
+	return serveGroupChecks(ctx, ln, allowed, check, log, defaultAskLimits)
+}
+
+func serveGroupChecks(ctx context.Context, ln *net.UnixListener, allowed func(uid uint32) bool,
+	check func(ctx context.Context, user, groups string) (bool, error), log *slog.Logger, lim askLimits) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
-	sem := make(chan struct{}, maxGroupAsks)
+	conns := make(chan struct{}, lim.conns)
+	lookups := make(chan struct{}, lim.lookups)
+	refused := newRefusals(time.Minute, time.Now)
 	for {
 		conn, err := ln.AcceptUnix()
 		if err != nil {
@@ -128,32 +146,45 @@ func ServeGroupChecks(ctx context.Context, ln *net.UnixListener, allowed func(ui
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
-		sem <- struct{}{}
+		conns <- struct{}{}
 		go func() {
-			defer func() { <-sem }()
+			defer func() { <-conns }()
 			defer conn.Close()
-			answerGroupCheck(ctx, conn, allowed, check, log)
+			answerGroupCheck(ctx, conn, allowed, check, log, lookups, refused, lim)
 		}()
 	}
 }
 
 func answerGroupCheck(ctx context.Context, conn *net.UnixConn, allowed func(uid uint32) bool,
-	check func(ctx context.Context, user, groups string) (bool, error), log *slog.Logger) {
+	check func(ctx context.Context, user, groups string) (bool, error), log *slog.Logger,
+	lookups chan struct{}, refused *refusals, lim askLimits) {
 	uid, err := peerUID(conn)
 	if err != nil {
 		log.Warn("group-check socket: no peer credentials", "err", err)
 		return
 	}
 	if !allowed(uid) {
-		log.Warn("group-check socket: refused a process of a user not allowed to ask (helper_users)", "uid", uid)
+		// Any local user can connect: one line per user and minute, so
+		// that a loop cannot flood the log.
+		if ok, more := refused.note(uid); ok {
+			log.Warn("group-check socket: refused a process of a user not allowed to ask (helper_users)", "uid", uid, "refused_since_last_logged", more)
+		}
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	_ = conn.SetDeadline(time.Now().Add(lim.question))
 	user, groups, err := memberships.ReadQuestion(conn)
 	if err != nil {
 		log.Warn("group-check socket: bad question", "uid", uid, "err", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, lim.answer)
+	defer cancel()
+	_ = conn.SetDeadline(time.Now().Add(lim.answer))
+	select {
+	case lookups <- struct{}{}:
+		defer func() { <-lookups }()
+	case <-ctx.Done():
+		_ = memberships.WriteAnswer(conn, false, errors.New("too many group checks waiting"))
 		return
 	}
 	member, err := check(ctx, user, groups)
@@ -161,4 +192,55 @@ func answerGroupCheck(ctx context.Context, conn *net.UnixConn, allowed func(uid 
 		log.Warn("group-check socket: no answer", "user", user, "err", err)
 	}
 	_ = memberships.WriteAnswer(conn, member, err)
+}
+
+// refusals decides which refused connections are logged: the first of a
+// uid, then at most one per interval, with a count of those not logged.
+// It tracks at most maxRefusalUIDs uids; past that, the others share one
+// line (under uid overflowUID).
+type refusals struct {
+	every time.Duration
+	now   func() time.Time
+	mu    sync.Mutex
+	last  map[uint32]refusal
+}
+
+type refusal struct {
+	logged time.Time
+	since  int // refusals not logged since
+}
+
+const (
+	maxRefusalUIDs = 1024
+	overflowUID    = ^uint32(0) // (uid_t)-1, no process's uid
+)
+
+func newRefusals(every time.Duration, now func() time.Time) *refusals {
+	return &refusals{every: every, now: now, last: map[uint32]refusal{}}
+}
+
+// note records a refusal of uid and reports whether to log it, with the
+// number of refusals of uid not logged since the last line.
+func (r *refusals) note(uid uint32) (log bool, notLogged int) {
+	now := r.now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.last[uid]; !ok && len(r.last) >= maxRefusalUIDs {
+		for u, x := range r.last {
+			if now.Sub(x.logged) >= r.every {
+				delete(r.last, u)
+			}
+		}
+		if len(r.last) >= maxRefusalUIDs {
+			uid = overflowUID
+		}
+	}
+	x, ok := r.last[uid]
+	if ok && now.Sub(x.logged) < r.every {
+		x.since++
+		r.last[uid] = x
+		return false, 0
+	}
+	r.last[uid] = refusal{logged: now}
+	return true, x.since
 }
