@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -312,9 +313,14 @@ func (r *runner) maybeProfile() {
 	pp, _ := freePort()
 	addr, paddr := fmt.Sprintf("127.0.0.1:%d", lp), fmt.Sprintf("127.0.0.1:%d", pp)
 	bin := filepath.Join(r.site.binDir, "ntlm-fcgi-authorizer")
+	conf, err := secondInstanceConfig(r.env["CONF"], filepath.Join(r.site.dir, "conf-profile.toml"))
+	if err != nil {
+		say("profile: %v", err)
+		return
+	}
 	say("profile: starting %s on %s (pprof %s) with the stack's config; bench Apache restarted to use it", bin, addr, paddr)
 	p, err := startProc("ntlm-fcgi-authorizer -pprof", filepath.Join(r.site.dir, "authz-pprof.log"),
-		asUser(authzUser(r.env), bin, "-config", r.env["CONF"], "-listen", addr, "-pprof", paddr)...)
+		asUser(authzUser(r.env), bin, "-config", conf, "-listen", addr, "-pprof", paddr)...)
 	if err != nil {
 		say("profile: %v", err)
 		return
@@ -391,4 +397,28 @@ func authzUser(env stackEnv) string {
 		return u
 	}
 	return "www-data"
+}
+
+// reMetricsListen is the metrics_listen line of an authorizer config.
+var reMetricsListen = regexp.MustCompile(`(?m)^[ \t]*metrics_listen[ \t]*=.*$`)
+
+// secondInstanceConfig writes to path the stack's config without
+// metrics_listen, which the stack's own authorizer holds (a second instance
+// would fail to start on it), readable by the same user and group.
+func secondInstanceConfig(conf, path string) (string, error) {
+	b, err := os.ReadFile(conf)
+	if err != nil {
+		return "", err
+	}
+	fi, err := os.Stat(conf)
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, reMetricsListen.ReplaceAll(b, nil), fi.Mode().Perm()); err != nil {
+		return "", err
+	}
+	if out, err := exec.Command("chown", "--reference="+conf, path).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("chown %s: %v: %s", path, err, out)
+	}
+	return path, nil
 }
