@@ -41,8 +41,7 @@ type Authorizer struct {
 	table    *conntable.Table
 	domains  []*route // in config order
 	pools    []dc.Relay
-	secret   string // caller secret; empty = none required
-	hints    routeHints
+	secret   string       // caller secret; empty = none required
 	groups   *groups      // nil when no domain has LDAP settings
 	accounts *accounts    // nil when no domain has LDAP settings
 	trusts   *trusts      // nil when no domain has LDAP settings

@@ -106,6 +106,9 @@ func (c *client) do(a *Authorizer, auth string) *fcgi.Response {
 		kv, _, _ := strings.Cut(h, ";")
 		if k, v, ok := strings.Cut(kv, "="); ok {
 			c.cookies[k] = v
+			if v == "" || strings.Contains(h, "Max-Age=0") {
+				delete(c.cookies, k) // removed
+			}
 		}
 	}
 	return r

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/netip"
+	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/config"
 	"github.com/goauthenntlm/goauthenntlm/pkg/conntable"
+	"github.com/goauthenntlm/goauthenntlm/pkg/cookie"
 	"github.com/goauthenntlm/goauthenntlm/pkg/dc"
 	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
 	"github.com/goauthenntlm/goauthenntlm/pkg/identity"
@@ -75,7 +75,7 @@ func (a *Authorizer) negotiate(ctx context.Context, r *request, c credentials) *
 	// A Type1 on an authenticated connection starts over (the client
 	// wants another identity, or re-authenticates a POST).
 	a.table.Forget(r.key)
-	rt, hinted := a.routeForNegotiate(neg, r.key.Client.Addr())
+	rt, hinted := a.routeForNegotiate(neg, r.Params)
 	if a.cfg.NTLMDebug > 0 {
 		r.log.Debug("ntlm: negotiate", "domain", rt.dom.Name, "msg", a.dbg(neg))
 	}
@@ -85,12 +85,13 @@ func (a *Authorizer) negotiate(ctx context.Context, r *request, c credentials) *
 	hs, type2, err := rt.pool.Negotiate(ctx, c.token)
 	if err != nil {
 		a.obs.Login(failedOutcome(schemeName(c.scheme), "", start, err))
+		resp := a.dcFailed(r, "negotiate", rt, err)
 		if hinted {
-			// Its domain's DCs are down: say so (503), and let this
-			// client's next Type1 go the default way again.
-			a.hints.clear(r.key.Client.Addr())
+			// Its domain's DCs are down: say so, and let this browser's
+			// next Type1 go the default way again.
+			setHint(resp, r.Params, nil)
 		}
-		return a.dcFailed(r, "negotiate", rt, err)
+		return resp
 	}
 	ch, err := ntlmmsg.ParseChallenge(type2)
 	if err != nil {
@@ -151,11 +152,13 @@ func (a *Authorizer) authenticate(ctx context.Context, r *request, c credentials
 	domain, rt := name.Domain.Name, a.route(name.Domain.Name)
 	if rt.pool != pd.route.pool {
 		// The challenge came from another domain's DCs and only they can
-		// finish it. Remember where this client belongs so its next
-		// Type1 goes there, and make it start over.
-		a.hints.set(r.key.Client.Addr(), rt)
+		// finish it. Make the client start over, and tell its browser
+		// (not its address, which others may share) where its next
+		// Type1 goes.
 		r.log.Info("login for another domain than the challenge's; client must start over", "domain", domain, "challenge_domain", pd.route.dom.Name)
-		return a.challenge(true)
+		resp := a.challenge(true)
+		setHint(resp, r.Params, rt)
+		return resp
 	}
 
 	ctx, cancel := a.dcContext(ctx)
@@ -251,21 +254,65 @@ func (a *Authorizer) dcFailed(r *request, step string, rt *route, err error) *fc
 
 // routeForNegotiate picks the DCs a Type1 goes to: the domain the client
 // names (Type1 domains name the machine's domain, usually the user's), the
-// domain this client's last login was for, default_domain, or the first.
-// hinted reports whether the choice came from the client's last login.
-func (a *Authorizer) routeForNegotiate(neg *ntlmmsg.Negotiate, ip netip.Addr) (rt *route, hinted bool) {
+// domain of the browser's hint cookie, default_domain, or the first.
+// hinted reports whether the choice came from the hint cookie.
+func (a *Authorizer) routeForNegotiate(neg *ntlmmsg.Negotiate, p map[string]string) (rt *route, hinted bool) {
 	if neg.Domain != "" {
 		if rt := a.route(neg.Domain); rt != nil {
 			return rt, false
 		}
 	}
-	if rt := a.hints.get(ip); rt != nil {
+	if rt := a.hintedRoute(p); rt != nil {
 		return rt, true
 	}
 	if rt := a.route(a.cfg.Auth.DefaultDomain); rt != nil {
 		return rt, false
 	}
 	return a.domains[0], false
+}
+
+// hintCookie is the cookie telling which domain's DCs a browser's Type1
+// goes to: the domain its last login named, when that domain's DCs are not
+// the default's. It is set on the 401 that makes the client start over, so
+// it is per browser: another client at the same address (NAT, a proxy, a
+// shared host) neither sees nor changes it.
+//
+// The browser controls it, so it is only a hint among the served domains:
+// the challenging DC still checks the login, and the label and identity
+// come from that DC-checked Type3, never from the cookie. A value naming no
+// served domain is ignored.
+const hintCookie = "NTLM_DOMAIN"
+
+// hintMaxAge keeps the hint across browser restarts (browsers cap it near
+// 400 days); a login for another domain replaces it.
+const hintMaxAge = 365 * 24 * 3600
+
+// hintedRoute is the served domain the request's hint cookie names, or nil.
+func (a *Authorizer) hintedRoute(p map[string]string) *route {
+	for _, v := range cookie.FromHeader(p["HTTP_COOKIE"], hintCookie) {
+		if name, err := url.QueryUnescape(v); err == nil {
+			if rt := a.route(name); rt != nil {
+				return rt
+			}
+		}
+	}
+	return nil
+}
+
+// setHint sets the hint cookie on resp to rt's domain, or, when rt is nil,
+// removes it. Domain names may hold bytes a cookie value cannot, hence
+// the escaping (none for a name like EXAMPLE).
+func setHint(resp *fcgi.Response, p map[string]string, rt *route) {
+	c := &http.Cookie{Name: hintCookie, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: isHTTPS(p)}
+	if rt != nil {
+		c.Value, c.MaxAge = url.QueryEscape(rt.dom.Name), hintMaxAge
+	} else {
+		c.MaxAge = -1
+	}
+	if resp.Header == nil {
+		resp.Header = http.Header{}
+	}
+	resp.Header.Add("Set-Cookie", c.String())
 }
 
 // challengeDomain is the NetBIOS domain the challenging DC names itself
@@ -310,35 +357,4 @@ func (a *Authorizer) dbg(v any) any {
 		return v
 	}
 	return "(ntlm_debug 2 shows the message)"
-}
-
-// routeHints remembers, per client IP, the domain of its last Type3 that
-// named another domain's DCs than its challenge came from. Bounded: when
-// full it is emptied, which costs those clients one more round.
-type routeHints struct {
-	mu sync.Mutex
-	m  map[netip.Addr]*route
-}
-
-const maxHints = 10000
-
-func (h *routeHints) get(ip netip.Addr) *route {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.m[ip]
-}
-
-func (h *routeHints) clear(ip netip.Addr) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	delete(h.m, ip)
-}
-
-func (h *routeHints) set(ip netip.Addr, rt *route) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.m == nil || len(h.m) >= maxHints {
-		h.m = make(map[netip.Addr]*route)
-	}
-	h.m[ip] = rt
 }

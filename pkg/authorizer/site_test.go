@@ -202,15 +202,19 @@ func TestLoginCookie(t *testing.T) {
 }
 
 // A Type3 for another domain than the DCs that challenged it makes the
-// client start over, at that domain's DCs.
+// client start over, and its browser's hint cookie sends it to that
+// domain's DCs.
 func TestOtherDomainsDCs(t *testing.T) {
 	s := newFakeSite(t, "ntlm_debug = 2\n[auth]\nname_format = \"logon\"\n", "EXAMPLE", "OTHER")
 	c := newClient(44000)
 	if r := c.ntlmLogin(t, s.Authorizer, "jdoe", "OTHER", "pw-OTHER"); r.Status != 401 {
 		t.Fatalf("Type3 for OTHER on EXAMPLE's challenge: %d, want 401", r.Status)
 	}
-	// The client's next handshake goes to OTHER's DCs.
-	c = newClient(44001)
+	if c.cookies[hintCookie] != "OTHER" {
+		t.Fatalf("start-over cookies: %v", c.cookies)
+	}
+	// The browser's next handshake, on a new connection, goes to OTHER's DCs.
+	c.port = 44001
 	r := c.ntlmLogin(t, s.Authorizer, "jdoe", "OTHER", "pw-OTHER")
 	if r.Status != 200 || r.Variables["AUTH_DOMAIN"] != "OTHER" {
 		t.Fatalf("second try: %d %v", r.Status, r.Variables)
@@ -218,21 +222,89 @@ func TestOtherDomainsDCs(t *testing.T) {
 	if !s.dcs["OTHER"].Accepted("jdoe", "OTHER") || len(s.dcs["EXAMPLE"].Logins()) != 0 {
 		t.Errorf("logins: EXAMPLE %v, OTHER %v", s.dcs["EXAMPLE"].Logins(), s.dcs["OTHER"].Logins())
 	}
-	// A Type1 naming its domain goes there at once.
-	c = newClient(44002)
-	ch := type2Of(t, c.do(s.Authorizer, ntlmHeader(browserType1("OTHER"))))
+	// A Type1 naming its domain goes there at once, whatever the hint.
+	ch := type2Of(t, newClient(44002).do(s.Authorizer, ntlmHeader(browserType1("OTHER"))))
 	if ch.TargetName != "OTHER" {
 		t.Errorf("Type1 for OTHER challenged by %q", ch.TargetName)
 	}
+	hinted := &client{port: 44003, cookies: map[string]string{hintCookie: "OTHER"}}
+	if ch := type2Of(t, hinted.do(s.Authorizer, ntlmHeader(browserType1("EXAMPLE")))); ch.TargetName != "EXAMPLE" {
+		t.Errorf("Type1 for EXAMPLE with the OTHER hint challenged by %q", ch.TargetName)
+	}
 	// When the hinted domain's DCs are down, the client is told (503)
-	// and its next Type1 goes the default way again.
+	// and its browser's next Type1 goes the default way again.
 	s.dcs["OTHER"].Fault = func(dctest.Step) error { return dctest.Unavailable() }
-	c = newClient(44003)
+	c.port = 44004
 	if r := c.do(s.Authorizer, ntlmHeader(browserType1(""))); r.Status != 503 {
 		t.Errorf("hinted DCs down: %d, want 503", r.Status)
 	}
-	if ch := type2Of(t, newClient(44004).do(s.Authorizer, ntlmHeader(browserType1("")))); ch.TargetName != "EXAMPLE" {
+	if v, ok := c.cookies[hintCookie]; ok {
+		t.Errorf("hint cookie after its DCs failed: %q", v)
+	}
+	c.port = 44005
+	if ch := type2Of(t, c.do(s.Authorizer, ntlmHeader(browserType1("")))); ch.TargetName != "EXAMPLE" {
 		t.Errorf("after the hinted DCs failed, challenged by %q", ch.TargetName)
+	}
+}
+
+// The domain hint is the browser's, not its address's: another client at
+// the same address (the red team's attack, or two domains' users behind
+// one NAT) cannot make a login start over, and a forged hint only ever
+// picks among the served domains' DCs, never the label.
+func TestDomainHintPerBrowser(t *testing.T) {
+	s := newFakeSite(t, "[auth]\nname_format = \"logon\"\n", "EXAMPLE", "OTHER")
+	attacker := newClient(44100)
+	if r := attacker.ntlmLogin(t, s.Authorizer, "nobody", "OTHER", "nopassword"); r.Status != 401 {
+		t.Fatalf("attacker's Type3 for OTHER: %d, want 401", r.Status)
+	}
+	if r := newClient(44101).ntlmLogin(t, s.Authorizer, "jdoe", "EXAMPLE", "pw-EXAMPLE"); r.Status != 200 || r.Variables["REMOTE_USER"] != `EXAMPLE\jdoe` {
+		t.Fatalf("jdoe at the attacker's address: %d %v, want 200 at once", r.Status, r.Variables)
+	}
+
+	tests := []struct {
+		name, hint string
+		want       string // the challenging domain
+	}{
+		{"no hint", "", "EXAMPLE"},
+		{"served domain", "OTHER", "OTHER"},
+		{"served domain, other case", "other", "OTHER"},
+		{"escaped", "%4FTHER", "OTHER"},
+		{"unserved domain", "FAR", "EXAMPLE"},
+		{"bad escape", "%ZZ", "EXAMPLE"},
+		{"quoted", `"OTHER"`, "OTHER"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &client{port: 44200 + i, cookies: map[string]string{}}
+			if tt.hint != "" {
+				c.cookies[hintCookie] = tt.hint
+			}
+			if ch := type2Of(t, c.do(s.Authorizer, ntlmHeader(browserType1("")))); ch.TargetName != tt.want {
+				t.Errorf("hint %q: challenged by %q, want %q", tt.hint, ch.TargetName, tt.want)
+			}
+		})
+	}
+
+	// A forged hint for OTHER does not change who EXAMPLE's jdoe is: the
+	// login starts over at EXAMPLE's DCs, labelled by what they checked.
+	forged := &client{port: 44300, cookies: map[string]string{hintCookie: "OTHER"}, https: true}
+	r := forged.ntlmLogin(t, s.Authorizer, "jdoe", "EXAMPLE", "pw-EXAMPLE")
+	if r.Status != 401 || forged.cookies[hintCookie] != "EXAMPLE" {
+		t.Fatalf("EXAMPLE login on the forged hint's challenge: %d %v", r.Status, forged.cookies)
+	}
+	set := strings.Join(r.Header.Values("Set-Cookie"), "\n")
+	for _, attr := range []string{"Path=/", "HttpOnly", "SameSite=Lax", "Secure", "Max-Age="} {
+		if !strings.Contains(set, attr) {
+			t.Errorf("hint cookie %q lacks %s", set, attr)
+		}
+	}
+	forged.port = 44301
+	r = forged.ntlmLogin(t, s.Authorizer, "jdoe", "EXAMPLE", "pw-EXAMPLE")
+	if r.Status != 200 || r.Variables["REMOTE_USER"] != `EXAMPLE\jdoe` || r.Variables["AUTH_DOMAIN"] != "EXAMPLE" {
+		t.Fatalf("after the start-over: %d %v", r.Status, r.Variables)
+	}
+	if n := len(s.dcs["OTHER"].Logins()); n != 0 {
+		t.Errorf("%d logins at OTHER's DC, want 0", n)
 	}
 }
 
