@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"net/http"
+	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -29,14 +31,16 @@ func logonFormat(c string) string {
 	return strings.Replace(c, "\nname_format = \"sam\"\n", "\nname_format = \"logon\"\n", 1)
 }
 
-// loginTwice logs in with the Go NTLM client, allowing the one restart a
-// client makes when its Type3 names a domain served by other DCs than the
-// ones that issued its challenge.
+// loginTwice logs in with a new Go NTLM client, allowing the one restart
+// a browser makes when its Type3 names a domain served by other DCs than
+// the ones that issued its challenge: the start-over 401 sets the
+// NTLM_DOMAIN cookie that sends the retry to that domain's DCs.
 func loginTwice(t *testing.T, s *stack, user string) (int, string) {
 	t.Helper()
-	code, body := get(t, ntlmClient(nil), s.url("/private/env"), user, users["jdoe"])
+	cl := ntlmClient(nil)
+	code, body := get(t, cl, s.url("/private/env"), user, users["jdoe"])
 	if code == 401 {
-		code, body = get(t, ntlmClient(nil), s.url("/private/env"), user, users["jdoe"])
+		code, body = get(t, cl, s.url("/private/env"), user, users["jdoe"])
 	}
 	return code, body
 }
@@ -110,6 +114,58 @@ func TestTwoDomains(t *testing.T) {
 		}
 		if code := basicCode(t, s, `OTHER\jdoe`, users["jdoe"]); code != 503 {
 			t.Errorf("Basic OTHER\\jdoe: %d, want 503", code)
+		}
+	})
+
+	// OTHER on a pool of its own (the same DC, listed with its port, is
+	// another DC list than EXAMPLE's): a Type3 for OTHER on EXAMPLE's challenge makes the client start
+	// over, and only its own browser learns (NTLM_DOMAIN cookie) to send
+	// its next Type1 to OTHER's DCs. Before, the hint was kept per client
+	// address: anyone there (all these clients are 127.0.0.1) could make
+	// jdoe's next login start over with a password prompt.
+	t.Run("domain hint per browser", func(t *testing.T) {
+		s.reconfigure(t, addDomain(dc, ""))
+		whoami := s.url("/private/whoami")
+		login := func(jar, user, password string) string {
+			args := []string{"-i", "--ntlm", "-u", user + ":" + password}
+			if jar != "" {
+				args = append(args, "-b", jar, "-c", jar)
+			}
+			return lastAnswer(curl(t, append(args, whoami)...))
+		}
+		status := func(ans string) string { l, _, _ := strings.Cut(ans, "\n"); return l }
+
+		// The red team's attack, from the same address: jdoe is not
+		// made to start over.
+		attacker := filepath.Join(t.TempDir(), "attacker.jar")
+		if ans := login(attacker, `OTHER\nobody`, "nopassword"); !strings.HasPrefix(ans, "HTTP/1.1 401") || !strings.Contains(ans, "NTLM_DOMAIN=OTHER") {
+			t.Errorf("attacker's login for OTHER: want a 401 that sets NTLM_DOMAIN=OTHER, got\n%s", ans)
+		}
+		for range 2 {
+			if ans := login("", `EXAMPLE\jdoe`, users["jdoe"]); !strings.HasPrefix(ans, "HTTP/1.1 200") || !strings.HasSuffix(strings.TrimSpace(ans), `EXAMPLE\jdoe`) {
+				t.Errorf("jdoe after the attacker's OTHER login: %s, want 200 at once", status(ans))
+			}
+		}
+
+		// OTHER's user: one start-over, then none for this browser.
+		jar := filepath.Join(t.TempDir(), "other.jar")
+		if ans := login(jar, `OTHER\jdoe`, users["jdoe"]); !strings.HasPrefix(ans, "HTTP/1.1 401") {
+			t.Fatalf("OTHER\\jdoe's first login: %s, want the start-over 401", status(ans))
+		}
+		for range 2 {
+			if ans := login(jar, `OTHER\jdoe`, users["jdoe"]); !strings.HasPrefix(ans, "HTTP/1.1 200") || !strings.HasSuffix(strings.TrimSpace(ans), `OTHER\jdoe`) {
+				t.Errorf("OTHER\\jdoe with the hint cookie: %s, want 200 at once\n%s", status(ans), ans)
+			}
+		}
+
+		// A forged hint naming no served domain is ignored.
+		forged := filepath.Join(t.TempDir(), "forged.jar")
+		u, _ := url.Parse(whoami)
+		if err := os.WriteFile(forged, []byte(u.Hostname()+"\tFALSE\t/\tFALSE\t0\tNTLM_DOMAIN\tFAR\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if ans := login(forged, `EXAMPLE\jdoe`, users["jdoe"]); !strings.HasPrefix(ans, "HTTP/1.1 200") {
+			t.Errorf("EXAMPLE\\jdoe with NTLM_DOMAIN=FAR: %s, want 200 at once", status(ans))
 		}
 	})
 
