@@ -56,15 +56,14 @@ all: build
 build:
 	$(GO) build -o bin/ ./cmd/...
 
-# Binaries, docs (what the unit's Documentation= names), the systemd unit
-# and the Apache snippet. DESTDIR for packaging. The config, the service
-# user and the secrets are the administrator's: see README "Install".
+# Binaries, docs (what the unit's Documentation= names), the systemd unit,
+# the Apache snippet, the service user, /etc/goauthenntlm with conf.toml and
+# the caller secret, and the groups cache: scripts/install.sh, which never
+# replaces a config or a secret. DESTDIR for packaging. What is left to the
+# administrator: README "Install".
 PREFIX ?= /usr/local
 install: build
-	install -D -m 755 -t $(DESTDIR)$(PREFIX)/bin bin/ntlm-fcgi-authorizer bin/ntlm-group-check bin/ntlm-migrate
-	install -D -m 644 -t $(DESTDIR)$(PREFIX)/share/doc/goauthenntlm README.md LICENSE conf.toml.example
-	install -D -m 644 -t $(DESTDIR)/etc/systemd/system apache/ntlm-fcgi-authorizer.service
-	install -D -m 644 apache/goauthenntlm.conf $(DESTDIR)/etc/apache2/conf-available/goauthenntlm.conf
+	DESTDIR='$(DESTDIR)' PREFIX='$(PREFIX)' bash scripts/install.sh
 
 deps:
 	bash $(STACK) deps

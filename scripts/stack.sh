@@ -211,7 +211,7 @@ setup_files() {
 	chmod -R a+rX "$pub/apache" "$pub/bin"
 
 	install -m 0640 -o root -g "$authz_user" "$dir/dc/svc-ntlm.pass" "$pub/ldap.pass"
-	# The caller secret, as an install makes it (README, Install): the
+	# The caller secret, as scripts/install.sh makes it: the
 	# authorizer reads the file, Apache's config passes the value.
 	if [ ! -s "$pub/caller.secret" ]; then
 		install -m 0640 -o root -g "$authz_user" /dev/null "$pub/caller.secret"

@@ -1,0 +1,150 @@
+#!/bin/bash
+# Installs GoAuthenNTLM (make install runs it after the build):
+#   PREFIX/bin                       the three programs
+#   PREFIX/share/doc/goauthenntlm    README, LICENSE, conf.toml.example
+#   /etc/systemd/system              the authorizer's unit
+#   /etc/apache2/conf-available      the Apache snippet (goauthenntlm.conf)
+#   /etc/goauthenntlm                conf.toml (from the example), the caller
+#                                    secret and the Apache include passing it
+#   /var/cache/goauthenntlm/groups   the groups cache directory
+# and the authorizer's system user, goauthenntlm.
+#
+# Run it again at will: it replaces the programs, docs, unit and snippet, and
+# never an existing config, secret or key. Secrets are never printed.
+# DESTDIR (packaging) prefixes every path and skips the user creation; as
+# root, the files are given to goauthenntlm when that group exists.
+set -euo pipefail
+
+PREFIX=${PREFIX:-/usr/local}
+DESTDIR=${DESTDIR:-}
+cd "$(dirname "$0")/.."
+
+user=goauthenntlm
+etc=$DESTDIR/etc/goauthenntlm
+# As the unit's CacheDirectory= and README "Groups" say.
+cache=$DESTDIR/var/cache/goauthenntlm/groups
+cache_mode=0755
+cache_owner=$user:$user
+
+say() { echo "install: $*"; }
+die() { echo "install: $*" >&2; exit 1; }
+
+root=false
+[ "$(id -u)" = 0 ] && root=true
+
+# The service user: the authorizer runs as it, never as Apache's.
+if [ -n "$DESTDIR" ]; then
+	say "DESTDIR set: not creating the system user $user (the package's scripts must)"
+elif ! $root; then
+	say "not root: not creating the system user $user"
+elif id -u "$user" >/dev/null 2>&1; then
+	say "system user $user exists"
+else
+	useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$user" ||
+		die "could not create the system user $user"
+	say "created the system user $user"
+fi
+# Ownership needs root and the group; without them the files keep the
+# installer's and the admin (or the package) gives them to $user.
+own=false
+if $root && getent group "$user" >/dev/null; then
+	own=true
+else
+	say "files stay owned by $(id -un): give /etc/goauthenntlm, its files and the cache directory to group $user on the target"
+fi
+# chgrp/chown only when we can: give GROUP|USER:GROUP FILE...
+give() {
+	local who=$1
+	shift
+	if $own; then
+		case $who in *:*) chown "$who" "$@" ;; *) chgrp "$who" "$@" ;; esac
+	fi
+}
+
+install -D -m 755 -t "$DESTDIR$PREFIX/bin" bin/ntlm-fcgi-authorizer bin/ntlm-group-check bin/ntlm-migrate
+install -D -m 644 -t "$DESTDIR$PREFIX/share/doc/goauthenntlm" README.md LICENSE conf.toml.example
+install -D -m 644 -t "$DESTDIR/etc/systemd/system" apache/ntlm-fcgi-authorizer.service
+install -D -m 644 apache/goauthenntlm.conf "$DESTDIR/etc/apache2/conf-available/goauthenntlm.conf"
+say "installed the programs in $DESTDIR$PREFIX/bin, the docs, the systemd unit and the Apache snippet"
+
+# /etc/goauthenntlm: the authorizer's group reads it, nobody else.
+install -d -m 750 "$etc"
+give "$user" "$etc"
+
+if [ -e "$etc/conf.toml" ]; then
+	say "$etc/conf.toml exists: kept"
+else
+	install -m 640 conf.toml.example "$etc/conf.toml"
+	give "$user" "$etc/conf.toml"
+	say "wrote $etc/conf.toml from conf.toml.example: edit the [[domain]] settings"
+fi
+
+# The caller secret (conf.toml's caller_secret_file): the authorizer reads it
+# and refuses calls without it; Apache passes the same value from
+# apache-secret.conf, which only root (Apache reads its config as root)
+# reads. Either file alone gives the other its value.
+secret_file=$etc/caller.secret
+apache_file=$etc/apache-secret.conf
+apache_line() { printf 'RequestHeader set GoAuthenNTLM-Secret "%s" early\n' "$1"; }
+# The value apache-secret.conf carries, or nothing.
+apache_secret() { sed -n 's/^[[:space:]]*RequestHeader[[:space:]]\{1,\}set[[:space:]]\{1,\}GoAuthenNTLM-Secret[[:space:]]\{1,\}"\([^"]*\)".*/\1/p' "$apache_file" | head -n 1; }
+# write MODE FILE: stdin into FILE, which never exists with looser modes
+# or half written.
+write() {
+	local tmp
+	tmp=$(mktemp "$(dirname "$2")/.install.XXXXXX") # 0600
+	cat >"$tmp"
+	chmod "$1" "$tmp"
+	mv "$tmp" "$2"
+}
+
+secret=
+if [ -s "$secret_file" ]; then
+	secret=$(tr -d '[:space:]' <"$secret_file")
+	say "$secret_file exists: kept"
+elif [ -s "$apache_file" ] && [ -n "$(apache_secret)" ]; then
+	secret=$(apache_secret)
+	printf '%s\n' "$secret" | write 640 "$secret_file"
+	give "$user" "$secret_file"
+	say "wrote $secret_file with the secret $apache_file passes"
+else
+	secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+	[ ${#secret} = 64 ] || die "could not read 32 random bytes from /dev/urandom"
+	printf '%s\n' "$secret" | write 640 "$secret_file"
+	give "$user" "$secret_file"
+	say "wrote $secret_file (a new random caller secret)"
+fi
+
+if [ -e "$apache_file" ]; then
+	if [ "$(apache_secret)" = "$secret" ]; then
+		say "$apache_file exists and passes the caller secret: kept"
+	else
+		say "WARNING: $apache_file exists but does not pass the secret in $secret_file: kept; make them agree (README, Install) or every login fails with 403"
+	fi
+else
+	apache_line "$secret" | write 600 "$apache_file"
+	give root:root "$apache_file"
+	say "wrote $apache_file (passes the caller secret; root only)"
+fi
+
+# The groups cache: the authorizer writes it, ntlm-group-check (Apache's
+# user) reads it.
+if [ -d "$cache" ]; then
+	say "$cache exists: kept"
+else
+	install -d -m "$cache_mode" "$cache"
+	give "$cache_owner" "$cache" "$(dirname "$cache")"
+	say "created $cache"
+fi
+
+target=${etc#"$DESTDIR"}
+cat <<EOF
+install: left to do (README, Install): put the LDAP service account's password
+  in $target/ldap.pass (mode 0640, group $user) and the LDAP CA in
+  $target/ca.pem (or change those settings), set the [[domain]]
+  settings in $target/conf.toml, then
+  runuser -u $user -- $PREFIX/bin/ntlm-fcgi-authorizer -config /etc/goauthenntlm/conf.toml -check -probe
+  systemctl daemon-reload && systemctl enable --now ntlm-fcgi-authorizer
+  a2enmod authnz_fcgi authn_core authz_core authz_user headers env setenvif && a2enconf goauthenntlm
+  apache2ctl configtest && systemctl reload apache2
+EOF
