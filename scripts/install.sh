@@ -21,9 +21,10 @@ cd "$(dirname "$0")/.."
 
 user=goauthenntlm
 etc=$DESTDIR/etc/goauthenntlm
-# As the unit's CacheDirectory= and README "Groups" say.
+# As the unit's CacheDirectory= and README "Groups" say (systemd applies
+# its CacheDirectoryMode at every start anyway).
 cache=$DESTDIR/var/cache/goauthenntlm/groups
-cache_mode=0755
+cache_mode=$(sed -n 's/^CacheDirectoryMode=\(0[0-7]*\)$/\1/p' apache/ntlm-fcgi-authorizer.service)
 cache_owner=$user:$user
 
 say() { echo "install: $*"; }
@@ -132,6 +133,7 @@ fi
 if [ -d "$cache" ]; then
 	say "$cache exists: kept"
 else
+	[ -n "$cache_mode" ] || die "apache/ntlm-fcgi-authorizer.service has no CacheDirectoryMode"
 	install -d -m "$cache_mode" "$cache"
 	give "$cache_owner" "$cache" "$(dirname "$cache")"
 	say "created $cache"
