@@ -21,11 +21,19 @@ cd "$(dirname "$0")/.."
 
 user=goauthenntlm
 etc=$DESTDIR/etc/goauthenntlm
-# As the unit's CacheDirectory= and README "Groups" say (systemd applies
-# its CacheDirectoryMode at every start anyway).
+# Mode and owner as the unit makes them at every start: its
+# "ExecStartPre=+/usr/bin/install -d -m MODE -o USER -g GROUP" line for the
+# cache, else its CacheDirectoryMode and its user.
 cache=$DESTDIR/var/cache/goauthenntlm/groups
-cache_mode=$(sed -n 's/^CacheDirectoryMode=\(0[0-7]*\)$/\1/p' apache/ntlm-fcgi-authorizer.service)
-cache_owner=$user:$user
+unit=apache/ntlm-fcgi-authorizer.service
+cache_line=$(sed -n 's|^ExecStartPre=+\{0,1\}/usr/bin/install -d -m \([0-7]*\) -o \([a-z_][a-z0-9_-]*\) -g \([a-z_][a-z0-9_-]*\) /var/cache/goauthenntlm/groups$|\1 \2:\3|p' "$unit")
+if [ -n "$cache_line" ]; then
+	cache_mode=${cache_line% *}
+	cache_owner=${cache_line#* }
+else
+	cache_mode=$(sed -n 's/^CacheDirectoryMode=\(0[0-7]*\)$/\1/p' "$unit")
+	cache_owner=$user:$user
+fi
 
 say() { echo "install: $*"; }
 die() { echo "install: $*" >&2; exit 1; }
@@ -58,7 +66,8 @@ give() {
 	local who=$1
 	shift
 	if $own; then
-		case $who in *:*) chown "$who" "$@" ;; *) chgrp "$who" "$@" ;; esac
+		case $who in *:*) chown "$who" "$@" ;; *) chgrp "$who" "$@" ;; esac ||
+			say "WARNING: could not give $* to $who: do it on the target"
 	fi
 }
 
@@ -133,9 +142,13 @@ fi
 if [ -d "$cache" ]; then
 	say "$cache exists: kept"
 else
-	[ -n "$cache_mode" ] || die "apache/ntlm-fcgi-authorizer.service has no CacheDirectoryMode"
+	[ -n "$cache_mode" ] || die "$unit says neither how to make the groups cache nor its CacheDirectoryMode"
+	install -d "$(dirname "$cache")"
+	give "$user:$user" "$(dirname "$cache")"
 	install -d -m "$cache_mode" "$cache"
-	give "$cache_owner" "$cache" "$(dirname "$cache")"
+	give "$cache_owner" "$cache"
+	# chown clears setgid on some systems: the mode once more.
+	chmod "$cache_mode" "$cache"
 	say "created $cache"
 fi
 

@@ -54,29 +54,39 @@ func TestInstall(t *testing.T) {
 		t.Error("conf.toml is not conf.toml.example")
 	}
 
-	cacheMode := unitCacheMode(t)
+	cacheMode, cacheUser, cacheGroup := unitCache(t)
 	root := os.Geteuid() == 0
-	var gid int = -1
-	if g, err := user.LookupGroup("goauthenntlm"); err == nil && root {
-		gid, _ = strconv.Atoi(g.Gid)
+	// Ownership is checked where the install can give it: as root, the
+	// groups existing.
+	gid := func(name string) int {
+		if g, err := user.LookupGroup(name); err == nil && root {
+			n, _ := strconv.Atoi(g.Gid)
+			return n
+		}
+		return -1
+	}
+	ours := gid("goauthenntlm")
+	cacheUID := -1
+	if u, err := user.Lookup(cacheUser); err == nil && root && ours >= 0 {
+		cacheUID, _ = strconv.Atoi(u.Uid)
 	}
 	for _, f := range []struct {
 		path string
 		mode fs.FileMode
+		uid  int // -1: not checked
 		gid  int // -1: not checked
-		uid0 bool
 	}{
-		{etc, fs.ModeDir | 0o750, gid, false},
-		{conf, 0o640, gid, false},
-		{secretFile, 0o640, gid, false},
-		{apacheFile, 0o600, 0, true}, // Apache reads its config as root
-		{filepath.Join(dest, "var/cache/goauthenntlm/groups"), fs.ModeDir | cacheMode, gid, false},
-		{filepath.Join(dest, "usr/local/bin/ntlm-fcgi-authorizer"), 0o755, -1, false},
-		{filepath.Join(dest, "usr/local/bin/ntlm-group-check"), 0o755, -1, false},
-		{filepath.Join(dest, "usr/local/bin/ntlm-migrate"), 0o755, -1, false},
-		{filepath.Join(dest, "usr/local/share/doc/goauthenntlm/README.md"), 0o644, -1, false},
-		{filepath.Join(dest, "etc/systemd/system/ntlm-fcgi-authorizer.service"), 0o644, -1, false},
-		{filepath.Join(dest, "etc/apache2/conf-available/goauthenntlm.conf"), 0o644, -1, false},
+		{etc, fs.ModeDir | 0o750, -1, ours},
+		{conf, 0o640, -1, ours},
+		{secretFile, 0o640, -1, ours},
+		{apacheFile, 0o600, rootID(ours), rootID(ours)}, // Apache reads its config as root
+		{filepath.Join(dest, "var/cache/goauthenntlm/groups"), cacheMode, cacheUID, gidIf(ours, gid(cacheGroup))},
+		{filepath.Join(dest, "usr/local/bin/ntlm-fcgi-authorizer"), 0o755, -1, -1},
+		{filepath.Join(dest, "usr/local/bin/ntlm-group-check"), 0o755, -1, -1},
+		{filepath.Join(dest, "usr/local/bin/ntlm-migrate"), 0o755, -1, -1},
+		{filepath.Join(dest, "usr/local/share/doc/goauthenntlm/README.md"), 0o644, -1, -1},
+		{filepath.Join(dest, "etc/systemd/system/ntlm-fcgi-authorizer.service"), 0o644, -1, -1},
+		{filepath.Join(dest, "etc/apache2/conf-available/goauthenntlm.conf"), 0o644, -1, -1},
 	} {
 		fi, err := os.Stat(f.path)
 		if err != nil {
@@ -87,11 +97,11 @@ func TestInstall(t *testing.T) {
 			t.Errorf("%s: mode %v, want %v", f.path, fi.Mode(), f.mode)
 		}
 		st := fi.Sys().(*syscall.Stat_t)
-		if f.gid >= 0 && root && int(st.Gid) != f.gid {
-			t.Errorf("%s: group %d, want %d", f.path, st.Gid, f.gid)
+		if f.uid >= 0 && int(st.Uid) != f.uid {
+			t.Errorf("%s: owner %d, want %d", f.path, st.Uid, f.uid)
 		}
-		if f.uid0 && root && (st.Uid != 0 || st.Gid != 0) {
-			t.Errorf("%s: owned by %d:%d, want root:root", f.path, st.Uid, st.Gid)
+		if f.gid >= 0 && int(st.Gid) != f.gid {
+			t.Errorf("%s: group %d, want %d", f.path, st.Gid, f.gid)
 		}
 	}
 
@@ -182,6 +192,17 @@ func TestInstall(t *testing.T) {
 	}
 }
 
+// rootID is 0 where ownership is checked (ours >= 0), else -1.
+func rootID(ours int) int { return gidIf(ours, 0) }
+
+// gidIf is id where ownership is checked (ours >= 0), else -1.
+func gidIf(ours, id int) int {
+	if ours < 0 {
+		return -1
+	}
+	return id
+}
+
 // makeInstall runs make install DESTDIR=dest and returns what it printed.
 func makeInstall(t *testing.T, dest string) string {
 	t.Helper()
@@ -203,18 +224,27 @@ func readTrimmed(t *testing.T, path string) string {
 	return strings.TrimSpace(string(b))
 }
 
-// unitCacheMode is the systemd unit's CacheDirectoryMode, which the install
-// must match (systemd applies it at every start anyway).
-func unitCacheMode(t *testing.T) fs.FileMode {
+// unitCache is how the systemd unit makes the groups cache at every start,
+// which the install must match: its "ExecStartPre=+/usr/bin/install -d"
+// line for the cache, else its CacheDirectoryMode and its user.
+func unitCache(t *testing.T) (mode fs.FileMode, owner, group string) {
 	t.Helper()
 	b, err := os.ReadFile(repoFile(t, "apache/ntlm-fcgi-authorizer.service"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`(?m)^CacheDirectoryMode=(0[0-7]+)$`).FindSubmatch(b)
-	if m == nil {
-		t.Fatal("the unit has no CacheDirectoryMode: adapt this test")
+	var perm string
+	if m := regexp.MustCompile(`(?m)^ExecStartPre=\+?/usr/bin/install -d -m ([0-7]+) -o (\S+) -g (\S+) /var/cache/goauthenntlm/groups$`).FindSubmatch(b); m != nil {
+		perm, owner, group = string(m[1]), string(m[2]), string(m[3])
+	} else if m := regexp.MustCompile(`(?m)^CacheDirectoryMode=(0[0-7]+)$`).FindSubmatch(b); m != nil {
+		perm, owner, group = string(m[1]), "goauthenntlm", "goauthenntlm"
+	} else {
+		t.Fatal("the unit says neither how to make the groups cache nor its CacheDirectoryMode: adapt this test")
 	}
-	mode, _ := strconv.ParseUint(string(m[1]), 8, 32)
-	return fs.FileMode(mode)
+	n, _ := strconv.ParseUint(perm, 8, 32)
+	mode = fs.ModeDir | fs.FileMode(n&0o777)
+	if n&0o2000 != 0 {
+		mode |= fs.ModeSetgid
+	}
+	return mode, owner, group
 }
