@@ -219,9 +219,13 @@ setup_files() {
 	fi
 	chgrp "$authz_user" "$pub/caller.secret" # stacks from before the authorizer had its own user
 	install -m 0644 "$dir/dc/tls/ca.pem" "$pub/ca.pem"
+	# The groups cache: the authorizer writes, Apache's group (ntlm-group-check)
+	# only reads, other users have no access (2750; setgid so new files take
+	# www-data's group; the authorizer makes them 0640).
 	mkdir -p "$pub/groups-cache"
-	chown -R "$authz_user:$authz_user" "$pub/groups-cache"
-	chmod 00755 "$pub/groups-cache"
+	chown -R "$authz_user:www-data" "$pub/groups-cache"
+	chmod 02750 "$pub/groups-cache"
+	find "$pub/groups-cache" -type f -exec chmod 0640 {} +
 }
 
 fill() { # template -> stdout, replacing the @PLACEHOLDERS@

@@ -33,10 +33,11 @@ var defaultAskLimits = askLimits{conns: 512, lookups: 32, question: 2 * time.Sec
 
 // ListenGroupChecks opens the socket ntlm-group-check asks on
 // (memberships.SocketName in the cache directory dir), replacing a socket
-// a previous run left. The socket is world-writable, as connecting to it
-// requires; ServeGroupChecks decides who is answered.
+// a previous run left. The socket is mode 0666, as connecting to it
+// requires, but only those who may enter the directory (2750: Apache's
+// group) reach it; ServeGroupChecks decides who is answered.
 func ListenGroupChecks(dir string) (*net.UnixListener, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("group-check socket: %w", err)
 	}
 	path := filepath.Join(dir, memberships.SocketName)

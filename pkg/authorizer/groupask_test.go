@@ -128,9 +128,9 @@ func TestRefusalsLogOncePerUIDAndInterval(t *testing.T) {
 	now := time.Unix(1e9, 0)
 	r := newRefusals(time.Minute, func() time.Time { return now })
 	type step struct {
-		advance  time.Duration
-		uid      uint32
-		log      bool
+		advance   time.Duration
+		uid       uint32
+		log       bool
 		notLogged int
 	}
 	for i, s := range []step{

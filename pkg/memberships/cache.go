@@ -29,8 +29,12 @@ import (
 // by group or others, and, for a ReadOnly cache (the helper), that user is
 // not the reader itself. Otherwise it wraps ErrUntrusted.
 //
-// Files are replaced atomically (temporary file in Dir, fsync, chmod 0644,
-// rename), so readers never see a partial file.
+// Files are replaced atomically (temporary file in Dir, fsync, chmod 0640,
+// rename), so readers never see a partial file. They are readable by
+// Dir's group alone: Dir is meant to be 2750, owned by the authorizer's
+// user, group Apache's, so that new files take Apache's group (setgid)
+// and other local users read nobody's memberships. Group read is no
+// danger to trust; group write is (trusted refuses it).
 //
 // A Cache value is safe for concurrent use if its fields are not changed
 // after first use.
@@ -383,8 +387,9 @@ func (c *Cache) Put(name string, e *Entry) (*Entry, error) {
 	if err := f.Sync(); err != nil {
 		return nil, fmt.Errorf("memberships cache: sync %s: %w", tmp, err)
 	}
-	// CreateTemp makes 0600; the helper (Apache's user) must read it.
-	if err := f.Chmod(0o644); err != nil {
+	// CreateTemp makes 0600; the helper (Apache's group, Dir's group)
+	// must read it, and nobody else.
+	if err := f.Chmod(0o640); err != nil {
 		return nil, fmt.Errorf("memberships cache: chmod %s: %w", tmp, err)
 	}
 	if err := f.Close(); err != nil {
@@ -416,17 +421,19 @@ func (c *Cache) Stamp(name string, e *Entry) *Entry {
 	return &cp
 }
 
-// ensureDir creates Dir 0755 if it is missing. An existing directory's
+// ensureDir creates Dir 0750 if it is missing: the administrator (or
+// systemd, scripts/stack.sh) makes it 2750 with Apache's group, which this
+// process, not a member of that group, cannot. An existing directory's
 // mode is left alone (Get refuses entries in one others can write).
 func (c *Cache) ensureDir() error {
 	if _, err := os.Stat(c.Dir); err == nil {
 		return nil
 	}
-	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
+	if err := os.MkdirAll(c.Dir, 0o750); err != nil {
 		return fmt.Errorf("memberships cache: %w", err)
 	}
-	// MkdirAll's mode is filtered by the umask; the helper needs r-x.
-	if err := os.Chmod(c.Dir, 0o755); err != nil {
+	// MkdirAll's mode is filtered by the umask.
+	if err := os.Chmod(c.Dir, 0o750); err != nil {
 		return fmt.Errorf("memberships cache: %w", err)
 	}
 	return nil

@@ -21,19 +21,38 @@ func TestCachePermissions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := fi.Mode().Perm(); m != 0o644 {
-		t.Errorf("file mode %o, want 644", m)
+	if m := fi.Mode().Perm(); m != 0o640 {
+		t.Errorf("file mode %o, want 640", m)
 	}
 	di, err := os.Stat(c.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := di.Mode().Perm(); m != 0o755 {
-		t.Errorf("dir mode %o, want 755", m)
+	if m := di.Mode().Perm(); m != 0o750 {
+		t.Errorf("dir mode %o, want 750", m)
 	}
 	// No temporary files left behind.
 	names, _ := os.ReadDir(c.Dir)
 	if len(names) != 1 {
 		t.Errorf("dir holds %v", names)
+	}
+}
+
+// Group read, as the 2750 directory of Apache's group gives, is no reason
+// to distrust an entry; group write is.
+func TestCacheGroupReadTrusted(t *testing.T) {
+	c, _ := newCache(t)
+	if _, err := c.Put("jdoe", &Entry{User: "jdoe", Domain: "EXAMPLE", Groups: jdoeGroup}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(c.Dir, 0o750|os.ModeSetgid); err != nil {
+		t.Fatal(err)
+	}
+	if e, fresh, err := c.Get("jdoe"); e == nil || !fresh || err != nil {
+		t.Errorf("2750 directory, 0640 file: %v %v %v", e, fresh, err)
+	}
+	os.Chmod(c.Path("jdoe"), 0o660)
+	if e, _, err := c.Get("jdoe"); e != nil || err == nil {
+		t.Errorf("group-writable file trusted: %v %v", e, err)
 	}
 }

@@ -14,6 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/user"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -64,29 +67,46 @@ func Files(cfg *config.Config) []error {
 		}
 	}
 	if ldap {
-		if err := writable(cfg.Groups.CacheDir); err != nil {
+		if err := cacheDir(cfg.Groups.CacheDir, cfg.Groups.HelperUsers); err != nil {
 			errs = append(errs, cfg.Problem([]string{"groups", "cache_dir"}, "groups.cache_dir: %v", err))
 		}
 	}
 	return errs
 }
 
-// writable creates and removes a file in dir, which is what the cache does.
-func writable(dir string) error {
+// cacheDir checks the memberships cache directory is as it must be: not
+// writable by group or others (ntlm-group-check would trust none of its
+// entries), of no use to others (they would read everyone's memberships),
+// readable by the helper users through its group, with the setgid bit if
+// that group is not this process's own (else new files would not take
+// it); then that this user can create and remove a file there, as the
+// cache does.
+func cacheDir(dir string, helpers []string) error {
 	fi, err := os.Stat(dir)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("%s does not exist (systemd's CacheDirectory= creates it; else mkdir it for this user)", dir)
+			return fmt.Errorf("%s does not exist (make it: install -d -m 2750 -g www-data, as this user)", dir)
 		}
 		return err
 	}
 	if !fi.IsDir() {
 		return fmt.Errorf("%s is not a directory", dir)
 	}
-	if m := fi.Mode().Perm(); m&0o022 != 0 {
-		// ntlm-group-check would ignore every entry: anyone who can write
-		// here could forge one.
-		return fmt.Errorf("%s has mode %v: writable by group or others, so ntlm-group-check trusts none of its entries; make it 0755, owned by this user", dir, m)
+	const want = "make it 2750, owned by this user, group Apache's (install -d -m 2750 -g www-data)"
+	m := fi.Mode().Perm()
+	if m&0o022 != 0 {
+		return fmt.Errorf("%s has mode %v: writable by group or others, so ntlm-group-check trusts none of its entries; %s", dir, m, want)
+	}
+	if m&0o007 != 0 {
+		return fmt.Errorf("%s has mode %v: every local user can read everyone's memberships; %s", dir, m, want)
+	}
+	if gid, ok := fileGID(fi); ok {
+		if err := helpersRead(dir, gid, helpers); err != nil {
+			return fmt.Errorf("%w; %s", err, want)
+		}
+		if int(gid) != os.Getegid() && fi.Mode()&os.ModeSetgid == 0 {
+			return fmt.Errorf("%s has no setgid bit: the files written would have this process's group, not the directory's (gid %d), and ntlm-group-check could not read them; %s", dir, gid, want)
+		}
 	}
 	f, err := os.CreateTemp(dir, ".check-")
 	if err != nil {
@@ -94,6 +114,32 @@ func writable(dir string) error {
 	}
 	f.Close()
 	return os.Remove(f.Name())
+}
+
+// helpersRead checks each helper user (helper_users: names or uids) is
+// in group gid, as reading a 2750 directory of that group requires. Root
+// and unknown users are left out: root reads anything, and the daemon's
+// start refuses unknown users.
+func helpersRead(dir string, gid uint32, helpers []string) error {
+	for _, h := range helpers {
+		u, err := user.Lookup(h)
+		if err != nil {
+			if u, err = user.LookupId(h); err != nil {
+				continue
+			}
+		}
+		if u.Uid == "0" {
+			continue
+		}
+		gids, err := u.GroupIds()
+		if err != nil {
+			gids = []string{u.Gid}
+		}
+		if !slices.Contains(gids, strconv.FormatUint(uint64(gid), 10)) {
+			return fmt.Errorf("%s belongs to group %d, which helper user %s (ntlm-group-check, run by Apache) is not in: it could not read the cache", dir, gid, h)
+		}
+	}
+	return nil
 }
 
 // Result is one server a probe reached, or failed to.

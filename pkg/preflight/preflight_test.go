@@ -9,7 +9,9 @@ import (
 	"encoding/pem"
 	"math/big"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -44,6 +46,7 @@ secret_files = ["cookie.key"]
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.Groups.HelperUsers = nil // their group: TestCacheDirGroup
 	got := Files(cfg)
 	want := []string{
 		path + ":1: caller secret: open " + filepath.Join(dir, "caller.secret"),
@@ -100,24 +103,64 @@ func TestCacheDirNotWritable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer os.Chmod(dir, 0o700)
-	if err := writable(dir); err == nil || !strings.Contains(err.Error(), "not writable") {
-		t.Errorf("writable(read-only dir) = %v", err)
+	if err := cacheDir(dir, nil); err == nil || !strings.Contains(err.Error(), "not writable") {
+		t.Errorf("cacheDir(read-only dir) = %v", err)
 	}
 }
 
-// A cache directory others can write is refused: ntlm-group-check would
-// ignore its entries (anyone could have forged them).
-func TestCacheDirWritableByOthers(t *testing.T) {
+// The cache directory's mode: writable by group or others is refused
+// (ntlm-group-check would ignore its entries: anyone could have forged
+// them), and so is any access for others (they would read everyone's
+// memberships); group read is what the helper needs.
+func TestCacheDirMode(t *testing.T) {
+	for _, tt := range []struct {
+		mode os.FileMode
+		want string // "" = accepted
+	}{
+		{0o2770 | os.ModeSetgid, "writable by group or others"},
+		{0o757, "writable by group or others"},
+		{0o755, "every local user can read"},
+		{0o751, "every local user can read"},
+		{0o750, ""},
+		{0o750 | os.ModeSetgid, ""},
+		{0o700, ""},
+	} {
+		dir := t.TempDir()
+		if err := os.Chmod(dir, tt.mode); err != nil {
+			t.Fatal(err)
+		}
+		err := cacheDir(dir, nil)
+		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("cacheDir(%v dir) = %v, want %q", tt.mode, err, tt.want)
+		}
+	}
+}
+
+// The helper users must be in the directory's group, and files written
+// there must take that group (setgid) when it is not this process's.
+func TestCacheDirGroup(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give the directory Apache's group")
+	}
+	www, err := user.Lookup("www-data")
+	if err != nil {
+		t.Skip("no www-data user:", err)
+	}
+	gid, _ := strconv.Atoi(www.Gid)
 	dir := t.TempDir()
-	if err := os.Chmod(dir, 0o2770); err != nil {
+	os.Chmod(dir, 0o750)
+	if err := cacheDir(dir, []string{"www-data"}); err == nil || !strings.Contains(err.Error(), "is not in") {
+		t.Errorf("directory of root's group, helper www-data: %v", err)
+	}
+	if err := os.Chown(dir, 0, gid); err != nil {
 		t.Fatal(err)
 	}
-	if err := writable(dir); err == nil || !strings.Contains(err.Error(), "writable by group or others") {
-		t.Errorf("writable(group-writable dir) = %v", err)
+	if err := cacheDir(dir, []string{"www-data"}); err == nil || !strings.Contains(err.Error(), "no setgid bit") {
+		t.Errorf("www-data's group without setgid: %v", err)
 	}
-	os.Chmod(dir, 0o755)
-	if err := writable(dir); err != nil {
-		t.Errorf("writable(0755 dir) = %v", err)
+	os.Chmod(dir, 0o750|os.ModeSetgid)
+	if err := cacheDir(dir, []string{"www-data"}); err != nil {
+		t.Errorf("2750 root:www-data: %v", err)
 	}
 }
 

@@ -3,8 +3,11 @@ package e2e
 import (
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/memberships"
@@ -73,6 +76,41 @@ func asApache(t *testing.T, script string) (string, error) {
 	t.Helper()
 	out, err := exec.Command("setpriv", "--reuid=www-data", "--regid=www-data", "--init-groups", "--", "sh", "-c", script).CombinedOutput()
 	return string(out), err
+}
+
+// TestCachePrivateToApache: the memberships cache is readable by Apache's
+// group (ntlm-group-check) and by no other local user, and Apache's user
+// cannot write it.
+func TestCachePrivateToApache(t *testing.T) {
+	s := loadStack(t)
+	dir := s.env["GROUPS_CACHE"]
+	if code, _ := get(t, ntlmClient(nil), s.url("/webusers/whoami"), `EXAMPLE\jdoe`, users["jdoe"]); code != 200 {
+		t.Fatalf("jdoe on /webusers: %d", code)
+	}
+	waitCached(t, s, "jdoe")
+	file := (&memberships.Cache{Dir: dir}).Path("jdoe")
+	if out, err := asApache(t, "cat "+file); err != nil || !strings.Contains(out, "goauthenntlm-memberships") {
+		t.Errorf("as www-data, reading jdoe's entry: %v %q", err, out)
+	}
+	if out, err := asApache(t, "echo x >> "+file+" || touch "+filepath.Join(dir, "x")+" && exit 0; exit 1"); err == nil {
+		t.Errorf("as www-data, writing the cache succeeded (%s)", out)
+	}
+	// A third user: nobody, in no group of its own that matters.
+	for _, script := range []string{"cat " + file, "ls " + dir, "test -r " + file} {
+		out, err := exec.Command("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--", "sh", "-c", script).CombinedOutput()
+		if err == nil {
+			t.Errorf("as nobody, %q succeeded: %s", script, out)
+		}
+	}
+	for path, want := range map[string]os.FileMode{dir: 0o750 | os.ModeSetgid | os.ModeDir, file: 0o640} {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode() != want || fi.Sys().(*syscall.Stat_t).Gid != uint32(wwwDataGID(t)) {
+			t.Errorf("%s: mode %v gid %d, want %v and www-data's group", path, fi.Mode(), fi.Sys().(*syscall.Stat_t).Gid, want)
+		}
+	}
 }
 
 // TestCacheNotWritableByApache: nothing running as Apache's user can
@@ -165,4 +203,18 @@ func wwwDataUID(t *testing.T) int {
 		uid = uid*10 + int(c-'0')
 	}
 	return uid
+}
+
+// wwwDataGID is the gid of Apache's group, www-data.
+func wwwDataGID(t *testing.T) int {
+	t.Helper()
+	g, err := user.LookupGroup("www-data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid, err := strconv.Atoi(g.Gid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gid
 }

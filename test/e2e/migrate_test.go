@@ -168,7 +168,10 @@ func runMigrated(t *testing.T, s *stack, migrate, old string) string {
 	out := filepath.Join(dir, "out")
 	// A groups cache of the test's own, not the default under /var/cache.
 	cache := filepath.Join(dir, "groups")
-	os.Mkdir(cache, 0o700)
+	os.Mkdir(cache, 0o750)
+	// As an install makes it: Apache's group reads, -check insists.
+	os.Chown(cache, -1, wwwDataGID(t))
+	os.Chmod(cache, 0o750|os.ModeSetgid)
 	cmd := exec.Command(migrate, "-o", out, "-listen", authzAddr, "-groups-cache-dir", cache,
 		"-ldap-bind-user", s.env["LDAP_BIND"], "-ldap-password-file", s.env["LDAP_PASSFILE"], "-ldap-ca-file", s.env["LDAP_CA"], oldPath)
 	report, err := cmd.CombinedOutput()

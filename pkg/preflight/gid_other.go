@@ -1,0 +1,8 @@
+//go:build !unix
+
+package preflight
+
+import "os"
+
+// fileGID: no file groups to check on this system.
+func fileGID(os.FileInfo) (uint32, bool) { return 0, false }
