@@ -113,6 +113,31 @@ func TestCachePrivateToApache(t *testing.T) {
 	}
 }
 
+// TestUnknownNamesLeaveNoFiles: names the directory does not know,
+// asked through ntlm-group-check as Apache's user, are refused and leave
+// no file behind (the authorizer keeps "no such user" in memory only), so
+// a process running as www-data cannot fill the disk with them.
+func TestUnknownNamesLeaveNoFiles(t *testing.T) {
+	s := loadStack(t)
+	dir := s.env["GROUPS_CACHE"]
+	before, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := `i=0; while [ $i -lt 40 ]; do printf 'no-such-user-%d\nWebUsers\n' $i | ` +
+		filepath.Join(s.env["BIN"], "ntlm-group-check") + ` -cache ` + dir + ` 2>/dev/null; [ $? = 1 ] || exit 9; i=$((i+1)); done`
+	if out, err := asApache(t, script); err != nil {
+		t.Fatalf("unknown names not refused with exit 1: %v %s", err, out)
+	}
+	after, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) > len(before) {
+		t.Errorf("40 unknown names: %d files in the cache, %d before", len(after), len(before))
+	}
+}
+
 // TestCacheNotWritableByApache: nothing running as Apache's user can
 // change what the memberships cache says: it can neither write a file nor
 // the directory, and an entry that someone else than the authorizer could
