@@ -252,18 +252,21 @@ func (a *Authorizer) dcFailed(r *request, step string, rt *route, err error) *fc
 	return unavailable("domain controller unavailable")
 }
 
-// routeForNegotiate picks the DCs a Type1 goes to: the domain the client
-// names (Type1 domains name the machine's domain, usually the user's), the
-// domain of the browser's hint cookie, default_domain, or the first.
+// routeForNegotiate picks the DCs a Type1 goes to: the domain of the
+// browser's hint cookie, the domain the client names, default_domain, or
+// the first. The hint comes first because it is what this browser's last
+// login named, while a Type1's domain is the machine's, which is not the
+// user's where a user logs in from another domain's machine: with the
+// Type1's domain first, such a client would start over at every login.
 // hinted reports whether the choice came from the hint cookie.
 func (a *Authorizer) routeForNegotiate(neg *ntlmmsg.Negotiate, p map[string]string) (rt *route, hinted bool) {
+	if rt := a.hintedRoute(p); rt != nil {
+		return rt, true
+	}
 	if neg.Domain != "" {
 		if rt := a.route(neg.Domain); rt != nil {
 			return rt, false
 		}
-	}
-	if rt := a.hintedRoute(p); rt != nil {
-		return rt, true
 	}
 	if rt := a.route(a.cfg.Auth.DefaultDomain); rt != nil {
 		return rt, false
