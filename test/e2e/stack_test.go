@@ -1,7 +1,5 @@
-// Package e2e tests the whole chain as users run it: an HTTP client, a real
-// Apache with mod_authnz_fcgi, ntlm-fcgi-authorizer, and a real Samba AD DC.
-// The stack is brought up by scripts/stack.sh (make test does it) and
-// described to the tests by the file GOAUTHENNTLM_STACK names.
+//go:build linux
+
 package e2e
 
 import (
