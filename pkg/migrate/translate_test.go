@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -168,7 +170,7 @@ func TestOwnConfigs(t *testing.T) {
 	tmp := t.TempDir()
 	pass := filepath.Join(tmp, "ldap.pass")
 	os.WriteFile(pass, []byte("x\n"), 0o600)
-	opt := Options{LDAPBindUser: "svc-ntlm@EXAMPLE.COM", LDAPBindPasswordFile: pass, CookieSecretFile: "cookie.key", GroupsCacheDir: tmp}
+	opt := Options{LDAPBindUser: "svc-ntlm@EXAMPLE.COM", LDAPBindPasswordFile: pass, CookieSecretFile: "cookie.key", GroupsCacheDir: groupsCache(t)}
 	for _, tc := range []struct {
 		name       string
 		file       string
@@ -460,4 +462,31 @@ func authorizerCheck(t *testing.T, conf []byte, extra map[string][]byte) error {
 		return &checkError{err, out}
 	}
 	return nil
+}
+
+// groupsCache is a groups cache directory as -check wants it: 2750, in the
+// group of the default helper user, www-data. Only root can give it that
+// group; elsewhere the test is skipped if www-data exists (-check would
+// rightly say it cannot read the cache).
+func groupsCache(t *testing.T) string {
+	dir := filepath.Join(t.TempDir(), "groups")
+	if err := os.Mkdir(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o750) // past the umask
+	g, err := user.LookupGroup("www-data")
+	if err != nil {
+		return dir // no such group: -check has no helper user to check
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give the groups cache www-data's group, as -check requires")
+	}
+	gid, _ := strconv.Atoi(g.Gid)
+	if err := os.Chown(dir, -1, gid); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o750|os.ModeSetgid); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
