@@ -27,7 +27,7 @@ type fakeDir struct {
 	accounts map[string]string   // lower-case typed name -> sAMAccountName
 	err      error               // what Lookup, Account and Trusts fail with
 	trusts   []adgroup.Trust
-	stale    bool                // Lookup serves its answer as stale
+	stale    bool // Lookup serves its answer as stale
 
 	lookups, accountCalls int
 }
