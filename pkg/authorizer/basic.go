@@ -75,7 +75,11 @@ func (a *Authorizer) basic(ctx context.Context, r *request, token []byte) *fcgi.
 		a.log.Error("cannot build the NTLM answer for a Basic login", "err", err)
 		return unavailable("cannot answer the domain controller")
 	}
-	if err := hs.Authenticate(ctx, auth.Marshal()); err != nil {
+	// The Type3 names the served domain, never a typed unserved one, so
+	// only a UPN can point it elsewhere.
+	sent := name
+	sent.Unserved = ""
+	if err := hs.Authenticate(ctx, auth.Marshal(), relayOptions(sent)...); err != nil {
 		a.obs.Login(failedOutcome(conntable.SchemeBasic, hs.DC(), start, err))
 		return a.loginFailed(r, "Basic login", "basic authenticate", rt, hs.DC(), name.User, name.Domain.Name, err)
 	}

@@ -163,7 +163,7 @@ func (a *Authorizer) authenticate(ctx context.Context, r *request, c credentials
 
 	ctx, cancel := a.dcContext(ctx)
 	defer cancel()
-	if err := pd.hs.Authenticate(ctx, c.token); err != nil {
+	if err := pd.hs.Authenticate(ctx, c.token, relayOptions(name)...); err != nil {
 		a.obs.Login(failedOutcome(schemeName(pd.scheme), pd.hs.DC(), pd.start, err))
 		return a.loginFailed(r, "login", "authenticate", pd.route, pd.hs.DC(), msg.User, domain, err)
 	}

@@ -3,10 +3,12 @@ package authorizer
 import (
 	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/adgroup"
+	"github.com/goauthenntlm/goauthenntlm/pkg/dc"
 	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
 	"github.com/goauthenntlm/goauthenntlm/pkg/identity"
 )
@@ -90,4 +92,22 @@ func (a *Authorizer) trustList(ctx context.Context, domain string) ([]adgroup.Tr
 	c.m[domain] = trustList{list: list, until: time.Now().Add(trustTTL)}
 	c.mu.Unlock()
 	return list, true, nil
+}
+
+// relayOptions tells the pool when the Type3 names an account away from
+// the served domain: a typed domain no [[domain]] serves, or a UPN whose
+// suffix is not the domain's dns_name. The DC passes such a name on (to a
+// trusted domain, or another forest), so its DC-failure answer may be that
+// domain's, caused by the name alone: still 503, but not counted against
+// the DC (see dc.ForeignName), so that no one can mark DCs down for all
+// without a password. Logins for the domain's own accounts count as ever.
+func relayOptions(name identity.Name) []dc.AuthOption {
+	foreign := name.Unserved != ""
+	if i := strings.LastIndexByte(name.User, '@'); name.UPN && i >= 0 {
+		foreign = foreign || !strings.EqualFold(name.User[i+1:], name.Domain.DNSName)
+	}
+	if foreign {
+		return []dc.AuthOption{dc.ForeignName}
+	}
+	return nil
 }

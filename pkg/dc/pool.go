@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -261,7 +262,7 @@ func (p *Pool) negotiateDC(ctx context.Context, d *dcState, type1 []byte) (_ *ha
 		default:
 			c.release()
 			se := &StatusError{DC: d.addr, Status: hdr.Status}
-			p.answered(ctx, d, "negotiate", se)
+			p.answered(ctx, d, "negotiate", se, true)
 			return nil, nil, se, se.Status.Kind() == DCFailure
 		}
 		if t, err := ntlmmsg.Type(resp.SecurityBuffer); err != nil || t != ntlmmsg.TypeChallenge || hdr.SessionID == 0 {
@@ -284,8 +285,9 @@ func (p *Pool) negotiateDC(ctx context.Context, d *dcState, type1 []byte) (_ *ha
 //
 // An anonymous Type3 is not relayed: it fails with ErrGuestSession. If the
 // connection died or the DC did not answer in time, the error wraps
-// ErrUnavailable and the browser has to start over.
-func (h *handshake) Authenticate(ctx context.Context, type3 []byte) error {
+// ErrUnavailable and the browser has to start over. With ForeignName, a
+// DCFailure answer does not count towards marking the DC down.
+func (h *handshake) Authenticate(ctx context.Context, type3 []byte, opts ...AuthOption) error {
 	if !h.done.CompareAndSwap(false, true) {
 		return fmt.Errorf("dc %s: authenticate: handshake %w", h.d.addr, ErrClosed)
 	}
@@ -316,10 +318,10 @@ func (h *handshake) Authenticate(ctx context.Context, type3 []byte) error {
 		// STATUS_MORE_PROCESSING_REQUIRED here means the DC wants another
 		// round, which NTLM does not have: a refusal as well.
 		se := &StatusError{DC: h.d.addr, Status: hdr.Status}
-		p.answered(ctx, h.d, "authenticate", se)
+		p.answered(ctx, h.d, "authenticate", se, !slices.Contains(opts, ForeignName))
 		return se
 	}
-	p.answered(ctx, h.d, "authenticate", nil)
+	p.answered(ctx, h.d, "authenticate", nil, true)
 	if f := resp.SessionFlags; f&(sessionFlagIsGuest|sessionFlagIsNull) != 0 {
 		return fmt.Errorf("dc %s: session setup: %w (SessionFlags %#x)", h.d.addr, ErrGuestSession, f)
 	}
@@ -387,10 +389,11 @@ func (p *Pool) markDown(ctx context.Context, d *dcState, reason error) {
 }
 
 // answered records d's answer to a login step: nil (it answered as it
-// should) or its StatusError. A DCFailure counts towards marking d down;
-// any other answer shows d working. NotAllowed is logged at WARN, with what
-// an administrator can do, once per status and DC per notAllowedLogEvery.
-func (p *Pool) answered(ctx context.Context, d *dcState, step string, se *StatusError) {
+// should) or its StatusError. A DCFailure counts towards marking d down
+// when counted (see ForeignName for when it is not); any other answer
+// shows d working. NotAllowed is logged at WARN, with what an
+// administrator can do, once per status and DC per notAllowedLogEvery.
+func (p *Pool) answered(ctx context.Context, d *dcState, step string, se *StatusError, counted bool) {
 	if se == nil || se.Status.Kind() != DCFailure {
 		d.mu.Lock()
 		d.failures = 0
@@ -401,6 +404,13 @@ func (p *Pool) answered(ctx context.Context, d *dcState, step string, se *Status
 				"dc", d.addr, "step", step, "status", se.Status.String(), "fix", se.Status.Hint(),
 				"repeats", "not logged again for "+notAllowedLogEvery.String())
 		}
+		return
+	}
+	if !counted {
+		// Neither counted nor resetting the count: it says nothing about
+		// this DC's own logins.
+		p.log.Warn("dc: the domain controller failed to check a login", "dc", d.addr, "step", step,
+			"status", se.Status.String(), "counted", "no, the name points to another domain")
 		return
 	}
 	d.mu.Lock()

@@ -260,3 +260,54 @@ func (b *logBuffer) logger() *slog.Logger {
 		},
 	}))
 }
+
+// A DC failure answering a login whose name points to another domain
+// (ForeignName) is logged but not counted: whoever types a trusted domain
+// whose DCs are offline needs no password, and must not take the DC out
+// of rotation for everyone. The same answer for the DC's own accounts
+// counts as before.
+func TestFakeDCFailureForeignNameNotCounted(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		opts     []AuthOption
+		wantDown bool
+	}{
+		{"foreign name", []AuthOption{ForeignName}, false},
+		{"served domain", nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bad, good := statusDC(t, StatusTrustedDomainFailure, false), newFakeDC(t)
+			logs := &logBuffer{}
+			p := newTestPool(t, Config{Addrs: []string{bad.addr, good.addr}, Logger: logs.logger()})
+			ctx := ctxT(t, 10*time.Second)
+			for i := 1; i <= downAfterFailures; i++ {
+				h, _, err := p.Negotiate(ctx, fakeType1())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if h.DC() != bad.addr {
+					t.Fatalf("handshake %d went to %s", i, h.DC())
+				}
+				err = h.Authenticate(ctx, fakeType3(), tc.opts...)
+				if !errors.Is(err, ErrUnavailable) {
+					t.Fatalf("login %d: %v, want a DCFailure matching ErrUnavailable", i, err)
+				}
+			}
+			if down := p.isDown(bad.addr); down != tc.wantDown {
+				t.Errorf("after %d failures: marked down %v, want %v", downAfterFailures, down, tc.wantDown)
+			}
+			h, _, err := p.Negotiate(ctx, fakeType1())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer h.Close()
+			if want := map[bool]string{false: bad.addr, true: good.addr}[tc.wantDown]; h.DC() != want {
+				t.Errorf("next handshake on %s, want %s", h.DC(), want)
+			}
+			out := logs.String()
+			if n := strings.Count(out, "level=WARN msg=\"dc: the domain controller failed to check a login\" dc="+bad.addr+" step=authenticate status=STATUS_TRUSTED_DOMAIN_FAILURE"); n != downAfterFailures {
+				t.Errorf("%d WARN lines for the failures, want %d:\n%s", n, downAfterFailures, out)
+			}
+		})
+	}
+}

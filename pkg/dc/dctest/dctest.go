@@ -73,6 +73,7 @@ type DC struct {
 	passwords map[string]string // by lower-case user name
 	logins    []Login
 	open      atomic.Int64
+	failures  atomic.Int64
 	closed    atomic.Bool
 }
 
@@ -114,6 +115,11 @@ func (d *DC) Accepted(user, domain string) bool {
 	}
 	return false
 }
+
+// Failures is the number of DCFailure answers to Type3s that a pool would
+// have counted towards marking the DC down: those of Authenticate calls
+// without dc.ForeignName.
+func (d *DC) Failures() int { return int(d.failures.Load()) }
 
 // Open is the number of handshakes neither authenticated nor closed: a
 // caller that forgets to close them leaks DC sessions.
@@ -188,8 +194,10 @@ func (h *handshake) Close() {
 
 // Authenticate checks the Type3's NTLMv2 response against the user's
 // password. NTLMv1 responses are refused: no client this project serves
-// sends them, and a fake that accepted them would hide a downgrade.
-func (h *handshake) Authenticate(ctx context.Context, type3 []byte) error {
+// sends them, and a fake that accepted them would hide a downgrade. A
+// DCFailure a Fault answers is counted (see Failures) unless opts has
+// dc.ForeignName.
+func (h *handshake) Authenticate(ctx context.Context, type3 []byte, opts ...dc.AuthOption) error {
 	if !h.done.CompareAndSwap(false, true) {
 		return fmt.Errorf("dctest: authenticate: handshake %w", dc.ErrClosed)
 	}
@@ -199,6 +207,10 @@ func (h *handshake) Authenticate(ctx context.Context, type3 []byte) error {
 		return fmt.Errorf("dctest: authenticate: not an NTLM AUTHENTICATE message; not relayed: %w", err)
 	}
 	if err := h.d.fault(ctx, StepAuthenticate); err != nil {
+		var se *dc.StatusError
+		if errors.As(err, &se) && se.Status.Kind() == dc.DCFailure && !slices.Contains(opts, dc.ForeignName) {
+			h.d.failures.Add(1)
+		}
 		return err
 	}
 	if msg.NoCredentials() {
