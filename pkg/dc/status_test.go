@@ -98,45 +98,67 @@ func statusDC(t *testing.T, status NTStatus, type1 bool) *fakeDC {
 
 // A DC that fails Type3s answers ErrUnavailable, never a refusal; after
 // downAfterFailures in a row it is marked down and new handshakes go to
-// the next DC.
+// the next DC. Not so for logins whose name points to another domain
+// (ForeignName): whoever types a trusted domain whose DCs are offline needs
+// no password, and must not take the DC out of rotation for everyone.
 func TestFakeDCFailureFailsOver(t *testing.T) {
-	bad, good := statusDC(t, StatusInternalError, false), newFakeDC(t)
-	logs := &logBuffer{}
-	p := newTestPool(t, Config{Addrs: []string{bad.addr, good.addr}, Logger: logs.logger()})
-	ctx := ctxT(t, 10*time.Second)
-	for i := 1; i <= downAfterFailures; i++ {
-		h, _, err := p.Negotiate(ctx, fakeType1())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if h.DC() != bad.addr {
-			t.Fatalf("handshake %d went to %s before the first DC was marked down", i, h.DC())
-		}
-		err = h.Authenticate(ctx, fakeType3())
-		var se *StatusError
-		if !errors.As(err, &se) || se.Status.Kind() != DCFailure || !errors.Is(err, ErrUnavailable) {
-			t.Fatalf("login %d: %v, want a DCFailure StatusError matching ErrUnavailable", i, err)
-		}
-		if down := p.isDown(bad.addr); down != (i == downAfterFailures) {
-			t.Errorf("after %d failures: marked down %v", i, down)
-		}
-	}
-	h, _, err := p.Negotiate(ctx, fakeType1())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if h.DC() != good.addr {
-		t.Errorf("after the first DC was marked down, the handshake went to %s", h.DC())
-	}
-	if err := h.Authenticate(ctx, fakeType3()); err != nil {
-		t.Errorf("login on the second DC: %v", err)
-	}
-	out := logs.String()
-	if n := strings.Count(out, "level=WARN msg=\"dc: the domain controller failed to check a login\" dc="+bad.addr+" step=authenticate status=STATUS_INTERNAL_ERROR"); n != downAfterFailures {
-		t.Errorf("%d WARN lines for the failures, want %d:\n%s", n, downAfterFailures, out)
-	}
-	if !strings.Contains(out, "level=WARN msg=\"dc: marked down\" dc="+bad.addr) {
-		t.Errorf("no WARN for marking the DC down:\n%s", out)
+	for _, tc := range []struct {
+		name     string
+		status   NTStatus
+		opts     []AuthOption
+		wantDown bool
+	}{
+		{"internal error", StatusInternalError, nil, true},
+		{"trust failure, served domain", StatusTrustedDomainFailure, nil, true},
+		{"trust failure, foreign name", StatusTrustedDomainFailure, []AuthOption{ForeignName}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bad, good := statusDC(t, tc.status, false), newFakeDC(t)
+			logs := &logBuffer{}
+			p := newTestPool(t, Config{Addrs: []string{bad.addr, good.addr}, Logger: logs.logger()})
+			ctx := ctxT(t, 10*time.Second)
+			for i := 1; i <= downAfterFailures; i++ {
+				h, _, err := p.Negotiate(ctx, fakeType1())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if h.DC() != bad.addr {
+					t.Fatalf("handshake %d went to %s before the first DC was marked down", i, h.DC())
+				}
+				err = h.Authenticate(ctx, fakeType3(), tc.opts...)
+				var se *StatusError
+				if !errors.As(err, &se) || se.Status.Kind() != DCFailure || !errors.Is(err, ErrUnavailable) {
+					t.Fatalf("login %d: %v, want a DCFailure StatusError matching ErrUnavailable", i, err)
+				}
+				if down := p.isDown(bad.addr); down != (tc.wantDown && i == downAfterFailures) {
+					t.Errorf("after %d failures: marked down %v", i, down)
+				}
+			}
+			h, _, err := p.Negotiate(ctx, fakeType1())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.wantDown {
+				h.Close()
+				if h.DC() != bad.addr {
+					t.Errorf("the first DC not marked down, but the handshake went to %s", h.DC())
+				}
+			} else {
+				if h.DC() != good.addr {
+					t.Errorf("after the first DC was marked down, the handshake went to %s", h.DC())
+				}
+				if err := h.Authenticate(ctx, fakeType3()); err != nil {
+					t.Errorf("login on the second DC: %v", err)
+				}
+			}
+			out := logs.String()
+			if n := strings.Count(out, "level=WARN msg=\"dc: the domain controller failed to check a login\" dc="+bad.addr+" step=authenticate status="+tc.status.String()); n != downAfterFailures {
+				t.Errorf("%d WARN lines for the failures, want %d:\n%s", n, downAfterFailures, out)
+			}
+			if marked := strings.Contains(out, "level=WARN msg=\"dc: marked down\" dc="+bad.addr); marked != tc.wantDown {
+				t.Errorf("WARN for marking the DC down: %v, want %v:\n%s", marked, tc.wantDown, out)
+			}
+		})
 	}
 }
 
@@ -259,55 +281,4 @@ func (b *logBuffer) logger() *slog.Logger {
 			return a
 		},
 	}))
-}
-
-// A DC failure answering a login whose name points to another domain
-// (ForeignName) is logged but not counted: whoever types a trusted domain
-// whose DCs are offline needs no password, and must not take the DC out
-// of rotation for everyone. The same answer for the DC's own accounts
-// counts as before.
-func TestFakeDCFailureForeignNameNotCounted(t *testing.T) {
-	for _, tc := range []struct {
-		name     string
-		opts     []AuthOption
-		wantDown bool
-	}{
-		{"foreign name", []AuthOption{ForeignName}, false},
-		{"served domain", nil, true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			bad, good := statusDC(t, StatusTrustedDomainFailure, false), newFakeDC(t)
-			logs := &logBuffer{}
-			p := newTestPool(t, Config{Addrs: []string{bad.addr, good.addr}, Logger: logs.logger()})
-			ctx := ctxT(t, 10*time.Second)
-			for i := 1; i <= downAfterFailures; i++ {
-				h, _, err := p.Negotiate(ctx, fakeType1())
-				if err != nil {
-					t.Fatal(err)
-				}
-				if h.DC() != bad.addr {
-					t.Fatalf("handshake %d went to %s", i, h.DC())
-				}
-				err = h.Authenticate(ctx, fakeType3(), tc.opts...)
-				if !errors.Is(err, ErrUnavailable) {
-					t.Fatalf("login %d: %v, want a DCFailure matching ErrUnavailable", i, err)
-				}
-			}
-			if down := p.isDown(bad.addr); down != tc.wantDown {
-				t.Errorf("after %d failures: marked down %v, want %v", downAfterFailures, down, tc.wantDown)
-			}
-			h, _, err := p.Negotiate(ctx, fakeType1())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer h.Close()
-			if want := map[bool]string{false: bad.addr, true: good.addr}[tc.wantDown]; h.DC() != want {
-				t.Errorf("next handshake on %s, want %s", h.DC(), want)
-			}
-			out := logs.String()
-			if n := strings.Count(out, "level=WARN msg=\"dc: the domain controller failed to check a login\" dc="+bad.addr+" step=authenticate status=STATUS_TRUSTED_DOMAIN_FAILURE"); n != downAfterFailures {
-				t.Errorf("%d WARN lines for the failures, want %d:\n%s", n, downAfterFailures, out)
-			}
-		})
-	}
 }
