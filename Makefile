@@ -79,10 +79,14 @@ demo-down:
 # The module must build beyond Linux (the stack and the TCP_CORK tuning
 # are Linux-only, the packages are not).
 PORTABLE = GOOS=darwin $(GO) build ./... && GOOS=freebsd $(GO) build ./... && GOOS=windows $(GO) vet ./...
+# gofmt -l lists the files that are not formatted; any is a failure.
+GOFMT_CHECK = unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.stack/*')); \
+	[ -z "$$unformatted" ] || { echo "gofmt: not formatted: $$unformatted"; false; }
 
 vet:
 	$(GO) vet ./...
 	$(PORTABLE)
+	@$(GOFMT_CHECK)
 
 # Unit tests (short). Integration tests run too when the GOAUTHENNTLM_TEST_*
 # variables point at a DC, as in make test.
@@ -113,7 +117,7 @@ test:
 	$(TEST_UP) || { echo "FAIL: the test stack did not come up"; exit 1; }; \
 	echo "== hardened test stack ($(TEST2_DIR), DC on $(TEST_IP2))"; \
 	$(TEST2_UP) || { echo "FAIL: the hardened test stack did not come up"; exit 1; }; \
-	echo "== vet"; $(GO) vet ./... || rc=1; $(PORTABLE) || rc=1; \
+	echo "== vet"; $(GO) vet ./... || rc=1; $(PORTABLE) || rc=1; $(GOFMT_CHECK) || rc=1; \
 	echo "== unit, integration and fuzz seed tests$(if $(RACE),, (no -race: cgo or a C compiler missing))"; \
 	$(TEST_ENV) $(GO) test $(RACE) -count=1 -timeout 12m $(PKGS) || rc=1; \
 	echo "== e2e"; \
