@@ -3,11 +3,15 @@
 package e2e
 
 import (
+	"bufio"
 	"encoding/base64"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"strings"
 	"testing"
+	"time"
 
 	ntlmssp "github.com/Azure/go-ntlmssp"
 )
@@ -47,14 +51,17 @@ func TestMalformedAuthorization(t *testing.T) {
 	}
 	for name, h := range headers {
 		t.Run(name, func(t *testing.T) {
-			req, _ := http.NewRequest("GET", s.url("/private/whoami"), nil)
-			req.Header["Authorization"] = []string{h}
-			resp, err := http.DefaultClient.Do(req)
+			// Raw bytes on the wire: Go's client refuses to send some of
+			// these (control characters), an attacker does not.
+			c, err := net.Dial("tcp", strings.TrimSuffix(strings.TrimPrefix(s.env["URL"], "http://"), "/"))
 			if err != nil {
-				// Go refuses to send some of these itself.
-				if strings.Contains(err.Error(), "invalid header") {
-					t.Skipf("Go's client will not send it: %v", err)
-				}
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			fmt.Fprintf(c, "GET /private/whoami HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: %s\r\nConnection: close\r\n\r\n", h)
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
 				t.Fatal(err)
 			}
 			resp.Body.Close()
