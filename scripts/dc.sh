@@ -46,6 +46,14 @@ profile_conf=$dir/etc/profile.conf
 
 ip_of() { cat "$dir/ip"; }
 
+# samba_running fails, with the log's last lines, when the DC has exited.
+samba_running() {
+	kill -0 "$(cat "$dir/samba.pid" 2>/dev/null)" 2>/dev/null && return 0
+	echo "dc.sh: samba exited; last lines of $log:" >&2
+	tail -n 20 "$log" >&2
+	return 1
+}
+
 wait_ports() {
 	local ip=$1 deadline=$((SECONDS + 90))
 	while :; do
@@ -56,11 +64,7 @@ wait_ports() {
 				return 0
 			fi
 		fi
-		if ! kill -0 "$(cat "$dir/samba.pid" 2>/dev/null)" 2>/dev/null; then
-			echo "dc.sh: samba exited; last lines of $log:" >&2
-			tail -n 20 "$log" >&2
-			return 1
-		fi
+		samba_running || return 1
 		if [ $SECONDS -ge $deadline ]; then
 			echo "dc.sh: samba did not open 445/636 on $ip within 90 s; see $log" >&2
 			return 1
@@ -87,11 +91,7 @@ wait_login() {
 		elif [ -n "$want" ] && grep -F "$want" <<<"$out" >/dev/null; then
 			return 0
 		fi
-		if ! kill -0 "$(cat "$dir/samba.pid" 2>/dev/null)" 2>/dev/null; then
-			echo "dc.sh: samba exited; last lines of $log:" >&2
-			tail -n 20 "$log" >&2
-			return 1
-		fi
+		samba_running || return 1
 		if [ $SECONDS -ge $deadline ]; then
 			echo "dc.sh: no NTLM login to $ip succeeded within 60 s; the last attempt said: ${out:-nothing}" >&2
 			echo "dc.sh: last lines of $log:" >&2
