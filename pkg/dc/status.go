@@ -88,6 +88,7 @@ const (
 	statusNoTrustLSASecret   NTStatus = 0xC000018A
 	statusNoTrustSAMAccount  NTStatus = 0xC000018B
 	statusNetlogonNotStarted NTStatus = 0xC0000192
+	statusNotFound           NTStatus = 0xC0000225
 )
 
 type statusInfo struct {
@@ -118,6 +119,10 @@ var statuses = map[NTStatus]statusInfo{
 	StatusAccountExpired:      {name: "STATUS_ACCOUNT_EXPIRED", kind: Refused},
 	StatusPasswordMustChange:  {name: "STATUS_PASSWORD_MUST_CHANGE", kind: Refused},
 	StatusAccountLockedOut:    {name: "STATUS_ACCOUNT_LOCKED_OUT", kind: Refused},
+	// Samba 4.17's answer to a wrong password for a UPN (user@suffix),
+	// with or without a typed domain: anyone can send it, so counting it
+	// as a DC failure would let them mark DCs down.
+	statusNotFound: {name: "STATUS_NOT_FOUND", kind: Refused},
 
 	// The domain's policy: not here, or not with NTLM.
 	StatusAccountRestriction: {name: "STATUS_ACCOUNT_RESTRICTION", kind: NotAllowed,

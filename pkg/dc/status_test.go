@@ -18,7 +18,7 @@ func TestStatusKinds(t *testing.T) {
 		Refused: {StatusLogonFailure, StatusWrongPassword, StatusNoSuchUser, StatusAccountLockedOut,
 			StatusPasswordExpired, StatusAccountDisabled, StatusAccountExpired, StatusPasswordMustChange,
 			StatusPasswordRestriction, StatusNoSuchDomain, StatusInvalidParameter, StatusAccessDenied,
-			StatusMoreProcessingRequired},
+			StatusMoreProcessingRequired, statusNotFound},
 		NotAllowed: {StatusNTLMBlocked, StatusLogonTypeNotGranted, StatusInvalidWorkstation,
 			StatusInvalidLogonHours, StatusAccountRestriction, StatusSmartcardLogonRequired,
 			StatusAuthenticationFirewallFailed},

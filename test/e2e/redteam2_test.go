@@ -1,0 +1,86 @@
+//go:build linux
+
+package e2e
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goauthenntlm/goauthenntlm/pkg/ntlmmsg"
+)
+
+// Second red team: a client without a password must not make the DC
+// look failed with names the identity code reads as the served domain's
+// own (so counted): no domain, or the served NetBIOS or DNS name in any
+// case, with crafted users and responses. Found so: Samba answers a wrong
+// password for jdoe@example.test STATUS_NOT_FOUND, which was a DC
+// failure: three typos (or anyone's three requests) marked the DC down.
+func TestNoDCFailureFromServedNames(t *testing.T) {
+	s := loadStack(t)
+	url := s.url("/private/whoami")
+	const uni, ntlm, ess = ntlmmsg.NegotiateUnicode, ntlmmsg.NegotiateNTLM, ntlmmsg.ExtendedSessionSecurity
+	rnd := func(n int) []byte {
+		b := make([]byte, n)
+		rand.Read(b)
+		return b
+	}
+	for _, domain := range []string{"", "EXAMPLE", "example", "example.test", "EXAMPLE.TEST"} {
+		named := func(user string) func(*ntlmmsg.Challenge) []byte {
+			return func(ch *ntlmmsg.Challenge) []byte {
+				var cc [8]byte
+				rand.Read(cc[:])
+				au, _, err := ntlmmsg.NewAuthenticateV2(ch, user, domain, "wrong password", "", cc, time.Now())
+				if err != nil {
+					t.Fatal(err)
+				}
+				return rawType3(uni|ntlm|ess, utf16le(domain), utf16le(user), au.LmChallengeResponse, au.NtChallengeResponse)
+			}
+		}
+		randomNT := func(lm, nt int) func(*ntlmmsg.Challenge) []byte {
+			return func(*ntlmmsg.Challenge) []byte {
+				return rawType3(uni|ntlm|ess, utf16le(domain), utf16le("jdoe"), rnd(lm), rnd(nt))
+			}
+		}
+		for _, tt := range []struct {
+			name  string
+			type3 func(*ntlmmsg.Challenge) []byte
+		}{
+			{"NTLMv1 length", randomNT(24, 24)},
+			{"random v2 blob", randomNT(24, 200)},
+			{"LM only", randomNT(24, 0)},
+			{"unknown user", named("nosuchuser-rt")},
+			{"krbtgt", named("krbtgt")},
+			{"machine account", named("DC$")},
+			{"UPN of the domain", named("jdoe@example.test")},
+			{"UPN, trailing dot", named("jdoe@example.test.")},
+			{"UPN, foreign", named("jdoe@zz.invalid")},
+			{"UPN twice", named("jdoe@example.test@zz.invalid")},
+			{"UPN, empty user", named("@example.test")},
+			{"leading @", named("@jdoe")},
+			{"backslash user", named(`EXAMPLE\jdoe`)},
+			{"slash user", named(`zz/jdoe`)},
+			{"trailing dot user", named("jdoe.")},
+			{"trailing space user", named("jdoe ")},
+			{"long user", named(strings.Repeat("x", 250))},
+			{"astral user", named("j😀")},
+		} {
+			t.Run(domain+"/"+tt.name, func(t *testing.T) {
+				off := s.logOffset(t)
+				cl := oneConn()
+				neg := &ntlmmsg.Negotiate{Flags: uni | ntlm | ess | ntlmmsg.RequestTarget | ntlmmsg.AlwaysSign}
+				ch := ntlmChallenge(t, cl, url, neg)
+				code, _, body := do(t, cl, url, "NTLM "+base64.StdEncoding.EncodeToString(tt.type3(ch)))
+				if code != 401 && code != 400 {
+					t.Errorf("%d %q, want 401 or 400", code, body)
+				}
+				if log, _ := s.logSince(t, off); strings.Contains(log, "failed to check a login") || strings.Contains(log, "marked down") {
+					t.Errorf("counted against the DC:\n%s", log)
+				}
+			})
+		}
+	}
+}
+
