@@ -83,4 +83,3 @@ func TestNoDCFailureFromServedNames(t *testing.T) {
 		}
 	}
 }
-
