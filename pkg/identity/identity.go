@@ -88,9 +88,11 @@ func (n *Names) Served(name string) *config.Domain {
 //     any other domain is fallback_domain, whose DCs decide, or refused;
 //   - a user@suffix whose suffix is a served domain's DNS or NetBIOS name
 //     is that domain (other suffixes are UPN suffixes the DC resolves);
-//   - then default_domain;
-//   - then the served domain the DC named itself (fallback_domain if that
-//     is not served), or the first domain when no DC was asked yet.
+//   - then the served domain the DC named itself: it checks a name
+//     without a domain as its own account, whatever default_domain says
+//     (two domains may share DCs);
+//   - then default_domain, then fallback_domain when a DC was asked, or
+//     the first domain when none was yet (Basic).
 //
 // So the label is always a served domain's own name: never a name the
 // client typed, and never the name the client offered in its NEGOTIATE
@@ -127,6 +129,9 @@ func (n *Names) Login(user, domain, dcDomain string) (Name, error) {
 			return nm, nil
 		}
 	}
+	if nm.Domain = n.Served(dcDomain); nm.Domain != nil {
+		return nm, nil
+	}
 	if n.def != nil {
 		nm.Domain = n.def
 		return nm, nil
@@ -135,10 +140,7 @@ func (n *Names) Login(user, domain, dcDomain string) (Name, error) {
 		nm.Domain = &n.cfg.Domains[0]
 		return nm, nil
 	}
-	if nm.Domain = n.Served(dcDomain); nm.Domain == nil {
-		nm.Domain = n.fallback
-	}
-	if nm.Domain == nil {
+	if nm.Domain = n.fallback; nm.Domain == nil {
 		return Name{}, fmt.Errorf("identity: the domain controller's domain %q: %w", dcDomain, ErrNotServed)
 	}
 	return nm, nil

@@ -56,7 +56,11 @@ func TestLogin(t *testing.T) {
 		{name: "unknown domain takes fallback's label", conf: fallback, user: "alice", domain: "TRUSTEDCORP", dc: "EXAMPLE", wantDomain: "EXAMPLE", wantUser: "alice", unserved: "TRUSTEDCORP"},
 		{name: "ADMINS takes fallback's label", conf: fallback, user: "alice", domain: "ADMINS", wantDomain: "EXAMPLE", wantUser: "alice", unserved: "ADMINS"},
 		{name: "empty domain: the DC's own domain, not the NEGOTIATE's", user: "alice", dc: "EXAMPLE", wantDomain: "EXAMPLE", wantUser: "alice"},
-		{name: "empty domain: default_domain first", conf: def, user: "alice", dc: "EXAMPLE", wantDomain: "PAYROLL", wantUser: "alice"},
+		// PAYROLL shares EXAMPLE's DC, which checks alice as EXAMPLE\alice.
+		{name: "empty domain: the DC's own domain before default_domain", conf: def, user: "alice", dc: "EXAMPLE", wantDomain: "EXAMPLE", wantUser: "alice"},
+		{name: "empty domain, DC's domain not served: default_domain", conf: def, user: "alice", dc: "ELSEWHERE", wantDomain: "PAYROLL", wantUser: "alice"},
+		{name: "Basic: bare user, no DC asked yet: default_domain", conf: def, user: "alice", wantDomain: "PAYROLL", wantUser: "alice"},
+		{name: "UPN with another suffix: the DC's domain before default_domain", conf: def, user: "jdoe@corp.example", dc: "EXAMPLE", wantDomain: "EXAMPLE", wantUser: "jdoe@corp.example", upn: true},
 		{name: "empty domain, DC's domain not served, no fallback", user: "alice", dc: "ELSEWHERE", notServed: true},
 		{name: "empty domain, DC's domain not served, fallback", conf: fallback, user: "alice", dc: "ELSEWHERE", wantDomain: "EXAMPLE", wantUser: "alice"},
 		{name: "Basic: bare user, no DC asked yet: first domain", user: "alice", wantDomain: "EXAMPLE", wantUser: "alice"},

@@ -83,3 +83,48 @@ func TestNoDCFailureFromServedNames(t *testing.T) {
 		}
 	}
 }
+
+// Two domains served by the same DC (as the fallback check advises for a
+// trusted domain), default_domain the one that is not the DC's own. A
+// Type3 naming no domain is checked by the DC as its own account (the
+// challenge's NbDomainName), so that is the label. Found so: the label
+// was default_domain's, and where each domain has its own jdoe, EXAMPLE's
+// jdoe became OTHER\jdoe. Both with one pool (the same DC list) and with
+// two (the DC listed with its port), where the client starts over once.
+func TestEmptyDomainLabelledByTheCheckingDC(t *testing.T) {
+	s := loadStack(t)
+	const uni, ntlm, ess = ntlmmsg.NegotiateUnicode, ntlmmsg.NegotiateNTLM, ntlmmsg.ExtendedSessionSecurity
+	url := s.url("/private/env")
+	for _, dc := range []string{s.env["DC_IP"], s.env["DC_IP"] + ":445"} {
+		t.Run(dc, func(t *testing.T) {
+			s.reconfigure(t, func(c string) string {
+				c = addDomain(`"`+dc+`"`, "")(c)
+				return strings.Replace(c, "[auth]\n", "[auth]\ndefault_domain = \"OTHER\"\n", 1)
+			})
+			for _, user := range []string{"jdoe", "JDoe"} {
+				cl := oneConn()
+				var code int
+				var body, dcDomain string
+				for try := 0; try < 2 && code != 200; try++ {
+					neg := &ntlmmsg.Negotiate{Flags: uni | ntlm | ess | ntlmmsg.RequestTarget | ntlmmsg.AlwaysSign}
+					ch := ntlmChallenge(t, cl, url, neg)
+					av, err := ch.AVPairs()
+					if err != nil {
+						t.Fatal(err)
+					}
+					dcDomain = av.String(ntlmmsg.MsvAvNbDomainName)
+					var cc [8]byte
+					rand.Read(cc[:])
+					au, _, err := ntlmmsg.NewAuthenticateV2(ch, user, "", users["jdoe"], "", cc, time.Now())
+					if err != nil {
+						t.Fatal(err)
+					}
+					code, _, body = do(t, cl, url, "NTLM "+base64.StdEncoding.EncodeToString(au.Marshal()))
+				}
+				if code != 200 || envVar(body, "REMOTE_USER") != dcDomain+`\jdoe` {
+					t.Errorf("%q with no domain, checked by a DC of %s: %d REMOTE_USER=%q, want %s\\jdoe", user, dcDomain, code, envVar(body, "REMOTE_USER"), dcDomain)
+				}
+			}
+		})
+	}
+}
