@@ -61,6 +61,15 @@ func (a *Authorizer) basic(ctx context.Context, r *request, token []byte) *fcgi.
 		a.log.Error("domain controller sent a challenge we cannot read", "dc", hs.DC(), "err", err)
 		return unavailable("domain controller answer unreadable")
 	}
+	if name.UPN {
+		// A UPN goes to the DC with an empty domain, whatever domain was
+		// typed, and the DC resolves it: labelled as an NTLM login naming
+		// no domain is, by its suffix or else by the domain the DC names
+		// itself (not default_domain's, which may share the DC).
+		if n, err := a.names.Login(user, "", a.challengeDomain(ch, rt)); err == nil {
+			name = n
+		}
+	}
 	var cc [8]byte
 	rand.Read(cc[:])
 	// A UPN goes to the DC as the user with an empty domain; the DC
