@@ -404,6 +404,36 @@ func TestFakeRequestTimeout(t *testing.T) {
 	}
 }
 
+// A Type3 naming another domain (ForeignName) that the DC does not answer
+// in time is as likely that domain's DCs being away as this DC being
+// hung (the DC waits for them): the conn is dropped, but the DC is not
+// marked down, else anyone could take it out of rotation by typing a
+// trusted domain whose DCs are offline. Found by the second red team:
+// only DCFailure statuses honoured ForeignName.
+func TestFakeRequestTimeoutForeignName(t *testing.T) {
+	f := newFakeDC(t)
+	f.setup = func(c *fakeConn, h header, token []byte) {
+		if h.SessionID == 0 {
+			c.challenge(h)
+		} // the Type3 is never answered
+	}
+	p := newTestPool(t, Config{Addrs: []string{f.addr}, RequestTimeout: 200 * time.Millisecond})
+	ctx := ctxT(t, time.Minute)
+	h, _, err := p.Negotiate(ctx, fakeType1())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Authenticate(ctx, fakeType3(), ForeignName); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("err = %v", err)
+	}
+	if p.isDown(f.addr) {
+		t.Error("marked down by a foreign name's timeout")
+	}
+	if !h.(*handshake).c.isDead() {
+		t.Error("conn of an unresponsive DC kept")
+	}
+}
+
 func TestFakeNotNTLMChallenge(t *testing.T) {
 	f := newFakeDC(t)
 	f.type2 = []byte{0xa1, 0x81, 0x30, 0x30} // a SPNEGO NegTokenResp

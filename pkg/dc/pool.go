@@ -286,7 +286,8 @@ func (p *Pool) negotiateDC(ctx context.Context, d *dcState, type1 []byte) (_ *ha
 // An anonymous Type3 is not relayed: it fails with ErrGuestSession. If the
 // connection died or the DC did not answer in time, the error wraps
 // ErrUnavailable and the browser has to start over. With ForeignName, a
-// DCFailure answer does not count towards marking the DC down.
+// DCFailure answer does not count towards marking the DC down, nor does
+// a timeout mark it down.
 func (h *handshake) Authenticate(ctx context.Context, type3 []byte, opts ...AuthOption) error {
 	if !h.done.CompareAndSwap(false, true) {
 		return fmt.Errorf("dc %s: authenticate: handshake %w", h.d.addr, ErrClosed)
@@ -309,7 +310,10 @@ func (h *handshake) Authenticate(ctx context.Context, type3 []byte, opts ...Auth
 	hdr, resp, err := p.exchange(ctx, h.c, h.sid, type3)
 	if err != nil {
 		err = fmt.Errorf("dc %s: session setup: %w", h.d.addr, err)
-		if isTimeout(err) {
+		// A foreign name's login may wait on another domain's DCs: its
+		// timeout drops the conn (exchange did) but does not mark the DC
+		// down, as a DCFailure answer to it does not count.
+		if isTimeout(err) && !slices.Contains(opts, ForeignName) {
 			p.markDown(ctx, h.d, err)
 		}
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)

@@ -36,8 +36,9 @@ const (
 	// The DC passes such a login on, so a DCFailure answer to it may be
 	// the other domain's failure, and whoever typed the name chose it
 	// without needing a password. It is answered and logged as any
-	// DCFailure but does not count towards marking the DC down: else
-	// anyone could take a working DC out of rotation for everybody.
+	// DCFailure but does not count towards marking the DC down (nor
+	// does a timeout, which may be the other domain's DCs being away):
+	// else anyone could take a working DC out of rotation for everybody.
 	ForeignName AuthOption = iota + 1
 )
 
