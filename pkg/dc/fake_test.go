@@ -367,70 +367,54 @@ func TestFakeConnDropMidHandshake(t *testing.T) {
 }
 
 func TestFakeRequestTimeout(t *testing.T) {
-	f := newFakeDC(t)
-	f.setup = func(c *fakeConn, h header, token []byte) {
-		if h.SessionID == 0 {
-			c.challenge(h)
-		} // the Type3 is never answered
-	}
-	p := newTestPool(t, Config{Addrs: []string{f.addr}, RequestTimeout: 200 * time.Millisecond})
-	// The caller's context is far longer than RequestTimeout, so that only
-	// RequestTimeout can end the wait this soon.
-	ctx := ctxT(t, time.Minute)
-	h, _, err := p.Negotiate(ctx, fakeType1())
-	if err != nil {
-		t.Fatal(err)
-	}
-	h2, _, err := p.Negotiate(ctx, fakeType1()) // shares the conn
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	err = h.Authenticate(ctx, fakeType3())
-	if el := time.Since(start); el > 30*time.Second {
-		t.Errorf("took %v: RequestTimeout did not end the wait", el)
-	}
-	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("err = %v", err)
-	}
-	if !p.isDown(f.addr) {
-		t.Error("not marked down")
-	}
-	if !h.(*handshake).c.isDead() {
-		t.Error("conn of an unresponsive DC kept")
-	}
-	if err := h2.Authenticate(ctx, fakeType3()); !errors.Is(err, ErrUnavailable) {
-		t.Errorf("other handshake on the dead conn: %v", err)
-	}
-}
-
-// A Type3 naming another domain (ForeignName) that the DC does not answer
-// in time is as likely that domain's DCs being away as this DC being
-// hung (the DC waits for them): the conn is dropped, but the DC is not
-// marked down, else anyone could take it out of rotation by typing a
-// trusted domain whose DCs are offline. Found by the second red team:
-// only DCFailure statuses honoured ForeignName.
-func TestFakeRequestTimeoutForeignName(t *testing.T) {
-	f := newFakeDC(t)
-	f.setup = func(c *fakeConn, h header, token []byte) {
-		if h.SessionID == 0 {
-			c.challenge(h)
-		} // the Type3 is never answered
-	}
-	p := newTestPool(t, Config{Addrs: []string{f.addr}, RequestTimeout: 200 * time.Millisecond})
-	ctx := ctxT(t, time.Minute)
-	h, _, err := p.Negotiate(ctx, fakeType1())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Authenticate(ctx, fakeType3(), ForeignName); !errors.Is(err, ErrUnavailable) {
-		t.Errorf("err = %v", err)
-	}
-	if p.isDown(f.addr) {
-		t.Error("marked down by a foreign name's timeout")
-	}
-	if !h.(*handshake).c.isDead() {
-		t.Error("conn of an unresponsive DC kept")
+	// A Type3 naming another domain (ForeignName) that the DC does not
+	// answer in time is as likely that domain's DCs being away as this DC
+	// being hung (it waits for them): the conn is dropped, but the DC is
+	// not marked down, else anyone could take it out of rotation by typing
+	// a trusted domain whose DCs are offline (found by the second red
+	// team: only DCFailure answers honoured ForeignName).
+	for _, tc := range []struct {
+		name     string
+		opts     []AuthOption
+		wantDown bool
+	}{{"own name", nil, true}, {"foreign name", []AuthOption{ForeignName}, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeDC(t)
+			f.setup = func(c *fakeConn, h header, token []byte) {
+				if h.SessionID == 0 {
+					c.challenge(h)
+				} // the Type3 is never answered
+			}
+			p := newTestPool(t, Config{Addrs: []string{f.addr}, RequestTimeout: 200 * time.Millisecond})
+			// The caller's context is far longer than RequestTimeout, so
+			// that only RequestTimeout can end the wait this soon.
+			ctx := ctxT(t, time.Minute)
+			h, _, err := p.Negotiate(ctx, fakeType1())
+			if err != nil {
+				t.Fatal(err)
+			}
+			h2, _, err := p.Negotiate(ctx, fakeType1()) // shares the conn
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			err = h.Authenticate(ctx, fakeType3(), tc.opts...)
+			if el := time.Since(start); el > 30*time.Second {
+				t.Errorf("took %v: RequestTimeout did not end the wait", el)
+			}
+			if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("err = %v", err)
+			}
+			if p.isDown(f.addr) != tc.wantDown {
+				t.Errorf("marked down: %v, want %v", p.isDown(f.addr), tc.wantDown)
+			}
+			if !h.(*handshake).c.isDead() {
+				t.Error("conn of an unresponsive DC kept")
+			}
+			if err := h2.Authenticate(ctx, fakeType3()); !errors.Is(err, ErrUnavailable) {
+				t.Errorf("other handshake on the dead conn: %v", err)
+			}
+		})
 	}
 }
 
