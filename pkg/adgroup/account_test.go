@@ -9,16 +9,18 @@ func TestAccountSearch(t *testing.T) {
 	for _, tt := range []struct {
 		name string
 		upn  bool
-		dns  string
+		dns  []string
 		want string
 	}{
-		{"jdoe", false, "example.test", "(&(objectClass=user)(sAMAccountName=jdoe))"},
-		{"jdoe@example.test", true, "", "(&(objectClass=user)(|(sAMAccountName=jdoe@example.test)(userPrincipalName=jdoe@example.test)))"},
-		{"jdoe@EXAMPLE.test", true, "example.test", "(&(objectClass=user)(|(sAMAccountName=jdoe@EXAMPLE.test)(userPrincipalName=jdoe@EXAMPLE.test)(sAMAccountName=jdoe)))"},
-		{"jdoe@other.test", true, "example.test", "(&(objectClass=user)(|(sAMAccountName=jdoe@other.test)(userPrincipalName=jdoe@other.test)))"},
-		{"*)(x@example.test", true, "example.test", `(&(objectClass=user)(|(sAMAccountName=\2a\29\28x@example.test)(userPrincipalName=\2a\29\28x@example.test)(sAMAccountName=\2a\29\28x)))`},
+		{"jdoe", false, []string{"example.test"}, "(&(objectClass=user)(sAMAccountName=jdoe))"},
+		{"jdoe@example.test", true, nil, "(&(objectClass=user)(|(sAMAccountName=jdoe@example.test)(userPrincipalName=jdoe@example.test)))"},
+		{"jdoe@EXAMPLE.test", true, []string{"example.test", "EXAMPLE"}, "(&(objectClass=user)(|(sAMAccountName=jdoe@EXAMPLE.test)(userPrincipalName=jdoe@EXAMPLE.test)(sAMAccountName=jdoe)))"},
+		{"jdoe@other.test", true, []string{"example.test", "EXAMPLE"}, "(&(objectClass=user)(|(sAMAccountName=jdoe@other.test)(userPrincipalName=jdoe@other.test)))"},
+		{"jdoe@example", true, []string{"example.test", "EXAMPLE"}, "(&(objectClass=user)(|(sAMAccountName=jdoe@example)(userPrincipalName=jdoe@example)(sAMAccountName=jdoe)))"},
+		{"jdoe@example", true, []string{"example.test", ""}, "(&(objectClass=user)(|(sAMAccountName=jdoe@example)(userPrincipalName=jdoe@example)))"},
+		{"*)(x@example.test", true, []string{"example.test"}, `(&(objectClass=user)(|(sAMAccountName=\2a\29\28x@example.test)(userPrincipalName=\2a\29\28x@example.test)(sAMAccountName=\2a\29\28x)))`},
 	} {
-		if got := accountSearch("DC=x", tt.name, tt.upn, tt.dns).Filter; got != tt.want {
+		if got := accountSearch("DC=x", tt.name, tt.upn, tt.dns...).Filter; got != tt.want {
 			t.Errorf("accountSearch(%q, %v, %q) = %s, want %s", tt.name, tt.upn, tt.dns, got, tt.want)
 		}
 	}
@@ -37,8 +39,9 @@ func TestIntegrationAccount(t *testing.T) {
 		{"jDoE", false, "jdoe"},
 		{"jdoe@example.test", true, "jdoe"},
 		{"JDOE@EXAMPLE.TEST", true, "jdoe"},
+		{"jdoe@EXAMPLE", true, "jdoe"}, // Samba takes the NetBIOS name as an implicit UPN suffix
 	} {
-		got, err := r.Account(ctx, tt.name, tt.upn, "example.test")
+		got, err := r.Account(ctx, tt.name, tt.upn, "example.test", "EXAMPLE")
 		if err != nil || got != tt.want {
 			t.Errorf("Account(%q) = %q, %v; want %q", tt.name, got, err, tt.want)
 		}

@@ -140,7 +140,7 @@ func (d *Directory) Account(ctx context.Context, name string, upn bool, domain s
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
-	sam, err = r.Account(ctx, name, upn, d.dnsNames[strings.ToUpper(domain)])
+	sam, err = r.Account(ctx, name, upn, d.dnsNames[strings.ToUpper(domain)], domain)
 	return sam, true, err
 }
 

@@ -22,7 +22,7 @@ import (
 // spelling (issue 12): these are the attacks that showed otherwise.
 
 // typedNames are spellings the DC accepts for jdoe.
-var typedNames = []string{"JDOE", "jdoe@example.test", `EXAMPLE\jDoE`, "JDOE@EXAMPLE.TEST"}
+var typedNames = []string{"JDOE", "jdoe@example.test", `EXAMPLE\jDoE`, "JDOE@EXAMPLE.TEST", "jdoe@EXAMPLE"}
 
 func TestTypedNamesAreOneAccount(t *testing.T) {
 	s := loadStack(t)
