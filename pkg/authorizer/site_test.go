@@ -29,7 +29,15 @@ type fakeDir struct {
 	trusts   []adgroup.Trust
 	stale    bool // Lookup serves its answer as stale
 
-	lookups, accountCalls int
+	lookups, accountCalls, trustCalls int
+}
+
+// calls reads a call counter under the lock: logins start group lookups
+// in the background.
+func (f *fakeDir) calls(n *int) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return *n
 }
 
 func newFakeDir() *fakeDir {
@@ -78,7 +86,7 @@ func (f *fakeDir) Account(ctx context.Context, name string, upn bool, domain str
 func (f *fakeDir) Trusts(ctx context.Context, domain string) ([]adgroup.Trust, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.lookups++
+	f.trustCalls++
 	if f.err != nil {
 		return nil, true, f.err
 	}
