@@ -49,41 +49,48 @@ func NewDirectory(cfg *config.Config, log *slog.Logger) (*Directory, error) {
 		if len(dom.LDAPURLs) == 0 {
 			continue
 		}
-		pw, err := os.ReadFile(dom.LDAPBindPasswordFile)
+		r, err := domainResolver(cfg, dom, log)
 		if err != nil {
 			d.Close()
-			return nil, fmt.Errorf("domain %s: ldap bind password: %w", dom.Name, err)
-		}
-		var roots *x509.CertPool
-		if dom.LDAPCAFile != "" {
-			pem, err := os.ReadFile(dom.LDAPCAFile)
-			if err != nil {
-				d.Close()
-				return nil, fmt.Errorf("domain %s: ldap CA: %w", dom.Name, err)
-			}
-			roots = x509.NewCertPool()
-			if !roots.AppendCertsFromPEM(pem) {
-				d.Close()
-				return nil, fmt.Errorf("domain %s: ldap CA %s holds no PEM certificate", dom.Name, dom.LDAPCAFile)
-			}
-		}
-		r, err := NewResolver(LDAPConfig{
-			URLs:         dom.LDAPURLs,
-			BaseDN:       dom.LDAPBaseDN,
-			BindUser:     dom.LDAPBindUser,
-			BindPassword: strings.TrimRight(string(pw), "\r\n"),
-			RootCAs:      roots,
-			StartTLS:     dom.LDAPStartTLS,
-			Timeout:      perServer(cfg.Groups.LookupTimeout.D(), len(dom.LDAPURLs)),
-		}, log.With("domain", dom.Name))
-		if err != nil {
-			d.Close()
-			return nil, fmt.Errorf("domain %s: %w", dom.Name, err)
+			return nil, err
 		}
 		d.resolvers[strings.ToUpper(dom.Name)] = r
 		d.dnsNames[strings.ToUpper(dom.Name)] = dom.DNSName
 	}
 	return d, nil
+}
+
+// domainResolver is the Resolver of one domain's LDAP settings, with its
+// bind password and CA read now.
+func domainResolver(cfg *config.Config, dom config.Domain, log *slog.Logger) (*Resolver, error) {
+	pw, err := os.ReadFile(dom.LDAPBindPasswordFile)
+	if err != nil {
+		return nil, fmt.Errorf("domain %s: ldap bind password: %w", dom.Name, err)
+	}
+	var roots *x509.CertPool
+	if dom.LDAPCAFile != "" {
+		pem, err := os.ReadFile(dom.LDAPCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("domain %s: ldap CA: %w", dom.Name, err)
+		}
+		roots = x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("domain %s: ldap CA %s holds no PEM certificate", dom.Name, dom.LDAPCAFile)
+		}
+	}
+	r, err := NewResolver(LDAPConfig{
+		URLs:         dom.LDAPURLs,
+		BaseDN:       dom.LDAPBaseDN,
+		BindUser:     dom.LDAPBindUser,
+		BindPassword: strings.TrimRight(string(pw), "\r\n"),
+		RootCAs:      roots,
+		StartTLS:     dom.LDAPStartTLS,
+		Timeout:      perServer(cfg.Groups.LookupTimeout.D(), len(dom.LDAPURLs)),
+	}, log.With("domain", dom.Name))
+	if err != nil {
+		return nil, fmt.Errorf("domain %s: %w", dom.Name, err)
+	}
+	return r, nil
 }
 
 // Lookup is the package Lookup for user in domain (a served domain's
