@@ -18,8 +18,21 @@ have wrk || need+=(wrk)
 have openssl || need+=(openssl)
 have ss || need+=(iproute2)
 have make || need+=(make)
-# The real-browser end-to-end tests (test/e2e/chromium_test.go).
+# The real-browser end-to-end tests (test/e2e/chromium_test.go, firefox_test.go).
 have chromium || need+=(chromium)
+have firefox-esr || need+=(firefox-esr)
+# Kerberos: MIT's client (kinit, kvno, klist), faketime for a skewed
+# client clock, ldbmodify for the service account's encryption types.
+have kinit || need+=(krb5-user)
+have faketime || need+=(faketime)
+have ldbmodify || need+=(ldb-tools)
+# Extended Protection: a second NTLM client that sends channel bindings.
+python3 -c 'import requests_ntlm' >/dev/null 2>&1 || need+=(python3-requests-ntlm)
+# The Debian package (make deb) and its checks.
+have dpkg-deb || need+=(dpkg-dev)
+have dpkg-buildpackage || need+=(dpkg-dev)
+have fakeroot || need+=(fakeroot)
+have lintian || need+=(lintian)
 # go test -race needs cgo.
 have gcc || need+=(gcc libc6-dev)
 
@@ -30,8 +43,8 @@ if [ ${#need[@]} -gt 0 ]; then
 	fi
 	echo "deps.sh: installing ${need[*]}" >&2
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+	apt-get update -qq -o DPkg::Lock::Timeout=600
+	apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 "${need[@]}" >/dev/null
 
 	# Debian may start its own Samba and Apache on install (where an init
 	# system runs them); they would hold ports 445/389/636 and 80. Stop

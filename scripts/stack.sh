@@ -56,10 +56,11 @@ die() {
 # the smbd of any running test DC. So run it only when something is missing.
 deps() {
 	local c missing=
-	for c in samba samba-tool smbclient ldapsearch apache2 curl wrk openssl ss setpriv chromium; do
+	for c in samba samba-tool smbclient ldapsearch apache2 curl wrk openssl ss setpriv chromium firefox-esr kinit faketime ldbmodify dpkg-deb fakeroot lintian; do
 		command -v "$c" >/dev/null 2>&1 || missing="$missing $c"
 	done
 	[ -e /usr/lib/apache2/modules/mod_authnz_external.so ] || missing="$missing mod_authnz_external"
+	python3 -c 'import requests_ntlm' >/dev/null 2>&1 || missing="$missing requests_ntlm"
 	[ -z "$missing" ] && return 0
 	say "missing:$missing; running scripts/deps.sh"
 	bash "$here/deps.sh"
