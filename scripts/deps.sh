@@ -27,7 +27,7 @@ have kinit || need+=(krb5-user)
 have faketime || need+=(faketime)
 have ldbmodify || need+=(ldb-tools)
 # Extended Protection: a second NTLM client that sends channel bindings.
-python3 -c 'import requests_ntlm' >/dev/null 2>&1 || need+=(python3-requests-ntlm)
+/usr/bin/python3 -c 'import requests_ntlm' >/dev/null 2>&1 || need+=(python3-requests-ntlm)
 # The Debian package (make deb) and its checks.
 have dpkg-deb || need+=(dpkg-dev)
 have dpkg-buildpackage || need+=(dpkg-dev)
