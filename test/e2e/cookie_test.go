@@ -28,17 +28,13 @@ func cookieConf(t *testing.T, s *stack, refresh string, secrets ...string) strin
 	t.Helper()
 	var files []string
 	for _, name := range secrets {
-		p := filepath.Join(s.dir, "cookie-"+name+".key")
+		// The same name is the same secret for the whole run (a test
+		// rotates by listing an old name after a new one).
+		p := filepath.Join(s.env["PUB"], "cookie-"+name+".key")
 		if _, err := os.Stat(p); err != nil {
 			k := make([]byte, 32)
 			rand.Read(k)
-			// Readable by the authorizer, which the stack runs as www-data.
-			if err := os.WriteFile(p, []byte(base64.StdEncoding.EncodeToString(k)+"\n"), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := os.Chmod(p, 0o644); err != nil {
-			t.Fatal(err)
+			p = s.daemonFile(t, "cookie-"+name+".key", []byte(base64.StdEncoding.EncodeToString(k)+"\n"))
 		}
 		files = append(files, fmt.Sprintf("%q", p))
 	}

@@ -18,7 +18,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -441,12 +440,8 @@ func TestNoSecretsInLogs(t *testing.T) {
 	}
 
 	// The login cookie on, connection binding on, NTLM debug at its most.
-	key := filepath.Join(s.dir, "cookie-nosecrets.key")
 	secret := base64.StdEncoding.EncodeToString(randBytes(t, 32))
-	if err := os.WriteFile(key, []byte(secret+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(key, 0o644)
+	key := s.daemonFile(t, "cookie-nosecrets.key", []byte(secret+"\n"))
 	s.reconfigure(t, func(c string) string {
 		c = strings.Replace(c, "[auth]\n", "ntlm_debug = 2\n\n[auth]\nbind_connections = true\n", 1)
 		return c + fmt.Sprintf("\n[cookie]\nenabled = true\nrefresh = \"1h\"\nsecret_files = [%q]\n", key)

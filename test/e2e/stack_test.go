@@ -6,12 +6,15 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -52,6 +55,49 @@ func loadStack(t *testing.T) *stack {
 		}
 	}
 	return s
+}
+
+// daemonFile writes data to the file name in the stack's PUB directory and
+// returns its path. Every file a test hands to the running daemon (a key,
+// a secret, a keytab, a certificate) goes through here: the daemon runs as
+// AUTHZ_USER, which cannot reach a checkout under a private directory
+// (/root, mktemp -d), while stack.sh makes PUB reachable whatever the
+// checkout's parents are. The file is owned by root with AUTHZ_USER's group
+// and mode 0640, as an administrator would install a secret: readable by
+// the daemon, by no other user. It is written to a temporary name and
+// renamed, so the daemon never reads half a file. A file of that name that
+// already exists is replaced.
+func (s *stack) daemonFile(t *testing.T, name string, data []byte) string {
+	t.Helper()
+	pub := s.env["PUB"]
+	if pub == "" {
+		t.Fatal("stack env lacks PUB")
+	}
+	if strings.ContainsRune(name, '/') {
+		t.Fatalf("daemonFile: %q is not a plain file name", name)
+	}
+	g, err := user.LookupGroup(s.env["AUTHZ_USER"])
+	if err != nil {
+		t.Fatalf("daemonFile: the daemon's group: %v", err)
+	}
+	gid, err := strconv.Atoi(g.Gid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(pub, name)
+	tmp, err := os.CreateTemp(pub, "."+name+".tmp-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(tmp.Name())
+	_, werr := tmp.Write(data)
+	if err := errors.Join(werr, tmp.Chown(0, gid), tmp.Chmod(0o640), tmp.Close()); err != nil {
+		t.Fatalf("daemonFile %s: %v", name, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func (s *stack) url(path string) string { return strings.TrimSuffix(s.env["URL"], "/") + path }
