@@ -105,6 +105,15 @@ type Auth struct {
 	// MaxConnections caps the authenticated connections remembered; the
 	// least recently used is forgotten first.
 	MaxConnections int `toml:"max_connections"`
+	// ServerNames are the host names clients reach this site by (what
+	// they type in the URL, e.g. "intranet.example.com"), lower case,
+	// without port or scheme. A login is meant for this site when the
+	// service it names is HTTP/ one of them: the Kerberos service
+	// principals accepted by default and the NTLM target names
+	// (MsvAvTargetName) accepted under Extended Protection. They come
+	// from here, never from the request's Host header, which the client
+	// chooses.
+	ServerNames []string `toml:"server_names"`
 }
 
 // DC is how domain controllers are talked to; see package dc.
@@ -410,6 +419,16 @@ func (c *Config) validate(data []byte) error {
 			// apache/goauthenntlm.conf): a repeat has none left.
 			bad(at("auth", "schemes"), "auth.schemes: %s is listed twice", s)
 			break
+		}
+	}
+	for i, n := range c.Auth.ServerNames {
+		switch {
+		case n == "" || strings.ContainsAny(n, "/:@\\ \t") || strings.Trim(n, ".") != n:
+			bad(at("auth", "server_names"), "auth.server_names: %q is not a host name (write it as clients type it in the URL, without scheme or port)", n)
+		case strings.ToLower(n) != n:
+			bad(at("auth", "server_names"), "auth.server_names: write %q in lower case", n)
+		case slices.Contains(c.Auth.ServerNames[:i], n):
+			bad(at("auth", "server_names"), "auth.server_names: %q is listed twice", n)
 		}
 	}
 	if c.Auth.HandshakeTimeout <= 0 {
