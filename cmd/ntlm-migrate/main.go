@@ -19,12 +19,8 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/base64"
-	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -90,47 +86,23 @@ func run(args []string) int {
 	if res.Blocks == 0 {
 		return 1
 	}
-	if err := write(*out, res); err != nil {
+	written, err := migrate.WriteOutputs(*out, res, "cookie.key")
+	for _, w := range written {
+		switch {
+		case w.Kept:
+			fmt.Printf("ntlm-migrate: %s exists; kept\n", w.Path)
+		case filepath.Base(w.Path) == "cookie.key":
+			fmt.Printf("ntlm-migrate: wrote a new cookie secret to %s (mode 0600; install it beside conf.toml)\n", w.Path)
+		default:
+			fmt.Printf("ntlm-migrate: wrote %s\n", w.Path)
+		}
+	}
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "ntlm-migrate: %v\n", err)
 		return 2
 	}
-	fmt.Printf("ntlm-migrate: wrote %s and %s\n", filepath.Join(*out, "conf.toml"), filepath.Join(*out, "goauthenntlm-site.conf"))
 	if res.Problems() > 0 {
 		return 1
 	}
 	return 0
-}
-
-func write(dir string, res *migrate.Result) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "conf.toml"), res.Conf, 0o644); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "goauthenntlm-site.conf"), res.Site, 0o644); err != nil {
-		return err
-	}
-	if !res.CookieSecret {
-		return nil
-	}
-	// A key that exists is kept: running the tool again must not log
-	// everybody out.
-	key := filepath.Join(dir, "cookie.key")
-	f, err := os.OpenFile(key, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		fmt.Printf("ntlm-migrate: %s exists; kept\n", key)
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	b := make([]byte, 32)
-	rand.Read(b)
-	if _, err := fmt.Fprintln(f, base64.StdEncoding.EncodeToString(b)); err != nil {
-		f.Close()
-		return err
-	}
-	fmt.Printf("ntlm-migrate: wrote a new cookie secret to %s (mode 0600; install it beside conf.toml)\n", key)
-	return f.Close()
 }

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A block every case below adds lines to: enough for the tool to write its
+// outputs.
+const block = `<Location /app>
+    PythonAuthenHandler pyntlm
+    PythonOption Domain EXAMPLE
+    PythonOption PDC dc1.example.com
+@LINES@
+    Require valid-user
+</Location>
+`
+
+// outputs returns every file the tool left in dir, by name.
+func outputs(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	es, _ := os.ReadDir(dir)
+	for _, e := range es {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err == nil {
+			out[e.Name()] = b
+		}
+	}
+	return out
+}
+
+// leaks names where marker shows: the printed report or errors, or a file
+// the tool wrote.
+func leaks(t *testing.T, printed string, dir, marker string) []string {
+	t.Helper()
+	var where []string
+	if strings.Contains(printed, marker) {
+		where = append(where, "the report")
+	}
+	for name, b := range outputs(t, dir) {
+		if bytes.Contains(b, []byte(marker)) {
+			where = append(where, name)
+		}
+	}
+	return where
+}
+
+// The secrets of issue 23: values that may be secret are neither printed
+// nor written, and the report says where they are (file:line) so that the
+// admin can carry them over by hand.
+func TestSecretsNeverCopied(t *testing.T) {
+	const marker = "M4RKER-s3cr3t"
+	for _, tc := range []struct {
+		name, line string
+		shown      string // what the report shows instead
+	}{
+		{"AuthLDAPBindPassword", "AuthLDAPBindPassword " + marker, "AuthLDAPBindPassword <hidden>"},
+		{"SetEnv", "SetEnv DB_PASS " + marker, "SetEnv DB_PASS <hidden>"},
+		{"SetEnv, harmless name", "SetEnv BACKEND_OPTS " + marker, "SetEnv BACKEND_OPTS <hidden>"},
+		{"SetEnvIf", `SetEnvIf Request_URI "^/x" TOKEN=` + marker, "SetEnvIf <hidden>"},
+		{"RequestHeader", "RequestHeader set X-Api-Key " + marker, "RequestHeader set X-Api-Key <hidden>"},
+		{"RequestHeader always", `RequestHeader always set Authorization "Basic ` + marker + `"`, "RequestHeader always set Authorization <hidden>"},
+		{"Header with a secret name", "Header set X-Auth-Token " + marker, "Header <hidden>"},
+		{"PerlSetVar", "PerlSetVar MyAppSecret " + marker, "PerlSetVar MyAppSecret <hidden>"},
+		{"PerlSetVar DBPass", "PerlSetVar db_pass " + marker, "PerlSetVar db_pass <hidden>"},
+		{"PythonOption", "PythonOption ApiToken " + marker, "PythonOption ApiToken <hidden>"},
+		{"ProxyPass credentials", "ProxyPass /b http://svc:" + marker + "@backend.example.com/", "ProxyPass <hidden>"},
+		{"a password argument", "DBDParams host=db user=web pass=" + marker, "DBDParams <hidden>"},
+		{"an If expression", `<If "%{HTTP:X-Key} == '` + marker + `'">` + "\n        Require all granted\n    </If>", "<If <hidden>>"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			conf := filepath.Join(dir, "old.conf")
+			os.WriteFile(conf, []byte(strings.Replace(block, "@LINES@", "    "+tc.line, 1)), 0o644)
+			out := filepath.Join(dir, "out")
+			code, printed := runCapture(t, "-o", out, conf)
+			if w := leaks(t, printed, out, marker); len(w) > 0 {
+				t.Errorf("the secret shows in %v (exit %d):\n%s\nsite:\n%s", w, code, printed, outputs(t, out)["goauthenntlm-site.conf"])
+			}
+			// Named with its place, so that it can be carried over by hand.
+			if !strings.Contains(printed, conf+":5: PROBLEM: "+tc.shown) {
+				t.Errorf("the report does not say %q at %s:5:\n%s", tc.shown, conf, printed)
+			}
+			if code != 1 {
+				t.Errorf("exit %d, want 1 (a line not carried over is a problem)", code)
+			}
+		})
+	}
+}
+
+// What is not secret is still carried over: the masking must not eat the
+// block.
+func TestNotSecretKept(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "old.conf")
+	lines := []string{
+		"Header set X-Frame-Options DENY", "RequestHeader unset Authorization", "SetEnv no-gzip",
+		"ProxyPass /b http://backend.example.com/", "PassEnv LANG", `<FilesMatch "\.key$">`, "Require all denied", "</FilesMatch>",
+	}
+	os.WriteFile(conf, []byte(strings.Replace(block, "@LINES@", "    "+strings.Join(lines, "\n    "), 1)), 0o644)
+	out := filepath.Join(dir, "out")
+	if code, printed := runCapture(t, "-o", out, conf); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, printed)
+	}
+	site := outputs(t, out)["goauthenntlm-site.conf"]
+	for _, l := range lines {
+		if !bytes.Contains(site, []byte(l+"\n")) {
+			t.Errorf("site lacks %q:\n%s", l, site)
+		}
+	}
+}
+
+// Include of a file that is not configuration (a shadow file, as root
+// runs the tool): refused at its first line, and not one byte of it is
+// printed or written, whether it is included inside a block or outside.
+func TestIncludeShadowLike(t *testing.T) {
+	dir := t.TempDir()
+	shadow := filepath.Join(dir, "shadow")
+	os.WriteFile(shadow, []byte("root:$6$M4RKsalt$M4RKhash:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\nM4RKuser:!:19000::::::\n"), 0o600)
+	for name, body := range map[string]string{
+		"in the block": strings.Replace(block, "@LINES@", "    Include "+shadow, 1),
+		"at the top":   "Include " + shadow + "\n" + strings.Replace(block, "@LINES@", "", 1),
+		"by a glob":    strings.Replace(block, "@LINES@", "    Include "+dir+"/sha*", 1),
+	} {
+		t.Run(name, func(t *testing.T) {
+			conf := filepath.Join(t.TempDir(), "old.conf")
+			os.WriteFile(conf, []byte(body), 0o644)
+			out := filepath.Join(t.TempDir(), "out")
+			code, printed := runCapture(t, "-o", out, conf)
+			if w := leaks(t, printed, out, "M4RK"); len(w) > 0 {
+				t.Errorf("the shadow file shows in %v:\n%s", w, printed)
+			}
+			if code != 2 || !strings.Contains(printed, shadow+":1: not Apache configuration") {
+				t.Errorf("exit %d, want 2 and the place it stopped:\n%s", code, printed)
+			}
+		})
+	}
+}
+
+// The real /etc/shadow, as an admin would run the tool (root): no line of
+// it is printed or written.
+func TestIncludeEtcShadow(t *testing.T) {
+	shadow, err := os.ReadFile("/etc/shadow")
+	if err != nil {
+		t.Skipf("/etc/shadow is not readable here (%v): the tool run as root is what this checks", err)
+	}
+	conf := filepath.Join(t.TempDir(), "old.conf")
+	os.WriteFile(conf, []byte(strings.Replace(block, "@LINES@", "    Include /etc/shadow", 1)), 0o644)
+	out := filepath.Join(t.TempDir(), "out")
+	code, printed := runCapture(t, "-o", out, conf)
+	if code != 2 {
+		t.Errorf("exit %d, want 2:\n%s", code, printed)
+	}
+	for _, l := range strings.Split(string(shadow), "\n") {
+		// Each line whole, and its hash field alone.
+		probes := []string{l}
+		if f := strings.Split(l, ":"); len(f) > 1 {
+			probes = append(probes, f[1])
+		}
+		for _, s := range probes {
+			if len(s) < 4 || s == "*" || s == "!" || s == "!*" {
+				continue
+			}
+			if w := leaks(t, printed, out, s); len(w) > 0 {
+				t.Errorf("a line of /etc/shadow shows in %v", w)
+			}
+		}
+	}
+}
+
+// An included file whose lines are all kept stays an Include: its lines
+// are not pasted, even a bare word that could be a password.
+func TestIncludeKeptByReference(t *testing.T) {
+	dir := t.TempDir()
+	inc := filepath.Join(dir, "extra.conf")
+	os.WriteFile(inc, []byte("Header set X-Frame-Options DENY\nM4RKhunter2\n"), 0o600)
+	conf := filepath.Join(dir, "old.conf")
+	os.WriteFile(conf, []byte(strings.Replace(block, "@LINES@", "    Include "+inc, 1)), 0o644)
+	out := filepath.Join(dir, "out")
+	code, printed := runCapture(t, "-o", out, conf)
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, printed)
+	}
+	if w := leaks(t, printed, out, "M4RK"); len(w) > 0 {
+		t.Errorf("the included file shows in %v:\n%s", w, printed)
+	}
+	if w := leaks(t, printed, out, "X-Frame-Options"); len(w) > 0 {
+		t.Errorf("the included file was copied into %v", w)
+	}
+	if site := outputs(t, out)["goauthenntlm-site.conf"]; !bytes.Contains(site, []byte("\n    Include "+inc+"\n")) {
+		t.Errorf("the Include line is not kept:\n%s", site)
+	}
+}
+
+// An included file that also holds the NTLM options: the Include cannot
+// stay (mod_python's options would come back), its other lines are named
+// by file:line, never pasted.
+func TestIncludeWithNTLMOptions(t *testing.T) {
+	dir := t.TempDir()
+	inc := filepath.Join(dir, "ntlm.conf")
+	os.WriteFile(inc, []byte("PythonOption Domain EXAMPLE\nPythonOption PDC dc1.example.com\nSetEnv APP_MODE M4RKmode\nM4RKhunter2\n"), 0o600)
+	conf := filepath.Join(dir, "old.conf")
+	os.WriteFile(conf, []byte("<Location /app>\n    PythonAuthenHandler pyntlm\n    Include "+inc+"\n    Require valid-user\n</Location>\n"), 0o644)
+	out := filepath.Join(dir, "out")
+	code, printed := runCapture(t, "-o", out, conf)
+	if w := leaks(t, printed, out, "M4RK"); len(w) > 0 {
+		t.Errorf("the included file shows in %v:\n%s", w, printed)
+	}
+	site := string(outputs(t, out)["goauthenntlm-site.conf"])
+	for _, want := range []string{"# ntlm-migrate: not copied: the line at " + inc + ":3", "# ntlm-migrate: not copied: the line at " + inc + ":4"} {
+		if !strings.Contains(site, want) {
+			t.Errorf("site lacks %q:\n%s", want, site)
+		}
+	}
+	if strings.Contains(site, "    Include ") || strings.Contains(site, "PythonOption") {
+		t.Errorf("the Include, or mod_python's options, came back:\n%s", site)
+	}
+	if !bytes.Contains(outputs(t, out)["conf.toml"], []byte(`dcs = ["dc1.example.com"]`)) {
+		t.Errorf("the included options were not translated:\n%s", outputs(t, out)["conf.toml"])
+	}
+	if code != 1 || !strings.Contains(printed, inc+":3: PROBLEM:") {
+		t.Errorf("exit %d, want 1 with a problem at %s:3:\n%s", code, inc, printed)
+	}
+}
