@@ -57,10 +57,17 @@ func requestHeaderValue(d *Directive) bool {
 // secretBearing reports whether d's text may hold a secret: then it is
 // masked in the report and never written to an output.
 func secretBearing(d *Directive) bool {
+	if d.Section {
+		return sectionSecret(d)
+	}
 	lname := strings.ToLower(d.Name)
 	switch {
 	case lname == "authname":
 		return false // the realm: shown to every client in the login dialog
+	case lname == "require" && (len(d.Args) == 0 || !strings.EqualFold(d.Args[0], "expr") && !strings.EqualFold(d.Args[0], "not")):
+		// user and group names, addresses: not secrets (Require expr
+		// can compare with one).
+		return false
 	case valueDirectives[lname]:
 		return lname != "setenv" || len(d.Args) > 1 // SetEnv NAME alone sets it empty
 	case lname == "requestheader":
@@ -115,4 +122,24 @@ func shown(d *Directive) string {
 		return "<" + strings.Join(words, " ") + ">"
 	}
 	return strings.Join(words, " ")
+}
+
+// sectionSecret: a section line is a path, pattern or address, not a
+// value (<FilesMatch "\.key$"> is no secret); only a credential in a URL,
+// or an <If> expression comparing with something secret-looking, counts.
+func sectionSecret(d *Directive) bool {
+	for _, a := range d.Args {
+		if urlUserinfo.MatchString(a) {
+			return true
+		}
+	}
+	switch strings.ToLower(d.Name) {
+	case "if", "elseif":
+		for _, a := range d.Args {
+			if secretWord.MatchString(a) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -38,7 +38,7 @@ func (t *translator) site(g *global) []byte {
 		if len(in) > 0 {
 			fmt.Fprintf(&blocks, ", inside %s", strings.Join(in, " "))
 		}
-		if sectionSecret(b.d) {
+		if secretBearing(b.d) {
 			t.add(b.d, Problem, "the block's section line may hold a secret: the block is not written; write it by hand")
 			blocks.WriteString("\n# ntlm-migrate: not written: its section line may hold a secret\n\n")
 			continue
@@ -148,7 +148,7 @@ func (t *translator) body(b *block, g *global, ds []*Directive, depth int, acc *
 				continue
 			}
 		}
-		if d.Section && sectionSecret(d) {
+		if d.Section && secretBearing(d) {
 			t.add(d, Problem, "the section line may hold a secret: the section is not copied; copy it by hand")
 			out = append(out, fmt.Sprintf("%s# ntlm-migrate: not copied: the section at %s may hold a secret", ind, d.Pos))
 			continue
@@ -510,22 +510,6 @@ func (t *translator) require(b *block, g *global, d *Directive) ([]string, bool)
 		t.add(d, Kept, "not about NTLM; kept as written")
 		return []string{d.Raw}, true
 	}
-}
-
-// sectionSecret: a section line is a path, pattern or address, not a
-// value (<FilesMatch "\.key$"> is no secret); only a credential in a URL,
-// or an <If> expression comparing with something secret-looking, counts.
-func sectionSecret(d *Directive) bool {
-	for _, a := range d.Args {
-		if urlUserinfo.MatchString(a) {
-			return true
-		}
-	}
-	switch strings.ToLower(d.Name) {
-	case "if", "elseif":
-		return secretBearing(d)
-	}
-	return false
 }
 
 // includedBy returns the Include, written in the block's own file, through
