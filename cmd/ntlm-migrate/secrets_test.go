@@ -226,3 +226,20 @@ func TestIncludeWithNTLMOptions(t *testing.T) {
 		t.Errorf("exit %d, want 1 with a problem at %s:3:\n%s", code, inc, printed)
 	}
 }
+
+// A value quoted in a problem's text (a PDC that is not a host or an
+// ldap:// URL) shows no credentials, in the report or in conf.toml.
+func TestProblemTextHidesCredentials(t *testing.T) {
+	const marker = "M4RKER-s3cr3t"
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "old.conf")
+	os.WriteFile(conf, []byte("<Location /app>\n    PythonAuthenHandler pyntlm\n    PythonOption Domain EXAMPLE\n    PythonOption PDC ldapx://svc:"+marker+"@dc1/\n    Require valid-user\n</Location>\n"), 0o644)
+	out := filepath.Join(dir, "out")
+	code, printed := runCapture(t, "-o", out, conf)
+	if w := leaks(t, printed, out, marker); len(w) > 0 {
+		t.Errorf("the password shows in %v:\n%s", w, printed)
+	}
+	if code != 1 || !strings.Contains(printed, "ldapx://<hidden>@dc1/") {
+		t.Errorf("exit %d, want 1 and the URL without its credentials:\n%s", code, printed)
+	}
+}

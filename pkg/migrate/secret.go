@@ -143,3 +143,8 @@ func sectionSecret(d *Directive) bool {
 	}
 	return false
 }
+
+// hideUserinfo turns scheme://user:password@ into scheme://<hidden>@.
+func hideUserinfo(m string) string {
+	return m[:strings.Index(m, "://")+3] + "<hidden>@"
+}

@@ -149,6 +149,9 @@ func (t *translator) add(d *Directive, l Level, format string, args ...any) {
 // record adds f unless it is already there: an option outside the blocks
 // is read once per block it applies to, and reported once.
 func (t *translator) record(f Finding) {
+	// What may quote a value (a PDC URL that did not parse): never with
+	// its credentials.
+	f.What = urlUserinfo.ReplaceAllStringFunc(f.What, hideUserinfo)
 	for _, o := range t.findings {
 		if o == f {
 			return
