@@ -69,6 +69,8 @@ func TestSecretsNeverCopied(t *testing.T) {
 		{"PerlSetVar DBPass", "PerlSetVar db_pass " + marker, "PerlSetVar db_pass <hidden>"},
 		{"PythonOption", "PythonOption ApiToken " + marker, "PythonOption ApiToken <hidden>"},
 		{"ProxyPass credentials", "ProxyPass /b http://svc:" + marker + "@backend.example.com/", "ProxyPass <hidden>"},
+		{"an @ in the password", "BalancerMember http://svc:p@" + marker + "@backend.example.com/", "BalancerMember <hidden>"},
+		{"a token as the user", "ProxyPass /c https://" + marker + "@api.example.com/", "ProxyPass <hidden>"},
 		{"a password argument", "DBDParams host=db user=web pass=" + marker, "DBDParams <hidden>"},
 		{"an If expression", `<If "%{HTTP:X-Key} == '` + marker + `'">` + "\n        Require all granted\n    </If>", "<If <hidden>>"},
 	} {

@@ -15,9 +15,11 @@ import (
 // (ProxyPass, PassEnv, Bypass) it does not.
 var secretWord = regexp.MustCompile(`(?i)passw|passphrase|pwd|secret|key|token|credential|(^|[^a-z])pass([^a-z]|$)`)
 
-// urlUserinfo is a URL with a user:password@ part (ProxyPass, BalancerMember,
-// RewriteRule [P], AuthLDAPURL...).
-var urlUserinfo = regexp.MustCompile(`(?i)[a-z][a-z0-9+.-]*://[^/?#@\s]*:[^/?#@\s]*@`)
+// urlUserinfo is a URL with a user:password@ part, or a user part alone
+// (a token as the user name), in ProxyPass, BalancerMember, RewriteRule
+// [P], AuthLDAPURL...: up to the last @ before the path, since passwords
+// hold an unencoded @ more often than they should.
+var urlUserinfo = regexp.MustCompile(`(?i)[a-z][a-z0-9+.-]*://[^/?#\s]*@`)
 
 // valueDirectives carry values to the backend or the environment, where
 // secrets live (SetEnv DB_PASS ..., AuthLDAPBindPassword): their values are
