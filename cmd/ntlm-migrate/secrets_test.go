@@ -174,58 +174,58 @@ func TestIncludeEtcShadow(t *testing.T) {
 	}
 }
 
-// An included file whose lines are all kept stays an Include: its lines
-// are not pasted, even a bare word that could be a password.
-func TestIncludeKeptByReference(t *testing.T) {
-	dir := t.TempDir()
-	inc := filepath.Join(dir, "extra.conf")
-	os.WriteFile(inc, []byte("Header set X-Frame-Options DENY\nM4RKhunter2\n"), 0o600)
-	conf := filepath.Join(dir, "old.conf")
-	os.WriteFile(conf, []byte(strings.Replace(block, "@LINES@", "    Include "+inc, 1)), 0o644)
-	out := filepath.Join(dir, "out")
-	code, printed := runCapture(t, "-o", out, conf)
-	if code != 0 {
-		t.Fatalf("exit %d:\n%s", code, printed)
-	}
-	if w := leaks(t, printed, out, "M4RK"); len(w) > 0 {
-		t.Errorf("the included file shows in %v:\n%s", w, printed)
-	}
-	if w := leaks(t, printed, out, "X-Frame-Options"); len(w) > 0 {
-		t.Errorf("the included file was copied into %v", w)
-	}
-	if site := outputs(t, out)["goauthenntlm-site.conf"]; !bytes.Contains(site, []byte("\n    Include "+inc+"\n")) {
-		t.Errorf("the Include line is not kept:\n%s", site)
-	}
-}
-
-// An included file that also holds the NTLM options: the Include cannot
-// stay (mod_python's options would come back), its other lines are named
-// by file:line, never pasted.
-func TestIncludeWithNTLMOptions(t *testing.T) {
-	dir := t.TempDir()
-	inc := filepath.Join(dir, "ntlm.conf")
-	os.WriteFile(inc, []byte("PythonOption Domain EXAMPLE\nPythonOption PDC dc1.example.com\nSetEnv APP_MODE M4RKmode\nM4RKhunter2\n"), 0o600)
-	conf := filepath.Join(dir, "old.conf")
-	os.WriteFile(conf, []byte("<Location /app>\n    PythonAuthenHandler pyntlm\n    Include "+inc+"\n    Require valid-user\n</Location>\n"), 0o644)
-	out := filepath.Join(dir, "out")
-	code, printed := runCapture(t, "-o", out, conf)
-	if w := leaks(t, printed, out, "M4RK"); len(w) > 0 {
-		t.Errorf("the included file shows in %v:\n%s", w, printed)
-	}
-	site := string(outputs(t, out)["goauthenntlm-site.conf"])
-	for _, want := range []string{"# ntlm-migrate: not copied: the line at " + inc + ":3", "# ntlm-migrate: not copied: the line at " + inc + ":4"} {
-		if !strings.Contains(site, want) {
-			t.Errorf("site lacks %q:\n%s", want, site)
-		}
-	}
-	if strings.Contains(site, "    Include ") || strings.Contains(site, "PythonOption") {
-		t.Errorf("the Include, or mod_python's options, came back:\n%s", site)
-	}
-	if !bytes.Contains(outputs(t, out)["conf.toml"], []byte(`dcs = ["dc1.example.com"]`)) {
-		t.Errorf("the included options were not translated:\n%s", outputs(t, out)["conf.toml"])
-	}
-	if code != 1 || !strings.Contains(printed, inc+":3: PROBLEM:") {
-		t.Errorf("exit %d, want 1 with a problem at %s:3:\n%s", code, inc, printed)
+// An included file's lines are never pasted, even a bare word that could
+// be a password. When they are all kept, the Include line stays; when the
+// file also holds the NTLM options, the Include cannot stay (mod_python's
+// options would come back), and its other lines are named by file:line.
+func TestIncludedNeverPasted(t *testing.T) {
+	for _, tc := range []struct {
+		name, inc, block string
+		code             int
+		site, notInSite  []string // @INC@: the included file
+	}{
+		{
+			name: "kept by reference", inc: "Header set X-Frame-Options DENY\nM4RKhunter2\n",
+			block: strings.Replace(block, "@LINES@", "    Include @INC@", 1),
+			site:  []string{"\n    Include @INC@\n"}, notInSite: []string{"X-Frame-Options"},
+		},
+		{
+			name: "with the NTLM options", inc: "PythonOption Domain EXAMPLE\nPythonOption PDC dc1.example.com\nSetEnv APP_MODE M4RKmode\nM4RKhunter2\n",
+			block: "<Location /app>\n    PythonAuthenHandler pyntlm\n    Include @INC@\n    Require valid-user\n</Location>\n",
+			code:  1,
+			site: []string{"# ntlm-migrate: not copied: the line at @INC@:3", "# ntlm-migrate: not copied: the line at @INC@:4",
+				"PROBLEM", `dcs = ["dc1.example.com"]`},
+			notInSite: []string{"    Include ", "PythonOption"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			inc := filepath.Join(dir, "extra.conf")
+			os.WriteFile(inc, []byte(tc.inc), 0o600)
+			conf := filepath.Join(dir, "old.conf")
+			os.WriteFile(conf, []byte(strings.ReplaceAll(tc.block, "@INC@", inc)), 0o644)
+			out := filepath.Join(dir, "out")
+			code, printed := runCapture(t, "-o", out, conf)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d:\n%s", code, tc.code, printed)
+			}
+			if w := leaks(t, printed, out, "M4RK"); len(w) > 0 {
+				t.Errorf("the included file shows in %v:\n%s", w, printed)
+			}
+			// The site and conf.toml together, with the report for PROBLEM.
+			all := printed + string(outputs(t, out)["goauthenntlm-site.conf"]) + string(outputs(t, out)["conf.toml"])
+			for _, s := range tc.site {
+				if !strings.Contains(all, strings.ReplaceAll(s, "@INC@", inc)) {
+					t.Errorf("outputs lack %q:\n%s", s, all)
+				}
+			}
+			site := string(outputs(t, out)["goauthenntlm-site.conf"])
+			for _, s := range tc.notInSite {
+				if strings.Contains(site, s) {
+					t.Errorf("site holds %q:\n%s", s, site)
+				}
+			}
+		})
 	}
 }
 
