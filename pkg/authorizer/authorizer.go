@@ -50,6 +50,7 @@ type Authorizer struct {
 	obs            Observer
 	kerberosLogged atomic.Bool
 	bindingKey     []byte
+	certs          certBindings // Extended Protection: each TLS certificate's binding
 }
 
 // route is a configured domain and the DC pool serving it. Domains with the

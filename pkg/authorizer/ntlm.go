@@ -144,6 +144,11 @@ func (a *Authorizer) authenticate(ctx context.Context, r *request, c credentials
 		r.log.Warn("anonymous NTLM login refused")
 		return a.challenge(true)
 	}
+	// Before the DC sees it: a login relayed from elsewhere must not
+	// reach the DC (nor count against the account's lockout).
+	if resp := a.checkEPA(r, msg); resp != nil {
+		return resp
+	}
 	name, err := a.names.Login(msg.User, msg.Domain, pd.dcDomain)
 	if err != nil {
 		r.log.Warn("login refused", "user", identity.Short(msg.User), "domain", identity.Short(msg.Domain), "err", err)
