@@ -34,9 +34,9 @@ type Metrics struct {
 	loginDuration *prometheus.HistogramVec // scheme, result
 	responses     *prometheus.CounterVec   // code
 	byCode        map[int]prometheus.Counter
-	reused        [2]prometheus.Counter // by authorizer.Via
-	groupsCached  [2]prometheus.Counter // miss, hit
-	groupLookups  [3]prometheus.Counter // by authorizer.LookupResult
+	reused        [2]prometheus.Counter  // by authorizer.Via
+	groupsCached  [2]prometheus.Counter  // miss, hit
+	groupLookups  [3]prometheus.Counter  // by authorizer.LookupResult
 	epaRefused    *prometheus.CounterVec // cause
 }
 
