@@ -81,7 +81,9 @@ func epaSite(t *testing.T, conf string) (*fakeSite, *epaObserver, *int) {
 	return s, obs, relayed
 }
 
-func cbAV(cb []byte) ntlmmsg.AVPair { return ntlmmsg.AVPair{ID: ntlmmsg.MsvAvChannelBindings, Value: cb} }
+func cbAV(cb []byte) ntlmmsg.AVPair {
+	return ntlmmsg.AVPair{ID: ntlmmsg.MsvAvChannelBindings, Value: cb}
+}
 
 func targetAV(name string) ntlmmsg.AVPair {
 	return ntlmmsg.AVPair{ID: ntlmmsg.MsvAvTargetName, Value: utf16Bytes(name)}
@@ -107,7 +109,7 @@ func TestChannelBindingDecisions(t *testing.T) {
 	}
 	// want[mode][transport][binding]: "" lets in, else the cause.
 	want := map[string]map[string]map[string]EPACause{
-		"off": {"http": {}, "https": {}},
+		"off":       {"http": {}, "https": {}},
 		"when-sent": {"http": {}, "https": {"wrong": EPABindingMismatch}},
 		"required": {
 			"http":  {"right": EPABindingOverHTTP, "wrong": EPABindingOverHTTP},
