@@ -115,7 +115,9 @@ func (c *client) params(auth string) map[string]string {
 		p["HTTP_COOKIE"] = strings.Join(cs, "; ")
 	}
 	if c.https {
-		p["HTTPS"], p["SERVER_NAME"] = "on", "www.example.test"
+		// What Apache passes at authentication: REQUEST_SCHEME, not
+		// HTTPS=on (mod_ssl sets that later, in fixups).
+		p["REQUEST_SCHEME"], p["SERVER_NAME"] = "https", "www.example.test"
 	}
 	for k, v := range c.env {
 		p[k] = v
