@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goauthenntlm/goauthenntlm/pkg/config"
 	"github.com/goauthenntlm/goauthenntlm/pkg/dc/dctest"
 	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
 	"github.com/goauthenntlm/goauthenntlm/pkg/ntlmmsg"
@@ -320,6 +321,37 @@ func BenchmarkCertBindings(b *testing.B) {
 		for b.Loop() {
 			cert, _ := parseCertText(pemText)
 			ntlmmsg.TLSChannelBindings(cert)
+		}
+	})
+}
+
+// FuzzEPAVerdict feeds arbitrary AV pair lists, as an NTLMv2 blob carries
+// them, to the decision under required over HTTPS: it never panics, and
+// whatever it lets in carries the site certificate's binding and either no
+// target name or this site's.
+func FuzzEPAVerdict(f *testing.F) {
+	sitePEM, right := siteCert(f, elliptic.P256(), x509.ECDSAWithSHA256)
+	s := newFakeSite(f, "[auth]\nchannel_binding = \"required\"\nserver_names = [\"www.example.test\"]\n")
+	r := &request{Request: &fcgi.Request{Params: map[string]string{"REQUEST_SCHEME": "https", tlsCertParam: sitePEM}}}
+	f.Add(ntlmmsg.AVPairs{cbAV(right[:]), targetAV("HTTP/www.example.test")}.Marshal())
+	f.Add(ntlmmsg.AVPairs{targetAV("cifs/www.example.test"), cbAV(right[:])}.Marshal())
+	f.Add(ntlmmsg.AVPairs{cbAV(right[:15])}.Marshal())
+	f.Fuzz(func(t *testing.T, av []byte) {
+		nt := append(make([]byte, 16+28), av...)
+		cause, _, err := s.epaVerdict(r, config.ChannelBindingRequired, &ntlmmsg.Authenticate{NtChallengeResponse: nt})
+		if err != nil || cause != "" {
+			return
+		}
+		p, perr := ntlmmsg.ParseAVPairs(av)
+		cb, _ := p.Get(ntlmmsg.MsvAvChannelBindings)
+		if perr != nil || string(cb) != string(right[:]) {
+			t.Fatalf("let in without the site's binding: %x", av)
+		}
+		if tn, ok := p.Get(ntlmmsg.MsvAvTargetName); ok && len(tn) > 0 {
+			name := strings.ToLower(p.String(ntlmmsg.MsvAvTargetName))
+			if name != "http/www.example.test" && !strings.HasPrefix(name, "http/www.example.test:") {
+				t.Fatalf("let in with target name %q", name)
+			}
 		}
 	})
 }
