@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/config"
+	"github.com/goauthenntlm/goauthenntlm/pkg/conntable"
 	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
 	"github.com/goauthenntlm/goauthenntlm/pkg/identity"
 	"github.com/goauthenntlm/goauthenntlm/pkg/ntlmmsg"
@@ -72,41 +73,86 @@ const (
 // A value that is not one of the three is a configuration mistake; it is
 // read as required, which refuses rather than lets in.
 func (a *Authorizer) channelBindingMode(r *request) config.ChannelBinding {
-	v := r.Params[channelBindingParam]
+	return a.channelBindingModeOf(r.Params)
+}
+
+func (a *Authorizer) channelBindingModeOf(p map[string]string) config.ChannelBinding {
+	v := p[channelBindingParam]
 	if v == "" {
 		return a.cfg.Auth.ChannelBinding
 	}
 	m, err := config.ParseChannelBinding(v)
 	if err != nil {
-		a.log.Error("bad CHANNEL_BINDING from Apache's config; treated as required", "uri", identity.Short(r.Params["REQUEST_URI"]), "err", err)
+		a.log.Error("bad CHANNEL_BINDING from Apache's config; treated as required", "uri", identity.Short(p["REQUEST_URI"]), "err", err)
 		return config.ChannelBindingRequired
 	}
 	return m
 }
 
 // checkEPA returns nil when msg may be relayed under the request's
-// channel_binding, else the answer refusing it.
-func (a *Authorizer) checkEPA(r *request, msg *ntlmmsg.Authenticate) *fcgi.Response {
+// channel_binding, else the answer refusing it; and the strongest
+// channel_binding the login meets, which the connection keeps (see
+// epaMet).
+func (a *Authorizer) checkEPA(r *request, msg *ntlmmsg.Authenticate) (uint8, *fcgi.Response) {
 	mode := a.channelBindingMode(r)
-	if mode == config.ChannelBindingOff {
-		return nil
+	met := a.epaLevel(r, msg)
+	if mode == config.ChannelBindingOff || met >= epaRank(mode) {
+		return met, nil
 	}
 	cause, detail, err := a.epaVerdict(r, mode, msg)
 	if err != nil {
 		// Apache's side is missing (no certificate passed): not the
 		// client's fault, and every HTTPS login would fail alike.
 		a.log.Error("Extended Protection cannot check this login; see the GOAUTHENNTLM_TLS_CERT lines of apache/goauthenntlm.conf", "err", err)
-		return status(http.StatusInternalServerError, "authorizer: no server certificate for channel binding")
+		return 0, status(http.StatusInternalServerError, "authorizer: no server certificate for channel binding")
 	}
 	if cause == "" {
-		return nil
+		return met, nil // not reached: met says otherwise
 	}
 	r.log.Warn("login refused by Extended Protection", "cause", string(cause), "detail", detail,
 		"user", identity.Short(msg.User), "domain", identity.Short(msg.Domain), "channel_binding", string(mode))
 	if o, ok := a.obs.(EPAObserver); ok {
 		o.EPARefused(cause)
 	}
-	return a.challenge(true)
+	return 0, a.challenge(true)
+}
+
+// epaRank orders the channel_binding modes: a login that meets one meets
+// those below it.
+func epaRank(m config.ChannelBinding) uint8 {
+	switch m {
+	case config.ChannelBindingWhenSent:
+		return 1
+	case config.ChannelBindingRequired:
+		return 2
+	}
+	return 0
+}
+
+// epaLevel is the rank of the strongest mode under which msg would be let
+// in on this request's channel. A connection's later requests may be for
+// locations with a stronger channel_binding than its login's: they are let
+// through only if the login met theirs (else a login relayed to a location
+// without Extended Protection would open the others on its connection).
+func (a *Authorizer) epaLevel(r *request, msg *ntlmmsg.Authenticate) uint8 {
+	for _, m := range []config.ChannelBinding{config.ChannelBindingRequired, config.ChannelBindingWhenSent} {
+		if cause, _, err := a.epaVerdict(r, m, msg); cause == "" && err == nil {
+			return epaRank(m)
+		}
+	}
+	return 0
+}
+
+// epaMet reports whether login l, remembered for a connection (or read from
+// the login cookie), may serve a request under its location's
+// channel_binding: only a login that met it. Logins of the login cookie and
+// of before this check met none: under when-sent and required a new
+// connection handshakes.
+func (a *Authorizer) epaMet(l conntable.Login, p map[string]string) bool {
+	if a.cfg.Auth.ChannelBinding == config.ChannelBindingOff && p[channelBindingParam] == "" {
+		return true // the hot path's common case: one map lookup
+	}
+	return l.EPA >= epaRank(a.channelBindingModeOf(p))
 }
 
 // epaVerdict is the decision table of Extended Protection: the cause of a

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"math/big"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -354,4 +356,59 @@ func FuzzEPAVerdict(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestChannelBindingOnLaterRequests: a connection's later requests (no
+// Authorization) are let through only where its login met the location's
+// channel_binding. Else an attacker would relay the victim's login to a
+// location without Extended Protection and then, on the same connection
+// or with the login cookie it got, fetch the protected ones.
+func TestChannelBindingOnLaterRequests(t *testing.T) {
+	sitePEM, right := siteCert(t, elliptic.P256(), x509.ECDSAWithSHA256)
+	_, wrong := siteCert(t, elliptic.P256(), x509.ECDSAWithSHA256)
+	key := filepath.Join(t.TempDir(), "cookie.key")
+	if err := os.WriteFile(key, []byte(strings.Repeat("k", 32)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, _, _ := epaSite(t, "[auth]\nserver_names = [\"www.example.test\"]\n[cookie]\nenabled = true\nsecret_files = [\""+key+"\"]\n")
+	at := func(c *client, mode string) int {
+		c.env[channelBindingParam] = mode
+		return c.do(s.Authorizer, "").Status
+	}
+	for i, tt := range []struct {
+		name string
+		av   ntlmmsg.AVPairs
+		want map[string]int // by the later request's CHANNEL_BINDING
+	}{
+		{"the site's binding", ntlmmsg.AVPairs{cbAV(right[:])}, map[string]int{"off": 200, "when-sent": 200, "required": 200}},
+		{"no binding", nil, map[string]int{"off": 200, "when-sent": 200, "required": 401}},
+		{"another certificate's binding", ntlmmsg.AVPairs{cbAV(wrong[:])}, map[string]int{"off": 200, "when-sent": 401, "required": 401}},
+		{"a file share's target name", ntlmmsg.AVPairs{cbAV(right[:]), targetAV("cifs/www.example.test")}, map[string]int{"off": 200, "when-sent": 401, "required": 401}},
+	} {
+		for _, later := range []string{"off", "when-sent", "required"} {
+			t.Run(tt.name+"/then "+later, func(t *testing.T) {
+				// The login at a location without Extended Protection.
+				c := newClient(45000 + 10*i + len(later))
+				c.https, c.extraAV = true, tt.av
+				c.env = map[string]string{tlsCertParam: sitePEM, channelBindingParam: "off"}
+				if r := ntlmScheme("NTLM").login(t, s.Authorizer, c, "jdoe", "EXAMPLE", "pw-EXAMPLE", nil); r.Status != 200 {
+					t.Fatalf("login: %d", r.Status)
+				}
+				if got := at(c, later); got != tt.want[later] {
+					t.Errorf("same connection: %d, want %d", got, tt.want[later])
+				}
+				// The login cookie on a new connection: it proves no
+				// channel, so only locations without Extended Protection.
+				c2 := newClient(c.port + 5000)
+				c2.https, c2.cookies, c2.env = true, c.cookies, map[string]string{}
+				want := 200
+				if later != "off" {
+					want = 401
+				}
+				if got := at(c2, later); got != want {
+					t.Errorf("login cookie on a new connection: %d, want %d", got, want)
+				}
+			})
+		}
+	}
 }
