@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -82,7 +83,8 @@ func (e *epaSite) client() *http.Client {
 			return d.DialContext(ctx, network, "127.0.0.1:"+e.port)
 		},
 	}
-	return &http.Client{Transport: tr, Timeout: 30 * time.Second,
+	jar, _ := cookiejar.New(nil) // the connection's binding cookie (auth.bind_connections)
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second, Jar: jar,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
@@ -219,6 +221,42 @@ func TestEPACraftedType3s(t *testing.T) {
 	for _, c := range []string{"binding_mismatch", "binding_missing", "target_name"} {
 		if !strings.Contains(m, `goauthenntlm_epa_refused_total{cause="`+c+`"}`) {
 			t.Errorf("/metrics has no goauthenntlm_epa_refused_total for %s", c)
+		}
+	}
+}
+
+// TestEPALaterRequests: a login relayed to a location without Extended
+// Protection does not open a protected one on its connection; a login
+// that met required opens both.
+func TestEPALaterRequests(t *testing.T) {
+	e := loadEPA(t)
+	get := func(cl *http.Client, path string) int {
+		t.Helper()
+		resp, err := cl.Get(e.url(path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	relayed := e.client()
+	if status, body := e.craftedLogin(t, relayed, e.url("/private/whoami"), nil); status != 200 || body != "jdoe" {
+		t.Fatalf("login at /private/: %d %q", status, body)
+	}
+	if got := get(relayed, "/private/whoami"); got != 200 {
+		t.Errorf("/private/ again on the connection: %d, want 200", got)
+	}
+	if got := get(relayed, "/epa/required/whoami"); got != 401 {
+		t.Errorf("/epa/required/ on the connection of a login without binding: %d, want 401", got)
+	}
+	bound := e.client()
+	if status, _ := e.craftedLogin(t, bound, e.url("/epa/required/whoami"), ntlmmsg.AVPairs{avBinding(e.binding)}); status != 200 {
+		t.Fatalf("login with the binding at /epa/required/: %d", status)
+	}
+	for _, p := range []string{"/private/whoami", "/epa/required/whoami", "/epa/when-sent/whoami"} {
+		if got := get(bound, p); got != 200 {
+			t.Errorf("%s on the connection of a bound login: %d, want 200", p, got)
 		}
 	}
 }
