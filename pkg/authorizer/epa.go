@@ -3,6 +3,7 @@ package authorizer
 import (
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/http"
@@ -197,7 +198,24 @@ func (a *Authorizer) epaVerdict(r *request, mode config.ChannelBinding, msg *ntl
 	if sent != want {
 		return EPABindingMismatch, "channel binding of another certificate", nil
 	}
+	if mode == config.ChannelBindingRequired && !micFlagged(av) {
+		return EPABindingMissing, "a channel binding without a MIC (MsvAvFlags 0x2)", nil
+	}
 	return "", "", nil
+}
+
+// micFlagged reports whether the client's AV pairs say its Type3 carries
+// a MIC (MsvAvFlags 0x2). Under required a binding counts only then. A
+// client that copies the challenge's TargetInfo into its blob as it is
+// and sends no MIC (curl does) signs whatever AV pairs a relaying attacker
+// added to the challenge on its way, this site's binding and target name
+// included, and the DC accepts them; with the flag (which the attacker
+// cannot remove from the blob) the DC checks the MIC, which covers the
+// challenge the DC sent, so an altered challenge (or a flag the attacker
+// added) fails there.
+func micFlagged(av ntlmmsg.AVPairs) bool {
+	v, ok := av.Get(ntlmmsg.MsvAvFlags)
+	return ok && len(v) == 4 && binary.LittleEndian.Uint32(v)&0x2 != 0
 }
 
 // checkTargetName checks MsvAvTargetName, when the client sent a

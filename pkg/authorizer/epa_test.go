@@ -102,21 +102,27 @@ func TestChannelBindingDecisions(t *testing.T) {
 	sitePEM, right := siteCert(t, elliptic.P256(), x509.ECDSAWithSHA256)
 	_, wrong := siteCert(t, elliptic.P256(), x509.ECDSAWithSHA256)
 	bindings := []struct {
-		name string
-		av   ntlmmsg.AVPairs
+		name  string
+		av    ntlmmsg.AVPairs
+		noMIC bool
 	}{
-		{"none", nil},
-		{"zeros", ntlmmsg.AVPairs{cbAV(make([]byte, 16))}},
-		{"right", ntlmmsg.AVPairs{cbAV(right[:])}},
-		{"wrong", ntlmmsg.AVPairs{cbAV(wrong[:])}},
+		{"none", nil, false},
+		{"zeros", ntlmmsg.AVPairs{cbAV(make([]byte, 16))}, false},
+		{"right", ntlmmsg.AVPairs{cbAV(right[:])}, false},
+		// The site's binding from a client that flags no MIC: curl's
+		// blob copies the challenge's TargetInfo, to which a relaying
+		// attacker added this site's binding (test/e2e
+		// TestEPARelayedCurlWithInjectedBinding).
+		{"right without MIC", ntlmmsg.AVPairs{cbAV(right[:])}, true},
+		{"wrong", ntlmmsg.AVPairs{cbAV(wrong[:])}, false},
 	}
 	// want[mode][transport][binding]: "" lets in, else the cause.
 	want := map[string]map[string]map[string]EPACause{
 		"off":       {"http": {}, "https": {}},
 		"when-sent": {"http": {}, "https": {"wrong": EPABindingMismatch}},
 		"required": {
-			"http":  {"right": EPABindingOverHTTP, "wrong": EPABindingOverHTTP},
-			"https": {"none": EPABindingMissing, "zeros": EPABindingMissing, "wrong": EPABindingMismatch},
+			"http":  {"right": EPABindingOverHTTP, "right without MIC": EPABindingOverHTTP, "wrong": EPABindingOverHTTP},
+			"https": {"none": EPABindingMissing, "zeros": EPABindingMissing, "right without MIC": EPABindingMissing, "wrong": EPABindingMismatch},
 		},
 	}
 	for _, sc := range []loginScheme{ntlmScheme("NTLM"), spnegoScheme()} {
@@ -131,6 +137,7 @@ func TestChannelBindingDecisions(t *testing.T) {
 						c.https = transport == "https"
 						c.env = map[string]string{tlsCertParam: sitePEM}
 						c.extraAV = append(ntlmmsg.AVPairs{targetAV("HTTP/www.example.test")}, b.av...)
+						c.noMIC = b.noMIC
 						before := *relayed
 						r := sc.login(t, s.Authorizer, c, "jdoe", "EXAMPLE", "pw-EXAMPLE", nil)
 						cause := want[mode][transport][b.name]
@@ -329,12 +336,14 @@ func BenchmarkCertBindings(b *testing.B) {
 
 // FuzzEPAVerdict feeds arbitrary AV pair lists, as an NTLMv2 blob carries
 // them, to the decision under required over HTTPS: it never panics, and
-// whatever it lets in carries the site certificate's binding and either no
-// target name or this site's.
+// whatever it lets in carries the site certificate's binding, the MIC flag,
+// and either no target name or this site's.
 func FuzzEPAVerdict(f *testing.F) {
 	sitePEM, right := siteCert(f, elliptic.P256(), x509.ECDSAWithSHA256)
 	s := newFakeSite(f, "[auth]\nchannel_binding = \"required\"\nserver_names = [\"www.example.test\"]\n")
 	r := &request{Request: &fcgi.Request{Params: map[string]string{"REQUEST_SCHEME": "https", tlsCertParam: sitePEM}}}
+	mic := ntlmmsg.AVPair{ID: ntlmmsg.MsvAvFlags, Value: []byte{2, 0, 0, 0}}
+	f.Add(ntlmmsg.AVPairs{mic, cbAV(right[:]), targetAV("HTTP/www.example.test")}.Marshal())
 	f.Add(ntlmmsg.AVPairs{cbAV(right[:]), targetAV("HTTP/www.example.test")}.Marshal())
 	f.Add(ntlmmsg.AVPairs{targetAV("cifs/www.example.test"), cbAV(right[:])}.Marshal())
 	f.Add(ntlmmsg.AVPairs{cbAV(right[:15])}.Marshal())
@@ -348,6 +357,9 @@ func FuzzEPAVerdict(f *testing.F) {
 		cb, _ := p.Get(ntlmmsg.MsvAvChannelBindings)
 		if perr != nil || string(cb) != string(right[:]) {
 			t.Fatalf("let in without the site's binding: %x", av)
+		}
+		if fl, _ := p.Get(ntlmmsg.MsvAvFlags); len(fl) != 4 || fl[0]&2 == 0 {
+			t.Fatalf("let in without the MIC flag: %x", av)
 		}
 		if tn, ok := p.Get(ntlmmsg.MsvAvTargetName); ok && len(tn) > 0 {
 			name := strings.ToLower(p.String(ntlmmsg.MsvAvTargetName))
