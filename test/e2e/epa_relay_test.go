@@ -144,3 +144,42 @@ func TestEPARelayedCurlWithInjectedBinding(t *testing.T) {
 		})
 	}
 }
+
+// schemeCase is a transport that sends the Authorization scheme in
+// lower case, which RFC 9110 (11.1) allows and the authorizer accepts.
+type schemeCase struct{ http.RoundTripper }
+
+func (s schemeCase) RoundTrip(r *http.Request) (*http.Response, error) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		r = r.Clone(r.Context())
+		name, tok, _ := strings.Cut(h, " ")
+		r.Header.Set("Authorization", strings.ToLower(name)+" "+tok)
+	}
+	return s.RoundTripper.RoundTrip(r)
+}
+
+// TestEPASchemeCase: Apache passes the certificate for a login whatever
+// the case of its scheme: a bound login with "ntlm" logs in under
+// required (not 500: no certificate), one with another certificate's
+// binding is refused as such.
+func TestEPASchemeCase(t *testing.T) {
+	e := loadEPA(t)
+	for _, tt := range []struct {
+		name   string
+		av     ntlmmsg.AVPairs
+		status int
+	}{
+		{"own binding", ntlmmsg.AVPairs{avTarget("HTTP/" + e.host), avBinding(e.binding)}, 200},
+		{"no binding", ntlmmsg.AVPairs{avTarget("HTTP/" + e.host)}, 401},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cl := e.client()
+			cl.Transport = schemeCase{cl.Transport}
+			off := e.s.logOffset(t)
+			if status, body := e.craftedLogin(t, cl, e.url("/epa/required/whoami"), tt.av); status != tt.status {
+				log, _ := e.s.logSince(t, off)
+				t.Fatalf("%d %q, want %d; authorizer:\n%s", status, body, tt.status, log)
+			}
+		})
+	}
+}
