@@ -13,7 +13,13 @@ import (
 // secretWord is a name or argument that looks like it holds or names a
 // secret. "pass" on its own (DB_PASS, pass=) counts; inside a word
 // (ProxyPass, PassEnv, Bypass) it does not.
-var secretWord = regexp.MustCompile(`(?i)passw|passphrase|pwd|secret|key|token|credential|(^|[^a-z])pass([^a-z]|$)`)
+var secretWord = regexp.MustCompile(`(?i)passw|passphrase|pwd|secret|key|token|credential|salt|hmac|(^|[^a-z])pass([^a-z]|$)`)
+
+// camelPass is "Pass" or "PASS" ending a word inside a name written in
+// CamelCase or capitals (PerlSetVar DBPass, Define ADMINPASS,
+// [E=DBPASS:...]), which secretWord's "pass on its own" misses. Only for
+// arguments: as a directive's own name it is ProxyPass.
+var camelPass = regexp.MustCompile(`(Pass|PASS)([^a-z]|$)`)
 
 // urlUserinfo is a URL with a user:password@ part, or a user part alone
 // (a token as the user name), in ProxyPass, BalancerMember, RewriteRule
@@ -28,6 +34,10 @@ var valueDirectives = map[string]bool{
 	"setenv": true, "setenvif": true, "setenvifnocase": true, "setenvifexpr": true,
 	"browsermatch": true, "browsermatchnocase": true,
 	"authldapbindpassword": true, "dbdparams": true, "proxyremote": true,
+	// Define's value is substituted wherever ${NAME} appears; Use's
+	// arguments are whatever the macro's body does with them (SetEnv
+	// $password...).
+	"define": true, "use": true,
 }
 
 // fileValued reports a directive whose value is a path: the file it names
@@ -71,7 +81,9 @@ func secretBearing(d *Directive) bool {
 		// can compare with one).
 		return false
 	case valueDirectives[lname]:
-		return lname != "setenv" || len(d.Args) > 1 // SetEnv NAME alone sets it empty
+		// SetEnv NAME alone sets it empty, Define NAME defines it, Use
+		// MACRO passes nothing.
+		return lname != "setenv" && lname != "define" && lname != "use" || len(d.Args) > 1
 	case lname == "requestheader":
 		return requestHeaderValue(d)
 	}
@@ -87,7 +99,7 @@ func secretBearing(d *Directive) bool {
 		return true
 	}
 	for _, a := range d.Args {
-		if secretWord.MatchString(a) {
+		if secretWord.MatchString(a) || camelPass.MatchString(a) {
 			return true
 		}
 	}
@@ -104,7 +116,7 @@ func shown(d *Directive) string {
 	}
 	var keep int
 	switch strings.ToLower(d.Name) {
-	case "setenv", "perlsetvar", "perladdvar", "pythonoption", "passenv":
+	case "setenv", "perlsetvar", "perladdvar", "pythonoption", "passenv", "define", "use":
 		keep = 1
 	case "requestheader":
 		keep = 2
