@@ -70,7 +70,8 @@ What it never copies (each named by file:line in the report instead):
 
 Outputs: conf.toml and the site 0640, cookie.key 0600, each written to a
 new temporary file in DIR and renamed into place; a symlink or other
-non-regular file at a target, or a DIR every user can write to, is refused.
+non-regular file at a target, or a DIR that another user owns or that every
+user or its group can write to, is refused.
 `)
 	}
 	if err := fl.Parse(args); err != nil {
