@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/goauthenntlm/goauthenntlm/internal/chromium"
 )
 
 // The Kerberos side of the stack (scripts/dc.sh kerberos, stack.env's
@@ -159,6 +161,40 @@ func (s *stack) curlNegotiateSkewed(t *testing.T, ccache, skew, rawURL string, e
 		t.Fatalf("curl --negotiate %s: no status in %q", rawURL, out)
 	}
 	return status, strings.TrimSpace(out[:i])
+}
+
+// chromiumKerberos prepares a Chromium to be launched with Options.Dir =
+// dir to log in to the stack's site by Kerberos with the tickets of ccache
+// (it sets KRB5_CONFIG and KRB5CCNAME for the test, which the browser
+// inherits), and returns the flags to add. Chromium 156 on Linux needs, on
+// top of the allow-list:
+//   - Local State's net.received_http_auth_negotiate_headers: it loads
+//     GSSAPI at start-up only when a Negotiate challenge has been seen
+//     before; a fresh profile answers the first one with
+//     ERR_UNSUPPORTED_AUTH_SCHEME and never sends a token.
+//   - Local State's auth.disable_negotiate_cname_lookup (the command-line
+//     switch --disable-auth-negotiate-cname-lookup has no effect): else it
+//     asks for HTTP@<the address --host-resolver-rules maps the name to>,
+//     HTTP@127.0.0.1, which the KDC does not know.
+//   - --host-resolver-rules mapping the site's domain to 127.0.0.1 ahead of
+//     the base rules (the last --host-resolver-rules given wins).
+func (s *stack) chromiumKerberos(t *testing.T, dir, ccache string) []string {
+	t.Helper()
+	t.Setenv("KRB5_CONFIG", s.env["KRB5_CONFIG"])
+	t.Setenv("KRB5CCNAME", ccache)
+	_, domain, _ := strings.Cut(s.env["SPN_HOST"], ".")
+	profile := filepath.Join(dir, "profile")
+	if err := os.MkdirAll(profile, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	state := `{"net":{"received_http_auth_negotiate_headers":true},"auth":{"disable_negotiate_cname_lookup":true}}`
+	if err := os.WriteFile(filepath.Join(profile, "Local State"), []byte(state), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return []string{
+		"--auth-server-allowlist=*." + domain,
+		"--host-resolver-rules=MAP *." + domain + " 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+	}
 }
 
 // keytabEntry is one line of klist -k -e.
@@ -380,6 +416,59 @@ func TestKerberosStack(t *testing.T) {
 			t.Error("curl --negotiate 10 minutes ahead sent no Negotiate token")
 		}
 	})
+}
+
+// TestKerberosChromium checks the Chromium recipe of chromiumKerberos on
+// a server of the test's own that asks for Negotiate: with a TGT in its
+// cache, a fresh headless Chromium gets the ticket for HTTP/SPN_HOST and
+// sends a SPNEGO token proposing Kerberos, without a prompt.
+func TestKerberosChromium(t *testing.T) {
+	s := loadStack(t)
+	bin := chromiumBinary(t)
+	cc := s.kinit(t, "bob", "B0b!Passw0rd")
+	tokens := make(chan string, 8)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Negotiate "); ok {
+			tokens <- tok
+			fmt.Fprintln(w, "kerberos")
+			return
+		}
+		w.Header().Set("WWW-Authenticate", "Negotiate")
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	b, err := chromium.Launch(ctx, chromium.Options{Binary: bin, Dir: dir, Flags: s.chromiumKerberos(t, dir, cc)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	u, err := b.NewUser(ctx, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := u.Goto(ctx, "http://"+s.env["SPN_HOST"]+":"+port+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Status != 200 || len(u.Prompts()) != 0 {
+		t.Errorf("chromium: %d %q, prompts %v; want 200 by Kerberos, no prompt (NetLog %s)", p.Status, p.Body, u.Prompts(), b.NetLogPath)
+	}
+	select {
+	case tok := <-tokens:
+		if mechs, err := spnegoMechs(tok); err != nil || len(mechs) == 0 || !mechs[0].Equal(asn1.ObjectIdentifier{1, 2, 840, 113554, 1, 2, 2}) {
+			t.Errorf("chromium's token proposes %v (%v); want Kerberos first", mechs, err)
+		}
+	default:
+		t.Error("chromium sent no Negotiate token")
+	}
+	if et := s.ticketEnctype(t, cc, s.env["SERVICE_PRINCIPAL"]+"@"+s.env["KRB5_REALM"]); !strings.HasPrefix(et, "aes") {
+		t.Errorf("chromium's ticket for %s is %s", s.env["SERVICE_PRINCIPAL"], et)
+	}
 }
 
 // spnegoMechs returns the mechanism types a SPNEGO NegTokenInit (RFC 4178,
