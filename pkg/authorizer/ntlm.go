@@ -291,13 +291,18 @@ const hintCookie = "NTLM_DOMAIN"
 const hintMaxAge = 365 * 24 * 3600
 
 // hintedRoute is the served domain the request's hint cookie names, or nil.
+// The cookie is ours only when it is the only one of its name: a second
+// value was planted (a neighbouring host's Domain cookie, or one with a
+// longer Path, which the browser sends first), and since the request does
+// not say which is which, neither is followed. On HTTPS only the __Host-
+// name, which no neighbour can set, is read.
 func (a *Authorizer) hintedRoute(p map[string]string) *route {
-	for _, v := range cookie.FromHeader(p["HTTP_COOKIE"], hintCookie) {
-		if name, err := url.QueryUnescape(v); err == nil {
-			if rt := a.route(name); rt != nil {
-				return rt
-			}
-		}
+	vals := cookie.FromHeader(p["HTTP_COOKIE"], cookieName(hintCookie, p))
+	if len(vals) != 1 {
+		return nil
+	}
+	if name, err := url.QueryUnescape(vals[0]); err == nil {
+		return a.route(name)
 	}
 	return nil
 }
@@ -306,7 +311,8 @@ func (a *Authorizer) hintedRoute(p map[string]string) *route {
 // removes it. Domain names may hold bytes a cookie value cannot, hence
 // the escaping (none for a name like EXAMPLE).
 func setHint(resp *fcgi.Response, p map[string]string, rt *route) {
-	c := &http.Cookie{Name: hintCookie, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: isHTTPS(p)}
+	// Host-only (no Domain) and Path=/, as the __Host- prefix demands.
+	c := &http.Cookie{Name: cookieName(hintCookie, p), Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: isHTTPS(p)}
 	if rt != nil {
 		c.Value, c.MaxAge = url.QueryEscape(rt.dom.Name), hintMaxAge
 	} else {
