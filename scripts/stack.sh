@@ -219,6 +219,10 @@ setup_files() {
 		head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$pub/caller.secret"
 	fi
 	chgrp "$authz_user" "$pub/caller.secret" # stacks from before the authorizer had its own user
+	# Apache's copy, as install.sh writes /etc/goauthenntlm/apache-secret.conf:
+	# 0600 root, included by httpd.conf (Apache reads its config as root).
+	(umask 077 && printf 'RequestHeader set GoAuthenNTLM-Secret "%s" early\n' "$(tr -d '[:space:]' <"$pub/caller.secret")" >"$dir/apache/secret.conf.tmp")
+	mv "$dir/apache/secret.conf.tmp" "$dir/apache/secret.conf"
 	install -m 0644 "$dir/dc/tls/ca.pem" "$pub/ca.pem"
 	# The groups cache: the authorizer writes, Apache's group (ntlm-group-check)
 	# only reads, other users have no access (2750; setgid so new files take
@@ -238,7 +242,6 @@ fill() { # template -> stdout, replacing the @PLACEHOLDERS@
 		-e "s|@LDAP_PASSFILE@|$pub/ldap.pass|g" -e "s|@LDAP_CA@|$pub/ca.pem|g" \
 		-e "s|@CACHE_DIR@|$pub/groups-cache|g" -e "s|@GROUPS_TTL@|$GROUPS_TTL|g" \
 		-e "s|@CALLER_SECRET_FILE@|$pub/caller.secret|g" \
-		-e "s|@CALLER_SECRET@|$(cat "$pub/caller.secret")|g" \
 		-e "s|@METRICS_ADDR@|$METRICS_ADDR|g" "$1"
 }
 
@@ -427,7 +430,10 @@ up() {
 		fi
 	fi
 	if ! alive "$apache_pidf"; then
-		fill "$root/apache/test-site.conf.in" >"$dir/apache/httpd.conf"
+		# 0600: only root needs it (Apache reads its config as root), and
+		# it names the secret's file.
+		(umask 077 && fill "$root/apache/test-site.conf.in" >"$dir/apache/httpd.conf.tmp")
+		mv "$dir/apache/httpd.conf.tmp" "$dir/apache/httpd.conf"
 		start_apache || die "Apache did not start"
 	fi
 	print_info

@@ -178,3 +178,97 @@ func testCA(t *testing.T) string {
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 }
+
+// Issue 23, 3: secret files others can read. The caller secret and the
+// cookie secrets are refused when anyone but the service can read them
+// (they let a reader vouch for any user); the LDAP password only when
+// every local user can, else a warning.
+func TestSecretFilesExposed(t *testing.T) {
+	dir := t.TempDir()
+	conf := `caller_secret_file = "caller.secret"
+
+[[domain]]
+name = "EXAMPLE"
+dcs = ["127.0.0.1"]
+ldap_urls = ["ldaps://127.0.0.1"]
+ldap_base_dn = "DC=example,DC=test"
+ldap_bind_user = "svc"
+ldap_bind_password_file = "ldap.pass"
+
+[groups]
+cache_dir = "cache"
+
+[cookie]
+enabled = true
+secret_files = ["cookie.key"]
+`
+	path := filepath.Join(dir, "conf.toml")
+	if err := os.WriteFile(path, []byte(conf), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse(path, []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Groups.HelperUsers = nil
+	if err := os.Mkdir(filepath.Join(dir, "cache"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{"caller.secret": "0123456789abcdef0123\n", "ldap.pass": "pw\n", "cookie.key": strings.Repeat("k", 40) + "\n"}
+	// foreign is a group that is neither this process's nor the config
+	// file's: only root can give a file such a group.
+	const foreign = 54321
+	tests := []struct {
+		name  string
+		mode  os.FileMode
+		group bool // chgrp foreign
+		want  map[string]string // file -> "refused", "warned" or ""
+	}{
+		{"0600", 0o600, false, map[string]string{}},
+		{"0640, the service's group", 0o640, false, map[string]string{}},
+		{"0644", 0o644, false, map[string]string{"caller.secret": "refused", "ldap.pass": "refused", "cookie.key": "refused"}},
+		{"0640, another group", 0o640, true, map[string]string{"caller.secret": "refused", "ldap.pass": "warned", "cookie.key": "refused"}},
+		{"0600, another group", 0o600, true, map[string]string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.group && os.Geteuid() != 0 {
+				t.Skip("only root can give a file a group it is not in")
+			}
+			for name, content := range files {
+				p := filepath.Join(dir, name)
+				os.Remove(p)
+				if err := os.WriteFile(p, []byte(content), tt.mode); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(p, tt.mode); err != nil { // past the umask
+					t.Fatal(err)
+				}
+				if tt.group {
+					if err := os.Chown(p, -1, foreign); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			got := map[string]string{}
+			for _, err := range Files(cfg) {
+				for name := range files {
+					if strings.Contains(err.Error(), filepath.Join(dir, name)+" has mode") {
+						got[name] = "refused"
+						if IsWarning(err) {
+							got[name] = "warned"
+						}
+					}
+				}
+				if !strings.Contains(err.Error(), " has mode ") {
+					t.Errorf("unexpected problem: %v", err)
+				}
+			}
+			for name := range files {
+				if got[name] != tt.want[name] {
+					t.Errorf("%s: %q, want %q", name, got[name], tt.want[name])
+				}
+			}
+		})
+	}
+}
