@@ -221,7 +221,7 @@ secret_files = ["cookie.key"]
 	tests := []struct {
 		name  string
 		mode  os.FileMode
-		group bool // chgrp foreign
+		group bool              // chgrp foreign
 		want  map[string]string // file -> "refused", "warned" or ""
 	}{
 		{"0600", 0o600, false, map[string]string{}},
