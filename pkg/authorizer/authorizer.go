@@ -226,8 +226,9 @@ func (a *Authorizer) Table() *conntable.Table { return a.table }
 // request is one call from Apache, with what every step needs.
 type request struct {
 	*fcgi.Request
-	key conntable.Key
-	log *slog.Logger
+	key   conntable.Key
+	log   *slog.Logger
+	start time.Time // when it arrived, for auth.refusal_floor
 }
 
 // ServeFCGI implements fcgi.Handler.
@@ -295,7 +296,7 @@ func (a *Authorizer) serve(ctx context.Context, fr *fcgi.Request) *fcgi.Response
 		}
 		return a.challenge(false)
 	}
-	r := &request{Request: fr, key: key, log: a.log.With("client", key.Client.String())}
+	r := &request{Request: fr, key: key, log: a.log.With("client", key.Client.String()), start: time.Now()}
 	cred, err := parseAuthorization(h)
 	if errors.Is(err, errUnknownScheme) {
 		r.log.Info("client used an unknown scheme", "err", err)

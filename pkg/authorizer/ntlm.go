@@ -165,7 +165,7 @@ func (a *Authorizer) authenticate(ctx context.Context, r *request, c credentials
 	defer cancel()
 	if err := pd.hs.Authenticate(ctx, c.token, relayOptions(name)...); err != nil {
 		a.obs.Login(failedOutcome(schemeName(pd.scheme), pd.hs.DC(), pd.start, err))
-		return a.loginFailed(r, "login", "authenticate", pd.route, pd.hs.DC(), msg.User, domain, err)
+		return a.loginFailed(ctx, r, "login", "authenticate", pd.route, pd.hs.DC(), msg.User, domain, err)
 	}
 	if resp := a.checkUnserved(ctx, r, name); resp != nil {
 		return resp
@@ -200,13 +200,14 @@ func (a *Authorizer) dcContext(ctx context.Context) (context.Context, context.Ca
 
 // loginFailed answers the last step of a login (what: "login", "Basic
 // login") that the DC did not accept, or that no DC could answer.
-func (a *Authorizer) loginFailed(r *request, what, step string, rt *route, dcAddr, user, domain string, err error) *fcgi.Response {
+func (a *Authorizer) loginFailed(ctx context.Context, r *request, what, step string, rt *route, dcAddr, user, domain string, err error) *fcgi.Response {
 	user = identity.Short(user) // as the client typed it
 	var se *dc.StatusError
 	if errors.As(err, &se) {
 		switch se.Status.Kind() {
 		case dc.Refused:
 			r.log.Info(what+" refused by the domain controller", "user", user, "domain", domain, "dc", se.DC, "status", se.Status.String())
+			a.refusalFloor(ctx, r)
 			return a.challenge(true)
 		case dc.NotAllowed:
 			// The pool logs the cause at WARN, with the remedy, once in a
@@ -217,6 +218,7 @@ func (a *Authorizer) loginFailed(r *request, what, step string, rt *route, dcAdd
 	}
 	if errors.Is(err, dc.ErrGuestSession) {
 		r.log.Warn(what+" refused: the domain controller accepted it only as guest or anonymous", "user", user, "domain", domain, "dc", dcAddr)
+		a.refusalFloor(ctx, r)
 		return a.challenge(true)
 	}
 	return a.dcFailed(r, step, rt, err)
