@@ -43,6 +43,17 @@ func TestSecretsUnreadableByOthers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Whatever the stack directory's mode (it is 0700 now, which alone
+	// keeps nobody out), httpd.conf holds no secret and is root's alone,
+	// as an install's apache-secret.conf is.
+	if strings.Contains(string(conf), sec[1]) {
+		t.Errorf("%s holds the caller secret", s.env["APACHE_CONF"])
+	}
+	if fi, err := os.Stat(s.env["APACHE_CONF"]); err != nil {
+		t.Error(err)
+	} else if fi.Mode().Perm()&0o077 != 0 {
+		t.Errorf("%s has mode %v, want 0600", s.env["APACHE_CONF"], fi.Mode().Perm())
+	}
 	files := []string{s.env["APACHE_CONF"], s.env["LDAP_PASSFILE"], s.env["CONF"]}
 	if m := regexp.MustCompile(`(?m)^caller_secret_file\s*=\s*"([^"]+)"`).FindSubmatch(mustRead(t, s.env["CONF"])); m != nil {
 		files = append(files, string(m[1]))
