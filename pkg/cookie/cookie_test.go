@@ -552,6 +552,7 @@ func TestBrowserAndGeneration(t *testing.T) {
 	}{
 		{"same browser, same generation", gen0, "browser-of-alice", nil},
 		{"another browser", gen0, "browser-of-bob", ErrBadMAC},
+		{"another browser, same length", gen0, "browser-of-alicE", ErrBadMAC},
 		{"no browser value", gen0, "", ErrBadMAC},
 		{"browser value with a byte more", gen0, "browser-of-alice\x00", ErrBadMAC},
 		{"next generation", gen1, "browser-of-alice", ErrBadMAC},
