@@ -19,11 +19,9 @@ import (
 	"github.com/goauthenntlm/goauthenntlm/pkg/config"
 )
 
-// A config whose every named file is missing gets one problem per file,
-// each with the line of the key naming it.
-func TestFilesEveryProblem(t *testing.T) {
-	dir := t.TempDir()
-	conf := `caller_secret_file = "caller.secret"
+// filesConf names one file of each kind Files checks, all relative to
+// the config's directory.
+const filesConf = `caller_secret_file = "caller.secret"
 
 [[domain]]
 name = "EXAMPLE"
@@ -41,8 +39,13 @@ cache_dir = "nocache"
 enabled = true
 secret_files = ["cookie.key"]
 `
+
+// A config whose every named file is missing gets one problem per file,
+// each with the line of the key naming it.
+func TestFilesEveryProblem(t *testing.T) {
+	dir := t.TempDir()
 	path := filepath.Join(dir, "conf.toml")
-	cfg, err := config.Parse(path, []byte(conf))
+	cfg, err := config.Parse(path, []byte(filesConf))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,33 +188,19 @@ func testCA(t *testing.T) string {
 // every local user can, else a warning.
 func TestSecretFilesExposed(t *testing.T) {
 	dir := t.TempDir()
-	conf := `caller_secret_file = "caller.secret"
-
-[[domain]]
-name = "EXAMPLE"
-dcs = ["127.0.0.1"]
-ldap_urls = ["ldaps://127.0.0.1"]
-ldap_base_dn = "DC=example,DC=test"
-ldap_bind_user = "svc"
-ldap_bind_password_file = "ldap.pass"
-
-[groups]
-cache_dir = "cache"
-
-[cookie]
-enabled = true
-secret_files = ["cookie.key"]
-`
 	path := filepath.Join(dir, "conf.toml")
-	if err := os.WriteFile(path, []byte(conf), 0o640); err != nil {
+	if err := os.WriteFile(path, []byte(filesConf), 0o640); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Parse(path, []byte(conf))
+	if err := os.WriteFile(filepath.Join(dir, "ca.pem"), []byte(testCA(t)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse(path, []byte(filesConf))
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.Groups.HelperUsers = nil
-	if err := os.Mkdir(filepath.Join(dir, "cache"), 0o700); err != nil {
+	if err := os.Mkdir(filepath.Join(dir, "nocache"), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	files := map[string]string{"caller.secret": "0123456789abcdef0123\n", "ldap.pass": "pw\n", "cookie.key": strings.Repeat("k", 40) + "\n"}
