@@ -318,6 +318,8 @@ start_authz() {
 		cat "$dir/authorizer.check" >&2
 		return 1
 	fi
+	# Warnings (a secret file another group can read, say) do not stop it.
+	[ ! -s "$dir/authorizer.check" ] || cat "$dir/authorizer.check" >&2
 	echo "--- $(date '+%F %T') start" >>"$authz_log"
 	setsid "${run_authz[@]}" "$BIN/ntlm-fcgi-authorizer" -config "$CONF" >>"$authz_log" 2>&1 </dev/null &
 	echo $! >"$authz_pidf"
