@@ -42,12 +42,11 @@ const (
 )
 
 // exposure checks who besides the service can read the secret file path:
-// every local user (the mode's "other" read bit), or a group other than
-// the service's. The service's groups are this process's (the check runs
-// as the service user) and the group of the configuration file, which an
-// install makes root:<service group> 0640 (so root running -check judges
-// as the service would). It returns nil where modes do not say this
-// (Windows) or the file cannot be stat'ed (reading it fails elsewhere).
+// every local user (the mode's "other" read bit), or a group not among
+// serviceGroups. With serviceGroups nil (the check runs as root, whose
+// groups say nothing about the service's) only the first is checked. It
+// returns nil where modes do not say this (Windows) or the file cannot be
+// stat'ed (reading it fails elsewhere).
 func exposure(path string, kind secretKind, serviceGroups []uint32) error {
 	if runtime.GOOS == "windows" {
 		return nil
@@ -62,7 +61,7 @@ func exposure(path string, kind secretKind, serviceGroups []uint32) error {
 		return fmt.Errorf("%s has mode %v: every local user can read this secret; %s", path, m, fix)
 	}
 	gid, ok := fileGID(fi)
-	if !ok || m&0o040 == 0 || slices.Contains(serviceGroups, gid) {
+	if !ok || m&0o040 == 0 || serviceGroups == nil || slices.Contains(serviceGroups, gid) {
 		return nil
 	}
 	name := strconv.FormatUint(uint64(gid), 10)
@@ -76,21 +75,18 @@ func exposure(path string, kind secretKind, serviceGroups []uint32) error {
 	return err
 }
 
-// serviceGroups are the groups exposure accepts as the service's.
-func serviceGroups(configPath string) []uint32 {
-	var gs []uint32
-	if runtime.GOOS == "windows" {
-		return gs
+// serviceGroups are the groups exposure accepts as the service's: this
+// process's, for -check runs as the service user (as the systemd unit's
+// ExecStartPre and the stacks do). Nil when it runs as root, or on
+// Windows.
+func serviceGroups() []uint32 {
+	if runtime.GOOS == "windows" || os.Geteuid() == 0 {
+		return nil
 	}
-	gs = append(gs, uint32(os.Getegid()))
+	gs := []uint32{uint32(os.Getegid())}
 	if more, err := os.Getgroups(); err == nil {
 		for _, g := range more {
 			gs = append(gs, uint32(g))
-		}
-	}
-	if fi, err := os.Stat(configPath); err == nil {
-		if g, ok := fileGID(fi); ok {
-			gs = append(gs, g)
 		}
 	}
 	return gs

@@ -33,10 +33,12 @@ import (
 // Secret files readable by others than the service are problems too (see
 // exposure): the caller secret and the cookie secrets whenever anyone else
 // can read them, the LDAP password when every local user can (a *Warning
-// when only another group can).
+// when only another group can). Which groups are the service's is known
+// only when the check runs as the service user; run as root, it checks
+// only what every user can read.
 func Files(cfg *config.Config) []error {
 	var errs []error
-	groups := serviceGroups(cfg.Path())
+	groups := serviceGroups()
 	if cfg.CallerSecretFile != "" {
 		if _, err := cfg.CallerSecret(); err != nil {
 			errs = append(errs, cfg.Problem([]string{"caller_secret_file"}, "%v", err))
