@@ -122,6 +122,14 @@ type Auth struct {
 	// connection (bounded by the server's connection cap), no goroutine
 	// of its own; 0 turns it off.
 	RefusalFloor Duration `toml:"refusal_floor"`
+	// ChannelBinding is Extended Protection for NTLM logins (also inside
+	// Negotiate): "off" (default), "when-sent" or "required"; see
+	// ChannelBinding and the README. Apache's CHANNEL_BINDING variable
+	// (SetEnvIf) overrides it per location. Under when-sent and required
+	// a target name (MsvAvTargetName) the client sends must also be HTTP/
+	// and one of ServerNames, or, when ServerNames is empty, HTTP/ and the
+	// SERVER_NAME Apache passes (its ServerName under UseCanonicalName On).
+	ChannelBinding ChannelBinding `toml:"channel_binding"`
 }
 
 // DC is how domain controllers are talked to; see package dc.
@@ -245,6 +253,7 @@ func Defaults() Config {
 			BindConnections:  true,
 			BindingCookie:    "NTLM_CONN",
 			RefusalFloor:     Duration(100 * time.Millisecond),
+			ChannelBinding:   ChannelBindingOff,
 		},
 		DC: DC{
 			DialTimeout:        Duration(3 * time.Second),
