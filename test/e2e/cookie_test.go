@@ -189,3 +189,53 @@ func TestLoginCookie(t *testing.T) {
 		}
 	})
 }
+
+// Over HTTPS the login and binding cookies are __Host- cookies (Secure,
+// Path=/, no Domain), which no neighbouring host can set; cookies under
+// the plain names, as a neighbour would plant them, are not read there.
+func TestLoginCookieHTTPS(t *testing.T) {
+	e := loadEPA(t)
+	s := e.s
+	withCookie(t, s, "1h", "https")
+	aliceLogin, aliceBinding := loginCookie(t, s, "alice") // over plain HTTP
+
+	get := func(user string, pairs ...string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", e.url("/private/whoami"), nil)
+		if user != "" {
+			req.SetBasicAuth(`EXAMPLE\`+user, users[user])
+		}
+		if len(pairs) > 0 {
+			req.Header.Set("Cookie", strings.Join(pairs, "; "))
+		}
+		resp, err := e.client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		buf := make([]byte, 256)
+		n, _ := resp.Body.Read(buf)
+		return resp, strings.TrimSpace(string(buf[:n]))
+	}
+	resp, _ := get("jdoe")
+	if resp.StatusCode != 200 {
+		t.Fatalf("Basic login over HTTPS: %d", resp.StatusCode)
+	}
+	var pairs []string
+	for _, h := range resp.Header.Values("Set-Cookie") {
+		if !strings.HasPrefix(h, "__Host-") || !strings.Contains(h, "; Secure") || !strings.Contains(h, "; Path=/") || strings.Contains(h, "Domain=") {
+			t.Errorf("Set-Cookie over HTTPS: %q, want a __Host- cookie (Secure, Path=/, no Domain)", h)
+		}
+		kv, _, _ := strings.Cut(h, ";")
+		pairs = append(pairs, kv)
+	}
+	if len(pairs) != 2 {
+		t.Fatalf("Set-Cookie over HTTPS: %q, want the login and the binding cookie", resp.Header.Values("Set-Cookie"))
+	}
+	if resp, body := get("", pairs...); resp.StatusCode != 200 || body != "jdoe" {
+		t.Errorf("new HTTPS connection with the __Host- cookies: %d %q, want 200 jdoe", resp.StatusCode, body)
+	}
+	if resp, body := get("", pair(aliceLogin), pair(aliceBinding)); resp.StatusCode != 401 {
+		t.Errorf("HTTPS with alice's cookies under the plain names (as a neighbour plants them): %d %q, want 401", resp.StatusCode, body)
+	}
+}
