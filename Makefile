@@ -128,6 +128,8 @@ test:
 	$(TEST_ENV) $(GO) test $(RACE) -count=1 -timeout 12m $(PKGS) || rc=1; \
 	echo "== e2e"; \
 	$(TEST_ENV) $(GO) test -count=1 -v -timeout 10m ./test/e2e/... || rc=1; \
+	echo "== Debian package: make deb, apt-get install, upgrade, remove, purge (on this system)"; \
+	GOAUTHENNTLM_TEST_DEB=1 $(TEST_ENV) $(GO) test -count=1 -v -timeout 20m -run '^TestDebPackage$$' ./test/e2e/ || rc=1; \
 	echo "== e2e core against the hardened DC"; \
 	$(TEST2_ENV) $(GO) test -count=1 -v -timeout 5m -run '$(E2E_CORE)' ./test/e2e/... || rc=1; \
 	if [ $$rc != 0 ]; then \
