@@ -123,6 +123,13 @@ func TestDebPackage(t *testing.T) {
 
 	// Install, as an administrator would.
 	out := aptInstall(t, v1)
+	t.Logf("apt-get install %s:\n%s", filepath.Base(v1), out)
+	// Not started with the example config (what postinst starts or
+	// restarts is decided by -check; without systemd it starts nothing).
+	const notStarted = "is enabled but not (re)started"
+	if !strings.Contains(out, notStarted) {
+		t.Errorf("a fresh install did not say the service waits for its config (%q)", notStarted)
+	}
 	if dpkgStatus(t) != "install ok installed" {
 		t.Fatalf("after apt-get install: status %q\n%s", dpkgStatus(t), out)
 	}
@@ -232,7 +239,9 @@ func TestDebPackage(t *testing.T) {
 	for _, p := range []string{confFile, secretFile, apacheFile, filepath.Join(debEtc, "ldap.pass"), filepath.Join(debEtc, "ca.pem"), debSnippet} {
 		kept[p] = readFile(t, p)
 	}
-	aptInstall(t, v2)
+	if out := aptInstall(t, v2); strings.Contains(out, notStarted) {
+		t.Errorf("the upgrade, with a config that passes -check, says it does not restart the service:\n%s", out)
+	}
 	if got := strings.TrimSpace(run(t, "dpkg-query", "-W", "-f", "${Version}", debPkg)); got != version(v2) {
 		t.Fatalf("after the upgrade: version %s, want %s", got, version(v2))
 	}
