@@ -161,11 +161,8 @@ func TestDebPackage(t *testing.T) {
 	if b, _ := os.ReadFile(apacheFile); string(b) != fmt.Sprintf("RequestHeader set GoAuthenNTLM-Secret %q early\n", secret) {
 		t.Error("apache-secret.conf does not pass the caller secret")
 	}
-	example, err := os.ReadFile(repoFile(t, "conf.toml.example"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b, _ := os.ReadFile(confFile); !bytes.Equal(b, example) {
+	example := readFile(t, repoFile(t, "conf.toml.example"))
+	if !bytes.Equal(readFile(t, confFile), example) {
 		t.Error("conf.toml is not conf.toml.example")
 	}
 	cacheMode, cacheUser, cacheGroup := unitCache(t)
@@ -210,7 +207,7 @@ func TestDebPackage(t *testing.T) {
 	ourGID := gidOf(t, "goauthenntlm")
 	writeAs(t, filepath.Join(debEtc, "ldap.pass"), readFile(t, s.env["LDAP_PASSFILE"]), 0o640, 0, ourGID)
 	writeAs(t, filepath.Join(debEtc, "ca.pem"), readFile(t, s.env["LDAP_CA"]), 0o640, 0, ourGID)
-	addr := freeAddr(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", freeLoopbackPort(t))
 	conf := string(example)
 	for _, r := range []struct{ re, with string }{
 		{`(?m)^listen = .*$`, `listen = "` + addr + `"`},
@@ -625,17 +622,6 @@ func treeSums(t *testing.T, dir string) []string {
 
 func equalSums(a, b []string) bool {
 	return strings.Join(a, "\n") == strings.Join(b, "\n")
-}
-
-// freeAddr is a loopback address with a port nothing listens on now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // run runs a command and returns its standard output; failure is fatal.
