@@ -68,6 +68,15 @@ func TestUnitRootLines(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			// -check, as the unit's ExecStartPre runs it, catches the old
+			// layout and is content with the new.
+			check := cacheCheck(t, unit, dest)
+			if tc.oldLayout && !strings.Contains(check, "can be replaced by a link") {
+				t.Errorf("-check as %s does not refuse a cache whose parent is theirs: %q", unit.user, check)
+			} else if !tc.oldLayout && check != "" {
+				t.Errorf("-check as %s complains about the installed cache: %s", unit.user, check)
+			}
+
 			// What the service must never own: root's, 0755, a file in it.
 			victim := filepath.Join(tmp, "etc-standin")
 			if err := os.Mkdir(victim, 0o755); err != nil {
@@ -184,4 +193,29 @@ func uidOf(t *testing.T, name string) int {
 	}
 	n, _ := strconv.Atoi(u.Uid)
 	return n
+}
+
+// cacheCheck runs the installed ntlm-fcgi-authorizer -check as the unit's
+// user on the installed config, its paths moved under dest, and returns
+// what it says about groups.cache_dir (the LDAP password and CA are the
+// admin's to add: TestInstall).
+func cacheCheck(t *testing.T, unit unitExec, dest string) string {
+	t.Helper()
+	conf := strings.NewReplacer(`"/etc/goauthenntlm/`, `"`+dest+`/etc/goauthenntlm/`, `"/var/cache/goauthenntlm/`, `"`+dest+`/var/cache/goauthenntlm/`).
+		Replace(string(readFile(t, filepath.Join(dest, "etc/goauthenntlm/conf.toml"))))
+	path := filepath.Join(dest, "check.toml")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, rc := runAsUser(t, unit, "", filepath.Join(dest, "usr/local/bin/ntlm-fcgi-authorizer"), "-config", path, "-check")
+	if rc != 2 && rc != 0 {
+		t.Fatalf("-check: exit %d\n%s%s", rc, out, errOut)
+	}
+	var cache []string
+	for _, l := range strings.Split(errOut, "\n") {
+		if strings.Contains(l, "groups.cache_dir") {
+			cache = append(cache, l)
+		}
+	}
+	return strings.Join(cache, "\n")
 }
