@@ -26,14 +26,15 @@ DESTDIR=${DESTDIR:-}
 
 user=goauthenntlm
 etc=$DESTDIR/etc/goauthenntlm
+
+say() { echo "$prefix: $*"; }
+die() { echo "$prefix: $*" >&2; exit 1; }
+
 # The groups cache and its parent: the "d PATH MODE USER GROUP" lines of
 # the tmpfiles.d file, parent first, as systemd-tmpfiles makes them at
 # every start.
 cache_dirs=$(awk '$1 == "d" && NF >= 5 { print $2, $3, $4, $5 }' "$tmpfiles")
 [ -n "$cache_dirs" ] || die "$tmpfiles has no \"d PATH MODE USER GROUP\" line"
-
-say() { echo "$prefix: $*"; }
-die() { echo "$prefix: $*" >&2; exit 1; }
 
 root=false
 [ "$(id -u)" = 0 ] && root=true
