@@ -20,7 +20,8 @@
 #
 # DIR/stack.env, shell-sourceable KEY=value lines, tells tests where things
 # are: URL APACHE_PORT AUTHZ_ADDR DC_IP DC_DIR CONF BIN AUTHZ_LOG
-# APACHE_ERROR_LOG APACHE_ACCESS_LOG and more (see write_env).
+# APACHE_ERROR_LOG APACHE_ACCESS_LOG, for Kerberos KRB5_CONFIG KRB5_REALM
+# SPN_HOST HOST_URL KEYTAB KEYTAB_OLD_KVNO KEYTAB_RC4, and more (see write_env).
 #
 # Environment, read by "up":
 #   STACK_LOG_LEVEL        the authorizer's log_level (default info)
@@ -165,6 +166,14 @@ load_env() {
 # checkout under /root, say), the files both need go to a directory in /tmp,
 # recorded in DIR/pub.
 authz_user=goauthenntlm
+
+# Kerberos: the realm of scripts/dc.sh, and the site's host name, whose
+# service principal HTTP/$SPN_HOST the DC's svc-http has. Clients reach it
+# on 127.0.0.1 by the stack's own means (curl --resolve, Chromium
+# --host-resolver-rules, the DC's DNS), never /etc/hosts.
+KRB5_REALM=EXAMPLE.TEST
+KRB5_DOMAIN=example.test
+SPN_HOST=www.$KRB5_DOMAIN
 run_as=(setpriv --reuid=www-data --regid=www-data --init-groups --)
 run_authz=(setpriv --reuid=$authz_user --regid=$authz_user --init-groups --)
 
@@ -220,6 +229,14 @@ setup_files() {
 	fi
 	chgrp "$authz_user" "$pub/caller.secret" # stacks from before the authorizer had its own user
 	install -m 0644 "$dir/dc/tls/ca.pem" "$pub/ca.pem"
+	# Kerberos (scripts/dc.sh made them once): the keytabs, secrets the
+	# authorizer reads as an administrator would install them, and the
+	# clients' krb5.conf.
+	local kt
+	for kt in http.keytab http-oldkvno.keytab http-rc4.keytab other.keytab; do
+		install -m 0640 -o root -g "$authz_user" "$dir/dc/kerberos/$kt" "$pub/$kt"
+	done
+	install -m 0644 "$dir/dc/krb5.conf" "$pub/krb5.conf"
 	# The groups cache: the authorizer writes, Apache's group (ntlm-group-check)
 	# only reads, other users have no access (2750; setgid so new files take
 	# www-data's group; the authorizer makes them 0640).
@@ -239,7 +256,9 @@ fill() { # template -> stdout, replacing the @PLACEHOLDERS@
 		-e "s|@CACHE_DIR@|$pub/groups-cache|g" -e "s|@GROUPS_TTL@|$GROUPS_TTL|g" \
 		-e "s|@CALLER_SECRET_FILE@|$pub/caller.secret|g" \
 		-e "s|@CALLER_SECRET@|$(cat "$pub/caller.secret")|g" \
-		-e "s|@METRICS_ADDR@|$METRICS_ADDR|g" "$1"
+		-e "s|@METRICS_ADDR@|$METRICS_ADDR|g" \
+		-e "s|@KEYTAB@|$pub/http.keytab|g" -e "s|@SPN_HOST@|$SPN_HOST|g" \
+		-e "s|@KRB5_REALM@|$KRB5_REALM|g" -e "s|@KRB5_CONFIG@|$pub/krb5.conf|g" "$1"
 }
 
 write_conf() {
@@ -283,6 +302,17 @@ write_env() {
 		LDAP_BIND=svc-ntlm@EXAMPLE.TEST
 		GROUPS_CACHE=$pub/groups-cache
 		GROUPS_TTL=$GROUPS_TTL
+		KRB5_CONFIG=$pub/krb5.conf
+		KRB5_REALM=$KRB5_REALM
+		SPN_HOST=$SPN_HOST
+		SERVICE_PRINCIPAL=HTTP/$SPN_HOST
+		HOST_URL=http://$SPN_HOST:$APACHE_PORT/
+		KEYTAB=$pub/http.keytab
+		KEYTAB_OLD_KVNO=$pub/http-oldkvno.keytab
+		KEYTAB_RC4=$pub/http-rc4.keytab
+		KEYTAB_OTHER=$pub/other.keytab
+		OTHER_SPN_HOST=other.$KRB5_DOMAIN
+		RC4_SPN_HOST=rc4.$KRB5_DOMAIN
 	EOF
 	mv "$dir/stack.env.tmp" "$dir/stack.env"
 }
@@ -350,6 +380,10 @@ print_info() {
 		  curl --ntlm -u 'EXAMPLE\\jdoe:Secr3t!Pass' ${URL}private/whoami
 		  curl --ntlm -u 'EXAMPLE\\jdoe:Secr3t!Pass' ${URL}webusers/whoami
 		  curl ${URL}public/file.txt
+		Kerberos (MIT krb5-user; $SPN_HOST is 127.0.0.1 by --resolve, not /etc/hosts):
+		  export KRB5_CONFIG=$pub/krb5.conf
+		  kinit jdoe@$KRB5_REALM
+		  curl --negotiate -u : --resolve $SPN_HOST:$APACHE_PORT:127.0.0.1 http://$SPN_HOST:$APACHE_PORT/private/whoami
 		Locations: /public/ (open) /private/ (any login); groups: /webusers/ /powerusers/ /outsiders/
 		           (ntlm-group-check), the same under /expr/ (Require expr) and /authz/ (authz provider)
 		Files: $dir/stack.env, config $CONF
