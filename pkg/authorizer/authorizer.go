@@ -30,6 +30,7 @@ import (
 	"github.com/goauthenntlm/goauthenntlm/pkg/dc"
 	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
 	"github.com/goauthenntlm/goauthenntlm/pkg/identity"
+	"github.com/goauthenntlm/goauthenntlm/pkg/kerberos"
 )
 
 // Authorizer answers mod_authnz_fcgi's AUTHENTICATOR calls. Create it with
@@ -47,8 +48,11 @@ type Authorizer struct {
 	trusts   *trusts      // nil when no domain has LDAP settings
 	cookie   *loginCookie // nil when the login cookie is off
 
+	krb KerberosAcceptor // nil when no domain has a keytab_file
+
 	obs            Observer
 	kerberosLogged atomic.Bool
+	rc4Logged      atomic.Bool
 	bindingKey     []byte
 }
 
@@ -82,6 +86,9 @@ type Options struct {
 	Groups GroupSource
 	// Observer, when set, is told each decision (metrics).
 	Observer Observer
+	// Kerberos, when set, replaces the acceptor built from the domains'
+	// keytab_file settings.
+	Kerberos KerberosAcceptor
 }
 
 // GroupSource looks up users' group memberships: *adgroup.Directory, in
@@ -159,6 +166,16 @@ func New(cfg *config.Config, opt Options) (*Authorizer, error) {
 		a.groups = newGroups(dir, log, a.obs)
 		a.accounts = &accounts{dir: dir, m: map[string]account{}}
 		a.trusts = &trusts{dir: dir, m: map[string]trustList{}}
+	}
+	if a.krb = opt.Kerberos; a.krb == nil {
+		acc, err := kerberos.FromConfig(cfg)
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		if acc != nil {
+			a.krb = acc
+		}
 	}
 	newRelay := opt.NewRelay
 	if newRelay == nil {

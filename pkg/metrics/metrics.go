@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/authorizer"
+	"github.com/goauthenntlm/goauthenntlm/pkg/kerberos"
 )
 
 const ns = "goauthenntlm"
@@ -34,9 +35,10 @@ type Metrics struct {
 	loginDuration *prometheus.HistogramVec // scheme, result
 	responses     *prometheus.CounterVec   // code
 	byCode        map[int]prometheus.Counter
-	reused        [2]prometheus.Counter // by authorizer.Via
-	groupsCached  [2]prometheus.Counter // miss, hit
-	groupLookups  [3]prometheus.Counter // by authorizer.LookupResult
+	reused        [2]prometheus.Counter  // by authorizer.Via
+	groupsCached  [2]prometheus.Counter  // miss, hit
+	groupLookups  [3]prometheus.Counter  // by authorizer.LookupResult
+	krbRefused    *prometheus.CounterVec // cause
 }
 
 // commonCodes are the answers the authorizer gives; their counters are
@@ -73,7 +75,13 @@ func New(src Source, health *Health) *Metrics {
 	m.groupLookups[authorizer.LookupStale] = lookups.WithLabelValues("stale")
 	m.groupLookups[authorizer.LookupFailed] = lookups.WithLabelValues("failed")
 
-	m.reg.MustRegister(m.logins, m.loginDuration, m.responses, reused, cached, lookups,
+	m.krbRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "kerberos_refused_total",
+		Help: "Kerberos tokens refused, by cause (no_key, kvno, decrypt, enctype, skew, ticket_time, realm, replay, pac, malformed, replay_full): the WARN line of each says the remedy."}, []string{"cause"})
+	for _, c := range kerberos.Causes {
+		m.krbRefused.WithLabelValues(string(c))
+	}
+
+	m.reg.MustRegister(m.logins, m.loginDuration, m.responses, reused, cached, lookups, m.krbRefused,
 		&gauges{src: src, health: health},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -89,6 +97,11 @@ func (m *Metrics) Login(o authorizer.Outcome) {
 	m.logins.WithLabelValues(scheme, result, status).Inc()
 	m.loginDuration.WithLabelValues(scheme, result).Observe(o.Took.Seconds())
 }
+
+var _ authorizer.KerberosObserver = (*Metrics)(nil)
+
+// KerberosRefused implements authorizer.KerberosObserver.
+func (m *Metrics) KerberosRefused(c kerberos.Cause) { m.krbRefused.WithLabelValues(string(c)).Inc() }
 
 // Answered implements authorizer.Observer.
 func (m *Metrics) Answered(code int) {
