@@ -2,7 +2,6 @@ package kerberos
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/config"
@@ -25,7 +24,9 @@ func FromConfig(cfg *config.Config) (*Acceptor, error) {
 		if err != nil {
 			return nil, fmt.Errorf("domain %s: %w", d.Name, err)
 		}
-		o.Services = append(o.Services, Service{Realm: strings.ToUpper(d.DNSName), Principals: cfg.Principals(d), Keytab: kt})
+		// The service realm is the keytab's: the client's realm (its user's
+		// domain) is what must be served, checked apart.
+		o.Services = append(o.Services, Service{Principals: cfg.Principals(d), Keytab: kt})
 		o.MaxSkew = max(o.MaxSkew, d.ClockSkew())
 	}
 	if len(o.Services) == 0 {

@@ -33,7 +33,8 @@ import (
 
 // Service is one domain's service principals and their keys.
 type Service struct {
-	// Realm is the domain's Kerberos realm (its DNS name, upper case).
+	// Realm, when set, is the only service realm taken; else the
+	// realms the keytab has keys of.
 	Realm string
 	// Principals are the accepted service principals without realm,
 	// e.g. "HTTP/www.example.test".
@@ -193,7 +194,7 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 	if svc == nil {
 		return nil, &Error{Cause: CauseNoKey, SPN: spn, Detail: fmt.Sprintf("the ticket is for %s, which is not a configured service principal", spn)}
 	}
-	key, kvno, rerr := a.key(svc, name, t.EncPart.KVNO, t.EncPart.EType)
+	key, kvno, rerr := a.key(svc, name, t.Realm, t.EncPart.KVNO, t.EncPart.EType)
 	if rerr != nil {
 		rerr.SPN = spn
 		return nil, rerr
@@ -268,26 +269,44 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 const gssChecksumType = 0x8003
 
 // service is the Service and configured principal name the ticket's
-// server name and realm match; case-insensitive, as AD compares SPNs.
+// server name and realm match; case-insensitive, as AD compares SPNs. Of
+// several, the first whose keytab holds the principal in that realm.
 func (a *Acceptor) service(sname types.PrincipalName, realm string) (*Service, string) {
 	want := sname.PrincipalNameString()
+	var first *Service
+	var firstName string
 	for i := range a.services {
 		s := &a.services[i]
-		if !strings.EqualFold(s.Realm, realm) {
+		if s.Realm != "" && !strings.EqualFold(s.Realm, realm) {
 			continue
 		}
 		for _, p := range s.Principals {
-			if strings.EqualFold(p, want) {
+			if !strings.EqualFold(p, want) {
+				continue
+			}
+			if hasPrincipal(s.Keytab, p, realm) {
 				return s, p
+			}
+			if first == nil {
+				first, firstName = s, p
 			}
 		}
 	}
-	return nil, ""
+	return first, firstName
+}
+
+func hasPrincipal(kt *keytab.Keytab, name, realm string) bool {
+	for _, e := range kt.Entries {
+		if strings.EqualFold(e.Principal.Realm, realm) && strings.EqualFold(strings.Join(e.Principal.Components, "/"), name) {
+			return true
+		}
+	}
+	return false
 }
 
 // key finds the key for principal name in svc's keytab, telling a missing
 // principal, a missing enctype and another kvno apart.
-func (a *Acceptor) key(svc *Service, name string, kvno int, etype int32) (types.EncryptionKey, int, *Error) {
+func (a *Acceptor) key(svc *Service, name, realm string, kvno int, etype int32) (types.EncryptionKey, int, *Error) {
 	if !accepted(etype) {
 		return types.EncryptionKey{}, 0, refuse(CauseEnctype, "the ticket is encrypted with %s, which is not accepted", EncTypeName(etype))
 	}
@@ -297,7 +316,7 @@ func (a *Acceptor) key(svc *Service, name string, kvno int, etype int32) (types.
 	var bestTime time.Time
 	for i := range svc.Keytab.Entries {
 		e := &svc.Keytab.Entries[i]
-		if !strings.EqualFold(e.Principal.Realm, svc.Realm) || !strings.EqualFold(strings.Join(e.Principal.Components, "/"), name) {
+		if !strings.EqualFold(e.Principal.Realm, realm) || !strings.EqualFold(strings.Join(e.Principal.Components, "/"), name) {
 			continue
 		}
 		if e.Key.KeyType != etype {
@@ -316,11 +335,11 @@ func (a *Acceptor) key(svc *Service, name string, kvno int, etype int32) (types.
 	case best != nil:
 		return *best, bestKVNO, nil
 	case len(kvnos) > 0:
-		return types.EncryptionKey{}, 0, refuse(CauseKVNO, "the ticket is for key version %d of %s@%s; the keytab has version(s) %s", kvno, name, svc.Realm, strings.Join(kvnos, ","))
+		return types.EncryptionKey{}, 0, refuse(CauseKVNO, "the ticket is for key version %d of %s@%s; the keytab has version(s) %s", kvno, name, realm, strings.Join(kvnos, ","))
 	case len(etypes) > 0:
-		return types.EncryptionKey{}, 0, refuse(CauseEnctype, "the ticket is encrypted with %s; the keytab has %s@%s only as %s", EncTypeName(etype), name, svc.Realm, strings.Join(etypes, ","))
+		return types.EncryptionKey{}, 0, refuse(CauseEnctype, "the ticket is encrypted with %s; the keytab has %s@%s only as %s", EncTypeName(etype), name, realm, strings.Join(etypes, ","))
 	}
-	return types.EncryptionKey{}, 0, refuse(CauseNoKey, "the keytab has no key for %s@%s", name, svc.Realm)
+	return types.EncryptionKey{}, 0, refuse(CauseNoKey, "the keytab has no key for %s@%s", name, realm)
 }
 
 // pac finds the ticket's PAC (AD-IF-RELEVANT holding AD-WIN2K-PAC) and
