@@ -33,7 +33,6 @@ import (
 	"github.com/goauthenntlm/goauthenntlm/internal/sdnotify"
 	"github.com/goauthenntlm/goauthenntlm/pkg/authorizer"
 	"github.com/goauthenntlm/goauthenntlm/pkg/config"
-	"github.com/goauthenntlm/goauthenntlm/pkg/conntable"
 	"github.com/goauthenntlm/goauthenntlm/pkg/discover"
 	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
 	"github.com/goauthenntlm/goauthenntlm/pkg/metrics"
@@ -256,7 +255,7 @@ func run(base, cfg *config.Config) error {
 				continue
 			}
 			next.Listen = cfg.Listen
-			a, err := build(next, log, h.get().Table(), bindingKey, obs)
+			a, err := build(next, log, h.get(), bindingKey, obs)
 			if err != nil {
 				log.Error("DCs changed in DNS, but the new DC pools cannot be built; keeping the ones in use", "err", err)
 				continue
@@ -284,13 +283,18 @@ func run(base, cfg *config.Config) error {
 	}
 }
 
-// build makes the Authorizer for cfg, taking over table's logins if set.
-func build(cfg *config.Config, log *slog.Logger, table *conntable.Table, bindingKey []byte, obs authorizer.Observer) (*authorizer.Authorizer, error) {
+// build makes the Authorizer for cfg, taking over prev's logins and
+// Kerberos replay cache if set (a reload must not reopen a replay window).
+func build(cfg *config.Config, log *slog.Logger, prev *authorizer.Authorizer, bindingKey []byte, obs authorizer.Observer) (*authorizer.Authorizer, error) {
 	secret, err := cfg.CallerSecret()
 	if err != nil {
 		return nil, err
 	}
-	return authorizer.New(cfg, authorizer.Options{Logger: log, CallerSecret: secret, Table: table, BindingKey: bindingKey, Observer: obs})
+	opt := authorizer.Options{Logger: log, CallerSecret: secret, BindingKey: bindingKey, Observer: obs}
+	if prev != nil {
+		opt.Table, opt.KerberosReplay = prev.Table(), prev.KerberosReplay()
+	}
+	return authorizer.New(cfg, opt)
 }
 
 type reloaded struct {
@@ -307,7 +311,7 @@ func reload(path string, old *authorizer.Authorizer, log *slog.Logger, level *sl
 	if err != nil {
 		return reloaded{}, err
 	}
-	a, err := build(cfg, log, old.Table(), bindingKey, obs)
+	a, err := build(cfg, log, old, bindingKey, obs)
 	if err != nil {
 		return reloaded{}, err
 	}

@@ -48,7 +48,8 @@ type Authorizer struct {
 	trusts   *trusts      // nil when no domain has LDAP settings
 	cookie   *loginCookie // nil when the login cookie is off
 
-	krb KerberosAcceptor // nil when no domain has a keytab_file
+	krb    KerberosAcceptor      // nil when no domain has a keytab_file
+	replay *kerberos.ReplayCache // krb's, when built from the config
 
 	obs            Observer
 	kerberosLogged atomic.Bool
@@ -89,6 +90,9 @@ type Options struct {
 	// Kerberos, when set, replaces the acceptor built from the domains'
 	// keytab_file settings.
 	Kerberos KerberosAcceptor
+	// KerberosReplay is the replay cache of the Authorizer this one
+	// replaces (a reload), so a reload does not let a token in twice.
+	KerberosReplay *kerberos.ReplayCache
 }
 
 // GroupSource looks up users' group memberships: *adgroup.Directory, in
@@ -168,13 +172,13 @@ func New(cfg *config.Config, opt Options) (*Authorizer, error) {
 		a.trusts = &trusts{dir: dir, m: map[string]trustList{}}
 	}
 	if a.krb = opt.Kerberos; a.krb == nil {
-		acc, err := kerberos.FromConfig(cfg)
+		acc, err := kerberos.FromConfig(cfg, opt.KerberosReplay)
 		if err != nil {
 			a.Close()
 			return nil, err
 		}
 		if acc != nil {
-			a.krb = acc
+			a.krb, a.replay = acc, acc.Replay()
 		}
 	}
 	newRelay := opt.NewRelay
@@ -234,6 +238,10 @@ func (a *Authorizer) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// KerberosReplay is the Kerberos replay cache, to hand to the Authorizer
+// that replaces this one on a reload; nil without Kerberos.
+func (a *Authorizer) KerberosReplay() *kerberos.ReplayCache { return a.replay }
 
 // Table is the connection table, to hand to the Authorizer that replaces
 // this one on a reload.

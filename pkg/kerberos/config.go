@@ -10,8 +10,9 @@ import (
 
 // FromConfig builds the Acceptor of cfg's domains that have a keytab_file,
 // reading the keytabs now (so a mistake shows at start); nil when none has.
-func FromConfig(cfg *config.Config) (*Acceptor, error) {
-	o := Options{}
+// replay, when set, is the replay cache of the Acceptor it replaces.
+func FromConfig(cfg *config.Config, replay *ReplayCache) (*Acceptor, error) {
+	o := Options{Replay: replay}
 	for i := range cfg.Domains {
 		d := &cfg.Domains[i]
 		if d.DNSName != "" {

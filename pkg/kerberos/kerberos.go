@@ -52,6 +52,9 @@ type Options struct {
 	// ReplayMax bounds the replay cache; 0: 1<<20 entries (about 100 MB
 	// at worst, over 3000 logins a second for 5 minutes).
 	ReplayMax int
+	// Replay, when set, is the replay cache to use (the replaced
+	// Acceptor's, on a reload); ReplayMax is then ignored.
+	Replay *ReplayCache
 	// Now replaces time.Now in tests.
 	Now func() time.Time
 }
@@ -78,13 +81,14 @@ func New(o Options) *Acceptor {
 	if a.skew <= 0 {
 		a.skew = 5 * time.Minute
 	}
-	max := o.ReplayMax
-	if max <= 0 {
-		max = 1 << 20
+	if a.replay = o.Replay; a.replay == nil {
+		a.replay = NewReplayCache(o.ReplayMax)
 	}
-	a.replay = newReplayCache(max)
 	return a
 }
+
+// Replay is a's replay cache, for the Acceptor that replaces it.
+func (a *Acceptor) Replay() *ReplayCache { return a.replay }
 
 // Login is an accepted Kerberos token.
 type Login struct {

@@ -189,3 +189,18 @@ func FuzzAccept(f *testing.F) {
 		}
 	})
 }
+
+// A reload builds a new Acceptor; with the old one's replay cache a token
+// used before the reload is still refused after it.
+func TestReplayAcrossReload(t *testing.T) {
+	kt := krbtest.Keytab(spn, "EXAMPLE.TEST", 2)
+	old := acceptor(kt, time.Now())
+	tok, _ := krbtest.Token(krbtest.Ticket{Keytab: kt})
+	if _, err := old.Accept(tok); err != nil {
+		t.Fatal(err)
+	}
+	next := New(Options{Services: old.services, ClientRealms: []string{"EXAMPLE.TEST"}, Replay: old.Replay()})
+	if _, err := next.Accept(tok); CauseOf(err) != CauseReplay {
+		t.Fatalf("after the reload: %v", err)
+	}
+}

@@ -5,6 +5,19 @@ import (
 	"time"
 )
 
+// ReplayCache is the memory of accepted authenticators, to hand from one
+// Acceptor to the one that replaces it (a configuration reload).
+type ReplayCache = replayCache
+
+// NewReplayCache returns an empty replay cache of at most max entries
+// (0: 1<<20).
+func NewReplayCache(max int) *ReplayCache {
+	if max <= 0 {
+		max = 1 << 20
+	}
+	return newReplayCache(max)
+}
+
 // replayCache remembers the authenticators accepted within the clock
 // skew: an older one is refused by the skew check already, so an entry is
 // kept until its authenticator's time plus the skew has passed. It is the
