@@ -1,0 +1,244 @@
+//go:build linux
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// krbTool finds a Kerberos client tool (MIT krb5-user, faketime). Missing,
+// it fails under CI=true and skips elsewhere, saying why.
+func krbTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is not installed (scripts/deps.sh installs it): the Kerberos tests cannot run", name)
+	}
+	t.Skipf("%s is not installed (make deps): skipping the Kerberos tests", name)
+	return ""
+}
+
+// krbStack is the stack, with its Kerberos settings checked.
+func krbStack(t *testing.T) *stack {
+	t.Helper()
+	s := loadStack(t)
+	for _, k := range []string{"KRB5_CONFIG", "SPN_HOST", "KEYTAB", "APACHE_PORT"} {
+		if s.env[k] == "" {
+			t.Fatalf("stack.env lacks %s: bring the stack up again (scripts/stack.sh up)", k)
+		}
+	}
+	krbTool(t, "kinit")
+	return s
+}
+
+// krbEnv gets user a TGT with kinit into a ticket cache of the test's
+// own and returns the environment a Kerberos client needs to use it.
+func krbEnv(t *testing.T, s *stack, user string) []string {
+	t.Helper()
+	cc := "FILE:" + filepath.Join(t.TempDir(), "cc-"+user)
+	env := append(os.Environ(), "KRB5_CONFIG="+s.env["KRB5_CONFIG"], "KRB5CCNAME="+cc)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, krbTool(t, "kinit"), user+"@"+s.env["KRB5_REALM"])
+	cmd.Env, cmd.Stdin = env, strings.NewReader(users[user]+"\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kinit %s: %v\n%s", user, err, out)
+	}
+	return env
+}
+
+// negotiateGet fetches path from host (which resolves to the stack) with
+// curl --negotiate and the ticket cache of env; prefix runs curl under
+// another command (faketime). It returns the status and body.
+func negotiateGet(t *testing.T, s *stack, env []string, host, path string, prefix ...string) (int, string) {
+	t.Helper()
+	port := s.env["APACHE_PORT"]
+	args := append(prefix, "curl", "-s", "--max-time", "30", "--negotiate", "-u", ":",
+		"--resolve", host+":"+port+":127.0.0.1", "-w", "\n%{http_code}", "http://"+host+":"+port+path)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	cmd.Env = env
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%v: %v", args, err)
+	}
+	body, code, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	if i := strings.LastIndex(string(out), "\n"); i >= 0 {
+		body, code = strings.TrimSpace(string(out[:i])), strings.TrimSpace(string(out[i+1:]))
+	}
+	n, _ := strconv.Atoi(code)
+	return n, body
+}
+
+// TestKerberosLogin: kinit then curl --negotiate logs in by Kerberos, and
+// the group routes answer as for NTLM (TestGroupMatrix), with neither a
+// DC login nor a memberships lookup for those requests.
+func TestKerberosLogin(t *testing.T) {
+	s := krbStack(t)
+	host := s.env["SPN_HOST"]
+	_, before := s.metrics(t, "/metrics")
+	off := s.logOffset(t)
+	envs := map[string][]string{}
+	for user := range membership {
+		envs[user] = krbEnv(t, s, user)
+	}
+	if code, body := negotiateGet(t, s, envs["jdoe"], host, "/private/whoami"); code != 200 || body != "jdoe" {
+		t.Fatalf("jdoe: %d %q, want 200 jdoe", code, body)
+	}
+	logins := 1
+	for _, route := range groupRoutes {
+		for user, groups := range membership {
+			for group, member := range groups {
+				code, body := negotiateGet(t, s, envs[user], host, route+"/"+group+"/whoami")
+				logins++
+				switch {
+				case member && (code != 200 || body != user):
+					t.Errorf("%s%s/%s: member: %d %q, want 200 %q", route, group, user, code, body, user)
+				case !member && code != 401 && code != 403:
+					t.Errorf("%s/%s/%s: not a member: %d %q, want 401 or 403", route, group, user, code, body)
+				}
+			}
+		}
+	}
+	_, after := s.metrics(t, "/metrics")
+	delta := func(name string, labels ...string) float64 {
+		return metricValue(after, name, labels...) - metricValue(before, name, labels...)
+	}
+	// Each request is a new curl, a new connection: a Kerberos login each
+	// (a refused member check still logged in first).
+	if got := delta("goauthenntlm_logins_total", `scheme="Kerberos"`, `result="ok"`); got < float64(logins) {
+		t.Errorf("%v Kerberos logins counted, want %d", got, logins)
+	}
+	for _, scheme := range []string{"NTLM", "Negotiate", "Basic"} {
+		if got := delta("goauthenntlm_logins_total", `scheme="`+scheme+`"`); got != 0 {
+			t.Errorf("%v %s logins at the DC during Kerberos logins", got, scheme)
+		}
+	}
+	if got := delta("goauthenntlm_group_lookups_total"); got != 0 {
+		t.Errorf("%v memberships lookups (LDAP) for Kerberos logins; the PAC's groups should answer", got)
+	}
+	log, _ := s.logSince(t, off)
+	if !strings.Contains(log, "scheme=Kerberos") || strings.Contains(log, "Kerberos login refused") {
+		t.Errorf("log:\n%s", log)
+	}
+}
+
+// TestKerberosRefused: each way a Kerberos token can be wrong is refused
+// with a 401, its cause logged and counted; none is a 500, and NTLM still
+// logs in afterwards.
+func TestKerberosRefused(t *testing.T) {
+	s := krbStack(t)
+	host := s.env["SPN_HOST"]
+	env := krbEnv(t, s, "jdoe")
+	port := s.env["APACHE_PORT"]
+	cases := []struct {
+		cause string
+		setup func(t *testing.T) // before the request; undone by t.Cleanup
+		do    func(t *testing.T) int
+	}{
+		{"replay", nil, func(t *testing.T) int {
+			// The token of a login, sent again as it was.
+			cmd := exec.Command("curl", "-s", "-v", "-o", "/dev/null", "--negotiate", "-u", ":", "--resolve", host+":"+port+":127.0.0.1", "http://"+host+":"+port+"/private/whoami")
+			cmd.Env = env
+			out, _ := cmd.CombinedOutput()
+			var h string
+			for _, l := range strings.Split(string(out), "\n") {
+				if v, ok := strings.CutPrefix(strings.TrimSpace(l), "> Authorization: Negotiate "); ok {
+					h = "Authorization: Negotiate " + v
+				}
+			}
+			if h == "" {
+				t.Fatalf("no token in curl's trace:\n%s", out)
+			}
+			code, _ := strconv.Atoi(curl(t, "-o", "/dev/null", "-w", "%{http_code}", "-H", h, "--resolve", host+":"+port+":127.0.0.1", "http://"+host+":"+port+"/private/whoami"))
+			return code
+		}},
+		{"no_key", nil, func(t *testing.T) int {
+			code, _ := negotiateGet(t, s, env, s.env["OTHER_SPN_HOST"], "/private/whoami")
+			return code
+		}},
+		{"kvno", func(t *testing.T) {
+			s.reconfigure(t, func(c string) string { return strings.Replace(c, s.env["KEYTAB"], s.env["KEYTAB_OLD_KVNO"], 1) })
+		}, func(t *testing.T) int {
+			code, _ := negotiateGet(t, s, env, host, "/private/whoami")
+			return code
+		}},
+		{"skew", nil, func(t *testing.T) int {
+			code, _ := negotiateGet(t, s, env, host, "/private/whoami", krbTool(t, "faketime"), "-f", "+10m")
+			return code
+		}},
+		{"realm", func(t *testing.T) {
+			// The domain served is now "other.test": EXAMPLE.TEST's users
+			// are from a realm it does not serve.
+			s.reconfigure(t, func(c string) string {
+				return strings.Replace(c, `dns_name = "example.test"`, `dns_name = "other.test"`, 1)
+			})
+		}, func(t *testing.T) int {
+			code, _ := negotiateGet(t, s, env, host, "/private/whoami")
+			return code
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.cause, func(t *testing.T) {
+			if tc.setup != nil {
+				tc.setup(t)
+			}
+			_, before := s.metrics(t, "/metrics")
+			off := s.logOffset(t)
+			if code := tc.do(t); code != 401 {
+				t.Errorf("answer %d, want 401", code)
+			}
+			log, _ := s.logSince(t, off)
+			if !strings.Contains(log, `msg="Kerberos login refused"`) || !strings.Contains(log, "cause="+tc.cause) || !strings.Contains(log, "remedy=") {
+				t.Errorf("no WARN with cause=%s and a remedy; log:\n%s", tc.cause, log)
+			}
+			_, after := s.metrics(t, "/metrics")
+			name, label := "goauthenntlm_kerberos_refused_total", fmt.Sprintf(`cause="%s"`, tc.cause)
+			if metricValue(after, name, label)-metricValue(before, name, label) < 1 {
+				t.Errorf("refusal not counted under %s", label)
+			}
+			if metricValue(after, "goauthenntlm_responses_total", `code="500"`) != metricValue(before, "goauthenntlm_responses_total", `code="500"`) {
+				t.Error("a 500 was answered")
+			}
+			// The client falls back to NTLM, which still logs in.
+			if code, body := get(t, ntlmClient(nil), s.url("/private/whoami"), `EXAMPLE\jdoe`, users["jdoe"]); code != 200 || body != "jdoe" {
+				t.Errorf("NTLM after the refusal: %d %q", code, body)
+			}
+		})
+	}
+}
+
+// TestKerberosNTLMDisabled: a domain that blocks NTLM still logs its
+// users in by Kerberos, which needs no DC round trip.
+func TestKerberosNTLMDisabled(t *testing.T) {
+	s := krbStack(t)
+	if testing.Short() {
+		t.Skip("restarts the DC: not in -short")
+	}
+	env := krbEnv(t, s, "jdoe")
+	b, err := os.ReadFile(filepath.Join(s.env["DC_DIR"], "profile"))
+	profile := strings.TrimSpace(string(b))
+	if err != nil || profile == "" {
+		profile = "default"
+	}
+	s.ctl(t, "dc-restart", "ntlm-disabled")
+	defer s.ctl(t, "dc-restart", profile)
+	if code, _ := get(t, ntlmClient(nil), s.url("/private/whoami"), `EXAMPLE\jdoe`, users["jdoe"]); code != 403 {
+		t.Errorf("NTLM with NTLM blocked: %d, want 403", code)
+	}
+	if code, body := negotiateGet(t, s, env, s.env["SPN_HOST"], "/private/whoami"); code != 200 || body != "jdoe" {
+		t.Errorf("Kerberos with NTLM blocked: %d %q, want 200 jdoe", code, body)
+	}
+}
