@@ -47,6 +47,7 @@ func main() {
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this loopback address (for profiling)")
 	version := flag.Bool("version", false, "print the version and exit")
 	loginUser := flag.String("test-login", "", "log this user (EXAMPLE\\jdoe) in through the configured DCs, password from the terminal or stdin; print the DC, NTSTATUS, REMOTE_USER and groups; exit 0 accepted, 1 refused, 2 error")
+	testKrb := flag.Bool("test-kerberos", false, "log in by Kerberos from the caller's ticket cache (KRB5CCNAME; kinit first) with a ticket for the first service principal; print REMOTE_USER and groups; exit 0 accepted, 1 refused, 2 error")
 	flag.Parse()
 	if *version {
 		fmt.Println(buildinfo.String("ntlm-fcgi-authorizer"))
@@ -70,6 +71,9 @@ func main() {
 	}
 	if *check {
 		os.Exit(runCheck(cfg, *probe))
+	}
+	if *testKrb {
+		os.Exit(testKerberos(cfg, os.Stdout, os.Stderr))
 	}
 	if *loginUser != "" {
 		os.Exit(testLogin(cfg, *loginUser, os.Stdin, os.Stdout, os.Stderr))
@@ -98,6 +102,10 @@ func runCheck(cfg *config.Config, probe bool) int {
 		}
 		return 2
 	}
+	krc := checkKerberos(cfg, probe, os.Stdout, os.Stderr)
+	if krc == 2 {
+		return 2
+	}
 	if !probe {
 		return 0
 	}
@@ -106,7 +114,7 @@ func runCheck(cfg *config.Config, probe bool) int {
 		fmt.Fprintf(os.Stderr, "ntlm-fcgi-authorizer: %v\n", err)
 		return 2
 	}
-	rc := 0
+	rc := krc
 	for _, r := range results {
 		fmt.Println(r)
 		if r.Err != nil {

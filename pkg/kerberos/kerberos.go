@@ -226,8 +226,10 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 		return fail(CauseMalformed, "the authenticator's client is not the ticket's")
 	}
 	ct := auth.CTime.Add(time.Duration(auth.Cusec) * time.Microsecond)
-	if d := now.Sub(ct); d > a.skew || -d > a.skew {
-		return fail(CauseSkew, "the client's clock is %s off the server's (max_clock_skew %s)", d.Round(time.Second), a.skew)
+	if d := now.Sub(ct); d > a.skew {
+		return fail(CauseSkew, "the client's clock is %s behind the server's (max_clock_skew %s)", d.Round(time.Second), a.skew)
+	} else if -d > a.skew {
+		return fail(CauseSkew, "the client's clock is %s ahead of the server's (max_clock_skew %s)", (-d).Round(time.Second), a.skew)
 	}
 	if !a.realms[strings.ToUpper(enc.CRealm)] {
 		return fail(CauseRealm, "the client's realm %s is not a served domain's dns_name", enc.CRealm)

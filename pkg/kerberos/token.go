@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/asn1"
 	"errors"
+
+	"github.com/goauthenntlm/goauthenntlm/pkg/spnego"
 )
 
 // The Kerberos mechanism's OIDs: RFC 4121's, and the one Windows put first
@@ -77,4 +79,14 @@ func wrapGSS(oid asn1.ObjectIdentifier, tokID, msg []byte) ([]byte, error) {
 	body := make([]byte, 0, len(o)+len(tokID)+len(msg))
 	body = append(append(append(body, o...), tokID...), msg...)
 	return asn1.Marshal(asn1.RawValue{Class: asn1.ClassApplication, Tag: 0, IsCompound: true, Bytes: body})
+}
+
+// WrapSPNEGO puts a Kerberos token in a SPNEGO NegTokenInit offering
+// Kerberos, as browsers send it.
+func WrapSPNEGO(tok []byte) ([]byte, error) {
+	oid, _, err := splitGSS(tok)
+	if err != nil {
+		return nil, err
+	}
+	return (&spnego.NegTokenInit{MechTypes: []asn1.ObjectIdentifier{oid}, MechToken: tok}).Marshal()
 }

@@ -1,0 +1,78 @@
+package kerberos
+
+import (
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/jcmturner/gokrb5/v8/client"
+	krbconfig "github.com/jcmturner/gokrb5/v8/config"
+	"github.com/jcmturner/gokrb5/v8/credentials"
+	"github.com/jcmturner/gokrb5/v8/iana/flags"
+	"github.com/jcmturner/gokrb5/v8/keytab"
+	"github.com/jcmturner/gokrb5/v8/spnego"
+)
+
+// The client side, for the command line only (-check -probe and
+// -test-login -kerberos): gokrb5's client talks to the KDC without a
+// context, which the request path never does.
+
+// ClientConfig is a krb5.conf for realm whose KDCs are kdcs (the domain's
+// DCs, host or host:port; port 88 when none), so that the tools need no
+// krb5.conf of their own.
+func ClientConfig(realm string, kdcs []string) (*krbconfig.Config, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "[libdefaults]\n default_realm = %s\n dns_lookup_kdc = false\n dns_lookup_realm = false\n udp_preference_limit = 1\n", realm)
+	fmt.Fprintf(&b, "[realms]\n %s = {\n", realm)
+	for _, k := range kdcs {
+		host := k
+		if h, _, err := net.SplitHostPort(k); err == nil {
+			host = h
+		}
+		fmt.Fprintf(&b, "  kdc = %s\n", net.JoinHostPort(host, "88"))
+	}
+	b.WriteString(" }\n")
+	return krbconfig.NewFromString(b.String())
+}
+
+// ProbeSPN asks the KDC for a ticket for spn (name without realm) as the
+// service itself: an AS-REQ for spn with the keytab's key (which proves
+// the KDC knows that key), then a TGS-REQ for spn, and returns that
+// ticket as a token for Accept: the whole path a browser's ticket takes.
+func ProbeSPN(cfg *krbconfig.Config, realm, spn string, kt *keytab.Keytab) ([]byte, error) {
+	cl := client.NewWithKeytab(spn, realm, kt, cfg, client.DisablePAFXFAST(true))
+	defer cl.Destroy()
+	if err := cl.Login(); err != nil {
+		return nil, fmt.Errorf("AS-REQ as %s@%s with the keytab's key: %w", spn, realm, err)
+	}
+	return serviceToken(cl, spn)
+}
+
+// TokenFromCCache gets a ticket for spn with the TGT in the ticket cache
+// at path (KRB5CCNAME without "FILE:"), as a browser does, and returns it
+// as a token for Accept.
+func TokenFromCCache(cfg *krbconfig.Config, path, spn string) (user string, tok []byte, err error) {
+	cc, err := credentials.LoadCCache(strings.TrimPrefix(path, "FILE:"))
+	if err != nil {
+		return "", nil, fmt.Errorf("ticket cache %s: %w", path, err)
+	}
+	cl, err := client.NewFromCCache(cc, cfg, client.DisablePAFXFAST(true))
+	if err != nil {
+		return "", nil, fmt.Errorf("ticket cache %s: %w", path, err)
+	}
+	defer cl.Destroy()
+	tok, err = serviceToken(cl, spn)
+	return cl.Credentials.CName().PrincipalNameString() + "@" + cl.Credentials.Realm(), tok, err
+}
+
+func serviceToken(cl *client.Client, spn string) ([]byte, error) {
+	tkt, key, err := cl.GetServiceTicket(spn)
+	if err != nil {
+		return nil, fmt.Errorf("TGS-REQ for %s: %w", spn, err)
+	}
+	tok, err := spnego.NewKRB5TokenAPREQ(cl, tkt, key, []int{2, 32}, []int{flags.APOptionMutualRequired})
+	if err != nil {
+		return nil, fmt.Errorf("AP-REQ for %s: %w", spn, err)
+	}
+	return tok.Marshal()
+}
