@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/asn1"
 	"encoding/base64"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ const krbConf = "[auth]\nschemes = [\"negotiate\", \"ntlm\"]\nserver_names = [\"
 
 // krbSite is a fake site whose Kerberos acceptor is real, with the key of
 // krbtest's service account.
-func krbSite(t *testing.T, opt Options) (*fakeSite, *krbtest.Ticket) {
+func krbSite(t testing.TB, opt Options) (*fakeSite, *krbtest.Ticket) {
 	kt := krbtest.Keytab("HTTP/www.example.test", "EXAMPLE.TEST", 2)
 	if opt.Kerberos == nil {
 		opt.Kerberos = kerberos.New(kerberos.Options{
@@ -174,4 +175,46 @@ func TestKerberosGroupsFromPAC(t *testing.T) {
 	if !ok || err != nil || dir.calls(&dir.lookups) != 0 {
 		t.Errorf("group check from the PAC: %v %v, %d lookups", ok, err, dir.lookups)
 	}
+}
+
+// FuzzKerberos runs arbitrary Negotiate tokens through the Kerberos path
+// with a real acceptor: never a 500, every 200 is jdoe's (the only client
+// the "KDC" issued tickets to), and no sealed authenticator is granted
+// twice (a replay, or a mutation the replay cache does not recognise as
+// the same use). The tokens differ between the fuzzer's processes (each
+// session key is random), so what is tracked is per process.
+func FuzzKerberos(f *testing.F) {
+	s, tk := krbSite(f, Options{})
+	for i, tkt := range []krbtest.Ticket{{}, {Mutual: true}, {OID: kerberos.OIDKerberosMS}} {
+		tkt.Keytab = tk.Keytab
+		tkt.Now = time.Now().Add(time.Duration(i) * time.Second)
+		tok, err := krbtest.Token(tkt)
+		if err != nil {
+			f.Fatal(err)
+		}
+		wrapped, _ := kerberos.WrapSPNEGO(tok)
+		f.Add(tok)
+		f.Add(wrapped)
+	}
+	f.Add([]byte{0x60, 0x0b, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02})
+	granted := map[string]bool{}
+	port := 42000
+	f.Fuzz(func(t *testing.T, tok []byte) {
+		port = 42000 + (port+1)%20000
+		p := params("Negotiate " + base64.StdEncoding.EncodeToString(tok))
+		p["REMOTE_PORT"] = strconv.Itoa(port)
+		r := serve(s.Authorizer, p)
+		switch r.Status {
+		case 200:
+			inner, _, _ := kerberosToken(tok)
+			auth := string(krbtest.Authenticator(inner))
+			if auth == "" || granted[auth] || r.Variables["REMOTE_USER"] != "jdoe" {
+				t.Fatalf("200 as %q (authenticator found %v, granted before %v): %x", r.Variables["REMOTE_USER"], auth != "", granted[auth], tok)
+			}
+			granted[auth] = true
+		case 400, 401, 403, 503:
+		default:
+			t.Fatalf("status %d for %x", r.Status, tok)
+		}
+	})
 }

@@ -110,3 +110,23 @@ func Token(t Ticket) ([]byte, error) {
 	body := append(append(o, 1, 0), b...)
 	return asn1.Marshal(asn1.RawValue{Class: asn1.ClassApplication, Tag: 0, IsCompound: true, Bytes: body})
 }
+
+// Authenticator returns the sealed authenticator of a token Token built
+// (nil for anything else): what makes a token a use of its ticket, for
+// tests that check no token is accepted twice.
+func Authenticator(tok []byte) []byte {
+	var outer asn1.RawValue
+	if _, err := asn1.Unmarshal(tok, &outer); err != nil {
+		return nil
+	}
+	var oid asn1.RawValue
+	rest, err := asn1.Unmarshal(outer.Bytes, &oid)
+	if err != nil || len(rest) < 2 {
+		return nil
+	}
+	var req messages.APReq
+	if err := req.Unmarshal(rest[2:]); err != nil {
+		return nil
+	}
+	return req.EncryptedAuthenticator.Cipher
+}
