@@ -348,3 +348,26 @@ var (
 	krbOID   = []byte{0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02}
 	krbOIDMS = []byte{0x06, 0x09, 0x2a, 0x86, 0x48, 0x82, 0xf7, 0x12, 0x01, 0x02, 0x02}
 )
+
+// TestKerberosRC4: an account the KDC issues RC4 tickets for (no AES keys)
+// still logs in, with a WARN saying to move it to AES.
+func TestKerberosRC4(t *testing.T) {
+	s := krbStack(t)
+	if s.env["KEYTAB_RC4"] == "" || s.env["RC4_SPN_HOST"] == "" {
+		t.Fatal("stack.env lacks KEYTAB_RC4 / RC4_SPN_HOST: bring the stack up again")
+	}
+	env := krbEnv(t, s, "jdoe")
+	s.reconfigure(t, func(c string) string {
+		c = strings.Replace(c, s.env["KEYTAB"], s.env["KEYTAB_RC4"], 1)
+		return strings.Replace(c, `keytab_file = "`+s.env["KEYTAB_RC4"]+`"`,
+			`keytab_file = "`+s.env["KEYTAB_RC4"]+`"`+"\nservice_principals = [\"HTTP/"+s.env["RC4_SPN_HOST"]+"\"]", 1)
+	})
+	off := s.logOffset(t)
+	if code, body := negotiateGet(t, s, env, s.env["RC4_SPN_HOST"], "/private/whoami"); code != 200 || body != "jdoe" {
+		t.Errorf("RC4 ticket: %d %q, want 200 jdoe", code, body)
+	}
+	log, _ := s.logSince(t, off)
+	if !strings.Contains(log, "level=WARN") || !strings.Contains(log, "RC4") || !strings.Contains(log, "enctype=arcfour-hmac") {
+		t.Errorf("no RC4 WARN, or the login's enctype not logged:\n%s", log)
+	}
+}
