@@ -48,8 +48,9 @@ type Authorizer struct {
 	trusts   *trusts      // nil when no domain has LDAP settings
 	cookie   *loginCookie // nil when the login cookie is off
 
-	krb    KerberosAcceptor      // nil when no domain has a keytab_file
-	replay *kerberos.ReplayCache // krb's, when built from the config
+	krb     KerberosAcceptor      // nil when no domain has a keytab_file
+	replay  *kerberos.ReplayCache // krb's, when built from the config
+	krbWarn warnLimiter
 
 	obs            Observer
 	kerberosLogged atomic.Bool

@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/adgroup"
@@ -39,6 +41,25 @@ type SIDSource interface {
 	Remember(user, domain string, groups []adgroup.Group) (*adgroup.Entry, error)
 }
 
+// warnLimiter says when a cause is due a WARN line again: once a minute.
+type warnLimiter struct {
+	mu   sync.Mutex
+	last map[kerberos.Cause]time.Time
+}
+
+func (w *warnLimiter) due(c kerberos.Cause, now time.Time) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if now.Sub(w.last[c]) < time.Minute {
+		return false
+	}
+	if w.last == nil {
+		w.last = map[kerberos.Cause]time.Time{}
+	}
+	w.last[c] = now
+	return true
+}
+
 // kerberosToken returns the Kerberos token in a Negotiate token: a raw
 // GSS-API Kerberos token, or the mechToken of a SPNEGO NegTokenInit whose
 // first mechanism is Kerberos (the only one a mechToken may be for).
@@ -68,8 +89,15 @@ func (a *Authorizer) kerberosLogin(ctx context.Context, r *request, tok []byte, 
 			ko.KerberosRefused(ke.Cause)
 		}
 		a.obs.Login(Outcome{Scheme: conntable.SchemeKerberos, Result: ResultRefused, Took: time.Since(start)})
-		// ke's text names principals and versions, never the ticket or a key.
-		r.log.Warn("Kerberos login refused", "cause", string(ke.Cause), "principal", identity.Short(ke.Client), "spn", identity.Short(ke.SPN),
+		// ke's text names principals and versions, never the ticket or a
+		// key. At WARN once a minute per cause, the rest at info: most
+		// causes are read before any cryptography, so any client could
+		// otherwise fill the log with WARN lines (the metric counts all).
+		lvl := slog.LevelInfo
+		if a.krbWarn.due(ke.Cause, time.Now()) {
+			lvl = slog.LevelWarn
+		}
+		r.log.Log(ctx, lvl, "Kerberos login refused", "cause", string(ke.Cause), "principal", identity.Short(ke.Client), "spn", identity.Short(ke.SPN),
 			"detail", ke.Detail, "remedy", ke.Cause.Remedy())
 		return a.challenge(true)
 	}

@@ -259,3 +259,23 @@ func BenchmarkKerberosLogin(b *testing.B) {
 		i++
 	}
 }
+
+func TestKerberosWarnOncePerMinute(t *testing.T) {
+	var w warnLimiter
+	now := time.Now()
+	for _, step := range []struct {
+		c     kerberos.Cause
+		after time.Duration
+		want  bool
+	}{
+		{kerberos.CauseNoKey, 0, true},
+		{kerberos.CauseNoKey, time.Second, false},
+		{kerberos.CauseSkew, time.Second, true},
+		{kerberos.CauseNoKey, 59 * time.Second, false},
+		{kerberos.CauseNoKey, 61 * time.Second, true},
+	} {
+		if got := w.due(step.c, now.Add(step.after)); got != step.want {
+			t.Errorf("%s after %s: %v, want %v", step.c, step.after, got, step.want)
+		}
+	}
+}

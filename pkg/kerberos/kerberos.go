@@ -49,8 +49,8 @@ type Options struct {
 	// domains' DNS names); compared case-insensitively.
 	ClientRealms []string
 	MaxSkew      time.Duration
-	// ReplayMax bounds the replay cache; 0: 1<<20 entries (about 100 MB
-	// at worst, over 3000 logins a second for 5 minutes).
+	// ReplayMax bounds the replay cache; 0: 1<<20 entries (about 64 MiB
+	// at worst: 3500 logins a second for 5 minutes).
 	ReplayMax int
 	// Replay, when set, is the replay cache to use (the replaced
 	// Acceptor's, on a reload); ReplayMax is then ignored.

@@ -1,6 +1,7 @@
 package kerberos
 
 import (
+	"crypto/sha256"
 	"sync"
 	"time"
 )
@@ -24,35 +25,42 @@ func NewReplayCache(max int) *ReplayCache {
 // process's own, not gokrb5's package-level one.
 type replayCache struct {
 	mu    sync.Mutex
-	seen  map[string]time.Time // key -> when it may be forgotten
+	seen  map[[16]byte]time.Time // hashed key -> when it may be forgotten
 	max   int
 	swept time.Time
 }
 
 func newReplayCache(max int) *replayCache {
-	return &replayCache{seen: map[string]time.Time{}, max: max}
+	return &replayCache{seen: map[[16]byte]time.Time{}, max: max}
 }
 
 // add records key until until; false when key is there already (a
 // replay), or when the cache is full of live entries (busy: accepting
 // would mean forgetting one, which a replay could then pass).
+//
+// Keys are kept as 128 bits of their SHA-256 (about 60 bytes an entry with
+// the map's own), so a full cache of 1<<20 stays near 64 MiB. A cache full
+// of live entries is swept again at most once a second, so that a burst
+// cannot make every login walk it.
 func (c *replayCache) add(key string, until, now time.Time) (ok bool, full bool) {
+	sum := sha256.Sum256([]byte(key))
+	k := [16]byte(sum[:16])
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if t, dup := c.seen[key]; dup && now.Before(t) {
+	if t, dup := c.seen[k]; dup && now.Before(t) {
 		return false, false
 	}
-	if len(c.seen) >= c.max || now.Sub(c.swept) > time.Minute {
-		for k, t := range c.seen {
+	if (len(c.seen) >= c.max && now.Sub(c.swept) > time.Second) || now.Sub(c.swept) > time.Minute {
+		for old, t := range c.seen {
 			if !now.Before(t) {
-				delete(c.seen, k)
+				delete(c.seen, old)
 			}
 		}
 		c.swept = now
-		if len(c.seen) >= c.max {
-			return false, true
-		}
 	}
-	c.seen[key] = until
+	if len(c.seen) >= c.max {
+		return false, true
+	}
+	c.seen[k] = until
 	return true, false
 }
