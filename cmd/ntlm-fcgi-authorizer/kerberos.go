@@ -34,6 +34,11 @@ func checkKerberos(cfg *config.Config, probe bool, stdout, stderr io.Writer) int
 			rc = 2
 			continue
 		}
+		if fi, err := os.Stat(d.KeytabFile); err == nil && fi.Mode().Perm()&0o007 != 0 {
+			// Its keys let anyone make tickets for any user to this site.
+			fmt.Fprintf(stderr, "ntlm-fcgi-authorizer: domain %s: keytab %s is open to other users (mode %04o): chmod 0640, owner root, group the service's\n", d.Name, d.KeytabFile, fi.Mode().Perm())
+			rc = 2
+		}
 		realm := strings.ToUpper(d.DNSName)
 		keys := kerberos.Keys(kt)
 		for _, p := range cfg.Principals(d) {
