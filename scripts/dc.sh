@@ -232,7 +232,10 @@ provision() {
 # and RC4 tickets), though it has generated AES keys at the password set.
 service_account() {
 	local st=(-s "$conf")
-	samba-tool user delete "$1" "${st[@]}" >/dev/null 2>&1 || true
+	# ldbsearch, not samba-tool user show: a tenth of the time.
+	if ldbsearch -H "$dir/private/sam.ldb" "(sAMAccountName=$1)" dn 2>/dev/null | grep '^dn: ' >/dev/null; then
+		samba-tool user delete "$1" "${st[@]}" >/dev/null
+	fi
 	samba-tool user create "$1" --random-password "${st[@]}" >/dev/null
 	samba-tool spn add "$2" "$1" "${st[@]}" >/dev/null
 	# ldbmodify on the DC's own database (as samba-tool does, no login):
