@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,21 +16,6 @@ import (
 
 	"github.com/goauthenntlm/goauthenntlm/internal/chromium"
 )
-
-// krbTool finds a Kerberos client tool (MIT krb5-user, faketime). Missing,
-// it fails under CI=true and skips elsewhere, saying why.
-func krbTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is not installed (scripts/deps.sh installs it): the Kerberos tests cannot run", name)
-	}
-	t.Skipf("%s is not installed (make deps): skipping the Kerberos tests", name)
-	return ""
-}
 
 // krbStack is the stack, with its Kerberos settings checked.
 func krbStack(t *testing.T) *stack {
@@ -46,44 +30,10 @@ func krbStack(t *testing.T) *stack {
 	return s
 }
 
-// krbEnv gets user a TGT with kinit into a ticket cache of the test's
-// own and returns the environment a Kerberos client needs to use it.
-func krbEnv(t *testing.T, s *stack, user string) []string {
-	t.Helper()
-	cc := "FILE:" + filepath.Join(t.TempDir(), "cc-"+user)
-	env := append(os.Environ(), "KRB5_CONFIG="+s.env["KRB5_CONFIG"], "KRB5CCNAME="+cc)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, krbTool(t, "kinit"), user+"@"+s.env["KRB5_REALM"])
-	cmd.Env, cmd.Stdin = env, strings.NewReader(users[user]+"\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("kinit %s: %v\n%s", user, err, out)
-	}
-	return env
-}
-
-// negotiateGet fetches path from host (which resolves to the stack) with
-// curl --negotiate and the ticket cache of env; prefix runs curl under
-// another command (faketime). It returns the status and body.
-func negotiateGet(t *testing.T, s *stack, env []string, host, path string, prefix ...string) (int, string) {
-	t.Helper()
-	port := s.env["APACHE_PORT"]
-	args := append(prefix, "curl", "-s", "--max-time", "30", "--negotiate", "-u", ":",
-		"--resolve", host+":"+port+":127.0.0.1", "-w", "\n%{http_code}", "http://"+host+":"+port+path)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
-	cmd.Env = env
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("%v: %v", args, err)
-	}
-	body, code, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
-	if i := strings.LastIndex(string(out), "\n"); i >= 0 {
-		body, code = strings.TrimSpace(string(out[:i])), strings.TrimSpace(string(out[i+1:]))
-	}
-	n, _ := strconv.Atoi(code)
-	return n, body
+// siteURL is path on the site under host (one of the stack's Kerberos
+// host names), as a Kerberos client names it.
+func (s *stack) siteURL(host, path string) string {
+	return "http://" + host + ":" + s.env["APACHE_PORT"] + path
 }
 
 // TestKerberosLogin: kinit then curl --negotiate logs in by Kerberos, and
@@ -94,18 +44,18 @@ func TestKerberosLogin(t *testing.T) {
 	host := s.env["SPN_HOST"]
 	_, before := s.metrics(t, "/metrics")
 	off := s.logOffset(t)
-	envs := map[string][]string{}
+	caches := map[string]string{}
 	for user := range membership {
-		envs[user] = krbEnv(t, s, user)
+		caches[user] = s.kinit(t, user, users[user])
 	}
-	if code, body := negotiateGet(t, s, envs["jdoe"], host, "/private/whoami"); code != 200 || body != "jdoe" {
+	if code, body := s.curlNegotiate(t, caches["jdoe"], s.siteURL(host, "/private/whoami")); code != 200 || body != "jdoe" {
 		t.Fatalf("jdoe: %d %q, want 200 jdoe", code, body)
 	}
 	logins := 1
 	for _, route := range groupRoutes {
 		for user, groups := range membership {
 			for group, member := range groups {
-				code, body := negotiateGet(t, s, envs[user], host, route+"/"+group+"/whoami")
+				code, body := s.curlNegotiate(t, caches[user], s.siteURL(host, route+"/"+group+"/whoami"))
 				logins++
 				switch {
 				case member && (code != 200 || body != user):
@@ -145,7 +95,7 @@ func TestKerberosLogin(t *testing.T) {
 func TestKerberosRefused(t *testing.T) {
 	s := krbStack(t)
 	host := s.env["SPN_HOST"]
-	env := krbEnv(t, s, "jdoe")
+	cc := s.kinit(t, "jdoe", users["jdoe"])
 	port := s.env["APACHE_PORT"]
 	cases := []struct {
 		cause string
@@ -154,9 +104,7 @@ func TestKerberosRefused(t *testing.T) {
 	}{
 		{"replay", nil, func(t *testing.T) int {
 			// The token of a login, sent again as it was.
-			cmd := exec.Command("curl", "-s", "-v", "-o", "/dev/null", "--negotiate", "-u", ":", "--resolve", host+":"+port+":127.0.0.1", "http://"+host+":"+port+"/private/whoami")
-			cmd.Env = env
-			out, _ := cmd.CombinedOutput()
+			out, _ := s.krbRun(t, cc, "", "curl", "-s", "-v", "-o", "/dev/null", "--negotiate", "-u", ":", "--resolve", host+":"+port+":127.0.0.1", s.siteURL(host, "/private/whoami"))
 			var h string
 			for _, l := range strings.Split(string(out), "\n") {
 				if v, ok := strings.CutPrefix(strings.TrimSpace(l), "> Authorization: Negotiate "); ok {
@@ -166,21 +114,22 @@ func TestKerberosRefused(t *testing.T) {
 			if h == "" {
 				t.Fatalf("no token in curl's trace:\n%s", out)
 			}
-			code, _ := strconv.Atoi(curl(t, "-o", "/dev/null", "-w", "%{http_code}", "-H", h, "--resolve", host+":"+port+":127.0.0.1", "http://"+host+":"+port+"/private/whoami"))
+			code, _ := strconv.Atoi(curl(t, "-o", "/dev/null", "-w", "%{http_code}", "-H", h, "--resolve", host+":"+port+":127.0.0.1", s.siteURL(host, "/private/whoami")))
 			return code
 		}},
 		{"no_key", nil, func(t *testing.T) int {
-			code, _ := negotiateGet(t, s, env, s.env["OTHER_SPN_HOST"], "/private/whoami")
+			code, _ := s.curlNegotiate(t, cc, s.siteURL(s.env["OTHER_SPN_HOST"], "/private/whoami"))
 			return code
 		}},
 		{"kvno", func(t *testing.T) {
 			s.reconfigure(t, func(c string) string { return strings.Replace(c, s.env["KEYTAB"], s.env["KEYTAB_OLD_KVNO"], 1) })
 		}, func(t *testing.T) int {
-			code, _ := negotiateGet(t, s, env, host, "/private/whoami")
+			code, _ := s.curlNegotiate(t, cc, s.siteURL(host, "/private/whoami"))
 			return code
 		}},
 		{"skew", nil, func(t *testing.T) int {
-			code, _ := negotiateGet(t, s, env, host, "/private/whoami", krbTool(t, "faketime"), "-f", "+10m")
+			s.kvno(t, cc, "HTTP/"+host) // the ticket first: only the authenticator is skewed
+			code, _ := s.curlNegotiateSkewed(t, cc, "+10m", s.siteURL(host, "/private/whoami"))
 			return code
 		}},
 		{"realm", func(t *testing.T) {
@@ -190,7 +139,7 @@ func TestKerberosRefused(t *testing.T) {
 				return strings.Replace(c, `dns_name = "example.test"`, `dns_name = "other.test"`, 1)
 			})
 		}, func(t *testing.T) int {
-			code, _ := negotiateGet(t, s, env, host, "/private/whoami")
+			code, _ := s.curlNegotiate(t, cc, s.siteURL(host, "/private/whoami"))
 			return code
 		}},
 	}
@@ -231,7 +180,7 @@ func TestKerberosNTLMDisabled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("restarts the DC: not in -short")
 	}
-	env := krbEnv(t, s, "jdoe")
+	cc := s.kinit(t, "jdoe", users["jdoe"])
 	b, err := os.ReadFile(filepath.Join(s.env["DC_DIR"], "profile"))
 	profile := strings.TrimSpace(string(b))
 	if err != nil || profile == "" {
@@ -242,7 +191,7 @@ func TestKerberosNTLMDisabled(t *testing.T) {
 	if code, _ := get(t, ntlmClient(nil), s.url("/private/whoami"), `EXAMPLE\jdoe`, users["jdoe"]); code != 403 {
 		t.Errorf("NTLM with NTLM blocked: %d, want 403", code)
 	}
-	if code, body := negotiateGet(t, s, env, s.env["SPN_HOST"], "/private/whoami"); code != 200 || body != "jdoe" {
+	if code, body := s.curlNegotiate(t, cc, s.siteURL(s.env["SPN_HOST"], "/private/whoami")); code != 200 || body != "jdoe" {
 		t.Errorf("Kerberos with NTLM blocked: %d %q, want 200 jdoe", code, body)
 	}
 }
@@ -261,8 +210,8 @@ func TestKerberosChromium(t *testing.T) {
 		env      []string
 		user, pw string
 	}{
-		{"ticket", krbEnv(t, s, "jdoe"), "", ""},
-		{"no ticket", []string{"KRB5_CONFIG=" + s.env["KRB5_CONFIG"], "KRB5CCNAME=FILE:" + filepath.Join(t.TempDir(), "empty")}, `EXAMPLE\jdoe`, users["jdoe"]},
+		{"ticket", s.krbEnv(t, s.kinit(t, "jdoe", users["jdoe"])), "", ""},
+		{"no ticket", s.krbEnv(t, "FILE:"+filepath.Join(t.TempDir(), "empty")), `EXAMPLE\jdoe`, users["jdoe"]},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -356,14 +305,14 @@ func TestKerberosRC4(t *testing.T) {
 	if s.env["KEYTAB_RC4"] == "" || s.env["RC4_SPN_HOST"] == "" {
 		t.Fatal("stack.env lacks KEYTAB_RC4 / RC4_SPN_HOST: bring the stack up again")
 	}
-	env := krbEnv(t, s, "jdoe")
+	cc := s.kinit(t, "jdoe", users["jdoe"])
 	s.reconfigure(t, func(c string) string {
 		c = strings.Replace(c, s.env["KEYTAB"], s.env["KEYTAB_RC4"], 1)
 		return strings.Replace(c, `keytab_file = "`+s.env["KEYTAB_RC4"]+`"`,
 			`keytab_file = "`+s.env["KEYTAB_RC4"]+`"`+"\nservice_principals = [\"HTTP/"+s.env["RC4_SPN_HOST"]+"\"]", 1)
 	})
 	off := s.logOffset(t)
-	if code, body := negotiateGet(t, s, env, s.env["RC4_SPN_HOST"], "/private/whoami"); code != 200 || body != "jdoe" {
+	if code, body := s.curlNegotiate(t, cc, s.siteURL(s.env["RC4_SPN_HOST"], "/private/whoami")); code != 200 || body != "jdoe" {
 		t.Errorf("RC4 ticket: %d %q, want 200 jdoe", code, body)
 	}
 	log, _ := s.logSince(t, off)
