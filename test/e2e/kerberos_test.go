@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -181,13 +180,7 @@ func TestKerberosNTLMDisabled(t *testing.T) {
 		t.Skip("restarts the DC: not in -short")
 	}
 	cc := s.kinit(t, "jdoe", users["jdoe"])
-	b, err := os.ReadFile(filepath.Join(s.env["DC_DIR"], "profile"))
-	profile := strings.TrimSpace(string(b))
-	if err != nil || profile == "" {
-		profile = "default"
-	}
-	s.ctl(t, "dc-restart", "ntlm-disabled")
-	defer s.ctl(t, "dc-restart", profile)
+	s.dcProfile(t, "ntlm-disabled")
 	if code, _ := get(t, ntlmClient(nil), s.url("/private/whoami"), `EXAMPLE\jdoe`, users["jdoe"]); code != 403 {
 		t.Errorf("NTLM with NTLM blocked: %d, want 403", code)
 	}
