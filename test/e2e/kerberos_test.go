@@ -236,12 +236,14 @@ func TestKerberosChromium(t *testing.T) {
 				b.Close()
 				t.Fatal(err)
 			}
-			// Chromium (156, headless, a fresh browser context) answers
-			// its first Negotiate challenge as unsupported
-			// (ERR_UNSUPPORTED_AUTH_SCHEME, no allowlist yet) and loads
-			// its GSSAPI library only at the second: the first page
-			// fails or falls back to NTLM (which has no credentials
-			// here). Not the server's doing; logged, then the pages.
+			// Chromium 156 (headless) answers the first Negotiate
+			// challenge after it starts as unsupported (NetLog:
+			// ERR_UNSUPPORTED_AUTH_SCHEME, the allowlist not applied)
+			// and loads its GSSAPI library only at the next one: the
+			// first page falls back to NTLM (no credentials here: 401).
+			// Not a start-up race (the same 5 s later), and later
+			// browser contexts are not affected. Not the server's
+			// doing: logged, then the pages.
 			run := fmt.Sprint(time.Now().UnixNano())
 			if p, err := u.Goto(ctx, base+"/private/whoami?k="+run+"-warm"); err == nil {
 				t.Logf("%s: first page after start: %d", tc.name, p.Status)
