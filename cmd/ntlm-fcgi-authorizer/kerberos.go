@@ -76,8 +76,14 @@ func checkKerberos(cfg *config.Config, probe bool, stdout, stderr io.Writer) int
 				// The KDC does not know the SPN as a client name (Samba;
 				// AD unless ktpass set the account's UPN to it): a ticket
 				// from the caller's TGT instead, as a browser gets it.
-				if _, tok, err = kerberos.TokenFromCCache(kcfg, ccache(), p); err != nil {
-					err = fmt.Errorf("the KDC does not take %s as a client name (AS-REQ), and no ticket from the caller's cache either (kinit as any user, then -check -probe again): %w", p, err)
+				cc := ccache()
+				if _, serr := os.Stat(strings.TrimPrefix(cc, "FILE:")); serr != nil {
+					// Nothing to probe with: not the server's failure.
+					fmt.Fprintf(stdout, "kerberos %s@%s: not probed: the KDC does not take it as a client name (AS-REQ), and there is no ticket cache (%s): kinit as any user, then -check -probe again\n", p, realm, cc)
+					continue
+				}
+				if _, tok, err = kerberos.TokenFromCCache(kcfg, cc, p); err != nil {
+					err = fmt.Errorf("the KDC does not take %s as a client name (AS-REQ); with the caller's ticket cache: %w", p, err)
 				}
 			}
 			if err == nil {

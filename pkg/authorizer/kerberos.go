@@ -101,7 +101,7 @@ func (a *Authorizer) kerberosLogin(ctx context.Context, r *request, tok []byte, 
 			"detail", ke.Detail, "remedy", ke.Cause.Remedy())
 		return a.challenge(true)
 	}
-	if l.EncType == 23 && a.rc4Logged.CompareAndSwap(false, true) {
+	if l.EncType == kerberos.EncTypeRC4 && a.rc4Logged.CompareAndSwap(false, true) {
 		r.log.Warn("Kerberos ticket encrypted with RC4 (arcfour-hmac), which Windows is retiring: set the service account's msDS-SupportedEncryptionTypes to AES (24) and export AES keys (logged once)",
 			"spn", l.SPN)
 	}

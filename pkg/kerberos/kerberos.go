@@ -134,6 +134,9 @@ type PAC struct {
 	GroupSIDs []string
 }
 
+// EncTypeRC4 is arcfour-hmac, accepted for old domains with a warning.
+const EncTypeRC4 = etypeID.RC4_HMAC
+
 // EncTypeName is the name klist -e gives etype e.
 func EncTypeName(e int32) string {
 	switch e {

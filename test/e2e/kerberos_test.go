@@ -6,7 +6,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -313,5 +316,48 @@ func TestKerberosRC4(t *testing.T) {
 	log, _ := s.logSince(t, off)
 	if !strings.Contains(log, "level=WARN") || !strings.Contains(log, "RC4") || !strings.Contains(log, "enctype=arcfour-hmac") {
 		t.Errorf("no RC4 WARN, or the login's enctype not logged:\n%s", log)
+	}
+}
+
+// TestKerberosTools: -check -probe gets a ticket for the SPN (from the
+// caller's ticket cache: Samba's KDC does not take an SPN as a client
+// name) and opens it with the keytab, or names the cause with the old-kvno
+// keytab; -test-kerberos logs in from the ticket cache.
+func TestKerberosTools(t *testing.T) {
+	s := krbStack(t)
+	env := s.krbEnv(t, s.kinit(t, "jdoe", users["jdoe"]))
+	run := func(conf string, args ...string) (string, int) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, filepath.Join(s.env["BIN"], "ntlm-fcgi-authorizer"), append([]string{"-config", conf}, args...)...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatalf("%v: %v", args, err)
+		}
+		return string(out), cmd.ProcessState.ExitCode()
+	}
+	spn := "HTTP/" + s.env["SPN_HOST"] + "@" + s.env["KRB5_REALM"]
+	out, rc := run(s.env["CONF"], "-check", "-probe")
+	for _, want := range []string{spn + " kvno 3 aes256-cts-hmac-sha1-96", "kerberos " + spn + ": ok: the KDC issues tickets for it (kvno 3, aes256-cts-hmac-sha1-96)"} {
+		if rc != 0 || !strings.Contains(out, want) {
+			t.Errorf("-check -probe: exit %d, output lacks %q:\n%s", rc, want, out)
+		}
+	}
+	conf, err := os.ReadFile(s.env["CONF"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := filepath.Join(t.TempDir(), "conf.toml")
+	if err := os.WriteFile(old, []byte(strings.Replace(string(conf), s.env["KEYTAB"], s.env["KEYTAB_OLD_KVNO"], 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, rc := run(old, "-check", "-probe"); rc != 1 || !strings.Contains(out, "FAILED: kerberos: kvno:") || !strings.Contains(out, "remedy: ") {
+		t.Errorf("-check -probe with the old-kvno keytab: exit %d, want 1 and the kvno cause:\n%s", rc, out)
+	}
+	if out, rc := run(s.env["CONF"], "-test-kerberos"); rc != 0 || !strings.Contains(out, "REMOTE_USER: jdoe") || !strings.Contains(out, "principal:   jdoe@"+s.env["KRB5_REALM"]) {
+		t.Errorf("-test-kerberos: exit %d:\n%s", rc, out)
 	}
 }
