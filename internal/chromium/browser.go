@@ -45,9 +45,6 @@ type Options struct {
 	Binary string   // the browser; default "chromium"
 	Dir    string   // gets the profile, netlog.json and chromium.log
 	Flags  []string // added to the base flags, e.g. --auth-server-allowlist=127.0.0.1
-	// Env, when set, is added to the browser's environment (KRB5CCNAME
-	// and KRB5_CONFIG for its GSSAPI library).
-	Env []string
 }
 
 // Browser is a running Chromium.
@@ -109,9 +106,6 @@ func Launch(ctx context.Context, o Options) (*Browser, error) {
 		return nil, err
 	}
 	b.cmd = exec.Command(bin, args...)
-	if o.Env != nil {
-		b.cmd.Env = append(os.Environ(), o.Env...)
-	}
 	b.cmd.ExtraFiles = []*os.File{toBrowser, theirs} // fds 3 and 4
 	b.cmd.Stdout, b.cmd.Stderr = logf, logf
 	// Its own process group, so that its helpers can be ended with it.

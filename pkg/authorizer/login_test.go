@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -79,6 +80,31 @@ type client struct {
 	port    int
 	cookies map[string]string
 	https   bool
+	// planted are name=value pairs another host put in the jar (a Domain
+	// cookie of the parent domain, or one with a longer Path): the
+	// browser sends them before the host's own.
+	planted []string
+	// extraAV are AV pairs the client adds to its NTLMv2 blob, as an
+	// Extended Protection client adds its binding and target name.
+	extraAV ntlmmsg.AVPairs
+	// env are variables Apache adds to each request (the certificate,
+	// a location's CHANNEL_BINDING).
+	env map[string]string
+}
+
+// answer is the client's Type3 to ch, with its extraAV.
+func (c *client) answer(t testing.TB, ch *ntlmmsg.Challenge, user, domain, password string) []byte {
+	t.Helper()
+	if len(c.extraAV) > 0 {
+		av, err := ch.AVPairs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cp := *ch
+		cp.TargetInfo = append(av, c.extraAV...).Marshal()
+		ch = &cp
+	}
+	return answer(t, ch, user, domain, password)
 }
 
 func newClient(port int) *client { return &client{port: port, cookies: map[string]string{}} }
@@ -86,7 +112,7 @@ func newClient(port int) *client { return &client{port: port, cookies: map[strin
 func (c *client) params(auth string) map[string]string {
 	p := params(auth)
 	p["REMOTE_PORT"] = fmt.Sprint(c.port)
-	var cs []string
+	cs := slices.Clone(c.planted)
 	for k, v := range c.cookies {
 		cs = append(cs, k+"="+v)
 	}
@@ -94,7 +120,12 @@ func (c *client) params(auth string) map[string]string {
 		p["HTTP_COOKIE"] = strings.Join(cs, "; ")
 	}
 	if c.https {
-		p["HTTPS"] = "on"
+		// What Apache passes at authentication: REQUEST_SCHEME, not
+		// HTTPS=on (mod_ssl sets that later, in fixups).
+		p["REQUEST_SCHEME"], p["SERVER_NAME"] = "https", "www.example.test"
+	}
+	for k, v := range c.env {
+		p[k] = v
 	}
 	return p
 }

@@ -39,6 +39,7 @@ type Metrics struct {
 	groupsCached  [2]prometheus.Counter  // miss, hit
 	groupLookups  [3]prometheus.Counter  // by authorizer.LookupResult
 	krbRefused    *prometheus.CounterVec // cause
+	epaRefused    *prometheus.CounterVec // cause
 }
 
 // commonCodes are the answers the authorizer gives; their counters are
@@ -80,8 +81,10 @@ func New(src Source, health *Health) *Metrics {
 	for _, c := range kerberos.Causes {
 		m.krbRefused.WithLabelValues(string(c))
 	}
-
-	m.reg.MustRegister(m.logins, m.loginDuration, m.responses, reused, cached, lookups, m.krbRefused,
+	m.epaRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "epa_refused_total",
+		Help: "NTLM logins refused by Extended Protection before the DC saw them, by cause: binding_mismatch, binding_missing, binding_over_http, target_name, malformed."},
+		[]string{"cause"})
+	m.reg.MustRegister(m.logins, m.loginDuration, m.responses, reused, cached, lookups, m.krbRefused, m.epaRefused,
 		&gauges{src: src, health: health},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -133,6 +136,11 @@ func (m *Metrics) GroupLookup(r authorizer.LookupResult) {
 	if int(r) < len(m.groupLookups) {
 		m.groupLookups[r].Inc()
 	}
+}
+
+// EPARefused implements authorizer.EPAObserver.
+func (m *Metrics) EPARefused(c authorizer.EPACause) {
+	m.epaRefused.WithLabelValues(string(c)).Inc()
 }
 
 // Handler serves /metrics and /healthz.

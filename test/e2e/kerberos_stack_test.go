@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/goauthenntlm/goauthenntlm/internal/chromium"
 )
 
 // The Kerberos side of the stack (scripts/dc.sh kerberos, stack.env's
@@ -159,6 +161,40 @@ func (s *stack) curlNegotiateSkewed(t *testing.T, ccache, skew, rawURL string, e
 		t.Fatalf("curl --negotiate %s: no status in %q", rawURL, out)
 	}
 	return status, strings.TrimSpace(out[:i])
+}
+
+// chromiumKerberos prepares a Chromium to be launched with Options.Dir =
+// dir to log in to the stack's site by Kerberos with the tickets of ccache
+// (it sets KRB5_CONFIG and KRB5CCNAME for the test, which the browser
+// inherits), and returns the flags to add. Chromium 156 on Linux needs, on
+// top of the allow-list:
+//   - Local State's net.received_http_auth_negotiate_headers: it loads
+//     GSSAPI at start-up only when a Negotiate challenge has been seen
+//     before; a fresh profile answers the first one with
+//     ERR_UNSUPPORTED_AUTH_SCHEME and never sends a token.
+//   - Local State's auth.disable_negotiate_cname_lookup (the command-line
+//     switch --disable-auth-negotiate-cname-lookup has no effect): else it
+//     asks for HTTP@<the address --host-resolver-rules maps the name to>,
+//     HTTP@127.0.0.1, which the KDC does not know.
+//   - --host-resolver-rules mapping the site's domain to 127.0.0.1 ahead of
+//     the base rules (the last --host-resolver-rules given wins).
+func (s *stack) chromiumKerberos(t *testing.T, dir, ccache string) []string {
+	t.Helper()
+	t.Setenv("KRB5_CONFIG", s.env["KRB5_CONFIG"])
+	t.Setenv("KRB5CCNAME", ccache)
+	_, domain, _ := strings.Cut(s.env["SPN_HOST"], ".")
+	profile := filepath.Join(dir, "profile")
+	if err := os.MkdirAll(profile, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	state := `{"net":{"received_http_auth_negotiate_headers":true},"auth":{"disable_negotiate_cname_lookup":true}}`
+	if err := os.WriteFile(filepath.Join(profile, "Local State"), []byte(state), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return []string{
+		"--auth-server-allowlist=*." + domain,
+		"--host-resolver-rules=MAP *." + domain + " 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+	}
 }
 
 // keytabEntry is one line of klist -k -e.
@@ -337,49 +373,99 @@ func TestKerberosStack(t *testing.T) {
 		// cache, curl gets the ticket for HTTP/<the URL's host> itself
 		// and sends a SPNEGO token proposing Kerberos.
 		cc := s.kinit(t, "alice", "Al1ce!Pass")
-		tokens := make(chan string, 4)
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Negotiate "); ok {
-				tokens <- tok
-				fmt.Fprintln(w, "ok")
-				return
-			}
-			w.Header().Set("WWW-Authenticate", "Negotiate")
-			w.WriteHeader(http.StatusUnauthorized)
-		}))
-		defer srv.Close()
-		_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
-		if st, _ := s.curlNegotiate(t, cc, "http://"+s.env["SPN_HOST"]+":"+port+"/"); st != 200 {
+		url, tokens := s.negotiateRecorder(t)
+		if st, _ := s.curlNegotiate(t, cc, url); st != 200 {
 			t.Fatalf("curl --negotiate to the recording server: %d", st)
 		}
-		var tok string
-		select {
-		case tok = <-tokens:
-		default:
-			t.Fatal("curl --negotiate sent no Negotiate token")
-		}
-		mechs, err := spnegoMechs(tok)
-		if err != nil || len(mechs) == 0 || !mechs[0].Equal(asn1.ObjectIdentifier{1, 2, 840, 113554, 1, 2, 2}) {
-			t.Errorf("curl's token proposes %v (%v); want Kerberos (1.2.840.113554.1.2.2) first", mechs, err)
-		}
+		tok := kerberosToken(t, "curl", tokens)
 		if et := s.ticketEnctype(t, cc, full(spn)); !strings.HasPrefix(et, "aes") {
 			t.Errorf("curl's ticket for %s is %s", spn, et)
 		}
 		// The clock-skew recipe: with the ticket in the cache, curl under
 		// faketime still sends a token (its authenticator carries the
 		// skewed time: verified once by decrypting it with the keytab).
-		if st, _ := s.curlNegotiateSkewed(t, cc, "+10m", "http://"+s.env["SPN_HOST"]+":"+port+"/"); st != 200 {
+		if st, _ := s.curlNegotiateSkewed(t, cc, "+10m", url); st != 200 {
 			t.Fatalf("curl --negotiate 10 minutes ahead to the recording server: %d", st)
 		}
-		select {
-		case skewed := <-tokens:
-			if m, err := spnegoMechs(skewed); err != nil || len(m) == 0 || skewed == tok {
-				t.Errorf("curl 10 minutes ahead sent %v (%v), the same token: %v", m, err, skewed == tok)
-			}
-		default:
-			t.Error("curl --negotiate 10 minutes ahead sent no Negotiate token")
+		if kerberosToken(t, "curl 10 minutes ahead", tokens) == tok {
+			t.Error("curl 10 minutes ahead sent the same token again")
 		}
 	})
+}
+
+// TestKerberosChromium checks the Chromium recipe of chromiumKerberos on
+// a server of the test's own that asks for Negotiate: with a TGT in its
+// cache, a fresh headless Chromium gets the ticket for HTTP/SPN_HOST and
+// sends a SPNEGO token proposing Kerberos, without a prompt.
+func TestKerberosChromium(t *testing.T) {
+	s := loadStack(t)
+	bin := chromiumBinary(t)
+	cc := s.kinit(t, "bob", "B0b!Passw0rd")
+	url, tokens := s.negotiateRecorder(t)
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	b, err := chromium.Launch(ctx, chromium.Options{Binary: bin, Dir: dir, Flags: s.chromiumKerberos(t, dir, cc)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	u, err := b.NewUser(ctx, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := u.Goto(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Status != 200 || len(u.Prompts()) != 0 {
+		t.Errorf("chromium: %d %q, prompts %v; want 200 by Kerberos, no prompt (NetLog %s)", p.Status, p.Body, u.Prompts(), b.NetLogPath)
+	}
+	kerberosToken(t, "chromium", tokens)
+	if et := s.ticketEnctype(t, cc, s.env["SERVICE_PRINCIPAL"]+"@"+s.env["KRB5_REALM"]); !strings.HasPrefix(et, "aes") {
+		t.Errorf("chromium's ticket for %s is %s", s.env["SERVICE_PRINCIPAL"], et)
+	}
+}
+
+// negotiateRecorder starts a server on 127.0.0.1 that asks for Negotiate
+// and answers any Negotiate token with 200, recording it: what a client
+// sends, seen from the server's side. url is the server under the site's
+// host name, http://SPN_HOST:PORT/.
+func (s *stack) negotiateRecorder(t *testing.T) (url string, tokens <-chan string) {
+	t.Helper()
+	ch := make(chan string, 8)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Negotiate "); ok {
+			select {
+			case ch <- tok:
+			default:
+			}
+			fmt.Fprintln(w, "negotiated")
+			return
+		}
+		w.Header().Set("WWW-Authenticate", "Negotiate")
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	t.Cleanup(srv.Close)
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	return "http://" + s.env["SPN_HOST"] + ":" + port + "/", ch
+}
+
+// kerberosToken returns the token client sent to a negotiateRecorder,
+// failing the test unless there is one and it is SPNEGO proposing
+// Kerberos first.
+func kerberosToken(t *testing.T, client string, tokens <-chan string) string {
+	t.Helper()
+	select {
+	case tok := <-tokens:
+		if mechs, err := spnegoMechs(tok); err != nil || len(mechs) == 0 || !mechs[0].Equal(asn1.ObjectIdentifier{1, 2, 840, 113554, 1, 2, 2}) {
+			t.Errorf("%s's token proposes %v (%v); want Kerberos (1.2.840.113554.1.2.2) first", client, mechs, err)
+		}
+		return tok
+	default:
+		t.Errorf("%s sent no Negotiate token", client)
+		return ""
+	}
 }
 
 // spnegoMechs returns the mechanism types a SPNEGO NegTokenInit (RFC 4178,
