@@ -154,9 +154,7 @@ func TestGroupsAndAccounts(t *testing.T) {
 	}
 	// The directory is down: no login under a name it did not confirm,
 	// and no group answer.
-	dir.mu.Lock()
 	dir.setErr(errors.New("LDAP down"))
-	dir.mu.Unlock()
 	s.dcs["EXAMPLE"].SetPassword("newcomer", "pw")
 	if r := newClient(42002).ntlmLogin(t, s.Authorizer, "newcomer", "EXAMPLE", "pw"); r.Status != 503 {
 		t.Errorf("login while the directory is down: %d, want 503", r.Status)
