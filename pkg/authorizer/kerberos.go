@@ -27,9 +27,11 @@ type KerberosAcceptor interface {
 }
 
 // KerberosObserver, when the Observer is one too, is told each refused
-// Kerberos token by cause.
+// Kerberos token by cause, and each directory search naming a PAC's group
+// SIDs (which happens once per SID and cache_ttl, not per login).
 type KerberosObserver interface {
 	KerberosRefused(kerberos.Cause)
+	PACSIDSearch()
 }
 
 // SIDSource resolves the group SIDs of a Kerberos PAC to groups and writes
@@ -200,6 +202,9 @@ func (g *groups) fromPAC(ctx context.Context, user, domain string, sids []string
 	g.mu.Unlock()
 	if len(missing) > 0 {
 		g.log.Debug("ldap: naming the group SIDs of a Kerberos PAC", "user", user, "domain", domain, "sids", len(missing))
+		if ko, ok := g.obs.(KerberosObserver); ok {
+			ko.PACSIDSearch()
+		}
 		res, has, err := src.GroupsBySID(ctx, domain, missing)
 		if !has || err != nil {
 			if err != nil {

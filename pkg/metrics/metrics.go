@@ -39,6 +39,7 @@ type Metrics struct {
 	groupsCached  [2]prometheus.Counter  // miss, hit
 	groupLookups  [3]prometheus.Counter  // by authorizer.LookupResult
 	krbRefused    *prometheus.CounterVec // cause
+	pacSIDs       prometheus.Counter
 	epaRefused    *prometheus.CounterVec // cause
 }
 
@@ -81,10 +82,12 @@ func New(src Source, health *Health) *Metrics {
 	for _, c := range kerberos.Causes {
 		m.krbRefused.WithLabelValues(string(c))
 	}
+	m.pacSIDs = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "pac_sid_searches_total",
+		Help: "Directory searches naming the group SIDs of Kerberos PACs: once per SID and groups.cache_ttl, not per login."})
 	m.epaRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "epa_refused_total",
 		Help: "NTLM logins refused by Extended Protection before the DC saw them, by cause: binding_mismatch, binding_missing, binding_over_http, target_name, malformed."},
 		[]string{"cause"})
-	m.reg.MustRegister(m.logins, m.loginDuration, m.responses, reused, cached, lookups, m.krbRefused, m.epaRefused,
+	m.reg.MustRegister(m.logins, m.loginDuration, m.responses, reused, cached, lookups, m.krbRefused, m.pacSIDs, m.epaRefused,
 		&gauges{src: src, health: health},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -105,6 +108,9 @@ var _ authorizer.KerberosObserver = (*Metrics)(nil)
 
 // KerberosRefused implements authorizer.KerberosObserver.
 func (m *Metrics) KerberosRefused(c kerberos.Cause) { m.krbRefused.WithLabelValues(string(c)).Inc() }
+
+// PACSIDSearch implements authorizer.KerberosObserver.
+func (m *Metrics) PACSIDSearch() { m.pacSIDs.Inc() }
 
 // Answered implements authorizer.Observer.
 func (m *Metrics) Answered(code int) {
