@@ -64,3 +64,12 @@ func (l *Login) APRep() ([]byte, error) {
 	b = asn1tools.AddASNAppTag(b, asnAppTag.APREP)
 	return wrapGSS(l.MechOID(), tokAPRep, b)
 }
+
+// String names the login, never its session key: a Login printed with %v
+// or %+v (a log line, a test failure) shows this.
+func (l *Login) String() string {
+	return fmt.Sprintf("kerberos.Login{%s@%s for %s, %s kvno %d, pac %v, mutual %v}", l.User, l.Realm, l.SPN, EncTypeName(l.EncType), l.KVNO, l.PAC != nil, l.Mutual)
+}
+
+// GoString is String, for %#v.
+func (l *Login) GoString() string { return l.String() }

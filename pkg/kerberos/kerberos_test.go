@@ -3,6 +3,8 @@ package kerberos
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -202,5 +204,19 @@ func TestReplayAcrossReload(t *testing.T) {
 	next := New(Options{Services: old.services, ClientRealms: []string{"EXAMPLE.TEST"}, Replay: old.Replay()})
 	if _, err := next.Accept(tok); CauseOf(err) != CauseReplay {
 		t.Fatalf("after the reload: %v", err)
+	}
+}
+
+func TestLoginPrintsNoKey(t *testing.T) {
+	kt := krbtest.Keytab(spn, "EXAMPLE.TEST", 2)
+	tok, _ := krbtest.Token(krbtest.Ticket{Keytab: kt})
+	l, err := acceptor(kt, time.Now()).Accept(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"%v", "%+v", "%#v", "%s"} {
+		if s := fmt.Sprintf(f, l); strings.Contains(s, fmt.Sprint(l.sessionKey.KeyValue)) || strings.Contains(s, "KeyValue") || !strings.Contains(s, "jdoe@EXAMPLE.TEST") {
+			t.Errorf("%s: %s", f, s)
+		}
 	}
 }
