@@ -31,9 +31,9 @@ import (
 // relay (see ntlmmsg.Authenticate.ClientAVPairs), never from elsewhere in
 // the message.
 //
-// Kerberos (the Negotiate path of branch krbcore) carries its binding in
-// the authenticator's checksum (RFC 4121 4.1.1.2); checking it belongs
-// to that code and is not done here.
+// Kerberos carries its binding in the authenticator's GSS checksum (RFC
+// 4121 4.1.1.2), which the acceptor hands over (kerberos.Login.Bindings):
+// checkKerberosEPA decides it by the same table.
 
 // EPACause is why Extended Protection refused a login; a metric label.
 type EPACause string
@@ -95,12 +95,43 @@ func (a *Authorizer) channelBindingModeOf(p map[string]string) config.ChannelBin
 // channel_binding the login meets, which the connection keeps (see
 // epaMet).
 func (a *Authorizer) checkEPA(r *request, msg *ntlmmsg.Authenticate) (uint8, *fcgi.Response) {
+	return a.decideEPA(r, msg.User, msg.Domain, func(m config.ChannelBinding) (EPACause, string, error) {
+		return a.epaVerdict(r, m, msg)
+	})
+}
+
+// checkKerberosEPA is checkEPA for a Kerberos login, whose binding is the
+// one in its authenticator's GSS checksum (RFC 4121 4.1.1.2; nil without
+// one). The ticket's session key seals the authenticator: only the client
+// that holds the ticket wrote it, so unlike NTLM's AV pairs nobody on the
+// way can add one; the service it meant is the ticket's, which the
+// acceptor checked.
+func (a *Authorizer) checkKerberosEPA(r *request, bindings []byte, user, realm string) (uint8, *fcgi.Response) {
+	var sent ntlmmsg.ChannelBindings
+	if len(bindings) == len(sent) {
+		copy(sent[:], bindings)
+	}
+	return a.decideEPA(r, user, realm, func(m config.ChannelBinding) (EPACause, string, error) {
+		return a.bindingVerdict(r, m, sent, true, true)
+	})
+}
+
+// decideEPA is the decision around a verdict: the level the login meets
+// (which the connection keeps), or the answer refusing it under the
+// request's channel_binding, logged and counted.
+func (a *Authorizer) decideEPA(r *request, user, domain string, verdict func(config.ChannelBinding) (EPACause, string, error)) (uint8, *fcgi.Response) {
 	mode := a.channelBindingMode(r)
-	met := a.epaLevel(r, msg)
+	var met uint8
+	for _, m := range []config.ChannelBinding{config.ChannelBindingRequired, config.ChannelBindingWhenSent} {
+		if cause, _, err := verdict(m); cause == "" && err == nil {
+			met = epaRank(m)
+			break
+		}
+	}
 	if mode == config.ChannelBindingOff || met >= epaRank(mode) {
 		return met, nil
 	}
-	cause, detail, err := a.epaVerdict(r, mode, msg)
+	cause, detail, err := verdict(mode)
 	if err != nil {
 		// Apache's side is missing (no certificate passed): not the
 		// client's fault, and every HTTPS login would fail alike.
@@ -111,7 +142,7 @@ func (a *Authorizer) checkEPA(r *request, msg *ntlmmsg.Authenticate) (uint8, *fc
 		return met, nil // not reached: met says otherwise
 	}
 	r.log.Warn("login refused by Extended Protection", "cause", string(cause), "detail", detail,
-		"user", identity.Short(msg.User), "domain", identity.Short(msg.Domain), "channel_binding", string(mode))
+		"user", identity.Short(user), "domain", identity.Short(domain), "channel_binding", string(mode))
 	if o, ok := a.obs.(EPAObserver); ok {
 		o.EPARefused(cause)
 	}
@@ -126,20 +157,6 @@ func epaRank(m config.ChannelBinding) uint8 {
 		return 1
 	case config.ChannelBindingRequired:
 		return 2
-	}
-	return 0
-}
-
-// epaLevel is the rank of the strongest mode under which msg would be let
-// in on this request's channel. A connection's later requests may be for
-// locations with a stronger channel_binding than its login's: they are let
-// through only if the login met theirs (else a login relayed to a location
-// without Extended Protection would open the others on its connection).
-func (a *Authorizer) epaLevel(r *request, msg *ntlmmsg.Authenticate) uint8 {
-	for _, m := range []config.ChannelBinding{config.ChannelBindingRequired, config.ChannelBindingWhenSent} {
-		if cause, _, err := a.epaVerdict(r, m, msg); cause == "" && err == nil {
-			return epaRank(m)
-		}
 	}
 	return 0
 }
@@ -176,6 +193,14 @@ func (a *Authorizer) epaVerdict(r *request, mode config.ChannelBinding, msg *ntl
 		}
 		copy(sent[:], v)
 	}
+	return a.bindingVerdict(r, mode, sent, v2, micFlagged(av))
+}
+
+// bindingVerdict decides a login's binding sent (zero: none) on this
+// request's channel under mode. v2 is false for an NTLMv1 response, which
+// has no room for one; protected says the client alone can have put it
+// there (see micFlagged).
+func (a *Authorizer) bindingVerdict(r *request, mode config.ChannelBinding, sent ntlmmsg.ChannelBindings, v2, protected bool) (EPACause, string, error) {
 	if !isHTTPS(r.Params) {
 		if !sent.IsZero() && mode == config.ChannelBindingRequired {
 			return EPABindingOverHTTP, "a channel binding on plain HTTP", nil
@@ -198,7 +223,7 @@ func (a *Authorizer) epaVerdict(r *request, mode config.ChannelBinding, msg *ntl
 	if sent != want {
 		return EPABindingMismatch, "channel binding of another certificate", nil
 	}
-	if mode == config.ChannelBindingRequired && !micFlagged(av) {
+	if mode == config.ChannelBindingRequired && !protected {
 		return EPABindingMissing, "a channel binding without a MIC (MsvAvFlags 0x2)", nil
 	}
 	return "", "", nil
