@@ -27,6 +27,13 @@ var camelPass = regexp.MustCompile(`(Pass|PASS)([^a-z]|$)`)
 // hold an unencoded @ more often than they should.
 var urlUserinfo = regexp.MustCompile(`(?i)[a-z][a-z0-9+.-]*://[^/?#\s]*@`)
 
+// headerTest reads an arbitrary request header or the cookies in an
+// expression or a RewriteCond: what it is compared with is what a client
+// must send, a shared secret as often as not (<If "%{HTTP:X-Admin} ==
+// '...'">). Host, User-Agent and Referer (%{HTTP_HOST}...) are left out:
+// compared every day, and never secrets.
+var headerTest = regexp.MustCompile(`(?i)%\{HTTP:[^}]*\}|%\{HTTP_COOKIE\}|\b(req|http|req_novary)\s*\(`)
+
 // valueDirectives carry values to the backend or the environment, where
 // secrets live (SetEnv DB_PASS ..., AuthLDAPBindPassword): their values are
 // never copied, whatever their names say.
@@ -86,6 +93,10 @@ func secretBearing(d *Directive) bool {
 		return lname != "setenv" && lname != "define" && lname != "use" || len(d.Args) > 1
 	case lname == "requestheader":
 		return requestHeaderValue(d)
+	case lname == "rewritecond" && len(d.Args) > 1 && headerTest.MatchString(d.Args[0]):
+		return true
+	case lname == "require" && headerTest.MatchString(strings.Join(d.Args, " ")):
+		return true // Require expr comparing a header
 	}
 	for _, a := range d.Args {
 		if urlUserinfo.MatchString(a) {
@@ -150,7 +161,7 @@ func sectionSecret(d *Directive) bool {
 	switch strings.ToLower(d.Name) {
 	case "if", "elseif":
 		for _, a := range d.Args {
-			if secretWord.MatchString(a) {
+			if secretWord.MatchString(a) || headerTest.MatchString(a) {
 				return true
 			}
 		}

@@ -8,9 +8,10 @@ import (
 
 // TestSecretsMissedByName: lines inside an NTLM block whose secret hides
 // behind a name secretWord's "pass on its own" did not see (CamelCase or
-// capitals), or behind a directive that carries values without naming
-// them (Define, Use): neither written to the site nor shown in the
-// report. The lines that are no secret stay copied.
+// capitals), behind a directive that carries values without naming them
+// (Define, Use), or in a comparison with a request header (<If>, Require
+// expr, RewriteCond: the value a client must send): neither written to
+// the site nor shown in the report. The lines that are no secret stay copied.
 func TestSecretsMissedByName(t *testing.T) {
 	for _, tc := range []struct {
 		line   string
@@ -23,6 +24,15 @@ func TestSecretsMissedByName(t *testing.T) {
 		{"Use DBSetup MARKER", true},
 		{"PerlSetVar SharedSalt MARKER", true},
 		{"PerlSetVar HMAC MARKER", true},
+		{"<If \"%{HTTP:X-Admin} == 'MARKER'\">\nRequire all granted\n</If>", true},
+		{"Require expr %{HTTP:X-Auth} == \"MARKER\"", true},
+		{"Require expr %{HTTP:X-Token} == \"MARKER\"", true},
+		{"Require expr req('X-Auth') == 'MARKER'", true},
+		{"RewriteCond %{HTTP:X-Admin} ^MARKER$", true},
+		{"RewriteCond %{HTTP_COOKIE} session=MARKER", true},
+		{"RewriteCond %{HTTP_HOST} ^MARKER$", false},
+		{"<If \"%{REQUEST_URI} =~ m#MARKER#\">\n</If>", false},
+		{"Require expr %{REMOTE_ADDR} == 'MARKER'", false},
 		{"ProxyPass /MARKER http://backend/", false},
 		{"ProxyPassReverse /MARKER http://backend/", false},
 		{"PassEnv MARKER", false},
