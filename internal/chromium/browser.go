@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/goauthenntlm/goauthenntlm/internal/procgroup"
+	"github.com/goauthenntlm/goauthenntlm/internal/realbrowser"
 )
 
 // baseFlags are the command-line flags every browser gets: headless, no
@@ -162,10 +163,7 @@ func (b *Browser) kill() {
 }
 
 // Prompt is one authentication prompt the browser showed (Fetch.authRequired).
-type Prompt struct {
-	URL, Scheme, Realm string
-	Answered           bool // false: cancelled (a repeated prompt, or no user)
-}
+type Prompt = realbrowser.Prompt
 
 // User is one browser context (its own cookies, cache and connections) with
 // one page, whose authentication prompts are answered with its credentials,
@@ -297,10 +295,7 @@ func (u *User) waitLoads(ctx context.Context, n int) error {
 }
 
 // Page is what a navigation ended on.
-type Page struct {
-	Status int    // the main document's HTTP status
-	Body   string // its text as rendered
-}
+type Page = realbrowser.Page
 
 // Goto navigates as if the user typed url, answering prompts, and waits
 // for the page to load. A network error (net::ERR_...) is an error.
@@ -328,25 +323,13 @@ func (u *User) Goto(ctx context.Context, url string) (Page, error) {
 // SubmitForm adds a form to the current page, submits it as POST to action
 // (a URL on the page's origin) with fields, and waits for the answer page.
 func (u *User) SubmitForm(ctx context.Context, action string, fields map[string]string) (Page, error) {
-	f, err := json.Marshal(fields)
+	js, err := realbrowser.FormJS(action, fields)
 	if err != nil {
 		return Page{}, err
 	}
-	a, _ := json.Marshal(action)
 	u.mu.Lock()
 	n := u.loads
 	u.mu.Unlock()
-	js := fmt.Sprintf(`(() => {
-		const f = document.createElement('form');
-		f.method = 'POST'; f.action = %s;
-		for (const [k, v] of Object.entries(%s)) {
-			const i = document.createElement('input');
-			i.type = 'hidden'; i.name = k; i.value = v; f.appendChild(i);
-		}
-		document.documentElement.appendChild(f);
-		f.submit();
-		return 'submitted';
-	})()`, a, f)
 	if _, err := u.Eval(ctx, js); err != nil {
 		return Page{}, err
 	}

@@ -1,0 +1,180 @@
+//go:build linux
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goauthenntlm/goauthenntlm/internal/firefox"
+	"github.com/goauthenntlm/goauthenntlm/internal/realbrowser"
+)
+
+// firefoxBinary finds Debian's firefox-esr. Missing, it fails the test
+// under CI=true (make test must run these) and skips it, saying why,
+// elsewhere.
+func firefoxBinary(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"firefox-esr", "firefox"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("firefox-esr is not installed (scripts/deps.sh installs it): the Firefox tests cannot run")
+	}
+	t.Skip("firefox-esr is not installed (apt-get install firefox-esr, or make deps): skipping the Firefox tests")
+	return ""
+}
+
+// TestFirefox logs users in with a real, headless Firefox, credentials
+// typed at its prompt, on the stack as the demo runs it (NTLM, Negotiate
+// and Basic offered) and with NTLM alone; each with a fresh profile as
+// Firefox ships and with the site in network.automatic-ntlm-auth and
+// network.negotiate-auth.trusted-uris, as a domain's policy sets them.
+// What Firefox sent, received and decided comes from its HTTP log, which a
+// failure prints.
+func TestFirefox(t *testing.T) {
+	s := loadStack(t)
+	bin := firefoxBinary(t)
+	schemesLine := regexp.MustCompile(`(?m)^schemes = .*$`)
+	for _, cfg := range []struct {
+		name    string
+		schemes string // the [auth] schemes line; "" keeps the stack's
+		fields  int    // WWW-Authenticate fields on a first 401
+	}{
+		{"three schemes", "", 3},
+		{"NTLM alone", `schemes = ["ntlm"]`, 1},
+	} {
+		t.Run(cfg.name, func(t *testing.T) {
+			cookie := cookieConf(t, s, "1h", "firefox")
+			s.reconfigure(t, func(c string) string {
+				if !schemesLine.MatchString(c) {
+					t.Fatalf("the stack's config has no schemes line:\n%s", c)
+				}
+				if cfg.schemes != "" {
+					c = schemesLine.ReplaceAllString(c, cfg.schemes)
+				}
+				return c + cookie
+			})
+			for i, trusted := range []string{"", "127.0.0.1"} {
+				name := "default"
+				if trusted != "" {
+					name = "trusted-uris"
+				}
+				t.Run(name, func(t *testing.T) {
+					run := fmt.Sprintf("f%d%d%d", time.Now().Unix()%100000, len(cfg.schemes), i)
+					firefoxRun(t, s, bin, run, trusted, cfg.fields)
+				})
+			}
+		})
+	}
+}
+
+// firefoxRun is one Firefox session: every case of the issue
+// (browserSteps), then the checks on its HTTP log.
+func firefoxRun(t *testing.T, s *stack, bin, run, trusted string, fields int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	b, err := firefox.Launch(ctx, firefox.Options{Binary: bin, Dir: t.TempDir(), TrustedURIs: trusted})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hl *firefox.HTTPLog
+	closeBrowser := func() *firefox.HTTPLog {
+		if hl == nil {
+			if err := b.Close(); err != nil {
+				t.Errorf("closing firefox: %v", err)
+			}
+			var err error
+			if hl, err = firefox.ReadHTTPLog(b.HTTPLogGlob); err != nil {
+				t.Fatalf("%v (firefox's output: %s)", err, b.LogPath)
+			}
+		}
+		return hl
+	}
+	defer func() {
+		hl := closeBrowser()
+		if t.Failed() {
+			t.Logf("%s's HTTP log for this run (-> request [transaction], <- response, then its reasoning on the challenges):\n%s", b.Version, hl.Summary("c="+run+"-"))
+		}
+	}()
+	browserSteps(ctx, t, s, run, realBrowser{
+		// Typed without a domain: Firefox's own prompt splits
+		// DOMAIN\user into the NTLM domain and user, WebDriver BiDi's
+		// continueWithAuth does not (the whole would go as the user name).
+		newUser: func(ctx context.Context, name, password string) (realUser, error) {
+			return b.NewUser(ctx, name, password)
+		},
+		copyCookies: func(ctx context.Context, from, to realUser) error {
+			return from.(*firefox.User).CopyCookies(ctx, to.(*firefox.User))
+		},
+	})
+	hl = closeBrowser()
+	checkExchanges(t, hl.Exchanges, run, fields)
+	checkFirefoxLog(t, hl, run, trusted != "", fields > 1)
+	checkConnections(t, s, run)
+}
+
+// checkFirefoxLog checks what only Firefox's log shows: the connection
+// each request went on (the login's handshake and the pages after it on
+// one), that nothing but loopback answered, and how Firefox chose among
+// the schemes: Negotiate first, through GSSAPI only for a trusted site
+// (where, without a ticket, gss_init_sec_context fails), then NTLM after a
+// prompt, never Basic while NTLM is offered.
+func checkFirefoxLog(t *testing.T, hl *firefox.HTTPLog, run string, trusted, negotiate bool) {
+	t.Helper()
+	marker := "c=" + run + "-"
+	for _, e := range hl.Exchanges {
+		host := realbrowser.Lookup(e.Header, "Host")
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if e.Status() != 0 && !net.ParseIP(host).IsLoopback() {
+			t.Errorf("Firefox got an answer from %q (%s), not a loopback address", host, e.Line)
+		}
+	}
+	conns := map[string]bool{}
+	for _, e := range hl.For(marker + "login ") {
+		if realbrowser.NTLMType(e.Get("Authorization")) != 0 {
+			conns[e.Conn] = true
+		}
+	}
+	if len(conns) != 1 || conns[""] {
+		t.Errorf("jdoe's handshake went on connections %v, want one", conns)
+	}
+	for _, step := range []string{"next1", "next2"} {
+		for _, e := range hl.For(marker + step + " ") {
+			if !conns[e.Conn] {
+				t.Errorf("%s went on connection %s, not the login's %v", step, e.Conn, conns)
+			}
+		}
+	}
+	has := func(s string) bool {
+		return slices.ContainsFunc(hl.Verdicts, func(v string) bool { return strings.Contains(v, s) })
+	}
+	if !has("trying auth for ntlm") {
+		t.Errorf("Firefox's log does not show it trying NTLM")
+	}
+	if has("trying auth for basic") && !has("trying auth for ntlm") {
+		t.Errorf("Firefox chose Basic")
+	}
+	if negotiate {
+		switch {
+		case !has("trying auth for negotiate"):
+			t.Errorf("Firefox did not consider Negotiate")
+		case trusted && !has("gss_init_sec_context() failed"):
+			t.Errorf("a trusted site without a Kerberos ticket: Firefox's log does not show GSSAPI failing")
+		case !trusted && !has("URI blocked"):
+			t.Errorf("an untrusted site: Firefox's log does not show Negotiate refused for it")
+		}
+	}
+}
