@@ -117,7 +117,8 @@ func browserSteps(ctx context.Context, t *testing.T, s *stack, run string, b rea
 }
 
 // checkExchanges checks, from what a browser logged of its own requests,
-// that every first challenge came as one field per scheme, the answer to a
+// that every first challenge came as one field per scheme and without the
+// authorizer's helper fields, the answer to a
 // Type1 as one field, and that jdoe's session cost one handshake: no
 // Authorization on the pages after the login, the cookie sent on the
 // cookie's request.
@@ -128,6 +129,11 @@ func checkExchanges(t *testing.T, exs []realbrowser.Exchange, run string, fields
 	for _, e := range realbrowser.For(exs, marker) {
 		auth := e.Get("Authorization")
 		n := len(e.Fields("WWW-Authenticate"))
+		for _, h := range []string{"GoAuthenNTLM-Challenge-2", "GoAuthenNTLM-Challenge-3"} {
+			if v := e.Fields(h); len(v) > 0 {
+				t.Errorf("%s: the answer carries %s %q (the test site's ErrorDocument 401 should drop it)", e.Line, h, v)
+			}
+		}
 		switch {
 		case e.Status() == 401 && auth == "" && n > 0:
 			firstChallenge = true
