@@ -125,8 +125,10 @@ func userJS(prefs map[string]any) (string, error) {
 		default:
 			return "", fmt.Errorf("pref %s: a %T is not a pref value", k, x)
 		}
-		if strings.ContainsAny(k, "\"\n\\") || strings.ContainsAny(v, "\n") {
-			return "", fmt.Errorf("pref %q: not a plain name or value", k)
+		// Values are quoted (%q: escapes the prefs parser reads); a name
+		// is ours, plain.
+		if strings.ContainsAny(k, "\"\n\\") {
+			return "", fmt.Errorf("pref %q: not a plain name", k)
 		}
 		fmt.Fprintf(&b, "user_pref(%q, %s);\n", k, v)
 	}
@@ -151,7 +153,8 @@ type Browser struct {
 
 var listening = regexp.MustCompile(`WebDriver BiDi listening on (ws://127\.0\.0\.1:\d+)`)
 
-// Launch starts a browser and opens a BiDi session with it.
+// Launch starts a browser and opens a BiDi session with it. The browser
+// lives at most as long as ctx: when ctx ends, its process group is killed.
 func Launch(ctx context.Context, o Options) (*Browser, error) {
 	bin := o.Binary
 	if bin == "" {
@@ -192,9 +195,11 @@ func Launch(ctx context.Context, o Options) (*Browser, error) {
 	os.MkdirAll(home, 0o700)
 	b.cmd.Env = append(os.Environ(),
 		"HOME="+home, "XDG_CACHE_HOME="+filepath.Join(home, "cache"), "XDG_CONFIG_HOME="+filepath.Join(home, "config"),
-		// nsHttp:4 logs every request and response header block and the
-		// auth provider's decisions; NTLM and negotiateauth the modules'.
-		"MOZ_LOG=timestamp,nsHttp:4,NTLM:5,negotiateauth:5,nsHostResolver:3",
+		// nsHttp logs every request and response header block and the
+		// auth provider's decisions (level 5 for the NTLM scheme's: whether
+		// default credentials are allowed, the system module missing);
+		// NTLM and negotiateauth the modules' own.
+		"MOZ_LOG=timestamp,nsHttp:5,NTLM:5,negotiateauth:5,nsHostResolver:3",
 		"MOZ_LOG_FILE="+filepath.Join(o.Dir, "http.log"),
 		"MOZ_CRASHREPORTER_DISABLE=1")
 	b.cmd.Env = append(b.cmd.Env, o.Env...)
@@ -231,6 +236,13 @@ func Launch(ctx context.Context, o Options) (*Browser, error) {
 		close(b.exited)
 	}()
 
+	go func() {
+		select {
+		case <-ctx.Done():
+			procgroup.Signal(b.cmd.Process.Pid, true)
+		case <-b.exited:
+		}
+	}()
 	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
 	fail := func(err error) (*Browser, error) {

@@ -155,6 +155,9 @@ func (l *HTTPLog) read(path string) error {
 			if c := challengeOf.FindStringSubmatch(msg); c != nil {
 				l.Verdicts = append(l.Verdicts, "auth: challenge "+realbrowser.Shorten(c[1]))
 			}
+		case strings.HasPrefix(msg, "Default credentials allowed"), strings.Contains(msg, "sys-ntlm"),
+			strings.Contains(msg, "internal ntlm"), strings.HasPrefix(msg, "Force use of generic ntlm"):
+			l.Verdicts = append(l.Verdicts, "auth: "+msg)
 		case strings.Contains(msg, "auth") && (strings.Contains(msg, "unsupported") || strings.Contains(msg, "failed")):
 			l.Verdicts = append(l.Verdicts, "auth: "+msg)
 		}

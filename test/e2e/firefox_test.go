@@ -129,7 +129,8 @@ func firefoxRun(t *testing.T, s *stack, bin, run, trusted string, fields int) {
 // one), that nothing but loopback answered, and how Firefox chose among
 // the schemes: Negotiate first, through GSSAPI only for a trusted site
 // (where, without a ticket, gss_init_sec_context fails), then NTLM after a
-// prompt, never Basic while NTLM is offered.
+// prompt (no default credentials on Linux without winbind), never Basic
+// while NTLM is offered.
 func checkFirefoxLog(t *testing.T, hl *firefox.HTTPLog, run string, trusted, negotiate bool) {
 	t.Helper()
 	marker := "c=" + run + "-"
@@ -166,6 +167,16 @@ func checkFirefoxLog(t *testing.T, hl *firefox.HTTPLog, run string, trusted, neg
 	}
 	if has("trying auth for basic") && !has("trying auth for ntlm") {
 		t.Errorf("Firefox chose Basic")
+	}
+	// Single sign-on by NTLM: a trusted site may get the desktop login's
+	// credentials, which Firefox on Linux has only through Samba's
+	// ntlm_auth and winbind's cached credentials; here it has none, says
+	// so, and prompts (jdoe answered one prompt in both cases).
+	if trusted && (!has("Default credentials allowed for host: 1") || !has("Native sys-ntlm auth module not found")) {
+		t.Errorf("a trusted site: Firefox's log does not show it looking for default NTLM credentials and finding no system module")
+	}
+	if !trusted && has("Default credentials allowed for host: 1") {
+		t.Errorf("a site not in network.automatic-ntlm-auth.trusted-uris was allowed default credentials")
 	}
 	if negotiate {
 		switch {
