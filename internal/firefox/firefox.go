@@ -236,14 +236,15 @@ func Launch(ctx context.Context, o Options) (*Browser, error) {
 		close(b.exited)
 	}()
 
+	life := ctx
 	go func() {
 		select {
-		case <-ctx.Done():
+		case <-life.Done():
 			procgroup.Signal(b.cmd.Process.Pid, true)
 		case <-b.exited:
 		}
 	}()
-	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	ctx, cancel := context.WithTimeout(life, 90*time.Second)
 	defer cancel()
 	fail := func(err error) (*Browser, error) {
 		b.kill()
