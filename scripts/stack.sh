@@ -161,11 +161,16 @@ load_env() {
 # it alone holds the LDAP password and writes the groups cache, which
 # ntlm-group-check, run by Apache as www-data, only reads (and asks the
 # authorizer over the cache directory's socket on a miss). So nothing running
-# as www-data can forge a membership. When www-data cannot reach DIR (a
-# checkout under /root, say), the files both need go to a directory in /tmp,
-# recorded in DIR/pub.
+# as www-data can forge a membership.
+#
+# DIR itself is root's alone (0700): it holds the DC's database (password
+# hashes), the service account's password and Apache's config. What the
+# authorizer's user or www-data must read goes to PUB, a directory in /tmp
+# recorded in DIR/pub. So the stack is laid out the same whether the
+# checkout is under a private directory (/root, mktemp -d) or not, and a
+# test that hands the daemon a file in DIR fails everywhere, not only in a
+# private checkout (test/e2e: stack.daemonFile).
 authz_user=goauthenntlm
-run_as=(setpriv --reuid=www-data --regid=www-data --init-groups --)
 run_authz=(setpriv --reuid=$authz_user --regid=$authz_user --init-groups --)
 
 ensure_authz_user() {
@@ -175,15 +180,12 @@ ensure_authz_user() {
 }
 
 choose_pub() {
-	if [ -f "$dir/pub" ]; then
+	if [ -f "$dir/pub" ] && [ -d "$(cat "$dir/pub")" ]; then
 		pub=$(cat "$dir/pub")
-	elif "${run_as[@]}" test -x "$dir"; then
-		pub=$dir
 	else
 		pub=$(mktemp -d /tmp/goauthenntlm-stack.XXXXXX)
 		chmod 755 "$pub"
 		echo "$pub" >"$dir/pub"
-		say "www-data cannot reach $dir; its files go to $pub"
 	fi
 }
 
@@ -387,6 +389,7 @@ up() {
 	case $ip in 127.*) ;; *) die "$ip is not a loopback address" ;; esac
 	[ "$(id -u)" = 0 ] || die "needs root (the Samba DC, and Apache serving as www-data)"
 	mkdir -p "$dir"
+	chmod 0700 "$dir"
 	dir=$(cd "$dir" && pwd)
 	authz_pidf=$dir/authorizer.pid authz_log=$dir/authorizer.log apache_pidf=$dir/apache/apache2.pid
 	unset APACHE_PORT AUTHZ_ADDR GROUPS_TTL

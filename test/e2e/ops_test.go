@@ -54,7 +54,13 @@ func (s *stack) authz(t *testing.T, stdin string, args ...string) (stdout, stder
 // LDAP.
 func TestCheck(t *testing.T) {
 	s := loadStack(t)
-	out, errOut, rc := s.authz(t, "", "-config", repoFile(t, "conf.toml.example"), "-check")
+	example, err := os.ReadFile(repoFile(t, "conf.toml.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Run as the daemon's user, who cannot read the checkout when it is
+	// under a private directory: a copy the daemon reaches.
+	out, errOut, rc := s.authz(t, "", "-config", s.daemonFile(t, "conf.toml.example", example), "-check")
 	if rc != 2 || out != "" {
 		t.Errorf("-check conf.toml.example: exit %d, stdout %q; want 2 and nothing", rc, out)
 	}

@@ -313,7 +313,9 @@ func (r *runner) maybeProfile() {
 	pp, _ := freePort()
 	addr, paddr := fmt.Sprintf("127.0.0.1:%d", lp), fmt.Sprintf("127.0.0.1:%d", pp)
 	bin := filepath.Join(r.site.binDir, "ntlm-fcgi-authorizer")
-	conf, err := secondInstanceConfig(r.env["CONF"], filepath.Join(r.site.dir, "conf-profile.toml"))
+	// In PUB, not STACK_DIR: the authorizer's user cannot reach a stack
+	// under a private checkout (/root, mktemp -d).
+	conf, err := secondInstanceConfig(r.env["CONF"], filepath.Join(r.site.pub, "conf-profile.toml"))
 	if err != nil {
 		say("profile: %v", err)
 		return
