@@ -4,10 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/goauthenntlm/goauthenntlm/internal/realbrowser"
 )
 
 // conn speaks WebDriver BiDi over a WebSocket: commands {id, method,
@@ -16,12 +17,8 @@ import (
 // which Firefox's remote agent requires (it refuses a handshake that has
 // one).
 type conn struct {
-	ws *websocket.Conn
-
-	mu     sync.Mutex
-	nextID int64
-	calls  map[int64]chan reply
-	err    error // set once the socket is closed; later calls fail with it
+	ws    *websocket.Conn
+	calls realbrowser.Calls
 
 	// onEvent is called on the reading goroutine for every event: it must
 	// not wait for an answer to a command of its own (see send).
@@ -49,11 +46,6 @@ type ProtocolError struct{ Code, Message string }
 
 func (e *ProtocolError) Error() string { return e.Code + ": " + e.Message }
 
-type reply struct {
-	result json.RawMessage
-	err    error
-}
-
 // dial opens a BiDi connection to url (ws://127.0.0.1:PORT/session).
 func dial(ctx context.Context, url string, onEvent func(string, json.RawMessage)) (*conn, error) {
 	ws, _, err := websocket.Dial(ctx, url, nil)
@@ -61,7 +53,7 @@ func dial(ctx context.Context, url string, onEvent func(string, json.RawMessage)
 		return nil, fmt.Errorf("connecting to the WebDriver BiDi endpoint %s: %w", url, err)
 	}
 	ws.SetReadLimit(64 << 20)
-	c := &conn{ws: ws, calls: map[int64]chan reply{}, onEvent: onEvent}
+	c := &conn{ws: ws, onEvent: onEvent}
 	go c.read()
 	return c, nil
 }
@@ -83,54 +75,34 @@ func (c *conn) read() {
 			c.onEvent(m.Method, m.Params)
 			continue
 		}
-		c.mu.Lock()
-		ch := c.calls[m.ID]
-		delete(c.calls, m.ID)
-		c.mu.Unlock()
-		if ch != nil {
-			r := reply{result: m.Result}
-			if m.Type == "error" {
-				r.err = &ProtocolError{Code: m.Error, Message: m.Message}
-			}
-			ch <- r
+		r := realbrowser.Reply{Result: m.Result}
+		if m.Type == "error" {
+			r.Err = &ProtocolError{Code: m.Error, Message: m.Message}
 		}
+		c.calls.Answer(m.ID, r)
 	}
-	c.mu.Lock()
-	c.err = fmt.Errorf("WebDriver BiDi connection closed: %w", err)
-	for id, ch := range c.calls {
-		ch <- reply{err: c.err}
-		delete(c.calls, id)
-	}
-	c.mu.Unlock()
+	c.calls.Close(fmt.Errorf("WebDriver BiDi connection closed: %w", err))
 }
 
 // write sends one command; ch, if not nil, gets its answer.
-func (c *conn) write(method string, params any, ch chan reply) error {
+func (c *conn) write(method string, params any, ch chan realbrowser.Reply) error {
 	if params == nil {
 		params = struct{}{}
 	}
-	c.mu.Lock()
-	if c.err != nil {
-		c.mu.Unlock()
-		return c.err
+	id, err := c.calls.Add(ch)
+	if err != nil {
+		return err
 	}
-	c.nextID++
-	id := c.nextID
 	b, err := json.Marshal(command{ID: id, Method: method, Params: params})
 	if err != nil {
-		c.mu.Unlock()
+		c.calls.Drop(id)
 		return fmt.Errorf("%s: %w", method, err)
 	}
-	if ch != nil {
-		c.calls[id] = ch
-	}
-	c.mu.Unlock()
+	// coder/websocket serializes concurrent writers itself.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
-		c.mu.Lock()
-		delete(c.calls, id)
-		c.mu.Unlock()
+		c.calls.Drop(id)
 		return fmt.Errorf("%s: writing to the WebDriver BiDi connection: %w", method, err)
 	}
 	return nil
@@ -138,24 +110,11 @@ func (c *conn) write(method string, params any, ch chan reply) error {
 
 // call sends a command and decodes its result into result (if not nil).
 func (c *conn) call(ctx context.Context, method string, params, result any) error {
-	ch := make(chan reply, 1)
+	ch := make(chan realbrowser.Reply, 1)
 	if err := c.write(method, params, ch); err != nil {
 		return err
 	}
-	select {
-	case r := <-ch:
-		if r.err != nil {
-			return fmt.Errorf("%s: %w", method, r.err)
-		}
-		if result != nil {
-			if err := json.Unmarshal(r.result, result); err != nil {
-				return fmt.Errorf("%s: decoding the result: %w", method, err)
-			}
-		}
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("%s: %w", method, ctx.Err())
-	}
+	return realbrowser.Await(ctx, method, ch, result)
 }
 
 // send sends a command without waiting for its answer, for event handlers.

@@ -27,7 +27,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/goauthenntlm/goauthenntlm/internal/procgroup"
+	"github.com/goauthenntlm/goauthenntlm/internal/realbrowser"
 )
 
 // Options configure Launch.
@@ -137,10 +137,9 @@ func userJS(prefs map[string]any) (string, error) {
 
 // Browser is a running Firefox.
 type Browser struct {
-	cmd    *exec.Cmd
-	c      *conn
-	exited chan struct{}
-	dir    string
+	proc *realbrowser.Process
+	c    *conn
+	dir  string
 
 	// LogPath is what the browser printed; the HTTP log is read with
 	// ReadHTTPLog(HTTPLogGlob) once Close has returned.
@@ -165,7 +164,6 @@ func Launch(ctx context.Context, o Options) (*Browser, error) {
 		LogPath:     filepath.Join(o.Dir, "firefox.log"),
 		HTTPLogGlob: filepath.Join(o.Dir, "http.log*"),
 		users:       map[string]*User{},
-		exited:      make(chan struct{}),
 	}
 	profile := filepath.Join(o.Dir, "profile")
 	if err := os.MkdirAll(profile, 0o700); err != nil {
@@ -190,10 +188,13 @@ func Launch(ctx context.Context, o Options) (*Browser, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.cmd = exec.Command(bin, "--headless", "--no-remote", "--profile", profile, "--remote-debugging-port=0", "about:blank")
+	cmd := exec.Command(bin, "--headless", "--no-remote", "--profile", profile, "--remote-debugging-port=0", "about:blank")
 	home := filepath.Join(o.Dir, "home")
-	os.MkdirAll(home, 0o700)
-	b.cmd.Env = append(os.Environ(),
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		logf.Close()
+		return nil, err
+	}
+	cmd.Env = append(os.Environ(),
 		"HOME="+home, "XDG_CACHE_HOME="+filepath.Join(home, "cache"), "XDG_CONFIG_HOME="+filepath.Join(home, "config"),
 		// nsHttp logs every request and response header block and the
 		// auth provider's decisions (level 5 for the NTLM scheme's: whether
@@ -202,22 +203,28 @@ func Launch(ctx context.Context, o Options) (*Browser, error) {
 		"MOZ_LOG=timestamp,nsHttp:5,NTLM:5,negotiateauth:5,nsHostResolver:3",
 		"MOZ_LOG_FILE="+filepath.Join(o.Dir, "http.log"),
 		"MOZ_CRASHREPORTER_DISABLE=1")
-	b.cmd.Env = append(b.cmd.Env, o.Env...)
-	stderr, err := b.cmd.StderrPipe()
+	cmd.Env = append(cmd.Env, o.Env...)
+	// Its stderr through a pipe of our own (not StderrPipe, which Wait
+	// would close under the reader): it names the BiDi endpoint.
+	stderr, w, err := os.Pipe()
 	if err != nil {
 		logf.Close()
 		return nil, err
 	}
-	b.cmd.Stdout = logf
-	// Its own process group, so that its content processes end with it.
-	b.cmd.SysProcAttr = procgroup.Attr()
-	if err := b.cmd.Start(); err != nil {
+	cmd.Stdout, cmd.Stderr = logf, w
+	b.proc, err = realbrowser.Start(cmd)
+	w.Close()
+	if err != nil {
+		stderr.Close()
 		logf.Close()
-		return nil, fmt.Errorf("starting %s: %w", bin, err)
+		return nil, err
 	}
 	url := make(chan string, 1)
 	go func() {
-		// Copy what it prints to the log, noting where BiDi listens.
+		// Copy what it prints to the log, noting where BiDi listens,
+		// until the last process holding the pipe ends.
+		defer logf.Close()
+		defer stderr.Close()
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
@@ -231,30 +238,20 @@ func Launch(ctx context.Context, o Options) (*Browser, error) {
 			}
 		}
 		io.Copy(logf, stderr)
-		b.cmd.Wait()
-		logf.Close()
-		close(b.exited)
 	}()
-
 	life := ctx
-	go func() {
-		select {
-		case <-life.Done():
-			procgroup.Signal(b.cmd.Process.Pid, true)
-		case <-b.exited:
-		}
-	}()
+	b.proc.KillWhenDone(life)
 	ctx, cancel := context.WithTimeout(life, 90*time.Second)
 	defer cancel()
 	fail := func(err error) (*Browser, error) {
-		b.kill()
+		b.proc.Kill()
 		out, _ := os.ReadFile(b.LogPath)
 		return nil, fmt.Errorf("%s: %w\n%s", bin, err, out)
 	}
 	var u string
 	select {
 	case u = <-url:
-	case <-b.exited:
+	case <-b.proc.Exited:
 		return fail(errors.New("exited before its WebDriver BiDi endpoint listened"))
 	case <-ctx.Done():
 		return fail(fmt.Errorf("no WebDriver BiDi endpoint: %w", ctx.Err()))
@@ -289,22 +286,5 @@ func (b *Browser) Close() error {
 	// The browser may exit before its answer is read: only its exit counts.
 	b.c.call(ctx, "browser.close", nil, nil)
 	defer b.c.close()
-	select {
-	case <-b.exited:
-		procgroup.Signal(b.cmd.Process.Pid, true)
-		return nil
-	case <-time.After(20 * time.Second):
-		b.kill()
-		return errors.New("firefox did not exit within 20 s of browser.close; killed")
-	}
-}
-
-func (b *Browser) kill() {
-	if b.cmd.Process != nil {
-		procgroup.Signal(b.cmd.Process.Pid, true)
-	}
-	select {
-	case <-b.exited:
-	case <-time.After(10 * time.Second):
-	}
+	return b.proc.AwaitExit(20 * time.Second)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
 
 	"github.com/goauthenntlm/goauthenntlm/internal/realbrowser"
 )
@@ -18,8 +17,7 @@ type User struct {
 	userContext, tab   string
 	username, password string
 
-	mu      sync.Mutex
-	changed chan struct{} // closed and replaced when something below changes
+	w       realbrowser.Watch // guards what follows
 	loads   int
 	docs    map[string]int // main-document status by navigation id
 	lastDoc int
@@ -30,8 +28,7 @@ type User struct {
 // NewUser opens a fresh user context with a blank tab. username is typed
 // as given at the prompt (EXAMPLE\jdoe); "" cancels every prompt.
 func (b *Browser) NewUser(ctx context.Context, username, password string) (*User, error) {
-	u := &User{b: b, username: username, password: password, changed: make(chan struct{}),
-		docs: map[string]int{}, asked: map[string]int{}}
+	u := &User{b: b, username: username, password: password, docs: map[string]int{}, asked: map[string]int{}}
 	var uc struct{ UserContext string }
 	if err := b.c.call(ctx, "browser.createUserContext", nil, &uc); err != nil {
 		return nil, err
@@ -79,11 +76,11 @@ func (b *Browser) event(method string, params json.RawMessage) {
 		if len(p.Response.AuthChallenges) > 0 {
 			pr.Scheme, pr.Realm = p.Response.AuthChallenges[0].Scheme, p.Response.AuthChallenges[0].Realm
 		}
-		u.mu.Lock()
-		u.asked[p.Request.Request]++
-		pr.Answered = u.asked[p.Request.Request] == 1 && u.username != ""
-		u.prompts = append(u.prompts, pr)
-		u.mu.Unlock()
+		u.w.Do(func() {
+			u.asked[p.Request.Request]++
+			pr.Answered = u.asked[p.Request.Request] == 1 && u.username != ""
+			u.prompts = append(u.prompts, pr)
+		})
 		answer := map[string]any{"request": p.Request.Request, "action": "cancel"}
 		if pr.Answered {
 			answer = map[string]any{"request": p.Request.Request, "action": "provideCredentials",
@@ -92,36 +89,11 @@ func (b *Browser) event(method string, params json.RawMessage) {
 		b.c.send("network.continueWithAuth", answer)
 	case "network.responseCompleted":
 		if u != nil && p.Navigation != nil {
-			u.update(func() { u.docs[*p.Navigation] = p.Response.Status; u.lastDoc = p.Response.Status })
+			u.w.Update(func() { u.docs[*p.Navigation] = p.Response.Status; u.lastDoc = p.Response.Status })
 		}
 	case "browsingContext.load":
 		if u != nil {
-			u.update(func() { u.loads++ })
-		}
-	}
-}
-
-func (u *User) update(f func()) {
-	u.mu.Lock()
-	f()
-	close(u.changed)
-	u.changed = make(chan struct{})
-	u.mu.Unlock()
-}
-
-// waitLoads waits until more than n page loads have happened.
-func (u *User) waitLoads(ctx context.Context, n int) error {
-	for {
-		u.mu.Lock()
-		done, ch := u.loads > n, u.changed
-		u.mu.Unlock()
-		if done {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for the page to load: %w", ctx.Err())
+			u.w.Update(func() { u.loads++ })
 		}
 	}
 }
@@ -133,9 +105,8 @@ func (u *User) Goto(ctx context.Context, url string) (realbrowser.Page, error) {
 	if err := u.b.c.call(ctx, "browsingContext.navigate", map[string]any{"context": u.tab, "url": url, "wait": "complete"}, &nav); err != nil {
 		return realbrowser.Page{}, fmt.Errorf("navigating to %s: %w", url, err)
 	}
-	u.mu.Lock()
-	status := u.docs[nav.Navigation]
-	u.mu.Unlock()
+	var status int
+	u.w.Do(func() { status = u.docs[nav.Navigation] })
 	body, err := u.Eval(ctx, "document.body ? document.body.innerText : ''")
 	return realbrowser.Page{Status: status, Body: body}, err
 }
@@ -147,18 +118,15 @@ func (u *User) SubmitForm(ctx context.Context, action string, fields map[string]
 	if err != nil {
 		return realbrowser.Page{}, err
 	}
-	u.mu.Lock()
-	n := u.loads
-	u.mu.Unlock()
+	var n, status int
+	u.w.Do(func() { n = u.loads })
 	if _, err := u.Eval(ctx, js); err != nil {
 		return realbrowser.Page{}, err
 	}
-	if err := u.waitLoads(ctx, n); err != nil {
-		return realbrowser.Page{}, fmt.Errorf("form POST to %s: %w", action, err)
+	if err := u.w.Wait(ctx, func() bool { return u.loads > n }); err != nil {
+		return realbrowser.Page{}, fmt.Errorf("form POST to %s: waiting for the page to load: %w", action, err)
 	}
-	u.mu.Lock()
-	status := u.lastDoc
-	u.mu.Unlock()
+	u.w.Do(func() { status = u.lastDoc })
 	body, err := u.Eval(ctx, "document.body ? document.body.innerText : ''")
 	return realbrowser.Page{Status: status, Body: body}, err
 }
@@ -191,9 +159,9 @@ func (u *User) Eval(ctx context.Context, js string) (string, error) {
 
 // Prompts returns the authentication prompts so far.
 func (u *User) Prompts() []realbrowser.Prompt {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return append([]realbrowser.Prompt(nil), u.prompts...)
+	var ps []realbrowser.Prompt
+	u.w.Do(func() { ps = append(ps, u.prompts...) })
+	return ps
 }
 
 // cookie is a BiDi network.Cookie, as much of it as CopyCookies carries.

@@ -4,10 +4,8 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -17,20 +15,10 @@ import (
 	"github.com/goauthenntlm/goauthenntlm/internal/chromium"
 )
 
-// chromiumBinary finds Debian's chromium. Missing, it fails the test under
-// CI=true (make test must run these) and skips it, saying why, elsewhere.
+// chromiumBinary finds Debian's chromium (see browserBinary).
 func chromiumBinary(t *testing.T) string {
 	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium is not installed (scripts/deps.sh installs it): the real-browser tests cannot run")
-	}
-	t.Skip("chromium is not installed (apt-get install chromium, or make deps): skipping the real-browser tests")
-	return ""
+	return browserBinary(t, "chromium", "chromium", "chromium-browser")
 }
 
 // TestChromium logs users in with a real, headless Chromium, credentials
@@ -42,38 +30,10 @@ func chromiumBinary(t *testing.T) string {
 func TestChromium(t *testing.T) {
 	s := loadStack(t)
 	bin := chromiumBinary(t)
-	schemesLine := regexp.MustCompile(`(?m)^schemes = .*$`)
-	for _, cfg := range []struct {
-		name    string
-		schemes string // the [auth] schemes line; "" keeps the stack's
-		fields  int    // WWW-Authenticate fields on a first 401
-	}{
-		{"three schemes", "", 3},
-		{"NTLM alone", `schemes = ["ntlm"]`, 1},
-	} {
-		t.Run(cfg.name, func(t *testing.T) {
-			cookie := cookieConf(t, s, "1h", "chromium")
-			s.reconfigure(t, func(c string) string {
-				if !schemesLine.MatchString(c) {
-					t.Fatalf("the stack's config has no schemes line:\n%s", c)
-				}
-				if cfg.schemes != "" {
-					c = schemesLine.ReplaceAllString(c, cfg.schemes)
-				}
-				return c + cookie
-			})
-			for i, flags := range [][]string{nil, {"--auth-server-allowlist=127.0.0.1"}} {
-				name := "default"
-				if flags != nil {
-					name = "allowlist"
-				}
-				t.Run(name, func(t *testing.T) {
-					run := fmt.Sprintf("%d%d%d", time.Now().Unix()%100000, len(cfg.schemes), i)
-					browserRun(t, s, bin, run, flags, cfg.fields)
-				})
-			}
-		})
-	}
+	flags := [][]string{nil, {"--auth-server-allowlist=127.0.0.1"}}
+	browserConfigs(t, s, "chromium", []string{"default", "allowlist"}, func(t *testing.T, run string, variant, fields int) {
+		browserRun(t, s, bin, run, flags[variant], fields)
+	})
 }
 
 // browserRun is one Chromium session: every case of the issue

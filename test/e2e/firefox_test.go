@@ -4,11 +4,7 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -17,23 +13,6 @@ import (
 	"github.com/goauthenntlm/goauthenntlm/internal/firefox"
 	"github.com/goauthenntlm/goauthenntlm/internal/realbrowser"
 )
-
-// firefoxBinary finds Debian's firefox-esr. Missing, it fails the test
-// under CI=true (make test must run these) and skips it, saying why,
-// elsewhere.
-func firefoxBinary(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"firefox-esr", "firefox"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("firefox-esr is not installed (scripts/deps.sh installs it): the Firefox tests cannot run")
-	}
-	t.Skip("firefox-esr is not installed (apt-get install firefox-esr, or make deps): skipping the Firefox tests")
-	return ""
-}
 
 // TestFirefox logs users in with a real, headless Firefox, credentials
 // typed at its prompt, on the stack as the demo runs it (NTLM, Negotiate
@@ -44,39 +23,11 @@ func firefoxBinary(t *testing.T) string {
 // failure prints.
 func TestFirefox(t *testing.T) {
 	s := loadStack(t)
-	bin := firefoxBinary(t)
-	schemesLine := regexp.MustCompile(`(?m)^schemes = .*$`)
-	for _, cfg := range []struct {
-		name    string
-		schemes string // the [auth] schemes line; "" keeps the stack's
-		fields  int    // WWW-Authenticate fields on a first 401
-	}{
-		{"three schemes", "", 3},
-		{"NTLM alone", `schemes = ["ntlm"]`, 1},
-	} {
-		t.Run(cfg.name, func(t *testing.T) {
-			cookie := cookieConf(t, s, "1h", "firefox")
-			s.reconfigure(t, func(c string) string {
-				if !schemesLine.MatchString(c) {
-					t.Fatalf("the stack's config has no schemes line:\n%s", c)
-				}
-				if cfg.schemes != "" {
-					c = schemesLine.ReplaceAllString(c, cfg.schemes)
-				}
-				return c + cookie
-			})
-			for i, trusted := range []string{"", "127.0.0.1"} {
-				name := "default"
-				if trusted != "" {
-					name = "trusted-uris"
-				}
-				t.Run(name, func(t *testing.T) {
-					run := fmt.Sprintf("f%d%d%d", time.Now().Unix()%100000, len(cfg.schemes), i)
-					firefoxRun(t, s, bin, run, trusted, cfg.fields)
-				})
-			}
-		})
-	}
+	bin := browserBinary(t, "firefox-esr", "firefox-esr", "firefox")
+	trusted := []string{"", "127.0.0.1"}
+	browserConfigs(t, s, "firefox", []string{"default", "trusted-uris"}, func(t *testing.T, run string, variant, fields int) {
+		firefoxRun(t, s, bin, run, trusted[variant], fields)
+	})
 }
 
 // firefoxRun is one Firefox session: every case of the issue

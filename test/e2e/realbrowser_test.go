@@ -5,11 +5,67 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/goauthenntlm/goauthenntlm/internal/realbrowser"
 )
+
+// browserBinary finds a browser by its names. Missing, it fails the test
+// under CI=true (make test must run the browser suites) and skips it,
+// saying why, elsewhere.
+func browserBinary(t *testing.T, pkg string, names ...string) string {
+	t.Helper()
+	for _, name := range names {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is not installed (scripts/deps.sh installs it): the real-browser tests cannot run", pkg)
+	}
+	t.Skipf("%s is not installed (apt-get install %[1]s, or make deps): skipping the real-browser tests", pkg)
+	return ""
+}
+
+// browserConfigs runs session for each stack config the browser suites
+// cover (the demo's three schemes, NTLM alone) and each of the browser's
+// variants, with a marker for its requests (run) and the number of
+// WWW-Authenticate fields a first 401 carries.
+func browserConfigs(t *testing.T, s *stack, name string, variants []string, session func(t *testing.T, run string, variant, fields int)) {
+	schemesLine := regexp.MustCompile(`(?m)^schemes = .*$`)
+	for _, cfg := range []struct {
+		name    string
+		schemes string // the [auth] schemes line; "" keeps the stack's
+		fields  int
+	}{
+		{"three schemes", "", 3},
+		{"NTLM alone", `schemes = ["ntlm"]`, 1},
+	} {
+		t.Run(cfg.name, func(t *testing.T) {
+			cookie := cookieConf(t, s, "1h", name)
+			s.reconfigure(t, func(c string) string {
+				if !schemesLine.MatchString(c) {
+					t.Fatalf("the stack's config has no schemes line:\n%s", c)
+				}
+				if cfg.schemes != "" {
+					c = schemesLine.ReplaceAllString(c, cfg.schemes)
+				}
+				return c + cookie
+			})
+			for i, v := range variants {
+				t.Run(v, func(t *testing.T) {
+					run := fmt.Sprintf("%.1s%d%d%d", name, time.Now().Unix()%100000, len(cfg.schemes), i)
+					session(t, run, i, cfg.fields)
+				})
+			}
+		})
+	}
+}
 
 // realUser is one user of a real browser (a Chromium browser context, a
 // Firefox user context): cookies, auth cache and connections of its own.
