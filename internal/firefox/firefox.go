@@ -98,6 +98,10 @@ func basePrefs() map[string]any {
 		"network.proxy.allow_hijacking_localhost":               false,
 		"network.proxy.share_proxy_settings":                    false,
 		"network.http.network_access_on_socket_process.enabled": false,
+		// No /favicon.ico after each page: it would hold the logged-in
+		// connection while the test's next page goes out on a new one.
+		"browser.chrome.site_icons": false,
+		"browser.chrome.favicons":   false,
 		// Every name resolves to 127.0.0.1 (Mozilla's own test harness
 		// does the same): no DNS query leaves the machine either.
 		"network.dns.native-is-localhost": true,
