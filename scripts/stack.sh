@@ -20,7 +20,11 @@
 #
 # DIR/stack.env, shell-sourceable KEY=value lines, tells tests where things
 # are: URL APACHE_PORT AUTHZ_ADDR DC_IP DC_DIR CONF BIN AUTHZ_LOG
-# APACHE_ERROR_LOG APACHE_ACCESS_LOG and more (see write_env).
+# APACHE_ERROR_LOG APACHE_ACCESS_LOG and more (see write_env). The same
+# locations over HTTPS: HTTPS_URL (https://www.example.test:HTTPS_PORT/; the
+# name is not in DNS: curl --resolve www.example.test:HTTPS_PORT:127.0.0.1,
+# Chromium --host-resolver-rules), HTTPS_PORT, HTTPS_CA (the throwaway CA
+# that signed the site's certificate; clients trust this file).
 #
 # Environment, read by "up":
 #   STACK_LOG_LEVEL        the authorizer's log_level (default info)
@@ -30,7 +34,7 @@
 #   STACK_CONF_EXTRA       TOML appended to the config (new tables only: it
 #                          lands after the template's last table)
 #   STACK_GROUPS_TTL       [groups] cache_ttl (default 3h; make test: 30s)
-#   STACK_APACHE_PORT, STACK_AUTHZ_PORT   fixed ports instead of free ones
+#   STACK_APACHE_PORT, STACK_AUTHZ_PORT, STACK_HTTPS_PORT   fixed ports instead of free ones
 #   STACK_NO_BUILD=1       do not run go build (use the binaries in DIR/bin)
 #   STACK_DC_PROFILE       the DC's profile (scripts/dc.sh: default, hardened,
 #                          ntlm-disabled); default: the DC's last one
@@ -192,7 +196,7 @@ choose_pub() {
 setup_files() {
 	local d
 	mkdir -p "$pub/bin" "$pub/apache/htdocs" "$pub/apache/cgi-bin" "$pub/apache/run" "$dir/apache"
-	for d in public private webusers powerusers outsiders expr/webusers expr/powerusers expr/outsiders authz/webusers authz/powerusers authz/outsiders; do
+	for d in public private webusers powerusers outsiders epa/required epa/when-sent expr/webusers expr/powerusers expr/outsiders authz/webusers authz/powerusers authz/outsiders; do
 		mkdir -p "$pub/apache/htdocs/$d"
 		# exactly 100 bytes, for the benchmarks
 		printf '%-99s\n' "GoAuthenNTLM test file in /$d/" >"$pub/apache/htdocs/$d/file.txt"
@@ -243,7 +247,37 @@ fill() { # template -> stdout, replacing the @PLACEHOLDERS@
 		-e "s|@CACHE_DIR@|$pub/groups-cache|g" -e "s|@GROUPS_TTL@|$GROUPS_TTL|g" \
 		-e "s|@CALLER_SECRET_FILE@|$pub/caller.secret|g" \
 		-e "s|@CALLER_SECRET@|$(cat "$pub/caller.secret")|g" \
+		-e "s|@HTTPS_PORT@|$HTTPS_PORT|g" -e "s|@HTTPS_HOST@|$HTTPS_HOST|g" \
+		-e "s|@SITE_CERT@|$dir/tls-site/site.pem|g" -e "s|@SITE_KEY@|$dir/tls-site/site.key|g" \
 		-e "s|@METRICS_ADDR@|$METRICS_ADDR|g" "$1"
+}
+
+# The site's HTTPS certificate (Extended Protection, issue 24), for
+# HTTPS_HOST and 127.0.0.1, from a throwaway CA of this stack. Apache reads
+# both as root before it drops to www-data, so they stay in DIR (keys
+# 0600); clients get the CA as PUB/https-ca.pem.
+HTTPS_HOST=www.example.test
+site_tls() {
+	local t=$dir/tls-site
+	if [ ! -s "$t/site.pem" ]; then
+		mkdir -p "$t"
+		chmod 0700 "$t"
+		(
+			umask 077
+			openssl req -x509 -newkey rsa:2048 -sha256 -days 3650 -nodes -subj "/CN=GoAuthenNTLM test stack CA" \
+				-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+				-keyout "$t/ca.key" -out "$t/ca.pem"
+			openssl req -newkey rsa:2048 -nodes -subj "/CN=$HTTPS_HOST" -keyout "$t/site.key" -out "$t/site.csr"
+			printf 'subjectAltName=DNS:%s,IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' "$HTTPS_HOST" >"$t/site.ext"
+			openssl x509 -req -sha256 -days 3650 -in "$t/site.csr" -CA "$t/ca.pem" -CAkey "$t/ca.key" -CAcreateserial \
+				-extfile "$t/site.ext" -out "$t/site.pem.tmp"
+			mv "$t/site.pem.tmp" "$t/site.pem"
+		) >"$t/openssl.log" 2>&1 || {
+			cat "$t/openssl.log" >&2
+			die "could not make the site's HTTPS certificate"
+		}
+	fi
+	install -m 0644 "$t/ca.pem" "$pub/https-ca.pem"
 }
 
 write_conf() {
@@ -287,6 +321,11 @@ write_env() {
 		LDAP_BIND=svc-ntlm@EXAMPLE.TEST
 		GROUPS_CACHE=$pub/groups-cache
 		GROUPS_TTL=$GROUPS_TTL
+		HTTPS_URL=https://$HTTPS_HOST:$HTTPS_PORT/
+		HTTPS_PORT=$HTTPS_PORT
+		HTTPS_HOST=$HTTPS_HOST
+		HTTPS_CA=$pub/https-ca.pem
+		HTTPS_CERT=$dir/tls-site/site.pem
 	EOF
 	mv "$dir/stack.env.tmp" "$dir/stack.env"
 }
@@ -346,6 +385,7 @@ print_info() {
 	cat <<-EOF
 
 		URL=$URL
+		HTTPS_URL=https://$HTTPS_HOST:$HTTPS_PORT/ (curl --cacert $pub/https-ca.pem --resolve $HTTPS_HOST:$HTTPS_PORT:127.0.0.1)
 		Test logins (domain EXAMPLE):
 		  EXAMPLE\\jdoe   Secr3t!Pass    groups WebUsers, PowerUsers (via WebUsers)
 		  EXAMPLE\\alice  Al1ce!Pass     no groups
@@ -392,7 +432,7 @@ up() {
 	chmod 0700 "$dir"
 	dir=$(cd "$dir" && pwd)
 	authz_pidf=$dir/authorizer.pid authz_log=$dir/authorizer.log apache_pidf=$dir/apache/apache2.pid
-	unset APACHE_PORT AUTHZ_ADDR GROUPS_TTL
+	unset APACHE_PORT AUTHZ_ADDR GROUPS_TTL HTTPS_PORT
 	if [ -f "$dir/stack.env" ]; then
 		load_env
 		[ "$DC_IP" = "$ip" ] || die "the stack in $dir runs its DC on $DC_IP, not $ip; stack.sh down $dir first"
@@ -416,6 +456,11 @@ up() {
 		APACHE_PORT=${STACK_APACHE_PORT:-$(free_port)}
 		AUTHZ_ADDR=127.0.0.1:${STACK_AUTHZ_PORT:-$(free_port "$APACHE_PORT")}
 	fi
+	if [ -z "${HTTPS_PORT:-}" ]; then
+		HTTPS_PORT=${STACK_HTTPS_PORT:-$(free_port "$APACHE_PORT")}
+		while [ "$HTTPS_PORT" = "${AUTHZ_ADDR##*:}" ]; do HTTPS_PORT=$(free_port "$APACHE_PORT"); done
+	fi
+	site_tls
 	URL=http://127.0.0.1:$APACHE_PORT/
 	# /metrics and /healthz on the stack's own loopback IP: no port to pick.
 	METRICS_ADDR=$DC_IP:9309

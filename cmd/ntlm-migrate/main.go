@@ -12,6 +12,14 @@
 // DIR/cookie.key (a new random secret). The report on stdout names each
 // old directive with its file:line and what it became.
 //
+// It never copies secrets: an Include'd file's contents are never pasted
+// (an Include of lines that are all kept stays an Include line), a file
+// that is not Apache configuration is refused without showing its text,
+// and every value that may be secret is masked in the report and left
+// out of the outputs. Outputs are written to a temporary file created
+// exclusively with their final mode (0640, the key 0600) and renamed into
+// place; a symlink at a target is refused.
+//
 // Exit status: 0 when everything was translated; 1 when the report lists
 // problems (the outputs are then written so that apache2 -t and
 // ntlm-fcgi-authorizer -check refuse them until they are resolved); 2 on
@@ -19,12 +27,8 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/base64"
-	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -50,6 +54,23 @@ func run(args []string) int {
 	fl.Usage = func() {
 		fmt.Fprintf(fl.Output(), "usage: ntlm-migrate [-o DIR] [flags] APACHE-CONF...\n")
 		fl.PrintDefaults()
+		fmt.Fprint(fl.Output(), `
+What it copies into goauthenntlm-site.conf: each old NTLM block, rewritten;
+the lines written in the block that are not about NTLM, as written; an
+Include inside a block whose lines are all kept, as the Include line.
+
+What it never copies (each named by file:line in the report instead):
+  - the contents of an Include'd file (a file that is not Apache
+    configuration, such as /etc/shadow, is refused without showing its text);
+  - values that may be secret: directives or arguments naming a password,
+    pass, pwd, secret, key, token or credential; SetEnv, SetEnvIf and
+    RequestHeader values; AuthLDAPBindPassword; user:password@ in URLs.
+    The report shows them as <hidden>.
+
+Outputs: conf.toml and the site 0640, cookie.key 0600, each written to a
+new temporary file in DIR and renamed into place; a symlink or other
+non-regular file at a target, or a DIR every user can write to, is refused.
+`)
 	}
 	if err := fl.Parse(args); err != nil {
 		return 2
@@ -90,47 +111,23 @@ func run(args []string) int {
 	if res.Blocks == 0 {
 		return 1
 	}
-	if err := write(*out, res); err != nil {
+	written, err := migrate.WriteOutputs(*out, res, "cookie.key")
+	for _, w := range written {
+		switch {
+		case w.Kept:
+			fmt.Printf("ntlm-migrate: %s exists; kept\n", w.Path)
+		case filepath.Base(w.Path) == "cookie.key":
+			fmt.Printf("ntlm-migrate: wrote a new cookie secret to %s (mode 0600; install it beside conf.toml)\n", w.Path)
+		default:
+			fmt.Printf("ntlm-migrate: wrote %s\n", w.Path)
+		}
+	}
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "ntlm-migrate: %v\n", err)
 		return 2
 	}
-	fmt.Printf("ntlm-migrate: wrote %s and %s\n", filepath.Join(*out, "conf.toml"), filepath.Join(*out, "goauthenntlm-site.conf"))
 	if res.Problems() > 0 {
 		return 1
 	}
 	return 0
-}
-
-func write(dir string, res *migrate.Result) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "conf.toml"), res.Conf, 0o644); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "goauthenntlm-site.conf"), res.Site, 0o644); err != nil {
-		return err
-	}
-	if !res.CookieSecret {
-		return nil
-	}
-	// A key that exists is kept: running the tool again must not log
-	// everybody out.
-	key := filepath.Join(dir, "cookie.key")
-	f, err := os.OpenFile(key, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		fmt.Printf("ntlm-migrate: %s exists; kept\n", key)
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	b := make([]byte, 32)
-	rand.Read(b)
-	if _, err := fmt.Fprintln(f, base64.StdEncoding.EncodeToString(b)); err != nil {
-		f.Close()
-		return err
-	}
-	fmt.Printf("ntlm-migrate: wrote a new cookie secret to %s (mode 0600; install it beside conf.toml)\n", key)
-	return f.Close()
 }

@@ -10,22 +10,22 @@ import (
 )
 
 // runCapture runs the command with args and returns its exit status and
-// what it printed on stdout.
+// what it printed on stdout and stderr.
 func runCapture(t *testing.T, args ...string) (int, string) {
 	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	old := os.Stdout
-	os.Stdout = w
+	oldOut, oldErr := os.Stdout, os.Stderr
+	os.Stdout, os.Stderr = w, w
 	done := make(chan []byte)
 	go func() {
 		b, _ := io.ReadAll(r)
 		done <- b
 	}()
 	code := run(args)
-	os.Stdout = old
+	os.Stdout, os.Stderr = oldOut, oldErr
 	w.Close()
 	return code, string(<-done)
 }

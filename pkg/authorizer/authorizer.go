@@ -50,6 +50,7 @@ type Authorizer struct {
 	obs            Observer
 	kerberosLogged atomic.Bool
 	bindingKey     []byte
+	certs          certBindings // Extended Protection: each TLS certificate's binding
 }
 
 // route is a configured domain and the DC pool serving it. Domains with the
@@ -272,6 +273,9 @@ func (a *Authorizer) serve(ctx context.Context, fr *fcgi.Request) *fcgi.Response
 			case a.tooOld(l):
 				a.log.Info("login_lifetime passed since the domain controller checked this connection's login: challenged again",
 					"client", key.Client.String(), "user", l.User, "domain", l.Domain)
+			case !a.epaMet(l, p):
+				a.log.Info("this connection's login did not meet this location's channel_binding: challenged again",
+					"client", key.Client.String(), "user", l.User)
 			case a.bindingOK(l, p):
 				a.obs.Reused(ViaConnection)
 				return a.granted(ctx, l)
@@ -282,7 +286,7 @@ func (a *Authorizer) serve(ctx context.Context, fr *fcgi.Request) *fcgi.Response
 			a.table.Forget(key)
 		}
 		if a.cookie != nil {
-			if l, ok := a.cookie.login(p["HTTP_COOKIE"], a.log.With("client", key.Client.String())); ok && !a.tooOld(l) {
+			if l, ok := a.cookie.login(p["HTTP_COOKIE"], a.log.With("client", key.Client.String())); ok && !a.tooOld(l) && a.epaMet(l, p) {
 				a.obs.Reused(ViaCookie)
 				resp := a.granted(ctx, l)
 				if a.cfg.Auth.BindConnections {

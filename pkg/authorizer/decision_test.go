@@ -36,7 +36,7 @@ func ntlmScheme(header string) loginScheme {
 			r := c.do(a, wrap(t, browserType1("").Marshal()))
 			ch := type2Of(t, r)
 			if type3 == nil {
-				type3 = answer(t, ch, user, domain, password)
+				type3 = c.answer(t, ch, user, domain, password)
 			}
 			return c.do(a, wrap(t, type3))
 		},
@@ -76,7 +76,7 @@ func spnegoScheme() loginScheme {
 				t.Fatal(err)
 			}
 			if type3 == nil {
-				type3 = answer(t, ch, user, domain, password)
+				type3 = c.answer(t, ch, user, domain, password)
 			}
 			return c.do(a, resp(t, type3))
 		},

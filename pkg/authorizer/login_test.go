@@ -79,6 +79,27 @@ type client struct {
 	port    int
 	cookies map[string]string
 	https   bool
+	// extraAV are AV pairs the client adds to its NTLMv2 blob, as an
+	// Extended Protection client adds its binding and target name.
+	extraAV ntlmmsg.AVPairs
+	// env are variables Apache adds to each request (the certificate,
+	// a location's CHANNEL_BINDING).
+	env map[string]string
+}
+
+// answer is the client's Type3 to ch, with its extraAV.
+func (c *client) answer(t testing.TB, ch *ntlmmsg.Challenge, user, domain, password string) []byte {
+	t.Helper()
+	if len(c.extraAV) > 0 {
+		av, err := ch.AVPairs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cp := *ch
+		cp.TargetInfo = append(av, c.extraAV...).Marshal()
+		ch = &cp
+	}
+	return answer(t, ch, user, domain, password)
 }
 
 func newClient(port int) *client { return &client{port: port, cookies: map[string]string{}} }
@@ -94,7 +115,12 @@ func (c *client) params(auth string) map[string]string {
 		p["HTTP_COOKIE"] = strings.Join(cs, "; ")
 	}
 	if c.https {
-		p["HTTPS"] = "on"
+		// What Apache passes at authentication: REQUEST_SCHEME, not
+		// HTTPS=on (mod_ssl sets that later, in fixups).
+		p["REQUEST_SCHEME"], p["SERVER_NAME"] = "https", "www.example.test"
+	}
+	for k, v := range c.env {
+		p[k] = v
 	}
 	return p
 }

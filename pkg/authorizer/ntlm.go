@@ -144,6 +144,12 @@ func (a *Authorizer) authenticate(ctx context.Context, r *request, c credentials
 		r.log.Warn("anonymous NTLM login refused")
 		return a.challenge(true)
 	}
+	// Before the DC sees it: a login relayed from elsewhere must not
+	// reach the DC (nor count against the account's lockout).
+	epa, resp := a.checkEPA(r, msg)
+	if resp != nil {
+		return resp
+	}
 	name, err := a.names.Login(msg.User, msg.Domain, pd.dcDomain)
 	if err != nil {
 		r.log.Warn("login refused", "user", identity.Short(msg.User), "domain", identity.Short(msg.Domain), "err", err)
@@ -174,7 +180,7 @@ func (a *Authorizer) authenticate(ctx context.Context, r *request, c credentials
 	if resp != nil {
 		return resp
 	}
-	login := conntable.Login{User: user, Domain: domain, Scheme: schemeName(pd.scheme), At: time.Now()}
+	login := conntable.Login{User: user, Domain: domain, Scheme: schemeName(pd.scheme), At: time.Now(), EPA: epa}
 	a.obs.Login(Outcome{Scheme: login.Scheme, Result: ResultOK, DC: pd.hs.DC(), User: login.User, Domain: login.Domain, Took: time.Since(pd.start)})
 	r.log.Info("login", "user", login.User, "domain", login.Domain, "dc", pd.hs.DC(), "scheme", login.Scheme.String())
 	return a.loggedIn(ctx, r, login)

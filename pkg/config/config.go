@@ -114,6 +114,14 @@ type Auth struct {
 	// from here, never from the request's Host header, which the client
 	// chooses.
 	ServerNames []string `toml:"server_names"`
+	// ChannelBinding is Extended Protection for NTLM logins (also inside
+	// Negotiate): "off" (default), "when-sent" or "required"; see
+	// ChannelBinding and the README. Apache's CHANNEL_BINDING variable
+	// (SetEnvIf) overrides it per location. Under when-sent and required
+	// a target name (MsvAvTargetName) the client sends must also be HTTP/
+	// and one of ServerNames, or, when ServerNames is empty, HTTP/ and the
+	// SERVER_NAME Apache passes (its ServerName under UseCanonicalName On).
+	ChannelBinding ChannelBinding `toml:"channel_binding"`
 }
 
 // DC is how domain controllers are talked to; see package dc.
@@ -225,6 +233,7 @@ func Defaults() Config {
 			MaxConnections:   100000,
 			BindConnections:  true,
 			BindingCookie:    "NTLM_CONN",
+			ChannelBinding:   ChannelBindingOff,
 		},
 		DC: DC{
 			DialTimeout:        Duration(3 * time.Second),

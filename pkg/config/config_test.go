@@ -56,6 +56,7 @@ func TestErrors(t *testing.T) {
 		{"unknown nested key", "[auth]\nshemes = [\"ntlm\"]\n" + minimal, `x.toml:2: unknown key "auth.shemes"`},
 		{"bad duration", "[auth]\n\nhandshake_timeout = \"60\"\n" + minimal, `x.toml:3:`},
 		{"scheme twice", "[auth]\nschemes = [\"ntlm\", \"basic\", \"NTLM\"]\n" + minimal, `x.toml:2: auth.schemes: ntlm is listed twice`},
+		{"channel binding", "[auth]\nchannel_binding = \"accept\"\n" + minimal, `x.toml:2: auth.channel_binding: channel_binding "accept": use off, when-sent or required`},
 		{"server name with port", "[auth]\nserver_names = [\"www.example.test:8443\"]\n" + minimal, `x.toml:2: auth.server_names: "www.example.test:8443" is not a host name`},
 		{"server name as URL", "[auth]\nserver_names = [\"https://www.example.test\"]\n" + minimal, `is not a host name`},
 		{"server name as SPN", "[auth]\nserver_names = [\"HTTP/www.example.test\"]\n" + minimal, `is not a host name`},

@@ -90,6 +90,41 @@ func (s *Scheme) UnmarshalText(b []byte) error {
 	return fmt.Errorf("scheme %q: use ntlm, negotiate or basic", b)
 }
 
+// ChannelBinding is how Extended Protection treats a login's TLS channel
+// binding (MsvAvChannelBindings); the names are IIS's Off, Accept and
+// Required.
+type ChannelBinding string
+
+const (
+	// ChannelBindingOff checks neither binding nor target name.
+	ChannelBindingOff ChannelBinding = "off"
+	// ChannelBindingWhenSent checks a binding the client sent, and the
+	// target name it sent; a client that sends none logs in.
+	ChannelBindingWhenSent ChannelBinding = "when-sent"
+	// ChannelBindingRequired also refuses, over HTTPS, a login without a
+	// binding, and over plain HTTP one with a binding.
+	ChannelBindingRequired ChannelBinding = "required"
+)
+
+// ParseChannelBinding reads a channel_binding value (also what Apache's
+// CHANNEL_BINDING variable holds per location).
+func ParseChannelBinding(s string) (ChannelBinding, error) {
+	switch v := ChannelBinding(strings.ToLower(strings.TrimSpace(s))); v {
+	case ChannelBindingOff, ChannelBindingWhenSent, ChannelBindingRequired:
+		return v, nil
+	}
+	return "", fmt.Errorf("channel_binding %q: use off, when-sent or required", s)
+}
+
+func (c *ChannelBinding) UnmarshalText(b []byte) error {
+	v, err := ParseChannelBinding(string(b))
+	if err != nil {
+		return err
+	}
+	*c = v
+	return nil
+}
+
 // NameFormat is the form of REMOTE_USER.
 type NameFormat string
 

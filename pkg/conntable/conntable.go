@@ -39,6 +39,9 @@ type Login struct {
 	// Binding, when set, is the SHA-256 of the binding cookie a request on
 	// this connection must carry.
 	Binding [32]byte
+	// EPA is the strongest Extended Protection level the login met, as
+	// package authorizer counts it (0: none checked).
+	EPA uint8
 }
 
 // Scheme is how a login was proved.

@@ -34,9 +34,10 @@ type Metrics struct {
 	loginDuration *prometheus.HistogramVec // scheme, result
 	responses     *prometheus.CounterVec   // code
 	byCode        map[int]prometheus.Counter
-	reused        [2]prometheus.Counter // by authorizer.Via
-	groupsCached  [2]prometheus.Counter // miss, hit
-	groupLookups  [3]prometheus.Counter // by authorizer.LookupResult
+	reused        [2]prometheus.Counter  // by authorizer.Via
+	groupsCached  [2]prometheus.Counter  // miss, hit
+	groupLookups  [3]prometheus.Counter  // by authorizer.LookupResult
+	epaRefused    *prometheus.CounterVec // cause
 }
 
 // commonCodes are the answers the authorizer gives; their counters are
@@ -73,7 +74,10 @@ func New(src Source, health *Health) *Metrics {
 	m.groupLookups[authorizer.LookupStale] = lookups.WithLabelValues("stale")
 	m.groupLookups[authorizer.LookupFailed] = lookups.WithLabelValues("failed")
 
-	m.reg.MustRegister(m.logins, m.loginDuration, m.responses, reused, cached, lookups,
+	m.epaRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "epa_refused_total",
+		Help: "NTLM logins refused by Extended Protection before the DC saw them, by cause: binding_mismatch, binding_missing, binding_over_http, target_name, malformed."},
+		[]string{"cause"})
+	m.reg.MustRegister(m.logins, m.loginDuration, m.responses, reused, cached, lookups, m.epaRefused,
 		&gauges{src: src, health: health},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -120,6 +124,11 @@ func (m *Metrics) GroupLookup(r authorizer.LookupResult) {
 	if int(r) < len(m.groupLookups) {
 		m.groupLookups[r].Inc()
 	}
+}
+
+// EPARefused implements authorizer.EPAObserver.
+func (m *Metrics) EPARefused(c authorizer.EPACause) {
+	m.epaRefused.WithLabelValues(string(c)).Inc()
 }
 
 // Handler serves /metrics and /healthz.

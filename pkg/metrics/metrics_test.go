@@ -76,10 +76,12 @@ func TestLoginsCounted(t *testing.T) {
 		}
 	}
 
+	m.EPARefused(authorizer.EPABindingMismatch)
 	// The whole exposition lints clean and carries the gauges.
 	rec := httptest.NewRecorder()
 	m.Handler(NewHealth(func() *authorizer.Authorizer { return a }, time.Hour, time.Second)).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	for _, want := range []string{"goauthenntlm_tracked_connections 0", "goauthenntlm_pending_handshakes 0", "go_goroutines"} {
+	for _, want := range []string{"goauthenntlm_tracked_connections 0", "goauthenntlm_pending_handshakes 0", "go_goroutines",
+		`goauthenntlm_epa_refused_total{cause="binding_mismatch"} 1`} {
 		if !strings.Contains(rec.Body.String(), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

@@ -20,6 +20,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -57,6 +58,11 @@ type Directive struct {
 	Section  bool
 	Children []*Directive
 	EndRaw   string
+
+	// Via is the Include or IncludeOptional that brought d's file in (nil
+	// in a file named on the command line); its own Via leads outwards.
+	// What came through an Include is kept by reference, never copied.
+	Via *Directive
 }
 
 // Is reports whether d is the directive or section named name
@@ -108,7 +114,7 @@ func (p *Parser) Parse(files ...string) ([]*Directive, []Finding, error) {
 	}
 	var out []*Directive
 	for _, f := range files {
-		ds, err := p.parseFile(f, nil)
+		ds, err := p.parseFile(f, nil, nil)
 		if err != nil {
 			return nil, p.includes, err
 		}
@@ -156,9 +162,19 @@ func (p *Parser) read(name string) ([]byte, error) {
 	return b, nil
 }
 
+// directiveName is what Apache's directive and section names look like.
+// A line that does not start with one is not configuration: the file is
+// refused at that line and its text is never repeated (an Include of
+// /etc/shadow must not print the hashes in an error).
+var directiveName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*$`)
+
+func notConfig(pos Pos) error {
+	return &SyntaxError{pos, "not Apache configuration (a directive or section name is letters, digits, _ and -): is this file meant to be included? Its text is not shown"}
+}
+
 // parseFile parses one file; stack holds the files including it, to
-// refuse include loops.
-func (p *Parser) parseFile(name string, stack []string) ([]*Directive, error) {
+// refuse include loops, and via the Include that names it.
+func (p *Parser) parseFile(name string, stack []string, via *Directive) ([]*Directive, error) {
 	name = path.Clean(name)
 	for _, s := range stack {
 		if s == name {
@@ -176,7 +192,8 @@ func (p *Parser) parseFile(name string, stack []string) ([]*Directive, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
-	lines := logicalLines(name, string(data))
+	// Apache skips a UTF-8 byte order mark at the start of a file.
+	lines := logicalLines(name, strings.TrimPrefix(string(data), "\ufeff"))
 	stack = append(stack, name)
 	top := &Directive{Section: true}
 	open := []*Directive{top}
@@ -185,8 +202,11 @@ func (p *Parser) parseFile(name string, stack []string) ([]*Directive, error) {
 		switch {
 		case strings.HasPrefix(l.text, "</"):
 			nm := strings.TrimSpace(strings.TrimSuffix(l.text[2:], ">"))
+			if !directiveName.MatchString(nm) {
+				return nil, notConfig(l.pos)
+			}
 			if !strings.HasSuffix(l.text, ">") {
-				return nil, &SyntaxError{l.pos, fmt.Sprintf("%q: a closing section needs >", l.text)}
+				return nil, &SyntaxError{l.pos, fmt.Sprintf("</%s: a closing section needs >", nm)}
 			}
 			if len(open) == 1 {
 				return nil, &SyntaxError{l.pos, fmt.Sprintf("</%s> without an open section", nm)}
@@ -197,15 +217,18 @@ func (p *Parser) parseFile(name string, stack []string) ([]*Directive, error) {
 			cur.EndRaw = l.text
 			open = open[:len(open)-1]
 		case strings.HasPrefix(l.text, "<"):
-			if !strings.HasSuffix(l.text, ">") {
-				return nil, &SyntaxError{l.pos, fmt.Sprintf("%q: a section line must end with >", l.text)}
-			}
 			inner := strings.TrimSuffix(l.text[1:], ">")
 			words := splitWords(inner)
 			if len(words) == 0 || words[0] == "" {
 				return nil, &SyntaxError{l.pos, "empty section name"}
 			}
-			d := &Directive{Name: words[0], Args: words[1:], Raw: l.text, Pos: l.pos, Section: true}
+			if !directiveName.MatchString(words[0]) {
+				return nil, notConfig(l.pos)
+			}
+			if !strings.HasSuffix(l.text, ">") {
+				return nil, &SyntaxError{l.pos, fmt.Sprintf("<%s: a section line must end with >", words[0])}
+			}
+			d := &Directive{Name: words[0], Args: words[1:], Raw: l.text, Pos: l.pos, Section: true, Via: via}
 			cur.Children = append(cur.Children, d)
 			open = append(open, d)
 		default:
@@ -213,7 +236,10 @@ func (p *Parser) parseFile(name string, stack []string) ([]*Directive, error) {
 			if words[0] == "" {
 				return nil, &SyntaxError{l.pos, "empty directive name"}
 			}
-			d := &Directive{Name: words[0], Args: words[1:], Raw: l.text, Pos: l.pos}
+			if !directiveName.MatchString(words[0]) {
+				return nil, notConfig(l.pos)
+			}
+			d := &Directive{Name: words[0], Args: words[1:], Raw: l.text, Pos: l.pos, Via: via}
 			if d.Is("ServerRoot") && len(d.Args) == 1 && p.ServerRoot == "" && len(open) == 1 {
 				p.root = d.Args[0]
 			}
@@ -274,7 +300,7 @@ func (p *Parser) include(d *Directive, stack []string) ([]*Directive, error) {
 			return nil, &SyntaxError{d.Pos, err.Error()}
 		}
 		for _, f := range files {
-			sub, err := p.parseFile("/"+f, stack)
+			sub, err := p.parseFile("/"+f, stack, d)
 			if err != nil {
 				var se *SyntaxError
 				if errors.As(err, &se) {

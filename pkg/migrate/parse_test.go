@@ -118,6 +118,30 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+// A file that is not configuration (Include /etc/shadow, a key) is
+// refused at its first line, and the error does not repeat its text.
+func TestParseRefusesNonConfig(t *testing.T) {
+	for name, body := range map[string]string{
+		"shadow":   "root:$6$S3KRIT:19000:0:99999:7:::\n",
+		"pem":      "-----BEGIN PRIVATE KEY-----\nS3KRIT\n",
+		"xml":      "<?xml version=\"1.0\"?>\n<pw>S3KRIT</pw>\n",
+		"closing":  "<Location /x>\n</S3KRIT:x>\n",
+		"later":    "ServerName x\nuser=S3KRIT\n",
+		"with BOM": "\ufeffS3KRIT:x\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, _, err := parseMap(t, map[string]string{"/a": "<Location /a>\nInclude /b\n</Location>\n", "/b": body}, "/a")
+			if err == nil || !strings.Contains(err.Error(), "/b:") || !strings.Contains(err.Error(), "not Apache configuration") || strings.Contains(err.Error(), "S3KRIT") {
+				t.Errorf("err = %v", err)
+			}
+		})
+	}
+	// A byte order mark before real configuration is skipped, as Apache does.
+	if _, _, err := parseMap(t, map[string]string{"/a": "\ufeffServerName x\n"}, "/a"); err != nil {
+		t.Errorf("BOM: %v", err)
+	}
+}
+
 func TestParseBounds(t *testing.T) {
 	// A chain of 40 distinct files: refused at the depth bound, not by
 	// running out of stack or time.

@@ -32,12 +32,18 @@ func (t *translator) site(g *global) []byte {
 		var in []string
 		for _, o := range b.outer {
 			if !oldModuleGuard(o) {
-				in = append(in, strings.TrimSuffix(o.Raw, ">")+">")
+				in = append(in, strings.TrimSuffix(shown(o), ">")+">")
 			}
 		}
 		if len(in) > 0 {
 			fmt.Fprintf(&blocks, ", inside %s", strings.Join(in, " "))
 		}
+		if secretBearing(b.d) {
+			t.add(b.d, Problem, "the block's section line may hold a secret: the block is not written; write it by hand")
+			blocks.WriteString("\n# ntlm-migrate: not written: its section line may hold a secret\n\n")
+			continue
+		}
+		t.markIncludes(b, b.d.Children)
 		blocks.WriteString("\n" + b.d.Raw + "\n")
 		acc := &access{}
 		lines := t.body(b, g, b.d.Children, 1, acc)
@@ -125,6 +131,28 @@ func (t *translator) body(b *block, g *global, ds []*Directive, depth int, acc *
 		}
 	}
 	for _, d := range ds {
+		if inc := includedBy(b, d); inc != nil {
+			if !t.unclean[inc] {
+				// Everything it brings in is kept: the Include line
+				// stays, and the files' contents stay in them.
+				if !t.emitted[inc] {
+					t.emitted[inc] = true
+					t.add(inc, Kept, "not about NTLM; kept as written (what it includes is not copied)")
+					out = append(out, ind+inc.Raw)
+				}
+				continue
+			}
+			if !t.ntlmRelated(b, d) {
+				t.addAt(d.Pos, Problem, "from a file included at %s that also holds NTLM directives, so that Include cannot stay: not copied (an included file's contents never are); copy what is still needed by hand", inc.Pos)
+				out = append(out, fmt.Sprintf("%s# ntlm-migrate: not copied: the line at %s (included at %s)", ind, d.Pos, inc.Pos))
+				continue
+			}
+		}
+		if d.Section && secretBearing(d) {
+			t.add(d, Problem, "the section line may hold a secret: the section is not copied; copy it by hand")
+			out = append(out, fmt.Sprintf("%s# ntlm-migrate: not copied: the section at %s may hold a secret", ind, d.Pos))
+			continue
+		}
 		if d.Section {
 			if oldModuleGuard(d) {
 				t.add(d, Note, "a guard on mod_perl/mod_python inside the block: its contents are kept without it, or they would stop applying (and leave the block open) once those modules are gone")
@@ -191,6 +219,10 @@ func (t *translator) body(b *block, g *global, ds []*Directive, depth int, acc *
 			t.access22(d, acc)
 			g.hostAccess = true
 			mark()
+			continue
+		case secretBearing(d):
+			t.add(d, Problem, "may hold a secret: not copied into the site file; copy it by hand from there (into a file only root reads, if it is one)")
+			out = append(out, fmt.Sprintf("%s# ntlm-migrate: not copied: the line at %s may hold a secret", ind, d.Pos))
 			continue
 		case lname == "perlsetvar" || lname == "perladdvar" || strings.HasPrefix(lname, "perl"):
 			t.add(d, Kept, "not an option of %s; kept as written (it needs mod_perl)", b.mod)
@@ -471,8 +503,64 @@ func (t *translator) require(b *block, g *global, d *Directive) ([]string, bool)
 		t.add(d, Translated, "member of any of %s (nested groups included, by sAMAccountName, as PyAuthenNTLM2 checked): %s", tomlList(groups), line)
 		return []string{line}, true
 	default:
+		if secretBearing(d) {
+			t.add(d, Problem, "may hold a secret: not copied into the site file; copy it by hand from there")
+			return nil, false
+		}
 		t.add(d, Kept, "not about NTLM; kept as written")
 		return []string{d.Raw}, true
+	}
+}
+
+// includedBy returns the Include, written in the block's own file, through
+// which d came into the block; nil when d is written in that file.
+func includedBy(b *block, d *Directive) *Directive {
+	if d.Via == b.d.Via {
+		return nil
+	}
+	for inc := d.Via; inc != nil; inc = inc.Via {
+		if inc.Via == b.d.Via {
+			return inc
+		}
+	}
+	return nil
+}
+
+// ntlmRelated: d is something body translates rather than keeps as
+// written (or a section holding such a thing).
+func (t *translator) ntlmRelated(b *block, d *Directive) bool {
+	if d.Section {
+		if oldModuleGuard(d) {
+			return true
+		}
+		for _, c := range d.Children {
+			if t.ntlmRelated(b, c) {
+				return true
+			}
+		}
+		return false
+	}
+	if _, ok := classify(d); ok || d == b.handler || t.isNTLMOption(d, b.mod) {
+		return true
+	}
+	switch lname := strings.ToLower(d.Name); lname {
+	case "authtype", "authname", "require", "order", "allow", "deny", "satisfy":
+		return true
+	default:
+		return removed22[lname] || typoOf(lname) != ""
+	}
+}
+
+// markIncludes finds the Includes inside a block that bring in NTLM
+// directives: those cannot stay as written.
+func (t *translator) markIncludes(b *block, ds []*Directive) {
+	for _, d := range ds {
+		if inc := includedBy(b, d); inc != nil && (!d.Section && t.ntlmRelated(b, d) || oldModuleGuard(d)) {
+			t.unclean[inc] = true
+		}
+		if d.Section {
+			t.markIncludes(b, d.Children)
+		}
 	}
 }
 

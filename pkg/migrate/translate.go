@@ -128,6 +128,10 @@ type translator struct {
 	blocks   []*block
 	byDir    map[*Directive]*block
 	scopeOf  map[*Directive]*Directive // outer option → the section around it
+	// Includes inside the blocks: unclean when what they bring in holds
+	// NTLM directives (then the Include cannot stay as written); emitted
+	// once written back.
+	unclean, emitted map[*Directive]bool
 	// NTLM options outside every block, by module family.
 	outerPerl, outerPy        []*Directive
 	hasPy, hasPerl, hasCookie bool
@@ -136,11 +140,8 @@ type translator struct {
 func (t *translator) add(d *Directive, l Level, format string, args ...any) {
 	f := Finding{Level: l, What: fmt.Sprintf(format, args...)}
 	if d != nil {
-		f.Pos, f.Directive = d.Pos, d.Raw
 		// The report goes to a terminal or a ticket: no secret values.
-		if name, ok := optionName(d); ok && secretName.MatchString(name) {
-			f.Directive = d.Name + " " + d.Args[0] + " (value not shown)"
-		}
+		f.Pos, f.Directive = d.Pos, shown(d)
 	}
 	t.record(f)
 }
@@ -148,6 +149,9 @@ func (t *translator) add(d *Directive, l Level, format string, args ...any) {
 // record adds f unless it is already there: an option outside the blocks
 // is read once per block it applies to, and reported once.
 func (t *translator) record(f Finding) {
+	// What may quote a value (a PDC URL that did not parse): never with
+	// its credentials.
+	f.What = urlUserinfo.ReplaceAllStringFunc(f.What, hideUserinfo)
 	for _, o := range t.findings {
 		if o == f {
 			return
@@ -170,7 +174,8 @@ func Translate(dirs []*Directive, parseFindings []Finding, opt Options) *Result 
 	if opt.Groups == "" {
 		opt.Groups = GroupsExpr
 	}
-	t := &translator{opt: opt, byDir: map[*Directive]*block{}, scopeOf: map[*Directive]*Directive{}, findings: append([]Finding(nil), parseFindings...)}
+	t := &translator{opt: opt, byDir: map[*Directive]*block{}, scopeOf: map[*Directive]*Directive{},
+		unclean: map[*Directive]bool{}, emitted: map[*Directive]bool{}, findings: append([]Finding(nil), parseFindings...)}
 	t.findBlocks(dirs, nil)
 	t.findOuterOptions(dirs, false, nil)
 	for _, b := range t.blocks {
@@ -637,8 +642,6 @@ func (t *translator) option(b *block, d *Directive) {
 		t.cookieOption(b, d, name, v)
 	}
 }
-
-var secretName = regexp.MustCompile(`(?i)secret|passw|token`)
 
 var expiresRe = regexp.MustCompile(`^\+?([0-9]{1,9})([smhdMy]?)$`)
 

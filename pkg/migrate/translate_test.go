@@ -360,6 +360,8 @@ func FuzzTranslate(f *testing.F) {
 		}
 		f.Add(string(b))
 	}
+	f.Add("<Location /a>\nPythonAuthenHandler pyntlm\nPythonOption Domain E\nPythonOption PDC d\nSetEnv DB_PASS x1\nRequestHeader set X-Api-Key x2\n" +
+		"AuthLDAPBindPassword x3\nPerlSetVar MySecret x4\nProxyPass / http://u:x5@h/\n<If \"%{HTTP:X-Token} == 'x6'\">\n</If>\nRequire valid-user\n</Location>\n")
 	f.Fuzz(func(t *testing.T, data string) {
 		ds, fs, err := parseMap(t, map[string]string{"/a": data}, "/a")
 		if err != nil {
@@ -378,6 +380,29 @@ func FuzzTranslate(f *testing.F) {
 		}
 		if _, _, err := parseMap(t, map[string]string{"/s": string(r.Site)}, "/s"); err != nil {
 			t.Fatalf("site does not parse: %v\n%s", err, r.Site)
+		}
+		// No directive that may hold a secret is written or shown as it
+		// was: no line of the site is one, no finding shows one.
+		secret := map[string]bool{}
+		var walk func([]*Directive)
+		walk = func(ds []*Directive) {
+			for _, d := range ds {
+				if secretBearing(d) {
+					secret[d.Raw] = true
+				}
+				walk(d.Children)
+			}
+		}
+		walk(ds)
+		for _, l := range strings.Split(string(r.Site), "\n") {
+			if secret[strings.TrimSpace(l)] {
+				t.Fatalf("the site holds %q", l)
+			}
+		}
+		for _, f := range r.Findings {
+			if secret[f.Directive] {
+				t.Fatalf("the report shows %q", f.Directive)
+			}
 		}
 	})
 }
@@ -489,4 +514,21 @@ func groupsCache(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// An Include inside a block whose lines are all kept stays an Include line
+// (its contents are never pasted), and Apache reads it where it is.
+func TestIncludeKeptApacheReads(t *testing.T) {
+	dir := t.TempDir()
+	inc := filepath.Join(dir, "extra.conf")
+	os.WriteFile(inc, []byte("Header set X-Frame-Options DENY\nSetEnvIf Request_URI ^/app APP_MODE=Z3KRIT\n"), 0o644)
+	conf := filepath.Join(dir, "old.conf")
+	os.WriteFile(conf, []byte("<Location /app>\n    PythonAuthenHandler pyntlm\n    PythonOption Domain E\n    PythonOption PDC dc1\n    Include "+inc+"\n    Require valid-user\n</Location>\n"), 0o644)
+	r := translateFile(t, conf, Options{})
+	if r.Problems() != 0 || !bytes.Contains(r.Site, []byte("\n    Include "+inc+"\n")) || bytes.Contains(r.Site, []byte("Z3KRIT")) || strings.Contains(report(r), "Z3KRIT") {
+		t.Fatalf("site:\n%s\nreport:\n%s", r.Site, report(r))
+	}
+	if err := apacheCheck(t, r.Site); err != nil {
+		t.Errorf("apache2 -t: %v\n%s", err, r.Site)
+	}
 }

@@ -41,6 +41,7 @@ func FuzzParse(f *testing.F) {
 			check("AUTHENTICATE", m, parseAu, m.Marshal)
 			_ = m.LogValue().String()
 			_, _, _ = m.Anonymous(), m.NoCredentials(), m.NTLMv2()
+			_, _, _ = m.ClientAVPairs()
 		}
 		if p, err := ParseAVPairs(b); err == nil {
 			again, err := ParseAVPairs(p.Marshal())
