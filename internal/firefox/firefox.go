@@ -40,6 +40,9 @@ type Options struct {
 	TrustedURIs string
 	Prefs       map[string]any // more user.js prefs (string, bool or int values)
 	Env         []string       // added to the browser's environment (e.g. KRB5CCNAME=...)
+	// AcceptInsecureCerts lets HTTPS sites with a certificate Firefox does
+	// not trust load (WebDriver's capability), for a test CA's site.
+	AcceptInsecureCerts bool
 }
 
 // basePrefs keep Firefox off the network on its own (first run, telemetry,
@@ -266,7 +269,11 @@ func Launch(ctx context.Context, o Options) (*Browser, error) {
 	var sess struct {
 		Capabilities struct{ BrowserName, BrowserVersion string }
 	}
-	if err := b.c.call(ctx, "session.new", map[string]any{"capabilities": map[string]any{}}, &sess); err != nil {
+	caps := map[string]any{}
+	if o.AcceptInsecureCerts {
+		caps["alwaysMatch"] = map[string]any{"acceptInsecureCerts": true}
+	}
+	if err := b.c.call(ctx, "session.new", map[string]any{"capabilities": caps}, &sess); err != nil {
 		return fail(err)
 	}
 	b.Version = sess.Capabilities.BrowserName + " " + sess.Capabilities.BrowserVersion
