@@ -29,7 +29,7 @@ TEST_GROUPS_TTL := 30s
 TEST2_DIR := .stack/test-hardened
 TEST_IP2  := $(shell echo '$(TEST_IP)' | awk -F. '{ printf "%s.%s.%s.%d", $$1, $$2, $$3, $$4 + 1 }')
 TEST2_ABS := $(CURDIR)/$(TEST2_DIR)
-E2E_CORE  := ^(TestHardenedDC|TestCurlNTLM|TestNoCredentialsChallenges|TestAnonymousRefused|TestBasic|TestGroupMatrix|TestNTLMBlocked)$$
+E2E_CORE  := ^(TestHardenedDC|TestKerberosStack|TestCurlNTLM|TestNoCredentialsChallenges|TestAnonymousRefused|TestBasic|TestGroupMatrix|TestNTLMBlocked)$$
 
 # -race needs cgo and a C compiler; without them the tests run without it.
 RACE := $(shell [ "$$($(GO) env CGO_ENABLED 2>/dev/null)" = 1 ] && command -v "$$($(GO) env CC 2>/dev/null || echo gcc)" >/dev/null 2>&1 && echo -race)

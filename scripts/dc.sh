@@ -25,6 +25,14 @@
 # (bob); a service account svc-ntlm for LDAP group lookups, whose password is
 # written to DIR/svc-ntlm.pass. The LDAPS certificate carries a
 # subjectAltName for IP and dc1.example.test, signed by DIR/tls/ca.pem.
+#
+# Kerberos (set up once by "up", on a new or an existing DC; see kerberos()):
+# service accounts with the SPNs HTTP/www.example.test (AES keys; keytab
+# DIR/kerberos/http.keytab, and http-oldkvno.keytab with the key before its
+# last password change), HTTP/other.example.test (AES; other.keytab) and
+# HTTP/rc4.example.test (RC4 only; http-rc4.keytab); those three names as
+# A records for 127.0.0.1 in the DC's DNS; and DIR/krb5.conf, a client
+# krb5.conf for realm EXAMPLE.TEST with this DC as its KDC.
 set -euo pipefail
 
 cmd=${1:?usage: dc.sh up|stop|start|restart|down DIR [IP] [PROFILE]}
@@ -216,6 +224,127 @@ provision() {
 	touch "$dir/provisioned"
 }
 
+# service_account NAME SPN ENCTYPES creates the account NAME (again, if an
+# earlier run stopped half-way) with a random password and the SPN, and sets
+# its msDS-SupportedEncryptionTypes: 24 (AES128+AES256) or 4 (RC4). The KDC
+# chooses the ticket's enctype, and exportkeytab the keys it exports, by that
+# attribute; without it Samba treats the account as RC4-only (an RC4 keytab
+# and RC4 tickets), though it has generated AES keys at the password set.
+service_account() {
+	local st=(-s "$conf")
+	# ldbsearch, not samba-tool user show: a tenth of the time.
+	if ldbsearch -H "$dir/private/sam.ldb" "(sAMAccountName=$1)" dn 2>/dev/null | grep '^dn: ' >/dev/null; then
+		samba-tool user delete "$1" "${st[@]}" >/dev/null
+	fi
+	samba-tool user create "$1" --random-password "${st[@]}" >/dev/null
+	samba-tool spn add "$2" "$1" "${st[@]}" >/dev/null
+	# ldbmodify on the DC's own database (as samba-tool does, no login):
+	# samba-tool has no command for this attribute.
+	ldbmodify -H "$dir/private/sam.ldb" >/dev/null <<-EOF
+		dn: CN=$1,CN=Users,DC=example,DC=test
+		changetype: modify
+		replace: msDS-SupportedEncryptionTypes
+		msDS-SupportedEncryptionTypes: $3
+	EOF
+}
+
+export_keytab() { # SPN FILE
+	local out
+	rm -f "$2"
+	# It says "Export one principal to FILE" on stderr: shown on failure only.
+	out=$(samba-tool domain exportkeytab "$2" --principal="$1" -s "$conf" 2>&1) || {
+		echo "dc.sh: exporting the keytab of $1 failed: $out" >&2
+		return 1
+	}
+}
+
+# dns_a_records IP LABEL... makes LABEL.example.test an A record for IP in
+# the DC's DNS, written to its database directly (as samba-tool does for
+# accounts): "samba-tool dns add" logs in over SMB with NTLM, which the
+# ntlm-disabled profile refuses.
+dns_a_records() {
+	/usr/bin/python3 - "$conf" "$@" <<-'EOF'
+		import sys
+		import ldb
+		from samba.auth import system_session
+		from samba.dcerpc import dnsp
+		from samba.ndr import ndr_pack
+		from samba.param import LoadParm
+		from samba.samdb import SamDB
+
+		conf, ip, labels = sys.argv[1], sys.argv[2], sys.argv[3:]
+		lp = LoadParm()
+		lp.load(conf)
+		db = SamDB(url=lp.samdb_url(), session_info=system_session(), lp=lp)
+		zone = "DC=example.test,CN=MicrosoftDNS,DC=DomainDnsZones," + str(db.domain_dn())
+		for label in labels:
+		    rec = dnsp.DnssrvRpcRecord()
+		    rec.wType = dnsp.DNS_TYPE_A
+		    rec.rank = dnsp.DNS_RANK_ZONE
+		    rec.dwTtlSeconds = 900
+		    rec.data = ip
+		    dn = "DC=%s,%s" % (label, zone)
+		    if db.search(base=zone, scope=ldb.SCOPE_ONELEVEL, expression="(name=%s)" % label, attrs=[]):
+		        db.delete(dn)
+		    db.add({"dn": dn, "objectClass": ["top", "dnsNode"], "dnsRecord": [ndr_pack(rec)]})
+	EOF
+}
+
+# write_krb5_conf writes DIR/krb5.conf, a client configuration for the
+# realm with this DC as its KDC. MIT's profile syntax needs the braces on
+# lines of their own. No DNS (the host has no record of the test realm) and
+# no canonicalization of the host name a client asks a ticket for: it asks
+# for HTTP/<the name in the URL>, whatever that name resolves to.
+write_krb5_conf() {
+	cat >"$dir/krb5.conf.tmp" <<-EOF
+		# written by scripts/dc.sh for the test DC on $(ip_of)
+		[libdefaults]
+		 default_realm = EXAMPLE.TEST
+		 dns_lookup_kdc = false
+		 dns_lookup_realm = false
+		 rdns = false
+		 dns_canonicalize_hostname = false
+		[realms]
+		 EXAMPLE.TEST = {
+		  kdc = $(ip_of)
+		  admin_server = $(ip_of)
+		 }
+		[domain_realm]
+		 .example.test = EXAMPLE.TEST
+		 example.test = EXAMPLE.TEST
+	EOF
+	chmod 644 "$dir/krb5.conf.tmp"
+	mv "$dir/krb5.conf.tmp" "$dir/krb5.conf"
+}
+
+# kerberos sets up, once per DC (DIR/kerberos/done), the service accounts,
+# keytabs and DNS names the Kerberos tests need. Restarts and profile
+# switches leave them alone: a password change would make the exported
+# keytab stale.
+kerberos() {
+	local k=$dir/kerberos
+	write_krb5_conf
+	[ -e "$k/done" ] && return 0
+	rm -rf "$k"
+	mkdir -m 700 "$k"
+	service_account svc-http HTTP/www.example.test 24
+	# The previous key as a fixture: exported, then the password changed,
+	# so the DC issues tickets with the next kvno, which http.keytab has and
+	# http-oldkvno.keytab has not (the common admin error: a keytab
+	# exported before a password change).
+	export_keytab HTTP/www.example.test "$k/http-oldkvno.keytab"
+	samba-tool user setpassword svc-http --random-password -s "$conf" >/dev/null
+	export_keytab HTTP/www.example.test "$k/http.keytab"
+	# Another service's SPN, whose key is not in http.keytab.
+	service_account svc-other HTTP/other.example.test 24
+	export_keytab HTTP/other.example.test "$k/other.keytab"
+	# The RC4 compatibility case.
+	service_account svc-rc4 HTTP/rc4.example.test 4
+	export_keytab HTTP/rc4.example.test "$k/http-rc4.keytab"
+	dns_a_records 127.0.0.1 www other rc4
+	touch "$k/done"
+}
+
 case $cmd in
 up)
 	ip=${3:?usage: dc.sh up DIR IP}
@@ -232,6 +361,7 @@ up)
 		provision "$ip"
 	fi
 	start "$profile"
+	kerberos
 	;;
 start) start "$profile" ;;
 restart)

@@ -25,6 +25,8 @@
 # name is not in DNS: curl --resolve www.example.test:HTTPS_PORT:127.0.0.1,
 # Chromium --host-resolver-rules), HTTPS_PORT, HTTPS_CA (the throwaway CA
 # that signed the site's certificate; clients trust this file).
+# For Kerberos: KRB5_CONFIG KRB5_REALM SPN_HOST (the same name) SERVICE_PRINCIPAL
+# HOST_URL KEYTAB KEYTAB_OLD_KVNO KEYTAB_RC4 KEYTAB_OTHER.
 #
 # Environment, read by "up":
 #   STACK_LOG_LEVEL        the authorizer's log_level (default info)
@@ -175,6 +177,14 @@ load_env() {
 # test that hands the daemon a file in DIR fails everywhere, not only in a
 # private checkout (test/e2e: stack.daemonFile).
 authz_user=goauthenntlm
+
+# Kerberos: the realm of scripts/dc.sh, and the site's host name, whose
+# service principal HTTP/$SPN_HOST the DC's svc-http has. Clients reach it
+# on 127.0.0.1 by the stack's own means (curl --resolve, Chromium
+# --host-resolver-rules, the DC's DNS), never /etc/hosts.
+KRB5_REALM=EXAMPLE.TEST
+KRB5_DOMAIN=example.test
+SPN_HOST=www.$KRB5_DOMAIN
 run_authz=(setpriv --reuid=$authz_user --regid=$authz_user --init-groups --)
 
 ensure_authz_user() {
@@ -228,6 +238,14 @@ setup_files() {
 	fi
 	chgrp "$authz_user" "$pub/caller.secret" # stacks from before the authorizer had its own user
 	install -m 0644 "$dir/dc/tls/ca.pem" "$pub/ca.pem"
+	# Kerberos (scripts/dc.sh made them once): the keytabs, secrets the
+	# authorizer reads as an administrator would install them, and the
+	# clients' krb5.conf.
+	local kt
+	for kt in http.keytab http-oldkvno.keytab http-rc4.keytab other.keytab; do
+		install -m 0640 -o root -g "$authz_user" "$dir/dc/kerberos/$kt" "$pub/$kt"
+	done
+	install -m 0644 "$dir/dc/krb5.conf" "$pub/krb5.conf"
 	# The groups cache: the authorizer writes, Apache's group (ntlm-group-check)
 	# only reads, other users have no access (2750; setgid so new files take
 	# www-data's group; the authorizer makes them 0640).
@@ -249,14 +267,16 @@ fill() { # template -> stdout, replacing the @PLACEHOLDERS@
 		-e "s|@CALLER_SECRET@|$(cat "$pub/caller.secret")|g" \
 		-e "s|@HTTPS_PORT@|$HTTPS_PORT|g" -e "s|@HTTPS_HOST@|$HTTPS_HOST|g" \
 		-e "s|@SITE_CERT@|$dir/tls-site/site.pem|g" -e "s|@SITE_KEY@|$dir/tls-site/site.key|g" \
-		-e "s|@METRICS_ADDR@|$METRICS_ADDR|g" "$1"
+		-e "s|@METRICS_ADDR@|$METRICS_ADDR|g" \
+		-e "s|@KEYTAB@|$pub/http.keytab|g" -e "s|@SPN_HOST@|$SPN_HOST|g" \
+		-e "s|@KRB5_REALM@|$KRB5_REALM|g" -e "s|@KRB5_CONFIG@|$pub/krb5.conf|g" "$1"
 }
 
 # The site's HTTPS certificate (Extended Protection, issue 24), for
 # HTTPS_HOST and 127.0.0.1, from a throwaway CA of this stack. Apache reads
 # both as root before it drops to www-data, so they stay in DIR (keys
 # 0600); clients get the CA as PUB/https-ca.pem.
-HTTPS_HOST=www.example.test
+HTTPS_HOST=$SPN_HOST # the site has one host name, for Kerberos and HTTPS
 site_tls() {
 	local t=$dir/tls-site
 	if [ ! -s "$t/site.pem" ]; then
@@ -321,6 +341,17 @@ write_env() {
 		LDAP_BIND=svc-ntlm@EXAMPLE.TEST
 		GROUPS_CACHE=$pub/groups-cache
 		GROUPS_TTL=$GROUPS_TTL
+		KRB5_CONFIG=$pub/krb5.conf
+		KRB5_REALM=$KRB5_REALM
+		SPN_HOST=$SPN_HOST
+		SERVICE_PRINCIPAL=HTTP/$SPN_HOST
+		HOST_URL=http://$SPN_HOST:$APACHE_PORT/
+		KEYTAB=$pub/http.keytab
+		KEYTAB_OLD_KVNO=$pub/http-oldkvno.keytab
+		KEYTAB_RC4=$pub/http-rc4.keytab
+		KEYTAB_OTHER=$pub/other.keytab
+		OTHER_SPN_HOST=other.$KRB5_DOMAIN
+		RC4_SPN_HOST=rc4.$KRB5_DOMAIN
 		HTTPS_URL=https://$HTTPS_HOST:$HTTPS_PORT/
 		HTTPS_PORT=$HTTPS_PORT
 		HTTPS_HOST=$HTTPS_HOST
@@ -394,6 +425,10 @@ print_info() {
 		  curl --ntlm -u 'EXAMPLE\\jdoe:Secr3t!Pass' ${URL}private/whoami
 		  curl --ntlm -u 'EXAMPLE\\jdoe:Secr3t!Pass' ${URL}webusers/whoami
 		  curl ${URL}public/file.txt
+		Kerberos (MIT krb5-user; $SPN_HOST is 127.0.0.1 by --resolve, not /etc/hosts):
+		  export KRB5_CONFIG=$pub/krb5.conf
+		  kinit jdoe@$KRB5_REALM
+		  curl --negotiate -u : --resolve $SPN_HOST:$APACHE_PORT:127.0.0.1 http://$SPN_HOST:$APACHE_PORT/private/whoami
 		Locations: /public/ (open) /private/ (any login); groups: /webusers/ /powerusers/ /outsiders/
 		           (ntlm-group-check), the same under /expr/ (Require expr) and /authz/ (authz provider)
 		Files: $dir/stack.env, config $CONF
