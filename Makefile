@@ -49,7 +49,7 @@ TEST2_ENV := GOAUTHENNTLM_STACK=$(TEST2_ABS)/stack.env
 TEST_UP  := STACK_LOG_LEVEL=debug STACK_GROUPS_TTL=$(TEST_GROUPS_TTL) bash $(STACK) up $(TEST_DIR) $(TEST_IP)
 TEST2_UP := STACK_LOG_LEVEL=debug STACK_GROUPS_TTL=$(TEST_GROUPS_TTL) STACK_DC_PROFILE=hardened bash $(STACK) up $(TEST2_DIR) $(TEST_IP2)
 
-.PHONY: all build install deps demo demo-down test unit vet fuzz fuzz-seeds e2e e2e-up e2e-down bench soak clean
+.PHONY: all build install deb deps demo demo-down test unit vet fuzz fuzz-seeds e2e e2e-up e2e-down bench soak clean
 
 all: build
 
@@ -64,6 +64,12 @@ build:
 PREFIX ?= /usr/local
 install: build
 	DESTDIR='$(DESTDIR)' PREFIX='$(PREFIX)' bash scripts/install.sh
+
+# Debian packages, goauthenntlm_<version>_<arch>.deb for amd64 and arm64
+# (DEB_ARCHES), version from git describe: scripts/deb.sh. Reproducible:
+# two runs on the same commit give the same bytes.
+deb:
+	bash scripts/deb.sh
 
 deps:
 	bash $(STACK) deps
@@ -122,6 +128,8 @@ test:
 	$(TEST_ENV) $(GO) test $(RACE) -count=1 -timeout 12m $(PKGS) || rc=1; \
 	echo "== e2e"; \
 	$(TEST_ENV) $(GO) test -count=1 -v -timeout 10m ./test/e2e/... || rc=1; \
+	echo "== Debian package: make deb, apt-get install, upgrade, remove, purge (on this system)"; \
+	GOAUTHENNTLM_TEST_DEB=1 $(TEST_ENV) $(GO) test -count=1 -v -timeout 20m -run '^TestDebPackage$$' ./test/e2e/ || rc=1; \
 	echo "== e2e core against the hardened DC"; \
 	$(TEST2_ENV) $(GO) test -count=1 -v -timeout 5m -run '$(E2E_CORE)' ./test/e2e/... || rc=1; \
 	if [ $$rc != 0 ]; then \

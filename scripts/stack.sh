@@ -237,6 +237,10 @@ setup_files() {
 		head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$pub/caller.secret"
 	fi
 	chgrp "$authz_user" "$pub/caller.secret" # stacks from before the authorizer had its own user
+	# Apache's copy, as install.sh writes /etc/goauthenntlm/apache-secret.conf:
+	# 0600 root, included by httpd.conf (Apache reads its config as root).
+	(umask 077 && printf 'RequestHeader set GoAuthenNTLM-Secret "%s" early\n' "$(tr -d '[:space:]' <"$pub/caller.secret")" >"$dir/apache/secret.conf.tmp")
+	mv "$dir/apache/secret.conf.tmp" "$dir/apache/secret.conf"
 	install -m 0644 "$dir/dc/tls/ca.pem" "$pub/ca.pem"
 	# Kerberos (scripts/dc.sh made them once): the keytabs, secrets the
 	# authorizer reads as an administrator would install them, and the
@@ -264,7 +268,6 @@ fill() { # template -> stdout, replacing the @PLACEHOLDERS@
 		-e "s|@LDAP_PASSFILE@|$pub/ldap.pass|g" -e "s|@LDAP_CA@|$pub/ca.pem|g" \
 		-e "s|@CACHE_DIR@|$pub/groups-cache|g" -e "s|@GROUPS_TTL@|$GROUPS_TTL|g" \
 		-e "s|@CALLER_SECRET_FILE@|$pub/caller.secret|g" \
-		-e "s|@CALLER_SECRET@|$(cat "$pub/caller.secret")|g" \
 		-e "s|@HTTPS_PORT@|$HTTPS_PORT|g" -e "s|@HTTPS_HOST@|$HTTPS_HOST|g" \
 		-e "s|@SITE_CERT@|$dir/tls-site/site.pem|g" -e "s|@SITE_KEY@|$dir/tls-site/site.key|g" \
 		-e "s|@METRICS_ADDR@|$METRICS_ADDR|g" \
@@ -387,6 +390,8 @@ start_authz() {
 		cat "$dir/authorizer.check" >&2
 		return 1
 	fi
+	# Warnings (a secret file another group can read, say) do not stop it.
+	[ ! -s "$dir/authorizer.check" ] || cat "$dir/authorizer.check" >&2
 	echo "--- $(date '+%F %T') start" >>"$authz_log"
 	setsid "${run_authz[@]}" "$BIN/ntlm-fcgi-authorizer" -config "$CONF" >>"$authz_log" 2>&1 </dev/null &
 	echo $! >"$authz_pidf"
@@ -512,7 +517,10 @@ up() {
 		fi
 	fi
 	if ! alive "$apache_pidf"; then
-		fill "$root/apache/test-site.conf.in" >"$dir/apache/httpd.conf"
+		# 0600: only root needs it (Apache reads its config as root), and
+		# it names the secret's file.
+		(umask 077 && fill "$root/apache/test-site.conf.in" >"$dir/apache/httpd.conf.tmp")
+		mv "$dir/apache/httpd.conf.tmp" "$dir/apache/httpd.conf"
 		start_apache || die "Apache did not start"
 	fi
 	print_info

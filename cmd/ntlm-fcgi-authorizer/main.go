@@ -93,10 +93,12 @@ func main() {
 // runCheck is -check: every problem with the files the configuration names,
 // and with probe one line per server.
 func runCheck(cfg *config.Config, probe bool) int {
-	if errs := preflight.Files(cfg); len(errs) > 0 {
-		for _, err := range errs {
-			fmt.Fprintf(os.Stderr, "ntlm-fcgi-authorizer: %v\n", err)
-		}
+	failed := false
+	for _, err := range preflight.Files(cfg) {
+		fmt.Fprintf(os.Stderr, "ntlm-fcgi-authorizer: %v\n", err)
+		failed = failed || !preflight.IsWarning(err)
+	}
+	if failed {
 		return 2
 	}
 	if !probe {

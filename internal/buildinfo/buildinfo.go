@@ -9,12 +9,22 @@ import (
 	"runtime/debug"
 )
 
+// packageVersion is the version of the package the programs came in, set
+// by the linker (scripts/deb.sh: -X ...buildinfo.packageVersion=VERSION),
+// empty otherwise. A package built from a git worktree has no VCS stamp
+// (the go command looks for a .git directory, a worktree has a .git file),
+// and a package's version is what the administrator compares anyway.
+var packageVersion string
+
 // String is one line: program, module version, VCS revision and time (with
 // "+dirty" for a build from modified sources) and the Go version.
 func String(program string) string {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return program + " (no build information: built without module support)"
+	}
+	if packageVersion != "" {
+		bi.Main.Version = packageVersion
 	}
 	return format(program, bi)
 }

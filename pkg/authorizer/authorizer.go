@@ -14,6 +14,7 @@ package authorizer
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -226,8 +227,9 @@ func (a *Authorizer) Table() *conntable.Table { return a.table }
 // request is one call from Apache, with what every step needs.
 type request struct {
 	*fcgi.Request
-	key conntable.Key
-	log *slog.Logger
+	key   conntable.Key
+	log   *slog.Logger
+	start time.Time // when it arrived, for auth.refusal_floor
 }
 
 // ServeFCGI implements fcgi.Handler.
@@ -286,11 +288,11 @@ func (a *Authorizer) serve(ctx context.Context, fr *fcgi.Request) *fcgi.Response
 			a.table.Forget(key)
 		}
 		if a.cookie != nil {
-			if l, ok := a.cookie.login(p["HTTP_COOKIE"], a.log.With("client", key.Client.String())); ok && !a.tooOld(l) && a.epaMet(l, p) {
+			if l, browser, ok := a.cookie.login(p, a.browserValues(p), a.log.With("client", key.Client.String())); ok && !a.tooOld(l) && a.epaMet(l, p) {
 				a.obs.Reused(ViaCookie)
 				resp := a.granted(ctx, l)
 				if a.cfg.Auth.BindConnections {
-					a.bind(&l, p, resp)
+					l.Binding = sha256.Sum256([]byte(browser))
 				}
 				a.table.SetAuthenticated(key, l)
 				return resp
@@ -298,7 +300,7 @@ func (a *Authorizer) serve(ctx context.Context, fr *fcgi.Request) *fcgi.Response
 		}
 		return a.challenge(false)
 	}
-	r := &request{Request: fr, key: key, log: a.log.With("client", key.Client.String())}
+	r := &request{Request: fr, key: key, log: a.log.With("client", key.Client.String()), start: time.Now()}
 	cred, err := parseAuthorization(h)
 	if errors.Is(err, errUnknownScheme) {
 		r.log.Info("client used an unknown scheme", "err", err)
@@ -396,19 +398,24 @@ func (a *Authorizer) loggedIn(ctx context.Context, r0 *request, l conntable.Logi
 		a.groups.refresh(l.User, l.Domain)
 	}
 	r := a.granted(ctx, l)
+	// Basic sends its credentials with every request; there is no
+	// connection state to keep.
+	bind := a.cfg.Auth.BindConnections && l.Scheme != conntable.SchemeBasic
+	var browser string
+	if bind || a.cookie != nil {
+		browser = a.browserValue(l, r0.Params, r)
+	}
+	if bind {
+		l.Binding = sha256.Sum256([]byte(browser))
+	}
 	if l.Scheme != conntable.SchemeBasic {
-		// Basic sends its credentials with every request; there is no
-		// connection state to keep.
-		if a.cfg.Auth.BindConnections {
-			a.bind(&l, r0.Params, r)
-		}
 		a.table.SetAuthenticated(r0.key, l)
 	}
 	if a.cookie != nil {
 		if r.Header == nil {
 			r.Header = http.Header{}
 		}
-		a.cookie.set(r, l)
+		a.cookie.set(r, r0.Params, l, browser)
 	}
 	return r
 }

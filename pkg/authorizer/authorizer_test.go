@@ -2,6 +2,7 @@ package authorizer
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"log/slog"
 	"strings"
@@ -151,7 +152,7 @@ func TestConnectionBinding(t *testing.T) {
 	k, _ := connKey(p)
 	l := conntable.Login{User: "jdoe", Domain: "EXAMPLE", At: time.Now()}
 	resp := &fcgi.Response{}
-	a.bind(&l, p, resp)
+	l.Binding = sha256.Sum256([]byte(a.browserValue(l, p, resp)))
 	set := resp.Header.Get("Set-Cookie")
 	v, _, _ := strings.Cut(strings.TrimPrefix(set, "NTLM_CONN="), ";")
 	if len(v) < 32 || !strings.Contains(set, "HttpOnly") {
@@ -178,7 +179,7 @@ func TestConnectionBinding(t *testing.T) {
 	// as the same account.
 	l2 := conntable.Login{User: "jdoe", Domain: "EXAMPLE"}
 	resp2 := &fcgi.Response{}
-	a.bind(&l2, withCookie, resp2)
+	l2.Binding = sha256.Sum256([]byte(a.browserValue(l2, withCookie, resp2)))
 	if l2.Binding != l.Binding || resp2.Header.Get("Set-Cookie") != "" {
 		t.Errorf("existing binding cookie not reused")
 	}
@@ -192,7 +193,7 @@ func TestPlantedBindingRefused(t *testing.T) {
 	p["HTTP_COOKIE"] = "NTLM_CONN=" + strings.Repeat("A", 40)
 	l := conntable.Login{User: "jdoe"}
 	resp := &fcgi.Response{}
-	a.bind(&l, p, resp)
+	l.Binding = sha256.Sum256([]byte(a.browserValue(l, p, resp)))
 	if resp.Header.Get("Set-Cookie") == "" {
 		t.Fatal("planted value taken over; want a new binding cookie")
 	}
@@ -214,14 +215,14 @@ func TestBindingOfAnotherAccountRefused(t *testing.T) {
 	a := newTest(t, "")
 	alice := conntable.Login{User: "alice", Domain: "EXAMPLE"}
 	resp := &fcgi.Response{}
-	a.bind(&alice, params(""), resp)
+	alice.Binding = sha256.Sum256([]byte(a.browserValue(alice, params(""), resp)))
 	v, _, _ := strings.Cut(strings.TrimPrefix(resp.Header.Get("Set-Cookie"), "NTLM_CONN="), ";")
 
 	p := params("")
 	p["HTTP_COOKIE"] = "NTLM_CONN=" + v
 	for _, l := range []conntable.Login{{User: "jdoe", Domain: "EXAMPLE"}, {User: "alice", Domain: "OTHER"}} {
 		resp := &fcgi.Response{}
-		a.bind(&l, p, resp)
+		l.Binding = sha256.Sum256([]byte(a.browserValue(l, p, resp)))
 		if resp.Header.Get("Set-Cookie") == "" || l.Binding == alice.Binding {
 			t.Errorf("%s\\%s kept alice's binding value", l.Domain, l.User)
 		}
@@ -230,7 +231,7 @@ func TestBindingOfAnotherAccountRefused(t *testing.T) {
 	// canonical by then, the key lower-cases).
 	again := conntable.Login{User: "ALICE", Domain: "example"}
 	resp = &fcgi.Response{}
-	a.bind(&again, p, resp)
+	again.Binding = sha256.Sum256([]byte(a.browserValue(again, p, resp)))
 	if resp.Header.Get("Set-Cookie") != "" || again.Binding != alice.Binding {
 		t.Error("alice's own value not reused for her next login")
 	}

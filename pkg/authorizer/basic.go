@@ -90,7 +90,7 @@ func (a *Authorizer) basic(ctx context.Context, r *request, token []byte) *fcgi.
 	sent.Unserved = ""
 	if err := hs.Authenticate(ctx, auth.Marshal(), relayOptions(sent)...); err != nil {
 		a.obs.Login(failedOutcome(conntable.SchemeBasic, hs.DC(), start, err))
-		return a.loginFailed(r, "Basic login", "basic authenticate", rt, hs.DC(), name.User, name.Domain.Name, err)
+		return a.loginFailed(ctx, r, "Basic login", "basic authenticate", rt, hs.DC(), name.User, name.Domain.Name, err)
 	}
 	user, resp := a.accountName(ctx, r, name)
 	if resp != nil {

@@ -29,13 +29,36 @@ import (
 // (their own, issued to them, to be presented later from the victim's
 // address and port) is replaced instead.
 
+// The binding cookie is also the browser value the login cookie's MAC
+// covers (see loginCookie), so it is set at a login whenever either is on.
+// A neighbouring host can plant a binding value too, but gains nothing by
+// it here: a login binds only to a value issued for its own account, and a
+// connection's login needs the very value it was bound to, which the
+// planter cannot read. On HTTPS it is __Host-<name>, which no neighbour can
+// set, and the unprefixed name is not read.
+
+// cookieName is the name of the cookie called name in the answer to a
+// request with params p: with the __Host- prefix on HTTPS. Cookies that
+// carry it are host-only, Path=/ and Secure.
+func cookieName(name string, p map[string]string) string {
+	if isHTTPS(p) {
+		return hostPrefix + name
+	}
+	return name
+}
+
+// browserValues are the request's binding cookie values.
+func (a *Authorizer) browserValues(p map[string]string) []string {
+	return cookie.FromHeader(p["HTTP_COOKIE"], cookieName(a.cfg.Auth.BindingCookie, p))
+}
+
 // bindingOK reports whether a request on a connection logged in as l may
 // use that login.
 func (a *Authorizer) bindingOK(l conntable.Login, p map[string]string) bool {
 	if l.Binding == ([32]byte{}) {
 		return true // bound before binding was on, or a Basic login
 	}
-	for _, v := range cookie.FromHeader(p["HTTP_COOKIE"], a.cfg.Auth.BindingCookie) {
+	for _, v := range a.browserValues(p) {
 		h := sha256.Sum256([]byte(v))
 		if subtle.ConstantTimeCompare(h[:], l.Binding[:]) == 1 {
 			return true
@@ -44,25 +67,24 @@ func (a *Authorizer) bindingOK(l conntable.Login, p map[string]string) bool {
 	return false
 }
 
-// bind ties login l to the request's binding cookie, or to a new one it
-// sets on r.
-func (a *Authorizer) bind(l *conntable.Login, p map[string]string, r *fcgi.Response) {
-	for _, v := range cookie.FromHeader(p["HTTP_COOKIE"], a.cfg.Auth.BindingCookie) {
-		if a.issuedBinding(v, *l) {
-			l.Binding = sha256.Sum256([]byte(v))
-			return
+// browserValue is the request's binding value if this authorizer issued it
+// for l's account, or else a new one, which it sets on r.
+func (a *Authorizer) browserValue(l conntable.Login, p map[string]string, r *fcgi.Response) string {
+	for _, v := range a.browserValues(p) {
+		if a.issuedBinding(v, l) {
+			return v
 		}
 	}
 	var b [bindingRandLen + bindingMACLen]byte
 	rand.Read(b[:bindingRandLen])
-	copy(b[bindingRandLen:], a.bindingMAC(b[:bindingRandLen], *l))
+	copy(b[bindingRandLen:], a.bindingMAC(b[:bindingRandLen], l))
 	v := base64.RawURLEncoding.EncodeToString(b[:])
-	l.Binding = sha256.Sum256([]byte(v))
-	c := &http.Cookie{Name: a.cfg.Auth.BindingCookie, Value: v, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: isHTTPS(p)}
+	c := &http.Cookie{Name: cookieName(a.cfg.Auth.BindingCookie, p), Value: v, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: isHTTPS(p)}
 	if r.Header == nil {
 		r.Header = http.Header{}
 	}
 	r.Header.Add("Set-Cookie", c.String())
+	return v
 }
 
 const (

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -79,6 +80,10 @@ type client struct {
 	port    int
 	cookies map[string]string
 	https   bool
+	// planted are name=value pairs another host put in the jar (a Domain
+	// cookie of the parent domain, or one with a longer Path): the
+	// browser sends them before the host's own.
+	planted []string
 	// extraAV are AV pairs the client adds to its NTLMv2 blob, as an
 	// Extended Protection client adds its binding and target name.
 	extraAV ntlmmsg.AVPairs
@@ -107,7 +112,7 @@ func newClient(port int) *client { return &client{port: port, cookies: map[strin
 func (c *client) params(auth string) map[string]string {
 	p := params(auth)
 	p["REMOTE_PORT"] = fmt.Sprint(c.port)
-	var cs []string
+	cs := slices.Clone(c.planted)
 	for k, v := range c.cookies {
 		cs = append(cs, k+"="+v)
 	}

@@ -171,7 +171,7 @@ func (a *Authorizer) authenticate(ctx context.Context, r *request, c credentials
 	defer cancel()
 	if err := pd.hs.Authenticate(ctx, c.token, relayOptions(name)...); err != nil {
 		a.obs.Login(failedOutcome(schemeName(pd.scheme), pd.hs.DC(), pd.start, err))
-		return a.loginFailed(r, "login", "authenticate", pd.route, pd.hs.DC(), msg.User, domain, err)
+		return a.loginFailed(ctx, r, "login", "authenticate", pd.route, pd.hs.DC(), msg.User, domain, err)
 	}
 	if resp := a.checkUnserved(ctx, r, name); resp != nil {
 		return resp
@@ -206,13 +206,14 @@ func (a *Authorizer) dcContext(ctx context.Context) (context.Context, context.Ca
 
 // loginFailed answers the last step of a login (what: "login", "Basic
 // login") that the DC did not accept, or that no DC could answer.
-func (a *Authorizer) loginFailed(r *request, what, step string, rt *route, dcAddr, user, domain string, err error) *fcgi.Response {
+func (a *Authorizer) loginFailed(ctx context.Context, r *request, what, step string, rt *route, dcAddr, user, domain string, err error) *fcgi.Response {
 	user = identity.Short(user) // as the client typed it
 	var se *dc.StatusError
 	if errors.As(err, &se) {
 		switch se.Status.Kind() {
 		case dc.Refused:
 			r.log.Info(what+" refused by the domain controller", "user", user, "domain", domain, "dc", se.DC, "status", se.Status.String())
+			a.refusalFloor(ctx, r)
 			return a.challenge(true)
 		case dc.NotAllowed:
 			// The pool logs the cause at WARN, with the remedy, once in a
@@ -223,6 +224,7 @@ func (a *Authorizer) loginFailed(r *request, what, step string, rt *route, dcAdd
 	}
 	if errors.Is(err, dc.ErrGuestSession) {
 		r.log.Warn(what+" refused: the domain controller accepted it only as guest or anonymous", "user", user, "domain", domain, "dc", dcAddr)
+		a.refusalFloor(ctx, r)
 		return a.challenge(true)
 	}
 	return a.dcFailed(r, step, rt, err)
@@ -297,13 +299,18 @@ const hintCookie = "NTLM_DOMAIN"
 const hintMaxAge = 365 * 24 * 3600
 
 // hintedRoute is the served domain the request's hint cookie names, or nil.
+// The cookie is ours only when it is the only one of its name: a second
+// value was planted (a neighbouring host's Domain cookie, or one with a
+// longer Path, which the browser sends first), and since the request does
+// not say which is which, neither is followed. On HTTPS only the __Host-
+// name, which no neighbour can set, is read.
 func (a *Authorizer) hintedRoute(p map[string]string) *route {
-	for _, v := range cookie.FromHeader(p["HTTP_COOKIE"], hintCookie) {
-		if name, err := url.QueryUnescape(v); err == nil {
-			if rt := a.route(name); rt != nil {
-				return rt
-			}
-		}
+	vals := cookie.FromHeader(p["HTTP_COOKIE"], cookieName(hintCookie, p))
+	if len(vals) != 1 {
+		return nil
+	}
+	if name, err := url.QueryUnescape(vals[0]); err == nil {
+		return a.route(name)
 	}
 	return nil
 }
@@ -312,7 +319,8 @@ func (a *Authorizer) hintedRoute(p map[string]string) *route {
 // removes it. Domain names may hold bytes a cookie value cannot, hence
 // the escaping (none for a name like EXAMPLE).
 func setHint(resp *fcgi.Response, p map[string]string, rt *route) {
-	c := &http.Cookie{Name: hintCookie, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: isHTTPS(p)}
+	// Host-only (no Domain) and Path=/, as the __Host- prefix demands.
+	c := &http.Cookie{Name: cookieName(hintCookie, p), Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: isHTTPS(p)}
 	if rt != nil {
 		c.Value, c.MaxAge = url.QueryEscape(rt.dom.Name), hintMaxAge
 	} else {

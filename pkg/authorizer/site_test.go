@@ -297,9 +297,10 @@ func TestDomainHintPerBrowser(t *testing.T) {
 
 	// A forged hint for OTHER does not change who EXAMPLE's jdoe is: the
 	// login starts over at EXAMPLE's DCs, labelled by what they checked.
-	forged := &client{port: 44300, cookies: map[string]string{hintCookie: "OTHER"}, https: true}
+	// On HTTPS the hint is __Host-NTLM_DOMAIN.
+	forged := &client{port: 44300, cookies: map[string]string{hostPrefix + hintCookie: "OTHER"}, https: true}
 	r := forged.ntlmLogin(t, s.Authorizer, "jdoe", "EXAMPLE", "pw-EXAMPLE")
-	if r.Status != 401 || forged.cookies[hintCookie] != "EXAMPLE" {
+	if r.Status != 401 || forged.cookies[hostPrefix+hintCookie] != "EXAMPLE" {
 		t.Fatalf("EXAMPLE login on the forged hint's challenge: %d %v", r.Status, forged.cookies)
 	}
 	set := strings.Join(r.Header.Values("Set-Cookie"), "\n")

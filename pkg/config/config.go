@@ -114,6 +114,14 @@ type Auth struct {
 	// from here, never from the request's Host header, which the client
 	// chooses.
 	ServerNames []string `toml:"server_names"`
+	// RefusalFloor is the least time the answer to a refused login (an
+	// NTLM authenticate or a Basic password the DC did not accept) takes,
+	// counted from the request's arrival: the DC answers an unknown
+	// account sooner than a wrong password, which tells a stranger which
+	// names exist. The wait holds only the request's own FastCGI
+	// connection (bounded by the server's connection cap), no goroutine
+	// of its own; 0 turns it off.
+	RefusalFloor Duration `toml:"refusal_floor"`
 	// ChannelBinding is Extended Protection for NTLM logins (also inside
 	// Negotiate): "off" (default), "when-sent" or "required"; see
 	// ChannelBinding and the README. Apache's CHANNEL_BINDING variable
@@ -198,6 +206,17 @@ type Cookie struct {
 	Secure      bool     `toml:"secure"`
 	HTTPOnly    bool     `toml:"http_only"`
 	SameSite    string   `toml:"same_site"`
+	// Generation is in every cookie's MAC: raising it (and reloading)
+	// revokes every login cookie issued before, at once.
+	Generation uint32 `toml:"generation"`
+}
+
+// hasCookiePrefix reports whether name starts with a prefix browsers give
+// a meaning (RFC 6265bis 4.1.3): the authorizer adds __Host- itself where
+// it can, and a configured one would be doubled.
+func hasCookiePrefix(name string) bool {
+	l := strings.ToLower(name)
+	return strings.HasPrefix(l, "__host-") || strings.HasPrefix(l, "__secure-")
 }
 
 // Error is a configuration mistake, with where it is.
@@ -233,6 +252,7 @@ func Defaults() Config {
 			MaxConnections:   100000,
 			BindConnections:  true,
 			BindingCookie:    "NTLM_CONN",
+			RefusalFloor:     Duration(100 * time.Millisecond),
 			ChannelBinding:   ChannelBindingOff,
 		},
 		DC: DC{
@@ -538,8 +558,14 @@ func (c *Config) validate(data []byte) error {
 		// list tells the two apart.
 		bad(at("auth", "fallback_domain"), "auth.fallback_domain %q needs that domain's LDAP settings (ldap_urls, ...): its trust list tells its own accounts from trusted domains' ones", d.Name)
 	}
-	if c.Auth.BindConnections && !validVarName(strings.ReplaceAll(c.Auth.BindingCookie, "-", "_")) {
+	if (c.Auth.BindConnections || c.Cookie.Enabled) && !validVarName(strings.ReplaceAll(c.Auth.BindingCookie, "-", "_")) {
 		bad(at("auth", "binding_cookie"), "auth.binding_cookie %q: use letters, digits, - and _ only", c.Auth.BindingCookie)
+	}
+	if hasCookiePrefix(c.Auth.BindingCookie) {
+		bad(at("auth", "binding_cookie"), "auth.binding_cookie %q: leave out the prefix; __Host- is added on HTTPS", c.Auth.BindingCookie)
+	}
+	if c.Auth.RefusalFloor < 0 || c.Auth.RefusalFloor.D() > 10*time.Second {
+		bad(at("auth", "refusal_floor"), "auth.refusal_floor must be between 0s and 10s")
 	}
 	if c.Groups.CacheTTL <= 0 || c.Groups.NegativeTTL <= 0 || c.Groups.LookupTimeout <= 0 || c.Groups.StaleGrace < 0 {
 		bad(at("groups"), "groups: cache_ttl, negative_ttl and lookup_timeout must be positive, stale_grace not negative")
@@ -553,6 +579,9 @@ func (c *Config) validate(data []byte) error {
 		}
 		if !validVarName(strings.ReplaceAll(c.Cookie.Name, "-", "_")) {
 			bad(at("cookie", "name"), "cookie.name %q: use letters, digits, - and _ only", c.Cookie.Name)
+		}
+		if hasCookiePrefix(c.Cookie.Name) {
+			bad(at("cookie", "name"), "cookie.name %q: leave out the prefix; __Host- is added on HTTPS", c.Cookie.Name)
 		}
 		if c.Cookie.Refresh <= 0 || c.Cookie.Lifetime < 0 {
 			bad(at("cookie"), "cookie: refresh must be positive, lifetime not negative")

@@ -11,7 +11,9 @@
 //	expires   8 bytes  int64 big-endian Unix seconds
 //	user      2-byte big-endian length, then UTF-8 bytes
 //	domain    2-byte big-endian length, then UTF-8 bytes
-//	tag      32 bytes  HMAC-SHA256(secret, macLabel || uvarint(len(name)) || name || everything above)
+//	tag      32 bytes  HMAC-SHA256(secret, macLabel || uvarint(len(name)) || name ||
+//	                   generation (4 bytes big-endian) || uvarint(len(browser)) || browser ||
+//	                   everything above)
 //
 // The version and key id sit at the same offsets in every version, and the
 // tag is always last, so the MAC can be checked before anything else in the
@@ -19,6 +21,15 @@
 // its characters, can shift a field; the cookie name is in the MAC input so
 // a value minted for one cookie (another application sharing the secret)
 // is refused under another name.
+//
+// Two inputs of the MAC are not in the value. The generation is the
+// Codec's revocation counter: raising it makes every cookie issued before
+// fail authentication at once. The browser is a value the caller keeps in
+// a second cookie of the same browser (Login.Browser): a login cookie
+// verifies only next to it, so a login cookie copied or planted into
+// another browser's jar proves nothing there unless that second cookie is
+// planted along with it (see the authorizer's package comment on what a
+// neighbouring host can plant).
 //
 // The package is pure: strings in, values out, no I/O and no package-level
 // mutable state. Errors never contain the cookie value or the secrets.
@@ -55,7 +66,8 @@ var (
 
 const (
 	// Version is the payload version Encode writes and Decode accepts.
-	Version = 1
+	// Version 1 had neither generation nor browser in its MAC.
+	Version = 2
 
 	// MaxValueLen caps the length of a cookie value, checked before
 	// decoding anything. Browsers keep 4096 bytes per cookie; a login
@@ -75,7 +87,7 @@ const (
 	keyIDLen  = 4
 	tagLen    = sha256.Size
 	headerLen = 1 + keyIDLen // version and key id, fixed in all versions
-	// fixedLen is the size of a v1 payload without user and domain bytes.
+	// fixedLen is the size of a payload without user and domain bytes.
 	fixedLen = headerLen + 8 + 8 + 2 + 2
 	maxField = 1<<16 - 1
 
@@ -93,10 +105,15 @@ const (
 var encoding = base64.RawURLEncoding.Strict()
 
 // Login is what a cookie asserts: User of Domain authenticated at Issued,
-// and may skip authentication until Expires. Times have second precision.
+// and may skip authentication until Expires, in the browser that holds
+// Browser. Times have second precision.
 type Login struct {
 	User, Domain    string
 	Issued, Expires time.Time
+	// Browser is the value of the browser's binding cookie: the MAC covers
+	// it, the cookie value does not carry it. Decode sets it to what it
+	// was given.
+	Browser string
 }
 
 type key struct {
@@ -108,8 +125,9 @@ type key struct {
 // It is immutable and safe for concurrent use. The zero Codec is not usable;
 // make one with NewCodec.
 type Codec struct {
-	name string
-	keys []key // keys[0] signs
+	name       string
+	generation uint32
+	keys       []key // keys[0] signs
 }
 
 // KeyID returns the key id of a secret: the first 4 bytes of its SHA-256.
@@ -124,15 +142,18 @@ func KeyID(secret []byte) [4]byte {
 // cookies; every secret verifies, so rotating is: put the new secret first,
 // keep the old one second until the longest cookie lifetime has passed,
 // then drop it. Each secret must be at least MinSecretLen bytes, and no two
-// may share a key id. The secrets are copied.
-func NewCodec(name string, secrets [][]byte) (*Codec, error) {
+// may share a key id. The secrets are copied. generation is in every MAC:
+// a Codec of another generation refuses the cookies of this one, which is
+// how every issued cookie is revoked at once, without waiting as rotation
+// does.
+func NewCodec(name string, generation uint32, secrets [][]byte) (*Codec, error) {
 	if name == "" || (&http.Cookie{Name: name}).Valid() != nil {
 		return nil, fmt.Errorf("cookie: %q is not a valid cookie name", name)
 	}
 	if len(secrets) == 0 {
 		return nil, errors.New("cookie: no secret")
 	}
-	c := &Codec{name: name, keys: make([]key, 0, len(secrets))}
+	c := &Codec{name: name, generation: generation, keys: make([]key, 0, len(secrets))}
 	for i, s := range secrets {
 		if len(s) < MinSecretLen {
 			return nil, fmt.Errorf("cookie: secret %d is %d bytes, need at least %d", i, len(s), MinSecretLen)
@@ -174,30 +195,36 @@ func (c *Codec) Encode(l Login) string {
 	b = append(b, l.User...)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(l.Domain)))
 	b = append(b, l.Domain...)
-	b = c.appendTag(b, k.secret, b)
+	b = c.appendTag(b, k.secret, l.Browser, b)
 	if encoding.EncodedLen(len(b)) > MaxValueLen {
 		return ""
 	}
 	return encoding.EncodeToString(b)
 }
 
-// appendTag appends the HMAC of payload, bound to the cookie name, to dst.
-func (c *Codec) appendTag(dst, secret, payload []byte) []byte {
+// appendTag appends the HMAC of payload, bound to the cookie name, the
+// generation and the browser, to dst.
+func (c *Codec) appendTag(dst, secret []byte, browser string, payload []byte) []byte {
 	m := hmac.New(sha256.New, secret)
 	m.Write([]byte(macLabel))
 	m.Write(binary.AppendUvarint(nil, uint64(len(c.name))))
 	m.Write([]byte(c.name))
+	m.Write(binary.BigEndian.AppendUint32(nil, c.generation))
+	m.Write(binary.AppendUvarint(nil, uint64(len(browser))))
+	m.Write([]byte(browser))
 	m.Write(payload)
 	return m.Sum(dst)
 }
 
-// Decode authenticates value and returns the Login it carries if now is
-// within [Issued-IssuedSkew, Expires). The order of checks is deliberate:
+// Decode authenticates value as a cookie of this Codec's generation issued
+// next to browser, and returns the Login it carries if now is within
+// [Issued-IssuedSkew, Expires). A cookie of another generation or another
+// browser fails as ErrBadMAC. The order of checks is deliberate:
 // size and alphabet first (cheap, bounded), then the MAC in constant time
 // with hmac.Equal, and only then the version and fields, so that no parser
 // runs on bytes an attacker chose. Every error wraps exactly one of
 // ErrMalformed, ErrBadMAC and ErrExpired; the Login is zero on error.
-func (c *Codec) Decode(value string, now time.Time) (Login, error) {
+func (c *Codec) Decode(value, browser string, now time.Time) (Login, error) {
 	if len(value) > MaxValueLen {
 		return Login{}, fmt.Errorf("cookie: value of %d bytes exceeds %d: %w", len(value), MaxValueLen, ErrMalformed)
 	}
@@ -226,7 +253,7 @@ func (c *Codec) Decode(value string, now time.Time) (Login, error) {
 	if k == nil {
 		return Login{}, fmt.Errorf("cookie: key id %x is not configured: %w", payload[1:headerLen], ErrBadMAC)
 	}
-	if !hmac.Equal(tag, c.appendTag(nil, k.secret, payload)) {
+	if !hmac.Equal(tag, c.appendTag(nil, k.secret, browser, payload)) {
 		return Login{}, fmt.Errorf("cookie: tag does not verify with key %x: %w", k.id, ErrBadMAC)
 	}
 
@@ -239,6 +266,7 @@ func (c *Codec) Decode(value string, now time.Time) (Login, error) {
 	if err != nil {
 		return Login{}, err
 	}
+	l.Browser = browser
 	if now.Before(l.Issued.Add(-IssuedSkew)) {
 		return Login{}, fmt.Errorf("cookie: issued %s, %s after now: %w", l.Issued.Format(time.RFC3339), l.Issued.Sub(now), ErrExpired)
 	}
@@ -248,7 +276,7 @@ func (c *Codec) Decode(value string, now time.Time) (Login, error) {
 	return l, nil
 }
 
-// parsePayload reads the v1 fields after the header. It is strict so that
+// parsePayload reads the fields after the header. It is strict so that
 // Encode(Decode(v)) == v: no trailing bytes, no invalid UTF-8, no empty user.
 func parsePayload(b []byte) (Login, error) {
 	malformed := func(what string) (Login, error) {

@@ -22,7 +22,7 @@ var (
 
 func mustCodec(t testing.TB, name string, secrets ...[]byte) *Codec {
 	t.Helper()
-	c, err := NewCodec(name, secrets)
+	c, err := NewCodec(name, 0, secrets)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,11 +36,11 @@ func login(user, domain string) Login {
 // sign builds an authentic cookie around an arbitrary payload, to reach the
 // checks that run after the MAC.
 func sign(c *Codec, payload []byte) string {
-	return encoding.EncodeToString(c.appendTag(bytes.Clone(payload), c.keys[0].secret, payload))
+	return encoding.EncodeToString(c.appendTag(bytes.Clone(payload), c.keys[0].secret, "", payload))
 }
 
-// payloadV1 lays out a v1 payload by hand, independently of Encode.
-func payloadV1(c *Codec, version byte, issued, expires int64, user, domain string) []byte {
+// payloadOf lays out a payload by hand, independently of Encode.
+func payloadOf(c *Codec, version byte, issued, expires int64, user, domain string) []byte {
 	b := []byte{version}
 	b = append(b, c.keys[0].id[:]...)
 	b = binary.BigEndian.AppendUint64(b, uint64(issued))
@@ -73,7 +73,7 @@ func TestRoundTrip(t *testing.T) {
 			if len(v) > MaxValueLen {
 				t.Fatalf("value of %d bytes", len(v))
 			}
-			got, err := c.Decode(v, t0.Add(time.Hour))
+			got, err := c.Decode(v, "", t0.Add(time.Hour))
 			if err != nil {
 				t.Fatalf("Decode: %v", err)
 			}
@@ -101,7 +101,7 @@ func TestRoundTrip(t *testing.T) {
 func TestTimesTruncatedToSeconds(t *testing.T) {
 	c := mustCodec(t, "n", secretA)
 	in := Login{User: "u", Issued: t0.Add(700 * time.Millisecond), Expires: t0.Add(time.Hour + 300*time.Millisecond)}
-	got, err := c.Decode(c.Encode(in), t0.Add(time.Minute))
+	got, err := c.Decode(c.Encode(in), "", t0.Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestTamperEveryByte(t *testing.T) {
 		for _, bit := range []byte{0x01, 0x80} {
 			b := bytes.Clone(raw)
 			b[i] ^= bit
-			_, err := c.Decode(encoding.EncodeToString(b), t0.Add(time.Minute))
+			_, err := c.Decode(encoding.EncodeToString(b), "", t0.Add(time.Minute))
 			if !errors.Is(err, ErrBadMAC) {
 				t.Errorf("byte %d ^ %#x: Decode = %v, want ErrBadMAC", i, bit, err)
 			}
@@ -142,14 +142,14 @@ func TestTamperEveryChar(t *testing.T) {
 				continue
 			}
 			w := v[:i] + string(r) + v[i+1:]
-			_, err := c.Decode(w, t0.Add(time.Minute))
+			_, err := c.Decode(w, "", t0.Add(time.Minute))
 			if !errors.Is(err, ErrBadMAC) && !errors.Is(err, ErrMalformed) {
 				t.Errorf("char %d -> %q: Decode = %v", i, r, err)
 			}
 		}
 	}
 	for n := range len(v) {
-		if _, err := c.Decode(v[:n], t0.Add(time.Minute)); err == nil {
+		if _, err := c.Decode(v[:n], "", t0.Add(time.Minute)); err == nil {
 			t.Errorf("prefix of %d chars decodes", n)
 		}
 	}
@@ -174,7 +174,7 @@ func TestKeysAndNames(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := tt.codec.Decode(v, now)
+			got, err := tt.codec.Decode(v, "", now)
 			if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
 				t.Fatalf("Decode = %+v, %v; want %v", got, err, tt.want)
 			}
@@ -187,7 +187,7 @@ func TestKeysAndNames(t *testing.T) {
 	// A new cookie from the rotated codec is signed with the new secret:
 	// the old codec cannot read it.
 	newC := mustCodec(t, "n", secretB, secretA)
-	if _, err := oldC.Decode(newC.Encode(login("alice", "CORP")), now); !errors.Is(err, ErrBadMAC) {
+	if _, err := oldC.Decode(newC.Encode(login("alice", "CORP")), "", now); !errors.Is(err, ErrBadMAC) {
 		t.Errorf("old codec on new cookie: %v, want ErrBadMAC", err)
 	}
 }
@@ -197,7 +197,7 @@ func TestKeysAndNames(t *testing.T) {
 func TestKeyIDIsNotAuthentication(t *testing.T) {
 	c := mustCodec(t, "n", secretA)
 	forger := &Codec{name: "n", keys: []key{{id: KeyID(secretA), secret: secretB}}}
-	if _, err := c.Decode(forger.Encode(login("admin", "CORP")), t0.Add(time.Minute)); !errors.Is(err, ErrBadMAC) {
+	if _, err := c.Decode(forger.Encode(login("admin", "CORP")), "", t0.Add(time.Minute)); !errors.Is(err, ErrBadMAC) {
 		t.Errorf("Decode = %v, want ErrBadMAC", err)
 	}
 }
@@ -223,7 +223,7 @@ func TestValidityWindow(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := c.Decode(v, tt.now)
+			_, err := c.Decode(v, "", tt.now)
 			if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
 				t.Errorf("Decode at %v = %v, want %v", tt.now, err, tt.want)
 			}
@@ -252,24 +252,25 @@ func TestDecodeMalformed(t *testing.T) {
 		{"header and tag only", encoding.EncodeToString(make([]byte, headerLen+tagLen)), ErrBadMAC},
 
 		// Authentic payloads our encoder never produces.
-		{"version 2", sign(c, payloadV1(c, 2, i, e, "u", "d")), ErrMalformed},
-		{"version 0", sign(c, payloadV1(c, 0, i, e, "u", "d")), ErrMalformed},
-		{"no fields", sign(c, payloadV1(c, 1, i, e, "u", "d")[:headerLen]), ErrMalformed},
-		{"cut in times", sign(c, payloadV1(c, 1, i, e, "u", "d")[:headerLen+10]), ErrMalformed},
-		{"cut in domain", sign(c, payloadV1(c, 1, i, e, "u", "dom")[:headerLen+16+2+1+2+1]), ErrMalformed},
-		{"trailing byte", sign(c, append(payloadV1(c, 1, i, e, "u", "d"), 0)), ErrMalformed},
-		{"empty user", sign(c, payloadV1(c, 1, i, e, "", "d")), ErrMalformed},
-		{"user not UTF-8", sign(c, payloadV1(c, 1, i, e, "\xff", "d")), ErrMalformed},
-		{"domain not UTF-8", sign(c, payloadV1(c, 1, i, e, "u", "\xc3")), ErrMalformed},
-		{"expires equals issued", sign(c, payloadV1(c, 1, i, i, "u", "d")), ErrMalformed},
-		{"expires before issued", sign(c, payloadV1(c, 1, e, i, "u", "d")), ErrMalformed},
-		{"issued before 1970", sign(c, payloadV1(c, 1, -1, e, "u", "d")), ErrMalformed},
-		{"expires after 9999", sign(c, payloadV1(c, 1, i, maxUnix+1, "u", "d")), ErrMalformed},
-		{"hand-built v1 is fine", sign(c, payloadV1(c, 1, i, e, "u", "d")), nil},
+		{"version 3", sign(c, payloadOf(c, 3, i, e, "u", "d")), ErrMalformed},
+		{"version 1", sign(c, payloadOf(c, 1, i, e, "u", "d")), ErrMalformed},
+		{"version 0", sign(c, payloadOf(c, 0, i, e, "u", "d")), ErrMalformed},
+		{"no fields", sign(c, payloadOf(c, Version, i, e, "u", "d")[:headerLen]), ErrMalformed},
+		{"cut in times", sign(c, payloadOf(c, Version, i, e, "u", "d")[:headerLen+10]), ErrMalformed},
+		{"cut in domain", sign(c, payloadOf(c, Version, i, e, "u", "dom")[:headerLen+16+2+1+2+1]), ErrMalformed},
+		{"trailing byte", sign(c, append(payloadOf(c, Version, i, e, "u", "d"), 0)), ErrMalformed},
+		{"empty user", sign(c, payloadOf(c, Version, i, e, "", "d")), ErrMalformed},
+		{"user not UTF-8", sign(c, payloadOf(c, Version, i, e, "\xff", "d")), ErrMalformed},
+		{"domain not UTF-8", sign(c, payloadOf(c, Version, i, e, "u", "\xc3")), ErrMalformed},
+		{"expires equals issued", sign(c, payloadOf(c, Version, i, i, "u", "d")), ErrMalformed},
+		{"expires before issued", sign(c, payloadOf(c, Version, e, i, "u", "d")), ErrMalformed},
+		{"issued before 1970", sign(c, payloadOf(c, Version, -1, e, "u", "d")), ErrMalformed},
+		{"expires after 9999", sign(c, payloadOf(c, Version, i, maxUnix+1, "u", "d")), ErrMalformed},
+		{"hand-built is fine", sign(c, payloadOf(c, Version, i, e, "u", "d")), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := c.Decode(tt.value, t0.Add(time.Minute))
+			got, err := c.Decode(tt.value, "", t0.Add(time.Minute))
 			if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
 				t.Fatalf("Decode = %+v, %v; want %v", got, err, tt.want)
 			}
@@ -286,16 +287,16 @@ func TestDecodeMalformed(t *testing.T) {
 func TestLayout(t *testing.T) {
 	c := mustCodec(t, "n", secretA)
 	l := login("alice", "CORP")
-	want := sign(c, payloadV1(c, Version, l.Issued.Unix(), l.Expires.Unix(), l.User, l.Domain))
+	want := sign(c, payloadOf(c, Version, l.Issued.Unix(), l.Expires.Unix(), l.User, l.Domain))
 	if got := c.Encode(l); got != want {
 		t.Errorf("Encode = %s, want %s", got, want)
 	}
 	// HMAC input, computed the long way.
 	raw, _ := encoding.DecodeString(want)
 	payload := raw[:len(raw)-tagLen]
-	m := append([]byte(macLabel+"\x01n"), payload...)
+	m := append([]byte(macLabel+"\x01n\x00\x00\x00\x00\x00"), payload...)
 	if !bytes.Equal(raw[len(raw)-tagLen:], hmacSHA256(secretA, m)) {
-		t.Error("tag is not HMAC-SHA256(secret, label || len(name) || name || payload)")
+		t.Error("tag is not HMAC-SHA256(secret, label || len(name) || name || generation || len(browser) || browser || payload)")
 	}
 }
 
@@ -347,7 +348,7 @@ func TestNewCodec(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := NewCodec(tt.cname, tt.secrets)
+			c, err := NewCodec(tt.cname, 0, tt.secrets)
 			if (err == nil) != tt.ok {
 				t.Fatalf("NewCodec = %v, %v", c, err)
 			}
@@ -368,10 +369,10 @@ func TestNewCodecCopiesSecrets(t *testing.T) {
 	c := mustCodec(t, "n", s)
 	v := c.Encode(login("alice", "CORP"))
 	clear(s)
-	if _, err := c.Decode(v, t0); err != nil {
+	if _, err := c.Decode(v, "", t0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := mustCodec(t, "n", secretA).Decode(c.Encode(login("bob", "")), t0); err != nil {
+	if _, err := mustCodec(t, "n", secretA).Decode(c.Encode(login("bob", "")), "", t0); err != nil {
 		t.Fatalf("codec changed its secret: %v", err)
 	}
 }
@@ -436,7 +437,7 @@ func TestParseSecret(t *testing.T) {
 			if err != nil || !bytes.Equal(got, tt.want) {
 				t.Fatalf("ParseSecret = %x, %v; want %x", got, err, tt.want)
 			}
-			if _, err := NewCodec("n", [][]byte{got}); err != nil {
+			if _, err := NewCodec("n", 0, [][]byte{got}); err != nil {
 				t.Errorf("NewCodec refuses a parsed secret: %v", err)
 			}
 		})
@@ -527,5 +528,44 @@ func TestSetCookie(t *testing.T) {
 	}
 	if logged.Len() > 0 {
 		t.Errorf("net/http logged: %s", logged.String())
+	}
+}
+
+// A login cookie verifies only next to the browser value it was issued
+// with (a planted or copied cookie alone proves nothing), and only under
+// the generation it was issued in (raising it revokes every cookie).
+func TestBrowserAndGeneration(t *testing.T) {
+	gen0 := mustCodec(t, "n", secretA)
+	gen1, err := NewCodec("n", 1, [][]byte{secretA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := login("alice", "CORP")
+	l.Browser = "browser-of-alice"
+	v := gen0.Encode(l)
+	now := t0.Add(time.Minute)
+	tests := []struct {
+		name    string
+		codec   *Codec
+		browser string
+		want    error
+	}{
+		{"same browser, same generation", gen0, "browser-of-alice", nil},
+		{"another browser", gen0, "browser-of-bob", ErrBadMAC},
+		{"another browser, same length", gen0, "browser-of-alicE", ErrBadMAC},
+		{"no browser value", gen0, "", ErrBadMAC},
+		{"browser value with a byte more", gen0, "browser-of-alice\x00", ErrBadMAC},
+		{"next generation", gen1, "browser-of-alice", ErrBadMAC},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.codec.Decode(v, tt.browser, now)
+			if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
+				t.Fatalf("Decode = %+v, %v; want %v", got, err, tt.want)
+			}
+			if err == nil && got != l {
+				t.Fatalf("Decode = %+v, want %+v", got, l)
+			}
+		})
 	}
 }

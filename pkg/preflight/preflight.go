@@ -29,11 +29,21 @@ import (
 // Files opens every file cfg names, as the calling user, and checks the
 // cache directory is writable. Each problem is a *config.Error with the
 // line of the key that names the file.
+//
+// Secret files readable by others than the service are problems too (see
+// exposure): the caller secret and the cookie secrets whenever anyone else
+// can read them, the LDAP password when every local user can (a *Warning
+// when only another group can). Which groups are the service's is known
+// only when the check runs as the service user; run as root, it checks
+// only what every user can read.
 func Files(cfg *config.Config) []error {
 	var errs []error
+	groups := serviceGroups()
 	if cfg.CallerSecretFile != "" {
 		if _, err := cfg.CallerSecret(); err != nil {
 			errs = append(errs, cfg.Problem([]string{"caller_secret_file"}, "%v", err))
+		} else if err := exposure(cfg.CallerSecretFile, impersonation, groups); err != nil {
+			errs = append(errs, keepWarning(err, cfg.Problem([]string{"caller_secret_file"}, "caller secret: %v", err)))
 		}
 	}
 	ldap := false
@@ -46,6 +56,8 @@ func Files(cfg *config.Config) []error {
 			errs = append(errs, cfg.DomainProblem(i, "ldap_bind_password_file", "domain %s: ldap bind password: %v", d.Name, err))
 		} else if strings.TrimRight(string(pw), "\r\n") == "" {
 			errs = append(errs, cfg.DomainProblem(i, "ldap_bind_password_file", "domain %s: ldap bind password file %s is empty", d.Name, d.LDAPBindPasswordFile))
+		} else if err := exposure(d.LDAPBindPasswordFile, directoryRead, groups); err != nil {
+			errs = append(errs, keepWarning(err, cfg.DomainProblem(i, "ldap_bind_password_file", "domain %s: ldap bind password: %v", d.Name, err)))
 		}
 		if d.LDAPCAFile != "" {
 			if pem, err := os.ReadFile(d.LDAPCAFile); err != nil {
@@ -63,6 +75,8 @@ func Files(cfg *config.Config) []error {
 			}
 			if err != nil {
 				errs = append(errs, cfg.Problem([]string{"cookie", "secret_files"}, "cookie secret %s: %v", f, err))
+			} else if err := exposure(f, impersonation, groups); err != nil {
+				errs = append(errs, keepWarning(err, cfg.Problem([]string{"cookie", "secret_files"}, "cookie secret: %v", err)))
 			}
 		}
 	}
@@ -72,6 +86,14 @@ func Files(cfg *config.Config) []error {
 		}
 	}
 	return errs
+}
+
+// keepWarning returns p, wrapped as a *Warning if err was one.
+func keepWarning(err error, p *config.Error) error {
+	if IsWarning(err) {
+		return &Warning{Err: p}
+	}
+	return p
 }
 
 // cacheDir checks the memberships cache directory is as it must be: not

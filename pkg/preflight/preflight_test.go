@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,11 +20,9 @@ import (
 	"github.com/goauthenntlm/goauthenntlm/pkg/config"
 )
 
-// A config whose every named file is missing gets one problem per file,
-// each with the line of the key naming it.
-func TestFilesEveryProblem(t *testing.T) {
-	dir := t.TempDir()
-	conf := `caller_secret_file = "caller.secret"
+// filesConf names one file of each kind Files checks, all relative to
+// the config's directory.
+const filesConf = `caller_secret_file = "caller.secret"
 
 [[domain]]
 name = "EXAMPLE"
@@ -41,8 +40,13 @@ cache_dir = "nocache"
 enabled = true
 secret_files = ["cookie.key"]
 `
+
+// A config whose every named file is missing gets one problem per file,
+// each with the line of the key naming it.
+func TestFilesEveryProblem(t *testing.T) {
+	dir := t.TempDir()
 	path := filepath.Join(dir, "conf.toml")
-	cfg, err := config.Parse(path, []byte(conf))
+	cfg, err := config.Parse(path, []byte(filesConf))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,4 +181,117 @@ func testCA(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+}
+
+// Issue 23, 3: secret files others can read. The caller secret and the
+// cookie secrets are refused when anyone but the service can read them
+// (they let a reader vouch for any user); the LDAP password only when
+// every local user can, else a warning.
+func TestSecretFilesExposed(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "conf.toml")
+	if err := os.WriteFile(path, []byte(filesConf), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ca.pem"), []byte(testCA(t)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse(path, []byte(filesConf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Groups.HelperUsers = nil
+	if err := os.Mkdir(filepath.Join(dir, "nocache"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{"caller.secret": "0123456789abcdef0123\n", "ldap.pass": "pw\n", "cookie.key": strings.Repeat("k", 40) + "\n"}
+	tests := []struct {
+		name string
+		mode os.FileMode
+		want map[string]string // file -> "refused", "warned" or ""
+	}{
+		{"0600", 0o600, map[string]string{}},
+		{"0640", 0o640, map[string]string{}},
+		{"0644", 0o644, map[string]string{"caller.secret": "refused", "ldap.pass": "refused", "cookie.key": "refused"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for name, content := range files {
+				p := filepath.Join(dir, name)
+				os.Remove(p)
+				if err := os.WriteFile(p, []byte(content), tt.mode); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(p, tt.mode); err != nil { // past the umask
+					t.Fatal(err)
+				}
+			}
+			got := map[string]string{}
+			for _, err := range Files(cfg) {
+				for name := range files {
+					if strings.Contains(err.Error(), filepath.Join(dir, name)+" has mode") {
+						got[name] = "refused"
+						if IsWarning(err) {
+							got[name] = "warned"
+						}
+					}
+				}
+				if !strings.Contains(err.Error(), " has mode ") {
+					t.Errorf("unexpected problem: %v", err)
+				}
+			}
+			for name := range files {
+				if got[name] != tt.want[name] {
+					t.Errorf("%s: %q, want %q", name, got[name], tt.want[name])
+				}
+			}
+		})
+	}
+}
+
+// A group that is not the service's: refused for the secrets that let a
+// reader vouch for anyone, a warning for the LDAP password; not checked
+// when the service's groups are unknown (-check run as root).
+func TestSecretFileGroup(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no file modes")
+	}
+	p := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(p, []byte("s\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid, _ := fileGID(fi)
+	other := []uint32{gid + 1}
+	for _, tt := range []struct {
+		name   string
+		kind   secretKind
+		groups []uint32
+		want   string
+	}{
+		{"caller or cookie secret, the service's group", impersonation, []uint32{gid}, ""},
+		{"caller or cookie secret, another group", impersonation, other, "refused"},
+		{"LDAP password, another group", directoryRead, other, "warned"},
+		{"groups unknown (root)", impersonation, nil, ""},
+	} {
+		got := ""
+		if err := exposure(p, tt.kind, tt.groups); err != nil {
+			got = "refused"
+			if IsWarning(err) {
+				got = "warned"
+			}
+			if !strings.Contains(err.Error(), "which is not the authorizer's") {
+				t.Errorf("%s: %v", tt.name, err)
+			}
+		}
+		if got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -168,6 +169,25 @@ func TestTwoDomains(t *testing.T) {
 		}
 		if ans := login(forged, `EXAMPLE\jdoe`, users["jdoe"]); !strings.HasPrefix(ans, "HTTP/1.1 200") {
 			t.Errorf("EXAMPLE\\jdoe with NTLM_DOMAIN=FAR: %s, want 200 at once", status(ans))
+		}
+
+		// Issue 23, 5: a hint planted for a longer path (by a neighbouring
+		// host, or over plain HTTP) came first and was followed, so this
+		// browser started over on every login under that path. Now a
+		// second value makes both ignored: after the one start-over that
+		// sets this host's own hint, logins go through at once.
+		planted := filepath.Join(t.TempDir(), "planted.jar")
+		if err := os.WriteFile(planted, []byte(u.Hostname()+"\tFALSE\t/private/\tFALSE\t0\tNTLM_DOMAIN\tOTHER\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		login(planted, `EXAMPLE\jdoe`, users["jdoe"])
+		for range 2 {
+			if ans := login(planted, `EXAMPLE\jdoe`, users["jdoe"]); !strings.HasPrefix(ans, "HTTP/1.1 200") {
+				t.Errorf("EXAMPLE\\jdoe with NTLM_DOMAIN=OTHER planted for /private/: %s, want 200", status(ans))
+			}
+		}
+		if jar, _ := os.ReadFile(planted); !regexp.MustCompile(`(?m)^(#HttpOnly_)?127\.0\.0\.1\tFALSE\t/\tFALSE\t\d+\tNTLM_DOMAIN\tEXAMPLE$`).Match(jar) {
+			t.Errorf("the start-over's hint is not host-only with Path=/:\n%s", jar)
 		}
 	})
 

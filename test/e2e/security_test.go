@@ -499,11 +499,17 @@ func TestNoSecretsInLogs(t *testing.T) {
 	check("SPNEGO wrong password", spnegoLoginRecorded(t, rec, s.url("/private/whoami"), `EXAMPLE\alice`, wrongSPNEGO), 401)
 
 	// The login cookie: used on a new connection, and tampered with.
-	var loginCookie string
+	// It counts next to the binding cookie of its login, set in the same
+	// answer (each client here logs in once, with an empty jar).
+	var loginCookie, bindingCookie, lastBinding string
 	rec.mu.Lock()
 	for _, sc := range rec.setCookies {
+		if v, ok := strings.CutPrefix(sc, "NTLM_CONN="); ok {
+			lastBinding, _, _ = strings.Cut(v, ";")
+		}
 		if v, ok := strings.CutPrefix(sc, "NTLM_AUTHEN="); ok {
 			loginCookie, _, _ = strings.Cut(v, ";")
+			bindingCookie = lastBinding
 		}
 	}
 	rec.mu.Unlock()
@@ -518,6 +524,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 	}{{loginCookie, 200}, {string(tampered), 401}} {
 		req, _ := http.NewRequest("GET", s.url("/private/whoami"), nil)
 		req.AddCookie(&http.Cookie{Name: "NTLM_AUTHEN", Value: v.value})
+		req.AddCookie(&http.Cookie{Name: "NTLM_CONN", Value: bindingCookie})
 		resp, err := (&http.Client{Transport: recordingRT{rec: rec, next: &http.Transport{DisableKeepAlives: true}}}).Do(req)
 		if err != nil {
 			t.Fatal(err)
