@@ -172,6 +172,7 @@ for arch in $arches; do
 		die "the unit's Documentation= line changed: adapt scripts/deb.sh"
 	! grep -q /usr/local/ "$work/$unit" || die "the unit still names /usr/local: adapt scripts/deb.sh"
 	install -D -m 644 "$work/$unit" "$root/lib/systemd/system/$unit"
+	install -D -m 644 apache/goauthenntlm-tmpfiles.conf "$root/usr/lib/tmpfiles.d/$pkg.conf"
 	sed -e 's|/usr/local/bin/|/usr/bin/|g' apache/goauthenntlm.conf >"$work/goauthenntlm.conf"
 	install -D -m 644 "$work/goauthenntlm.conf" "$root/etc/apache2/conf-available/goauthenntlm.conf"
 

@@ -3,6 +3,8 @@
 #   PREFIX/bin                       the three programs
 #   PREFIX/share/doc/goauthenntlm    README, LICENSE, conf.toml.example
 #   /etc/systemd/system              the authorizer's unit
+#   /etc/tmpfiles.d                  goauthenntlm.conf: how the unit makes
+#                                    the groups cache at every start
 #   /etc/apache2/conf-available      the Apache snippet (goauthenntlm.conf)
 #   /etc/goauthenntlm                conf.toml (from the example), the caller
 #                                    secret and the Apache include passing it
@@ -27,12 +29,15 @@ say() { echo "install: $*"; }
 install -D -m 755 -t "$DESTDIR$PREFIX/bin" bin/ntlm-fcgi-authorizer bin/ntlm-group-check bin/ntlm-migrate
 install -D -m 644 -t "$DESTDIR$PREFIX/share/doc/goauthenntlm" README.md LICENSE conf.toml.example
 install -D -m 644 -t "$DESTDIR/etc/systemd/system" apache/ntlm-fcgi-authorizer.service
+# Beside the unit, in /etc: PREFIX/lib/tmpfiles.d is searched only for
+# PREFIX=/usr/local.
+install -D -m 644 apache/goauthenntlm-tmpfiles.conf "$DESTDIR/etc/tmpfiles.d/goauthenntlm.conf"
 install -D -m 644 apache/goauthenntlm.conf "$DESTDIR/etc/apache2/conf-available/goauthenntlm.conf"
-say "installed the programs in $DESTDIR$PREFIX/bin, the docs, the systemd unit and the Apache snippet"
+say "installed the programs in $DESTDIR$PREFIX/bin, the docs, the systemd unit (and its tmpfiles.d file) and the Apache snippet"
 
 # The user, /etc/goauthenntlm and the cache: shared with the Debian
 # package's postinst.
-SETUP_EXAMPLE=conf.toml.example SETUP_UNIT=apache/ntlm-fcgi-authorizer.service DESTDIR=$DESTDIR \
+SETUP_EXAMPLE=conf.toml.example SETUP_TMPFILES=apache/goauthenntlm-tmpfiles.conf DESTDIR=$DESTDIR \
 	bash scripts/setup.sh
 
 target=${etc#"$DESTDIR"}

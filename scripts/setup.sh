@@ -11,35 +11,30 @@
 # Run it again at will: it never replaces an existing config, secret or key,
 # and never prints a secret.
 #   SETUP_EXAMPLE  the conf.toml.example to copy (required)
-#   SETUP_UNIT     the systemd unit, read for how it makes the groups cache
-#                  (required)
+#   SETUP_TMPFILES the tmpfiles.d file that says how the groups cache and
+#                  its parent are made (required; the unit applies it again
+#                  at every start)
 #   SETUP_SAY      the prefix of its messages (default "install")
 #   DESTDIR        prefixes every path and skips the user creation; as root,
 #                  the files are given to goauthenntlm when that group exists
 set -euo pipefail
 
 example=${SETUP_EXAMPLE:?SETUP_EXAMPLE: the conf.toml.example to copy}
-unit=${SETUP_UNIT:?SETUP_UNIT: the systemd unit}
+tmpfiles=${SETUP_TMPFILES:?SETUP_TMPFILES: the tmpfiles.d file of the groups cache}
 prefix=${SETUP_SAY:-install}
 DESTDIR=${DESTDIR:-}
 
 user=goauthenntlm
 etc=$DESTDIR/etc/goauthenntlm
-# Mode and owner as the unit makes them at every start: its
-# "ExecStartPre=+/usr/bin/install -d -m MODE -o USER -g GROUP" line for the
-# cache, else its CacheDirectoryMode and its user.
-cache=$DESTDIR/var/cache/goauthenntlm/groups
-cache_line=$(sed -n 's|^ExecStartPre=+\{0,1\}/usr/bin/install -d -m \([0-7]*\) -o \([a-z_][a-z0-9_-]*\) -g \([a-z_][a-z0-9_-]*\) /var/cache/goauthenntlm/groups$|\1 \2:\3|p' "$unit")
-if [ -n "$cache_line" ]; then
-	cache_mode=${cache_line% *}
-	cache_owner=${cache_line#* }
-else
-	cache_mode=$(sed -n 's/^CacheDirectoryMode=\(0[0-7]*\)$/\1/p' "$unit")
-	cache_owner=$user:$user
-fi
 
 say() { echo "$prefix: $*"; }
 die() { echo "$prefix: $*" >&2; exit 1; }
+
+# The groups cache and its parent: the "d PATH MODE USER GROUP" lines of
+# the tmpfiles.d file, parent first, as systemd-tmpfiles makes them at
+# every start.
+cache_dirs=$(awk '$1 == "d" && NF >= 5 { print $2, $3, $4, $5 }' "$tmpfiles")
+[ -n "$cache_dirs" ] || die "$tmpfiles has no \"d PATH MODE USER GROUP\" line"
 
 root=false
 [ "$(id -u)" = 0 ] && root=true
@@ -69,7 +64,7 @@ give() {
 	local who=$1
 	shift
 	if $own; then
-		case $who in *:*) chown "$who" "$@" ;; *) chgrp "$who" "$@" ;; esac ||
+		case $who in *:*) chown -h "$who" "$@" ;; *) chgrp -h "$who" "$@" ;; esac ||
 			say "WARNING: could not give $* to $who: do it on the target"
 	fi
 }
@@ -135,16 +130,25 @@ else
 fi
 
 # The groups cache: the authorizer writes it, ntlm-group-check (Apache's
-# user) reads it.
-if [ -d "$cache" ]; then
-	say "$cache exists: kept"
-else
-	[ -n "$cache_mode" ] || die "$unit says neither how to make the groups cache nor its CacheDirectoryMode"
-	install -d "$(dirname "$cache")"
-	give "$user:$user" "$(dirname "$cache")"
-	install -d -m "$cache_mode" "$cache"
-	give "$cache_owner" "$cache"
-	# chown clears setgid on some systems: the mode once more.
-	chmod "$cache_mode" "$cache"
-	say "created $cache"
-fi
+# user) reads it. Each directory is made, or put right (an install from
+# before the parent was root's), without following a link: once the parent
+# is root's, the service user can replace nothing in it. A link where a
+# directory should be (planted while the parent was the service user's) is
+# left alone, never followed, and reported.
+while read -r path mode owner group; do
+	dir=$DESTDIR$path
+	if [ -L "$dir" ] || { [ -e "$dir" ] && [ ! -d "$dir" ]; }; then
+		say "WARNING: $dir is not a directory (a link?): left alone; remove it and run this again"
+		continue
+	fi
+	if [ -d "$dir" ]; then
+		say "$dir exists: kept, owner and mode as $tmpfiles says"
+	else
+		mkdir -p "$(dirname "$dir")"
+		mkdir -m "$mode" "$dir"
+		say "created $dir"
+	fi
+	give "$owner:$group" "$dir"
+	# chown clears setgid on some systems: the mode after it.
+	chmod "$mode" "$dir"
+done <<<"$cache_dirs"

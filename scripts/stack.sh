@@ -253,10 +253,15 @@ setup_files() {
 	# The groups cache: the authorizer writes, Apache's group (ntlm-group-check)
 	# only reads, other users have no access (2750; setgid so new files take
 	# www-data's group; the authorizer makes them 0640).
+	# PUB is root's, so the authorizer's user cannot replace groups-cache by
+	# a link. Inside it, what root does must not follow the links that user
+	# can plant: chown -R follows none (it changes a link itself), and the
+	# files' modes are set as their owner, the authorizer's user, since
+	# chmod as root would follow a file swapped for a link after find saw it.
 	mkdir -p "$pub/groups-cache"
 	chown -R "$authz_user:www-data" "$pub/groups-cache"
 	chmod 02750 "$pub/groups-cache"
-	find "$pub/groups-cache" -type f -exec chmod 0640 {} +
+	"${run_authz[@]}" find "$pub/groups-cache" -type f -exec chmod 0640 {} +
 }
 
 fill() { # template -> stdout, replacing the @PLACEHOLDERS@

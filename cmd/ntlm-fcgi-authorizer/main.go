@@ -33,7 +33,6 @@ import (
 	"github.com/goauthenntlm/goauthenntlm/internal/sdnotify"
 	"github.com/goauthenntlm/goauthenntlm/pkg/authorizer"
 	"github.com/goauthenntlm/goauthenntlm/pkg/config"
-	"github.com/goauthenntlm/goauthenntlm/pkg/conntable"
 	"github.com/goauthenntlm/goauthenntlm/pkg/discover"
 	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
 	"github.com/goauthenntlm/goauthenntlm/pkg/metrics"
@@ -48,6 +47,7 @@ func main() {
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this loopback address (for profiling)")
 	version := flag.Bool("version", false, "print the version and exit")
 	loginUser := flag.String("test-login", "", "log this user (EXAMPLE\\jdoe) in through the configured DCs, password from the terminal or stdin; print the DC, NTSTATUS, REMOTE_USER and groups; exit 0 accepted, 1 refused, 2 error")
+	testKrb := flag.Bool("test-kerberos", false, "log in by Kerberos from the caller's ticket cache (KRB5CCNAME; kinit first) with a ticket for the first service principal; print REMOTE_USER and groups; exit 0 accepted, 1 refused, 2 error")
 	flag.Parse()
 	if *version {
 		fmt.Println(buildinfo.String("ntlm-fcgi-authorizer"))
@@ -71,6 +71,9 @@ func main() {
 	}
 	if *check {
 		os.Exit(runCheck(cfg, *probe))
+	}
+	if *testKrb {
+		os.Exit(testKerberos(cfg, os.Stdout, os.Stderr))
 	}
 	if *loginUser != "" {
 		os.Exit(testLogin(cfg, *loginUser, os.Stdin, os.Stdout, os.Stderr))
@@ -101,6 +104,10 @@ func runCheck(cfg *config.Config, probe bool) int {
 	if failed {
 		return 2
 	}
+	krc := checkKerberos(cfg, probe, os.Stdout, os.Stderr)
+	if krc == 2 {
+		return 2
+	}
 	if !probe {
 		return 0
 	}
@@ -109,7 +116,7 @@ func runCheck(cfg *config.Config, probe bool) int {
 		fmt.Fprintf(os.Stderr, "ntlm-fcgi-authorizer: %v\n", err)
 		return 2
 	}
-	rc := 0
+	rc := krc
 	for _, r := range results {
 		fmt.Println(r)
 		if r.Err != nil {
@@ -258,7 +265,7 @@ func run(base, cfg *config.Config) error {
 				continue
 			}
 			next.Listen = cfg.Listen
-			a, err := build(next, log, h.get().Table(), bindingKey, obs)
+			a, err := build(next, log, h.get(), bindingKey, obs)
 			if err != nil {
 				log.Error("DCs changed in DNS, but the new DC pools cannot be built; keeping the ones in use", "err", err)
 				continue
@@ -286,13 +293,18 @@ func run(base, cfg *config.Config) error {
 	}
 }
 
-// build makes the Authorizer for cfg, taking over table's logins if set.
-func build(cfg *config.Config, log *slog.Logger, table *conntable.Table, bindingKey []byte, obs authorizer.Observer) (*authorizer.Authorizer, error) {
+// build makes the Authorizer for cfg, taking over prev's logins and
+// Kerberos replay cache if set (a reload must not reopen a replay window).
+func build(cfg *config.Config, log *slog.Logger, prev *authorizer.Authorizer, bindingKey []byte, obs authorizer.Observer) (*authorizer.Authorizer, error) {
 	secret, err := cfg.CallerSecret()
 	if err != nil {
 		return nil, err
 	}
-	return authorizer.New(cfg, authorizer.Options{Logger: log, CallerSecret: secret, Table: table, BindingKey: bindingKey, Observer: obs})
+	opt := authorizer.Options{Logger: log, CallerSecret: secret, BindingKey: bindingKey, Observer: obs}
+	if prev != nil {
+		opt.Table, opt.KerberosReplay = prev.Table(), prev.KerberosReplay()
+	}
+	return authorizer.New(cfg, opt)
 }
 
 type reloaded struct {
@@ -309,7 +321,7 @@ func reload(path string, old *authorizer.Authorizer, log *slog.Logger, level *sl
 	if err != nil {
 		return reloaded{}, err
 	}
-	a, err := build(cfg, log, old.Table(), bindingKey, obs)
+	a, err := build(cfg, log, old, bindingKey, obs)
 	if err != nil {
 		return reloaded{}, err
 	}

@@ -39,13 +39,33 @@ func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
+// fallbackGroupCheck is where make install puts ntlm-group-check by default.
+const fallbackGroupCheck = "/usr/local/bin/ntlm-group-check"
+
+// defaultGroupCheck is the ntlm-group-check beside this program's
+// executable, if there is one there that can run, else fallbackGroupCheck:
+// both programs are installed together.
+func defaultGroupCheck(executable func() (string, error)) string {
+	exe, err := executable()
+	if err != nil {
+		return fallbackGroupCheck
+	}
+	p := filepath.Join(filepath.Dir(exe), "ntlm-group-check")
+	if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+		return p
+	}
+	return fallbackGroupCheck
+}
+
 func run(args []string) int {
 	fl := flag.NewFlagSet("ntlm-migrate", flag.ContinueOnError)
 	out := fl.String("o", ".", "directory to write conf.toml, goauthenntlm-site.conf (and cookie.key) to")
 	root := fl.String("root", "", "ServerRoot for relative Include paths (default: the files' ServerRoot, else the first file's directory)")
 	listen := fl.String("listen", "127.0.0.1:9301", "the authorizer's listen address (apache/goauthenntlm.conf's fcgi:// address must match)")
 	groups := fl.String("groups", "expr", "how Require group is rewritten: expr (Require expr on AD_GROUPS) or external (Require external-group, ntlm-group-check)")
-	groupCheck := fl.String("group-check", "/usr/local/bin/ntlm-group-check", "ntlm-group-check's installed path (for -groups external)")
+	// No default value in the flag: -h prints it, and the man page is made
+	// from -h (a build directory's path would make builds differ).
+	groupCheck := fl.String("group-check", "", "ntlm-group-check's installed path (for -groups external; default: the ntlm-group-check beside this program if there is one, as the Debian package installs both in /usr/bin and make install in PREFIX/bin, else "+fallbackGroupCheck+")")
 	confPath := fl.String("config-path", "/etc/goauthenntlm/conf.toml", "where conf.toml will be installed (for -groups external)")
 	bindUser := fl.String("ldap-bind-user", "", "LDAP service account for group checks, e.g. svc-ntlm@EXAMPLE.COM")
 	passFile := fl.String("ldap-password-file", "", "file holding that account's password (named in conf.toml, not read)")
@@ -78,6 +98,9 @@ non-regular file at a target, or a DIR every user can write to, is refused.
 	if fl.NArg() == 0 {
 		fl.Usage()
 		return 2
+	}
+	if *groupCheck == "" {
+		*groupCheck = defaultGroupCheck(os.Executable)
 	}
 	route := migrate.GroupRoute(*groups)
 	if route != migrate.GroupsExpr && route != migrate.GroupsExternal {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -95,5 +96,44 @@ func TestRun(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "none", "conf.toml")); err == nil {
 		t.Error("outputs written although nothing was found to migrate")
+	}
+}
+
+// -group-check defaults to the ntlm-group-check beside ntlm-migrate (the
+// package's /usr/bin), else make install's /usr/local/bin; -h names no
+// path of this machine (the package's man page is made from it).
+func TestDefaultGroupCheck(t *testing.T) {
+	dir := t.TempDir()
+	exe := filepath.Join(dir, "ntlm-migrate")
+	beside := filepath.Join(dir, "ntlm-group-check")
+	at := func(path string, err error) func() (string, error) {
+		return func() (string, error) { return path, err }
+	}
+	if got := defaultGroupCheck(at(exe, nil)); got != fallbackGroupCheck {
+		t.Errorf("none beside: %s, want %s", got, fallbackGroupCheck)
+	}
+	if err := os.WriteFile(beside, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := defaultGroupCheck(at(exe, nil)); got != fallbackGroupCheck && runtime.GOOS != "windows" {
+		t.Errorf("one beside that cannot run: %s, want %s", got, fallbackGroupCheck)
+	}
+	if err := os.Chmod(beside, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got := defaultGroupCheck(at(exe, nil)); got != beside {
+		t.Errorf("one beside: %s, want %s", got, beside)
+	}
+	if got := defaultGroupCheck(at("", os.ErrNotExist)); got != fallbackGroupCheck {
+		t.Errorf("executable unknown: %s, want %s", got, fallbackGroupCheck)
+	}
+
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, help := runCapture(t, "-h")
+	if !strings.Contains(help, fallbackGroupCheck) || strings.Contains(help, filepath.Dir(self)) {
+		t.Errorf("-h does not name %s, or names this machine's %s:\n%s", fallbackGroupCheck, filepath.Dir(self), help)
 	}
 }

@@ -164,3 +164,30 @@ func (d *Directory) Trusts(ctx context.Context, domain string) (trusts []Trust, 
 	trusts, err = r.Trusts(ctx)
 	return trusts, true, err
 }
+
+// GroupsBySID is Resolver.GroupsBySID in the served domain named domain,
+// bounded by the configured lookup timeout. ok is false when the domain
+// has no LDAP settings.
+func (d *Directory) GroupsBySID(ctx context.Context, domain string, sids []string) (groups map[string]Group, ok bool, err error) {
+	r := d.resolvers[strings.ToUpper(domain)]
+	if r == nil {
+		return nil, false, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	groups, err = r.GroupsBySID(ctx, sids)
+	return groups, true, err
+}
+
+// Remember writes user's memberships as a login proved them (a Kerberos
+// PAC's groups) into the shared cache, for ntlm-group-check and the next
+// Lookup, and returns the entry as stored.
+func (d *Directory) Remember(user, domain string, groups []Group) (*Entry, error) {
+	name := d.CacheName(user, domain)
+	e := &Entry{User: user, Domain: strings.ToUpper(domain), Groups: groups}
+	written, err := d.Cache.Put(name, e)
+	if err != nil {
+		return d.Cache.Stamp(name, e), err
+	}
+	return written, nil
+}

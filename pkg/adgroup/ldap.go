@@ -381,6 +381,16 @@ func (r *Resolver) tokenGroups(ctx context.Context, pc *pconn, userDN string) ([
 // resolveSIDs turns group SIDs into groups. SIDs with no group under the
 // base DN (well-known SIDs, other domains) are left out.
 func (r *Resolver) resolveSIDs(ctx context.Context, pc *pconn, sids []sid) ([]Group, error) {
+	entries, err := r.searchSIDs(ctx, pc, sids, "sAMAccountName", "cn")
+	if err != nil {
+		return nil, err
+	}
+	return r.toGroups(entries), nil
+}
+
+// searchSIDs finds the group entries of sids, in searches of at most
+// sidsPerSearch SIDs each.
+func (r *Resolver) searchSIDs(ctx context.Context, pc *pconn, sids []sid, attrs ...string) ([]*ldap.Entry, error) {
 	seen := make(map[sid]bool, len(sids))
 	uniq := sids[:0:0]
 	for _, s := range sids {
@@ -404,14 +414,49 @@ func (r *Resolver) resolveSIDs(ctx context.Context, pc *pconn, sids []sid) ([]Gr
 			BaseDN:     r.cfg.BaseDN,
 			Scope:      ldap.ScopeWholeSubtree,
 			Filter:     f.String(),
-			Attributes: []string{"sAMAccountName", "cn"},
+			Attributes: attrs,
 		}, false)
 		if err != nil {
 			return nil, fmt.Errorf("resolve group SIDs: %w", err)
 		}
 		entries = append(entries, res.Entries...)
 	}
-	return r.toGroups(entries), nil
+	return entries, nil
+}
+
+// GroupsBySID resolves group SIDs in their S-1-5-21-... form (a Kerberos
+// PAC's) to the groups of this directory, keyed by the SID as given.
+// SIDs that are no group here, or do not parse, are left out.
+func (r *Resolver) GroupsBySID(ctx context.Context, sids []string) (map[string]Group, error) {
+	bin := make([]sid, 0, len(sids))
+	byBin := make(map[sid]string, len(sids))
+	for _, s := range sids {
+		if b, err := parseSIDString(s); err == nil {
+			bin = append(bin, b)
+			byBin[b] = s
+		}
+	}
+	out := make(map[string]Group, len(bin))
+	if len(bin) == 0 {
+		return out, nil
+	}
+	err := r.withConn(ctx, func(pc *pconn) error {
+		entries, err := r.searchSIDs(ctx, pc, bin, "sAMAccountName", "cn", "objectSid")
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			b, err := parseSID(e.GetRawAttributeValue("objectSid"))
+			if err != nil || byBin[b] == "" {
+				continue
+			}
+			if gs := r.toGroups([]*ldap.Entry{e}); len(gs) == 1 {
+				out[byBin[b]] = gs[0]
+			}
+		}
+		return nil
+	})
+	return out, err
 }
 
 // inChainGroups is the fallback when tokenGroups is not available: the

@@ -33,6 +33,31 @@ func parseSID(b []byte) (sid, error) {
 	return sid(b), nil
 }
 
+// parseSIDString reads the S-1-5-21-... form back into a sid.
+func parseSIDString(s string) (sid, error) {
+	parts := strings.Split(s, "-")
+	if len(parts) < 3 || parts[0] != "S" || parts[1] != "1" || len(parts)-3 > maxSubAuthorities {
+		return "", errBadSID
+	}
+	auth, err := strconv.ParseUint(parts[2], 10, 48)
+	if err != nil {
+		return "", errBadSID
+	}
+	b := make([]byte, 8, 8+4*(len(parts)-3))
+	b[0], b[1] = 1, byte(len(parts)-3)
+	for i := 0; i < 6; i++ {
+		b[7-i] = byte(auth >> (8 * i))
+	}
+	for _, p := range parts[3:] {
+		v, err := strconv.ParseUint(p, 10, 32)
+		if err != nil {
+			return "", errBadSID
+		}
+		b = binary.LittleEndian.AppendUint32(b, uint32(v))
+	}
+	return sid(b), nil
+}
+
 // subAuthorities is the count of sub-authorities; s must come from parseSID.
 func (s sid) subAuthorities() int { return int(s[1]) }
 

@@ -206,3 +206,17 @@ func (s sid) rid() (uint32, bool) {
 	}
 	return binary.LittleEndian.Uint32([]byte(s[8+4*(n-1):])), true
 }
+
+func TestParseSIDString(t *testing.T) {
+	for _, s := range []string{"S-1-5-21-1004336348-1177238915-682003330-512", "S-1-18-1", "S-1-5-32-545", "S-1-0"} {
+		b, err := parseSIDString(s)
+		if err != nil || b.String() != s {
+			t.Errorf("%s: %v %s", s, err, b.String())
+		}
+	}
+	for _, s := range []string{"", "S-1", "S-2-5-21", "S-1-5-x", "S-1-5-4294967296", "S-1-281474976710656-1", "S-1-5-1-2-3-4-5-6-7-8-9-10-11-12-13-14-15-16", "s-1-5-21"} {
+		if _, err := parseSIDString(s); err == nil {
+			t.Errorf("%q parsed", s)
+		}
+	}
+}

@@ -31,6 +31,7 @@ import (
 	"github.com/goauthenntlm/goauthenntlm/pkg/dc"
 	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
 	"github.com/goauthenntlm/goauthenntlm/pkg/identity"
+	"github.com/goauthenntlm/goauthenntlm/pkg/kerberos"
 )
 
 // Authorizer answers mod_authnz_fcgi's AUTHENTICATOR calls. Create it with
@@ -48,8 +49,13 @@ type Authorizer struct {
 	trusts   *trusts      // nil when no domain has LDAP settings
 	cookie   *loginCookie // nil when the login cookie is off
 
+	krb     KerberosAcceptor      // nil when no domain has a keytab_file
+	replay  *kerberos.ReplayCache // krb's, when built from the config
+	krbWarn warnLimiter
+
 	obs            Observer
 	kerberosLogged atomic.Bool
+	rc4Logged      atomic.Bool
 	bindingKey     []byte
 	certs          certBindings // Extended Protection: each TLS certificate's binding
 }
@@ -84,6 +90,12 @@ type Options struct {
 	Groups GroupSource
 	// Observer, when set, is told each decision (metrics).
 	Observer Observer
+	// Kerberos, when set, replaces the acceptor built from the domains'
+	// keytab_file settings.
+	Kerberos KerberosAcceptor
+	// KerberosReplay is the replay cache of the Authorizer this one
+	// replaces (a reload), so a reload does not let a token in twice.
+	KerberosReplay *kerberos.ReplayCache
 }
 
 // GroupSource looks up users' group memberships: *adgroup.Directory, in
@@ -162,6 +174,16 @@ func New(cfg *config.Config, opt Options) (*Authorizer, error) {
 		a.accounts = &accounts{dir: dir, m: map[string]account{}}
 		a.trusts = &trusts{dir: dir, m: map[string]trustList{}}
 	}
+	if a.krb = opt.Kerberos; a.krb == nil {
+		acc, err := kerberos.FromConfig(cfg, opt.KerberosReplay)
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		if acc != nil {
+			a.krb, a.replay = acc, acc.Replay()
+		}
+	}
 	newRelay := opt.NewRelay
 	if newRelay == nil {
 		newRelay = func(c dc.Config) (dc.Relay, error) { return dc.NewPool(c) }
@@ -219,6 +241,10 @@ func (a *Authorizer) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// KerberosReplay is the Kerberos replay cache, to hand to the Authorizer
+// that replaces this one on a reload; nil without Kerberos.
+func (a *Authorizer) KerberosReplay() *kerberos.ReplayCache { return a.replay }
 
 // Table is the connection table, to hand to the Authorizer that replaces
 // this one on a reload.

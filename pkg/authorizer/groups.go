@@ -27,8 +27,9 @@ type groups struct {
 
 	flights flight.Group[*held] // by groupsKey: lookups in progress
 
-	mu  sync.Mutex
-	mem map[string]*held
+	mu   sync.Mutex
+	mem  map[string]*held
+	sids map[string]sidName // PAC SIDs named, by identity.Key(SID, domain)
 }
 
 // held is one user's groups, ready to answer with.
@@ -43,7 +44,7 @@ type held struct {
 const maxMemberships = 100000
 
 func newGroups(dir GroupSource, log *slog.Logger, obs Observer) *groups {
-	return &groups{dir: dir, log: log, obs: obs, mem: map[string]*held{}}
+	return &groups{dir: dir, log: log, obs: obs, mem: map[string]*held{}, sids: map[string]sidName{}}
 }
 
 // refresh fetches user's memberships in the background, after a login:

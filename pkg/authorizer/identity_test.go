@@ -108,15 +108,15 @@ func TestCanonicalAccount(t *testing.T) {
 
 	// The DC accepted it, but the directory cannot say whose it is.
 	s.accounts.m = map[string]account{}
-	dir.err = errors.New("ldap: connection refused")
+	dir.setErr(errors.New("ldap: connection refused"))
 	if code, user, _ := login("jdoe", "EXAMPLE"); code != http.StatusServiceUnavailable {
 		t.Errorf("directory down: %d %q, want 503", code, user)
 	}
-	dir.err = adgroup.ErrAmbiguous
+	dir.setErr(adgroup.ErrAmbiguous)
 	if code, user, _ := login("jdoe", "EXAMPLE"); code != http.StatusForbidden {
 		t.Errorf("ambiguous name: %d %q, want 403", code, user)
 	}
-	dir.err = nil
+	dir.setErr(nil)
 	dir.accounts = map[string]string{}
 	if code, user, _ := login("jdoe", "EXAMPLE"); code != http.StatusForbidden {
 		t.Errorf("no such account in the directory: %d %q, want 403", code, user)
@@ -167,7 +167,7 @@ func TestServedDomainLabels(t *testing.T) {
 
 	// The list is kept: a directory outage after it was read changes
 	// nothing; without it, 503.
-	dir.err = errors.New("ldap: connection refused")
+	dir.setErr(errors.New("ldap: connection refused"))
 	if code, _ := login("CHILD"); code != http.StatusForbidden {
 		t.Errorf("kept list, directory down: %d, want 403", code)
 	}

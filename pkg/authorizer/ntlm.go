@@ -37,6 +37,11 @@ func (p *pending) Close() { p.hs.Close() }
 // inside SPNEGO.
 func (a *Authorizer) ntlm(ctx context.Context, r *request, c credentials) *fcgi.Response {
 	if c.scheme == config.SchemeNegotiate && !isRawNTLM(c.token) {
+		if a.krb != nil {
+			if tok, wrapped, ok := kerberosToken(c.token); ok {
+				return a.kerberosLogin(ctx, r, tok, wrapped)
+			}
+		}
 		inner, err := a.unwrapSPNEGO(r, c.token)
 		if err != nil {
 			r.log.Info("bad Negotiate token", "err", err)

@@ -40,6 +40,14 @@ func (f *fakeDir) calls(n *int) int {
 	return *n
 }
 
+// setErr makes the directory fail with err, under the lock: logins leave
+// group lookups running in the background that read it.
+func (f *fakeDir) setErr(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.err = err
+}
+
 func newFakeDir() *fakeDir {
 	return &fakeDir{
 		groups:   map[string][]string{identity.Key("jdoe", "EXAMPLE"): {"WebUsers", "Domain Users"}},
@@ -146,9 +154,7 @@ func TestGroupsAndAccounts(t *testing.T) {
 	}
 	// The directory is down: no login under a name it did not confirm,
 	// and no group answer.
-	dir.mu.Lock()
-	dir.err = errors.New("LDAP down")
-	dir.mu.Unlock()
+	dir.setErr(errors.New("LDAP down"))
 	s.dcs["EXAMPLE"].SetPassword("newcomer", "pw")
 	if r := newClient(42002).ntlmLogin(t, s.Authorizer, "newcomer", "EXAMPLE", "pw"); r.Status != 503 {
 		t.Errorf("login while the directory is down: %d, want 503", r.Status)

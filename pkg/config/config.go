@@ -169,6 +169,14 @@ type Domain struct {
 	LDAPBindPasswordFile string   `toml:"ldap_bind_password_file"`
 	LDAPCAFile           string   `toml:"ldap_ca_file"`
 	LDAPStartTLS         bool     `toml:"ldap_start_tls"`
+
+	// Kerberos, inside the Negotiate scheme (package kerberos). Empty
+	// KeytabFile: Kerberos tokens are answered with a challenge for NTLM.
+	// ServicePrincipals default to HTTP/ each of auth.server_names;
+	// MaxClockSkew (0: 5m) is how far a client's clock may be off.
+	KeytabFile        string   `toml:"keytab_file"`
+	ServicePrincipals []string `toml:"service_principals"`
+	MaxClockSkew      Duration `toml:"max_clock_skew"`
 }
 
 // Groups is the memberships cache shared by the authorizer and
@@ -323,6 +331,7 @@ func Parse(path string, data []byte) (*Config, error) {
 	for i := range c.Domains {
 		c.Domains[i].LDAPBindPasswordFile = resolve(base, c.Domains[i].LDAPBindPasswordFile)
 		c.Domains[i].LDAPCAFile = resolve(base, c.Domains[i].LDAPCAFile)
+		c.Domains[i].KeytabFile = resolve(base, c.Domains[i].KeytabFile)
 	}
 	for i := range c.Cookie.SecretFiles {
 		c.Cookie.SecretFiles[i] = resolve(base, c.Cookie.SecretFiles[i])
@@ -397,6 +406,28 @@ func (c *Config) Domain(name string) (*Domain, bool) {
 		}
 	}
 	return nil, false
+}
+
+// Principals are the service principals d accepts Kerberos tickets for,
+// without realm: service_principals, else HTTP/ each of auth.server_names.
+// Never a name from a request's Host header.
+func (c *Config) Principals(d *Domain) []string {
+	if len(d.ServicePrincipals) > 0 {
+		return d.ServicePrincipals
+	}
+	p := make([]string, 0, len(c.Auth.ServerNames))
+	for _, n := range c.Auth.ServerNames {
+		p = append(p, "HTTP/"+n)
+	}
+	return p
+}
+
+// ClockSkew is d's max_clock_skew, 5m when not set.
+func (d *Domain) ClockSkew() time.Duration {
+	if d.MaxClockSkew == 0 {
+		return 5 * time.Minute
+	}
+	return d.MaxClockSkew.D()
 }
 
 // Discovers reports whether d's DCs come from DNS: it names no dcs, only
@@ -531,6 +562,9 @@ func (c *Config) validate(data []byte) error {
 			}
 		}
 	}
+	for i := range c.Domains {
+		c.validateKerberos(data, i, bad)
+	}
 	if c.Auth.NameFormat == NameSAM && len(c.Domains) > 1 {
 		// A bare user name cannot say which domain it is from: OTHER\jdoe
 		// and EXAMPLE\jdoe, two accounts, would both be REMOTE_USER "jdoe",
@@ -608,4 +642,31 @@ func validVarName(s string) bool {
 		}
 	}
 	return true
+}
+
+// validateKerberos checks the i-th domain's Kerberos settings.
+func (c *Config) validateKerberos(data []byte, i int, bad func(int, string, ...any)) {
+	d := &c.Domains[i]
+	if d.MaxClockSkew < 0 {
+		bad(domainKeyLine(data, i, "max_clock_skew"), "domain %q: max_clock_skew must not be negative", d.Name)
+	}
+	if d.KeytabFile == "" {
+		if len(d.ServicePrincipals) > 0 {
+			bad(domainKeyLine(data, i, "service_principals"), "domain %q: service_principals needs keytab_file", d.Name)
+		}
+		return
+	}
+	line := domainKeyLine(data, i, "keytab_file")
+	if d.DNSName == "" {
+		bad(line, "domain %q: keytab_file needs dns_name (the Kerberos realm is its upper case)", d.Name)
+	}
+	if len(c.Principals(d)) == 0 {
+		bad(line, "domain %q: keytab_file needs service_principals, or auth.server_names to default them to HTTP/<name>", d.Name)
+	}
+	for _, p := range d.ServicePrincipals {
+		svc, host, ok := strings.Cut(p, "/")
+		if !ok || svc == "" || host == "" || strings.ContainsAny(p, "@ \t") || strings.Count(p, "/") != 1 {
+			bad(domainKeyLine(data, i, "service_principals"), "domain %q: service principal %q: write it as HTTP/host.name, without @REALM", d.Name, p)
+		}
+	}
 }

@@ -59,6 +59,11 @@ func TestErrors(t *testing.T) {
 		{"channel binding", "[auth]\nchannel_binding = \"accept\"\n" + minimal, `x.toml:2: auth.channel_binding: channel_binding "accept": use off, when-sent or required`},
 		{"server name with port", "[auth]\nserver_names = [\"www.example.test:8443\"]\n" + minimal, `x.toml:2: auth.server_names: "www.example.test:8443" is not a host name`},
 		{"server name as URL", "[auth]\nserver_names = [\"https://www.example.test\"]\n" + minimal, `is not a host name`},
+		{"keytab without dns_name", minimal + "keytab_file = \"/k\"\nservice_principals = [\"HTTP/www.example.test\"]\n", `x.toml:5: domain "EXAMPLE": keytab_file needs dns_name`},
+		{"keytab without principals", minimal + "dns_name = \"example.test\"\nkeytab_file = \"/k\"\n", `x.toml:6: domain "EXAMPLE": keytab_file needs service_principals, or auth.server_names`},
+		{"principal with realm", minimal + "dns_name = \"example.test\"\nkeytab_file = \"/k\"\nservice_principals = [\"HTTP/www.example.test@EXAMPLE.TEST\"]\n", `x.toml:7: domain "EXAMPLE": service principal "HTTP/www.example.test@EXAMPLE.TEST": write it as HTTP/host.name`},
+		{"principals without keytab", minimal + "service_principals = [\"HTTP/www.example.test\"]\n", `x.toml:5: domain "EXAMPLE": service_principals needs keytab_file`},
+		{"negative skew", minimal + "max_clock_skew = \"-1m\"\n", `x.toml:5: domain "EXAMPLE": max_clock_skew must not be negative`},
 		{"server name as SPN", "[auth]\nserver_names = [\"HTTP/www.example.test\"]\n" + minimal, `is not a host name`},
 		{"server name upper case", "[auth]\nserver_names = [\"WWW.example.test\"]\n" + minimal, `x.toml:2: auth.server_names: write "WWW.example.test" in lower case`},
 		{"server name twice", "[auth]\nserver_names = [\"a.test\", \"a.test\"]\n" + minimal, `auth.server_names: "a.test" is listed twice`},
@@ -144,5 +149,19 @@ func TestTwoDomainsNameFormat(t *testing.T) {
 		if _, err := Parse("x.toml", []byte("[auth]\nname_format = \""+f+"\"\n"+two)); err != nil {
 			t.Errorf("name_format %s with two domains: %v", f, err)
 		}
+	}
+}
+
+func TestKerberosDefaults(t *testing.T) {
+	c, err := Parse("/etc/x.toml", []byte("[auth]\nserver_names = [\"www.example.test\", \"intranet\"]\n"+minimal+"dns_name = \"example.test\"\nkeytab_file = \"http.keytab\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &c.Domains[0]
+	if got := strings.Join(c.Principals(d), ","); got != "HTTP/www.example.test,HTTP/intranet" {
+		t.Errorf("principals %s", got)
+	}
+	if d.ClockSkew() != 5*time.Minute || d.KeytabFile != "/etc/http.keytab" {
+		t.Errorf("skew %v keytab %s", d.ClockSkew(), d.KeytabFile)
 	}
 }

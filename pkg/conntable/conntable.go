@@ -52,6 +52,7 @@ const (
 	SchemeNegotiate                   // an NTLM handshake in "Negotiate" headers, raw or in SPNEGO
 	SchemeBasic                       // a password relayed as an NTLM login
 	SchemeCookie                      // the login cookie of an earlier login
+	SchemeKerberos                    // a Kerberos ticket in "Negotiate" headers, checked with the keytab
 )
 
 // String returns the scheme's name as in the Authorization header, for logs.
@@ -65,6 +66,8 @@ func (s Scheme) String() string {
 		return "Basic"
 	case SchemeCookie:
 		return "Cookie"
+	case SchemeKerberos:
+		return "Kerberos"
 	}
 	return "unknown"
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/authorizer"
+	"github.com/goauthenntlm/goauthenntlm/pkg/kerberos"
 )
 
 const ns = "goauthenntlm"
@@ -37,6 +38,8 @@ type Metrics struct {
 	reused        [2]prometheus.Counter  // by authorizer.Via
 	groupsCached  [2]prometheus.Counter  // miss, hit
 	groupLookups  [3]prometheus.Counter  // by authorizer.LookupResult
+	krbRefused    *prometheus.CounterVec // cause
+	pacSIDs       prometheus.Counter
 	epaRefused    *prometheus.CounterVec // cause
 }
 
@@ -74,10 +77,17 @@ func New(src Source, health *Health) *Metrics {
 	m.groupLookups[authorizer.LookupStale] = lookups.WithLabelValues("stale")
 	m.groupLookups[authorizer.LookupFailed] = lookups.WithLabelValues("failed")
 
+	m.krbRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "kerberos_refused_total",
+		Help: "Kerberos tokens refused, by cause (no_key, kvno, decrypt, enctype, skew, ticket_time, realm, replay, pac, malformed, replay_full): the WARN line of each says the remedy."}, []string{"cause"})
+	for _, c := range kerberos.Causes {
+		m.krbRefused.WithLabelValues(string(c))
+	}
+	m.pacSIDs = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "pac_sid_searches_total",
+		Help: "Directory searches naming the group SIDs of Kerberos PACs: once per SID and groups.cache_ttl, not per login."})
 	m.epaRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "epa_refused_total",
 		Help: "NTLM logins refused by Extended Protection before the DC saw them, by cause: binding_mismatch, binding_missing, binding_over_http, target_name, malformed."},
 		[]string{"cause"})
-	m.reg.MustRegister(m.logins, m.loginDuration, m.responses, reused, cached, lookups, m.epaRefused,
+	m.reg.MustRegister(m.logins, m.loginDuration, m.responses, reused, cached, lookups, m.krbRefused, m.pacSIDs, m.epaRefused,
 		&gauges{src: src, health: health},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -93,6 +103,14 @@ func (m *Metrics) Login(o authorizer.Outcome) {
 	m.logins.WithLabelValues(scheme, result, status).Inc()
 	m.loginDuration.WithLabelValues(scheme, result).Observe(o.Took.Seconds())
 }
+
+var _ authorizer.KerberosObserver = (*Metrics)(nil)
+
+// KerberosRefused implements authorizer.KerberosObserver.
+func (m *Metrics) KerberosRefused(c kerberos.Cause) { m.krbRefused.WithLabelValues(string(c)).Inc() }
+
+// PACSIDSearch implements authorizer.KerberosObserver.
+func (m *Metrics) PACSIDSearch() { m.pacSIDs.Inc() }
 
 // Answered implements authorizer.Observer.
 func (m *Metrics) Answered(code int) {

@@ -2,7 +2,8 @@
 // by reading the configuration file alone, so that a start or a reload
 // fails before it happens, with every problem listed: that each file it
 // names can be read by the user running the check and holds what it
-// should, that the memberships cache directory is writable, and (Probe)
+// should, that the memberships cache directory is writable and cannot be
+// replaced by its owner, and (Probe)
 // that each domain controller and LDAP server answers.
 //
 // ntlm-fcgi-authorizer -check runs Files; -check -probe runs Probe too.
@@ -82,6 +83,8 @@ func Files(cfg *config.Config) []error {
 	}
 	if ldap {
 		if err := cacheDir(cfg.Groups.CacheDir, cfg.Groups.HelperUsers); err != nil {
+			errs = append(errs, cfg.Problem([]string{"groups", "cache_dir"}, "groups.cache_dir: %v", err))
+		} else if err := movable(cfg.Groups.CacheDir); err != nil {
 			errs = append(errs, cfg.Problem([]string{"groups", "cache_dir"}, "groups.cache_dir: %v", err))
 		}
 	}

@@ -81,7 +81,15 @@ func TestFilesEveryProblem(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, "nocache"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if errs := Files(cfg); len(errs) != 0 {
+	errs := Files(cfg)
+	if os.Geteuid() != 0 && runtime.GOOS != "windows" {
+		// The cache is this user's, in a directory of this user's (the
+		// test's): it could replace the cache by a link (TestCacheDirMovable).
+		if len(errs) == 1 && strings.Contains(errs[0].Error(), "can be replaced by a link") {
+			errs = nil
+		}
+	}
+	if len(errs) != 0 {
 		t.Errorf("complete config: %v", errs)
 	}
 
@@ -90,7 +98,7 @@ func TestFilesEveryProblem(t *testing.T) {
 	write("ldap.pass", "\n")
 	write("ca.pem", "not a certificate\n")
 	write("cookie.key", "short\n")
-	errs := Files(cfg)
+	errs = Files(cfg)
 	for i, want := range []string{"at least 16 characters", "is empty", "holds no PEM certificate", "need at least"} {
 		if i >= len(errs) || !strings.Contains(errs[i].Error(), want) {
 			t.Errorf("bad contents: problems %v, want #%d to say %q", errs, i, want)
@@ -166,6 +174,98 @@ func TestCacheDirGroup(t *testing.T) {
 	if err := cacheDir(dir, []string{"www-data"}); err != nil {
 		t.Errorf("2750 root:www-data: %v", err)
 	}
+}
+
+// The cache's owner must not be able to replace it by a link, which root
+// would follow when it puts the cache right: no directory above it (as
+// named, or with links resolved) is the owner's or writable by it, but for
+// a sticky one (/tmp) holding only others' entries.
+func TestCacheDirMovable(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no file owners")
+	}
+	if os.Geteuid() != 0 {
+		// A user's directory in a directory of its own: always movable.
+		dir := filepath.Join(t.TempDir(), "groups")
+		if err := os.Mkdir(dir, 0o750); err != nil {
+			t.Fatal(err)
+		}
+		if err := movable(dir); err == nil || !strings.Contains(err.Error(), "is its own") {
+			t.Errorf("a cache in its owner's directory: %v", err)
+		}
+		t.Skip("the other cases need root, to give directories to other users")
+	}
+	const owner, other, group = 4242, 4343, 4444
+	inGroup := func(gid uint32) bool { return gid == group }
+	type dir struct {
+		rel       string
+		mode      os.FileMode
+		uid, gid  int
+		linkToRel string // a link to base/linkToRel instead
+	}
+	for _, tt := range []struct {
+		name  string
+		dirs  []dir  // made in order, under a root-owned base
+		cache string // relative to base
+		want  string // "" = accepted
+	}{
+		{"parent root's 0755", []dir{{"p", 0o755, 0, 0, ""}, {"p/groups", 0o2750, owner, group, ""}}, "p/groups", ""},
+		{"parent the owner's", []dir{{"p", 0o755, owner, owner, ""}, {"p/groups", 0o2750, owner, group, ""}}, "p/groups", "is its own"},
+		{"grandparent the owner's", []dir{{"g", 0o755, owner, owner, ""}, {"g/p", 0o755, 0, 0, ""}, {"g/p/groups", 0o2750, owner, group, ""}}, "g/p/groups", "is its own"},
+		{"parent writable by all", []dir{{"p", 0o777, 0, 0, ""}, {"p/groups", 0o2750, owner, group, ""}}, "p/groups", "every user"},
+		{"parent writable by the owner's group", []dir{{"p", 0o775, 0, group, ""}, {"p/groups", 0o2750, owner, group, ""}}, "p/groups", "its group 4444"},
+		{"parent writable by another group", []dir{{"p", 0o775, 0, other, ""}, {"p/groups", 0o2750, owner, group, ""}}, "p/groups", ""},
+		{"sticky parent, the cache the owner's", []dir{{"tmp", 0o1777, 0, 0, ""}, {"tmp/groups", 0o2750, owner, group, ""}}, "tmp/groups", "which is the owner's"},
+		{"sticky grandparent, parent root's (the stacks)", []dir{{"tmp", 0o1777, 0, 0, ""}, {"tmp/pub", 0o755, 0, 0, ""}, {"tmp/pub/groups", 0o2750, owner, group, ""}}, "tmp/pub/groups", ""},
+		{"a link to a cache in the owner's directory", []dir{{"o", 0o755, owner, owner, ""}, {"o/groups", 0o2750, owner, group, ""}, {"p", 0o755, 0, 0, ""}, {"p/groups", 0, 0, 0, "o/groups"}}, "p/groups", "is its own"},
+		{"the cache root's", []dir{{"p", 0o755, owner, owner, ""}, {"p/groups", 0o750, 0, 0, ""}}, "p/groups", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			base := t.TempDir()
+			for _, d := range tt.dirs {
+				p := filepath.Join(base, d.rel)
+				if d.linkToRel != "" {
+					if err := os.Symlink(filepath.Join(base, d.linkToRel), p); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
+				if err := os.Mkdir(p, 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chown(p, d.uid, d.gid); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(p, d.mode&0o777|modeBits(d.mode)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cache := filepath.Join(base, tt.cache)
+			var err error
+			if fi, _ := os.Stat(cache); fi != nil && fi.Sys() != nil {
+				if uid, _ := fileUID(fi); uid == 0 {
+					err = movable(cache) // root's: not checked
+				} else {
+					err = movableBy(cache, owner, "owner", inGroup)
+				}
+			}
+			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Errorf("movable(%s) = %v, want %q", tt.cache, err, tt.want)
+			}
+		})
+	}
+}
+
+// modeBits are the setgid and sticky bits of m, as os.Chmod takes them.
+func modeBits(m os.FileMode) os.FileMode {
+	var b os.FileMode
+	if m&0o2000 != 0 {
+		b |= os.ModeSetgid
+	}
+	if m&0o1000 != 0 {
+		b |= os.ModeSticky
+	}
+	return b
 }
 
 // testCA is a fresh self-signed certificate in PEM.

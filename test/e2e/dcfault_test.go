@@ -167,13 +167,7 @@ func TestNTLMBlocked(t *testing.T) {
 	if testing.Short() {
 		t.Skip("restarts the DC: not in -short")
 	}
-	b, err := os.ReadFile(filepath.Join(s.env["DC_DIR"], "profile"))
-	profile := strings.TrimSpace(string(b))
-	if err != nil || profile == "" {
-		profile = "default"
-	}
-	s.ctl(t, "dc-restart", "ntlm-disabled")
-	defer s.ctl(t, "dc-restart", profile)
+	s.dcProfile(t, "ntlm-disabled")
 	// A fresh authorizer: the WARN line is once an hour per DC and status.
 	s.ctl(t, "restart-authz")
 	off := s.logOffset(t)
@@ -279,4 +273,17 @@ func chromiumLogin(t *testing.T, s *stack, path, user, password string) (status,
 		t.Fatal(err)
 	}
 	return p.Status, len(u.Prompts())
+}
+
+// dcProfile restarts the stack's DC with profile (scripts/dc.sh: default,
+// hardened, ntlm-disabled), and with the profile it had when t ends.
+func (s *stack) dcProfile(t *testing.T, profile string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.env["DC_DIR"], "profile"))
+	was := strings.TrimSpace(string(b))
+	if err != nil || was == "" {
+		was = "default"
+	}
+	s.ctl(t, "dc-restart", profile)
+	t.Cleanup(func() { s.ctl(t, "dc-restart", was) })
 }

@@ -25,12 +25,13 @@ import (
 
 // Where the package puts what the test looks at.
 const (
-	debPkg     = "goauthenntlm"
-	debUnit    = "/lib/systemd/system/ntlm-fcgi-authorizer.service"
-	debEtc     = "/etc/goauthenntlm"
-	debCache   = "/var/cache/goauthenntlm"
-	debSnippet = "/etc/apache2/conf-available/goauthenntlm.conf"
-	debAuthz   = "/usr/bin/ntlm-fcgi-authorizer"
+	debPkg      = "goauthenntlm"
+	debUnit     = "/lib/systemd/system/ntlm-fcgi-authorizer.service"
+	debTmpfiles = "/usr/lib/tmpfiles.d/goauthenntlm.conf"
+	debEtc      = "/etc/goauthenntlm"
+	debCache    = "/var/cache/goauthenntlm"
+	debSnippet  = "/etc/apache2/conf-available/goauthenntlm.conf"
+	debAuthz    = "/usr/bin/ntlm-fcgi-authorizer"
 )
 
 // TestDebPackage builds the Debian package (make deb) twice and wants the
@@ -165,24 +166,33 @@ func TestDebPackage(t *testing.T) {
 	if !bytes.Equal(readFile(t, confFile), example) {
 		t.Error("conf.toml is not conf.toml.example")
 	}
-	cacheMode, cacheUser, cacheGroup := unitCache(t)
-	for _, f := range []struct {
+	type want struct {
 		path       string
 		mode       fs.FileMode
 		owner, grp string
-	}{
+	}
+	// The groups cache and its parent (root's: the service user must not
+	// replace the cache by a link for root to follow), as the tmpfiles.d
+	// file says.
+	var cache []want
+	for _, d := range tmpfilesDirs(t, repoFile(t, "apache/goauthenntlm-tmpfiles.conf")) {
+		cache = append(cache, want{d.path, d.mode, d.owner, d.group})
+	}
+	if len(cache) != 2 || cache[0].path != debCache || cache[0].owner != "root" || cache[1].path != filepath.Join(debCache, "groups") {
+		t.Errorf("apache/goauthenntlm-tmpfiles.conf makes %v, not a root-owned %s and its groups: adapt this test", cache, debCache)
+	}
+	for _, f := range append(cache, []want{
 		{debAuthz, 0o755, "root", "root"},
 		{"/usr/bin/ntlm-group-check", 0o755, "root", "root"},
 		{"/usr/bin/ntlm-migrate", 0o755, "root", "root"},
 		{debUnit, 0o644, "root", "root"},
+		{debTmpfiles, 0o644, "root", "root"},
 		{debSnippet, 0o644, "root", "root"},
 		{debEtc, fs.ModeDir | 0o750, "root", "goauthenntlm"},
 		{confFile, 0o640, "root", "goauthenntlm"},
 		{secretFile, 0o640, "root", "goauthenntlm"},
 		{apacheFile, 0o600, "root", "root"}, // Apache reads its config as root
-		{debCache, fs.ModeDir | 0o755, "goauthenntlm", "goauthenntlm"},
-		{filepath.Join(debCache, "groups"), cacheMode, cacheUser, cacheGroup},
-	} {
+	}...) {
 		checkOwner(t, f.path, f.mode, f.owner, f.grp)
 	}
 	// The unit names the installed programs; the snippet is available, not

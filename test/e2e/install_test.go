@@ -56,7 +56,6 @@ func TestInstall(t *testing.T) {
 		t.Error("conf.toml is not conf.toml.example")
 	}
 
-	cacheMode, cacheUser, cacheGroup := unitCache(t)
 	root := os.Geteuid() == 0
 	// Ownership is checked where the install can give it: as root, the
 	// groups existing.
@@ -68,28 +67,37 @@ func TestInstall(t *testing.T) {
 		return -1
 	}
 	ours := gid("goauthenntlm")
-	cacheUID := -1
-	if u, err := user.Lookup(cacheUser); err == nil && root && ours >= 0 {
-		cacheUID, _ = strconv.Atoi(u.Uid)
+	uid := func(name string) int {
+		if u, err := user.Lookup(name); err == nil && root && ours >= 0 {
+			n, _ := strconv.Atoi(u.Uid)
+			return n
+		}
+		return -1
 	}
-	for _, f := range []struct {
+	type want struct {
 		path string
 		mode fs.FileMode
 		uid  int // -1: not checked
 		gid  int // -1: not checked
-	}{
+	}
+	// The groups cache and its parent, as the tmpfiles.d file says.
+	var cache []want
+	for _, d := range tmpfilesDirs(t, repoFile(t, "apache/goauthenntlm-tmpfiles.conf")) {
+		cache = append(cache, want{filepath.Join(dest, d.path), d.mode, uid(d.owner), gidIf(ours, gid(d.group))})
+	}
+	for _, f := range append(cache, []want{
 		{etc, fs.ModeDir | 0o750, -1, ours},
 		{conf, 0o640, -1, ours},
 		{secretFile, 0o640, -1, ours},
 		{apacheFile, 0o600, rootID(ours), rootID(ours)}, // Apache reads its config as root
-		{filepath.Join(dest, "var/cache/goauthenntlm/groups"), cacheMode, cacheUID, gidIf(ours, gid(cacheGroup))},
 		{filepath.Join(dest, "usr/local/bin/ntlm-fcgi-authorizer"), 0o755, -1, -1},
 		{filepath.Join(dest, "usr/local/bin/ntlm-group-check"), 0o755, -1, -1},
 		{filepath.Join(dest, "usr/local/bin/ntlm-migrate"), 0o755, -1, -1},
 		{filepath.Join(dest, "usr/local/share/doc/goauthenntlm/README.md"), 0o644, -1, -1},
 		{filepath.Join(dest, "etc/systemd/system/ntlm-fcgi-authorizer.service"), 0o644, -1, -1},
+		{filepath.Join(dest, "etc/tmpfiles.d/goauthenntlm.conf"), 0o644, -1, -1},
 		{filepath.Join(dest, "etc/apache2/conf-available/goauthenntlm.conf"), 0o644, -1, -1},
-	} {
+	}...) {
 		fi, err := os.Stat(f.path)
 		if err != nil {
 			t.Error(err)
@@ -226,27 +234,39 @@ func readTrimmed(t *testing.T, path string) string {
 	return strings.TrimSpace(string(b))
 }
 
-// unitCache is how the systemd unit makes the groups cache at every start,
-// which the install must match: its "ExecStartPre=+/usr/bin/install -d"
-// line for the cache, else its CacheDirectoryMode and its user.
-func unitCache(t *testing.T) (mode fs.FileMode, owner, group string) {
+// tmpfilesDir is a "d" line of the tmpfiles.d file: a directory of the
+// groups cache as the install makes it and the unit's start puts it right.
+type tmpfilesDir struct {
+	path         string
+	mode         fs.FileMode
+	owner, group string
+}
+
+// tmpfilesDirs are the "d" lines of the tmpfiles.d file at path.
+func tmpfilesDirs(t *testing.T, path string) []tmpfilesDir {
 	t.Helper()
-	b, err := os.ReadFile(repoFile(t, "apache/ntlm-fcgi-authorizer.service"))
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var perm string
-	if m := regexp.MustCompile(`(?m)^ExecStartPre=\+?/usr/bin/install -d -m ([0-7]+) -o (\S+) -g (\S+) /var/cache/goauthenntlm/groups$`).FindSubmatch(b); m != nil {
-		perm, owner, group = string(m[1]), string(m[2]), string(m[3])
-	} else if m := regexp.MustCompile(`(?m)^CacheDirectoryMode=(0[0-7]+)$`).FindSubmatch(b); m != nil {
-		perm, owner, group = string(m[1]), "goauthenntlm", "goauthenntlm"
-	} else {
-		t.Fatal("the unit says neither how to make the groups cache nor its CacheDirectoryMode: adapt this test")
+	var dirs []tmpfilesDir
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 5 || f[0] != "d" {
+			continue
+		}
+		n, err := strconv.ParseUint(f[2], 8, 32)
+		if err != nil {
+			t.Fatalf("%s: mode %q: %v", path, f[2], err)
+		}
+		mode := fs.ModeDir | fs.FileMode(n&0o777)
+		if n&0o2000 != 0 {
+			mode |= fs.ModeSetgid
+		}
+		dirs = append(dirs, tmpfilesDir{path: f[1], mode: mode, owner: f[3], group: f[4]})
 	}
-	n, _ := strconv.ParseUint(perm, 8, 32)
-	mode = fs.ModeDir | fs.FileMode(n&0o777)
-	if n&0o2000 != 0 {
-		mode |= fs.ModeSetgid
+	if len(dirs) == 0 {
+		t.Fatalf("%s has no \"d\" line: adapt this test", path)
 	}
-	return mode, owner, group
+	return dirs
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -148,14 +149,26 @@ func TestNegotiate(t *testing.T) {
 			}
 		})
 	}
-	// A Kerberos token (NTLM offered only after it) gets a challenge for
-	// NTLM alone, so that the browser falls back.
+	// A Kerberos token (NTLM offered only after it): where Kerberos is
+	// served (the stack's keytab_file), a token it cannot accept gets the
+	// challenges again; where it is not, a challenge for NTLM alone. Either
+	// way the browser falls back to NTLM.
 	krb, err := (&spnego.NegTokenInit{MechTypes: []asn1.ObjectIdentifier{spnego.OIDMSKerberos, spnego.OIDNTLM}, MechToken: []byte{0x60, 0x03, 0x06, 0x01, 0x00}}).Marshal()
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, hdr, _ := do(t, http.DefaultClient, s.url("/private/whoami"), "Negotiate "+base64.StdEncoding.EncodeToString(krb))
-	if code != 401 || hdr != "NTLM" {
-		t.Errorf("Kerberos token: %d %q, want 401 \"NTLM\"", code, hdr)
+	h := "Negotiate " + base64.StdEncoding.EncodeToString(krb)
+	if code, hdr, _ := do(t, http.DefaultClient, s.url("/private/whoami"), h); code != 401 || hdr != "Negotiate" {
+		t.Errorf("Kerberos token, Kerberos served: %d %q, want 401 \"Negotiate\"", code, hdr)
+	}
+	keytab := regexp.MustCompile(`(?m)^keytab_file = .*$`)
+	s.reconfigure(t, func(c string) string {
+		if !keytab.MatchString(c) {
+			t.Fatalf("the stack's config has no keytab_file:\n%s", c)
+		}
+		return keytab.ReplaceAllString(c, "")
+	})
+	if code, hdr, _ := do(t, http.DefaultClient, s.url("/private/whoami"), h); code != 401 || hdr != "NTLM" {
+		t.Errorf("Kerberos token, Kerberos not served: %d %q, want 401 \"NTLM\"", code, hdr)
 	}
 }

@@ -137,6 +137,9 @@ type fcgiClient struct {
 	serverAddr string
 	serverPort string
 	timeout    time.Duration
+	// secret is the caller secret the stack's config asks of Apache
+	// (caller_secret_file), sent as Apache's RequestHeader sends it.
+	secret string
 
 	// cookies holds, per made-up browser connection, the binding cookie
 	// its login got (auth.bind_connections), sent back as a browser would.
@@ -169,6 +172,9 @@ func (f *fcgiClient) params(k clientKey, authorization string) [][2]string {
 	}
 	if authorization != "" {
 		p = append(p, [2]string{"HTTP_AUTHORIZATION", authorization})
+	}
+	if f.secret != "" {
+		p = append(p, [2]string{"HTTP_GOAUTHENNTLM_SECRET", f.secret})
 	}
 	if c, ok := f.cookies.Load(k); ok {
 		p = append(p, [2]string{"HTTP_COOKIE", c.(string)})

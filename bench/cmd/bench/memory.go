@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/goauthenntlm/goauthenntlm/pkg/config"
+
 	"bufio"
 	"fmt"
 	"io"
@@ -60,7 +62,11 @@ func keyFor(series, i, perIP int) clientKey {
 }
 
 func (r *runner) fcgi() *fcgiClient {
-	return &fcgiClient{addr: r.env["AUTHZ_ADDR"], serverAddr: "127.0.0.1", serverPort: r.env["APACHE_PORT"], timeout: 30 * time.Second}
+	f := &fcgiClient{addr: r.env["AUTHZ_ADDR"], serverAddr: "127.0.0.1", serverPort: r.env["APACHE_PORT"], timeout: 30 * time.Second}
+	if cfg, err := config.Load(r.env["CONF"]); err == nil {
+		f.secret, _ = cfg.CallerSecret()
+	}
+	return f
 }
 
 // memory is P4.

@@ -1,0 +1,63 @@
+package kerberos
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/goauthenntlm/goauthenntlm/pkg/config"
+	"github.com/jcmturner/gokrb5/v8/keytab"
+)
+
+// FromConfig builds the Acceptor of cfg's domains that have a keytab_file,
+// reading the keytabs now (so a mistake shows at start); nil when none has.
+// replay, when set, is the replay cache of the Acceptor it replaces.
+func FromConfig(cfg *config.Config, replay *ReplayCache) (*Acceptor, error) {
+	o := Options{Replay: replay}
+	for i := range cfg.Domains {
+		d := &cfg.Domains[i]
+		if d.DNSName != "" {
+			o.ClientRealms = append(o.ClientRealms, d.DNSName)
+		}
+		if d.KeytabFile == "" {
+			continue
+		}
+		kt, err := LoadKeytab(d.KeytabFile)
+		if err != nil {
+			return nil, fmt.Errorf("domain %s: %w", d.Name, err)
+		}
+		// The service realm is the keytab's: the client's realm (its user's
+		// domain) is what must be served, checked apart.
+		o.Services = append(o.Services, Service{Principals: cfg.Principals(d), Keytab: kt})
+		o.MaxSkew = max(o.MaxSkew, d.ClockSkew())
+	}
+	if len(o.Services) == 0 {
+		return nil, nil
+	}
+	return New(o), nil
+}
+
+// LoadKeytab reads a keytab file.
+func LoadKeytab(path string) (*keytab.Keytab, error) {
+	kt, err := keytab.Load(path)
+	if err != nil {
+		return nil, fmt.Errorf("keytab %s: %w", path, err)
+	}
+	return kt, nil
+}
+
+// KeyInfo is one key of a keytab, for -check: never the key itself.
+type KeyInfo struct {
+	Principal string // name@REALM
+	KVNO      int
+	EncType   string
+	Timestamp time.Time
+}
+
+// Keys lists kt's keys.
+func Keys(kt *keytab.Keytab) []KeyInfo {
+	out := make([]KeyInfo, 0, len(kt.Entries))
+	for _, e := range kt.Entries {
+		out = append(out, KeyInfo{Principal: e.Principal.String(), KVNO: int(e.KVNO), EncType: EncTypeName(e.Key.KeyType), Timestamp: e.Timestamp})
+	}
+	return out
+}

@@ -1,0 +1,386 @@
+// Package kerberos accepts Kerberos logins: an AP-REQ (RFC 4120), raw in
+// a GSS-API token or as SPNEGO's mechToken, checked with the service keys
+// of a keytab, without asking the KDC anything. It owns the keytabs, the
+// replay cache, the PAC (group SIDs, checked with the service key's
+// server signature) and the causes of refusal as typed errors, so that
+// package authorizer decides with a small interface and tests need no KDC.
+//
+// The cryptography and the message codecs are github.com/jcmturner/gokrb5's;
+// the checks around them are here, because gokrb5's service.VerifyAPREQ
+// uses a package-level replay cache, indexes the PAC's authorization data
+// unchecked, and reports every missing key as one error, while an
+// administrator needs to know which of SPN, kvno or enctype is wrong.
+package kerberos
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jcmturner/gokrb5/v8/iana/adtype"
+	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
+	"github.com/jcmturner/gokrb5/v8/iana/flags"
+	"github.com/jcmturner/gokrb5/v8/keytab"
+	"github.com/jcmturner/gokrb5/v8/messages"
+	"github.com/jcmturner/gokrb5/v8/pac"
+	"github.com/jcmturner/gokrb5/v8/types"
+)
+
+// Service is one domain's service principals and their keys.
+type Service struct {
+	// Realm, when set, is the only service realm taken; else the
+	// realms the keytab has keys of.
+	Realm string
+	// Principals are the accepted service principals without realm,
+	// e.g. "HTTP/www.example.test".
+	Principals []string
+	Keytab     *keytab.Keytab
+}
+
+// Options configure an Acceptor.
+type Options struct {
+	Services []Service
+	// ClientRealms are the realms whose users may log in (the served
+	// domains' DNS names); compared case-insensitively.
+	ClientRealms []string
+	MaxSkew      time.Duration
+	// ReplayMax bounds the replay cache; 0: 1<<20 entries (about 64 MiB
+	// at worst: 3500 logins a second for 5 minutes).
+	ReplayMax int
+	// Replay, when set, is the replay cache to use (the replaced
+	// Acceptor's, on a reload); ReplayMax is then ignored.
+	Replay *ReplayCache
+	// Now replaces time.Now in tests.
+	Now func() time.Time
+}
+
+// Acceptor checks Kerberos tokens. It is safe for concurrent use.
+type Acceptor struct {
+	services []Service
+	realms   map[string]bool
+	skew     time.Duration
+	now      func() time.Time
+	replay   *replayCache
+	discard  *log.Logger
+}
+
+// New returns the Acceptor of o.
+func New(o Options) *Acceptor {
+	a := &Acceptor{services: o.Services, realms: map[string]bool{}, skew: o.MaxSkew, now: o.Now, discard: log.New(io.Discard, "", 0)}
+	for _, r := range o.ClientRealms {
+		a.realms[strings.ToUpper(r)] = true
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	if a.skew <= 0 {
+		a.skew = 5 * time.Minute
+	}
+	if a.replay = o.Replay; a.replay == nil {
+		a.replay = NewReplayCache(o.ReplayMax)
+	}
+	return a
+}
+
+// Replay is a's replay cache, for the Acceptor that replaces it.
+func (a *Acceptor) Replay() *ReplayCache { return a.replay }
+
+// Login is an accepted Kerberos token.
+type Login struct {
+	// User is the client principal's name (one component, as the KDC
+	// wrote it in the ticket) and Realm its realm, upper case.
+	User, Realm string
+	// SPN is the service principal the ticket is for, name@REALM.
+	SPN     string
+	EncType int32
+	KVNO    int
+	// PAC is the ticket's PAC, its server signature checked; nil when the
+	// KDC put none (MIT KDCs without a PAC plugin).
+	PAC *PAC
+	// Bindings is the channel-binding hash (RFC 4121 section 4.1.1.2:
+	// MD5 of gss_channel_bindings_struct) in the authenticator's GSS
+	// checksum; all zero when the client bound nothing, nil when the
+	// authenticator has no GSS checksum. Extended Protection compares it.
+	Bindings []byte
+	// GSSFlags are the GSS flags the client asked for (GSS_C_MUTUAL_FLAG 2,
+	// ...), 0 without a GSS checksum.
+	GSSFlags uint32
+	// Mutual reports that the client asked for mutual authentication: it
+	// expects the AP-REP of APRep.
+	Mutual bool
+	// Expires is the ticket's end time.
+	Expires time.Time
+
+	oid        []byte // the mech OID, DER, the client used
+	sessionKey types.EncryptionKey
+	ctime      time.Time
+	cusec      int
+}
+
+// PAC is what package authorizer needs of a PAC.
+type PAC struct {
+	// Account is the sAMAccountName (EffectiveName); Domain the NetBIOS
+	// logon domain.
+	Account, Domain string
+	// UserSID is the account's SID, GroupSIDs every group SID the KDC put
+	// in: the logon domain's group RIDs, the extra SIDs (other domains'
+	// and universal groups, S-1-18 assertions) and the resource groups.
+	UserSID   string
+	GroupSIDs []string
+}
+
+// EncTypeRC4 is arcfour-hmac, accepted for old domains with a warning.
+const EncTypeRC4 = etypeID.RC4_HMAC
+
+// EncTypeName is the name klist -e gives etype e.
+func EncTypeName(e int32) string {
+	switch e {
+	case etypeID.AES128_CTS_HMAC_SHA1_96:
+		return "aes128-cts-hmac-sha1-96"
+	case etypeID.AES256_CTS_HMAC_SHA1_96:
+		return "aes256-cts-hmac-sha1-96"
+	case etypeID.AES128_CTS_HMAC_SHA256_128:
+		return "aes128-cts-hmac-sha256-128"
+	case etypeID.AES256_CTS_HMAC_SHA384_192:
+		return "aes256-cts-hmac-sha384-192"
+	case etypeID.RC4_HMAC:
+		return "arcfour-hmac"
+	case etypeID.DES3_CBC_SHA1_KD:
+		return "des3-cbc-sha1"
+	case etypeID.DES_CBC_CRC, etypeID.DES_CBC_MD5, etypeID.DES_CBC_MD4:
+		return "des-cbc"
+	}
+	return "etype-" + strconv.Itoa(int(e))
+}
+
+// accepted reports whether tickets of etype e are taken: AES, and RC4 for
+// old domains (the caller warns about it). DES and DES3 are broken or
+// gone from AD.
+func accepted(e int32) bool {
+	switch e {
+	case etypeID.AES128_CTS_HMAC_SHA1_96, etypeID.AES256_CTS_HMAC_SHA1_96,
+		etypeID.AES128_CTS_HMAC_SHA256_128, etypeID.AES256_CTS_HMAC_SHA384_192, etypeID.RC4_HMAC:
+		return true
+	}
+	return false
+}
+
+// Accept checks tok, a Kerberos GSS-API initial context token (0x60 with
+// a Kerberos OID and an AP-REQ), and returns its login or an *Error.
+func (a *Acceptor) Accept(tok []byte) (l *Login, err error) {
+	defer func() {
+		// gokrb5's ASN.1 and NDR decoders are not fuzzed here; a panic in
+		// them is a malformed token, not a crash of the daemon.
+		if p := recover(); p != nil {
+			l, err = nil, refuse(CauseMalformed, "token decoding failed (%v)", p)
+		}
+	}()
+	return a.accept(tok)
+}
+
+func (a *Acceptor) accept(tok []byte) (*Login, error) {
+	raw, err := apReqOf(tok)
+	if err != nil {
+		return nil, &Error{Cause: CauseMalformed, Detail: "not a Kerberos AP-REQ", Err: err}
+	}
+	var req messages.APReq
+	if err := req.Unmarshal(raw); err != nil {
+		return nil, &Error{Cause: CauseMalformed, Detail: "AP-REQ does not decode", Err: err}
+	}
+	if types.IsFlagSet(&req.APOptions, flags.APOptionUseSessionKey) {
+		return nil, refuse(CauseMalformed, "user-to-user tickets (use-session-key) are not accepted")
+	}
+	t := &req.Ticket
+	spn := t.SName.PrincipalNameString() + "@" + t.Realm
+	svc, name := a.service(t.SName, t.Realm)
+	if svc == nil {
+		return nil, &Error{Cause: CauseNoKey, SPN: spn, Detail: fmt.Sprintf("the ticket is for %s, which is not a configured service principal", spn)}
+	}
+	key, kvno, rerr := a.key(svc, name, t.Realm, t.EncPart.KVNO, t.EncPart.EType)
+	if rerr != nil {
+		rerr.SPN = spn
+		return nil, rerr
+	}
+	if err := t.Decrypt(key); err != nil {
+		return nil, &Error{Cause: CauseDecrypt, SPN: spn, Detail: fmt.Sprintf("the keytab's %s key kvno %d for %s does not decrypt the ticket", EncTypeName(key.KeyType), kvno, spn)}
+	}
+	enc := &t.DecryptedEncPart
+	client := enc.CName.PrincipalNameString() + "@" + enc.CRealm
+	fail := func(c Cause, format string, args ...any) (*Login, error) {
+		return nil, &Error{Cause: c, SPN: spn, Client: client, Detail: fmt.Sprintf(format, args...)}
+	}
+	now := a.now().UTC()
+	if enc.StartTime.Sub(now) > a.skew || types.IsFlagSet(&enc.Flags, flags.Invalid) {
+		return fail(CauseExpired, "the ticket is not valid yet (starts %s, now %s)", enc.StartTime.Format(time.RFC3339), now.Format(time.RFC3339))
+	}
+	if now.Sub(enc.EndTime) > a.skew {
+		return fail(CauseExpired, "the ticket expired at %s (now %s)", enc.EndTime.Format(time.RFC3339), now.Format(time.RFC3339))
+	}
+	if err := req.DecryptAuthenticator(enc.Key); err != nil {
+		return fail(CauseMalformed, "the authenticator does not decrypt with the ticket's session key")
+	}
+	auth := &req.Authenticator
+	if !auth.CName.Equal(enc.CName) || !strings.EqualFold(auth.CRealm, enc.CRealm) {
+		return fail(CauseMalformed, "the authenticator's client is not the ticket's")
+	}
+	ct := auth.CTime.Add(time.Duration(auth.Cusec) * time.Microsecond)
+	if d := now.Sub(ct); d > a.skew {
+		return fail(CauseSkew, "the client's clock is %s behind the server's (max_clock_skew %s)", d.Round(time.Second), a.skew)
+	} else if -d > a.skew {
+		return fail(CauseSkew, "the client's clock is %s ahead of the server's (max_clock_skew %s)", (-d).Round(time.Second), a.skew)
+	}
+	if !a.realms[strings.ToUpper(enc.CRealm)] {
+		return fail(CauseRealm, "the client's realm %s is not a served domain's dns_name", enc.CRealm)
+	}
+	if len(enc.CName.NameString) != 1 || enc.CName.NameString[0] == "" {
+		return fail(CauseMalformed, "the client principal is not a user principal (one name component)")
+	}
+	var pc *PAC
+	if p, perr := a.pac(enc.AuthorizationData, key); perr != nil {
+		return fail(CausePAC, "%v", perr)
+	} else {
+		pc = p
+	}
+	// Last, after every cryptographic check, so that garbage cannot fill
+	// the cache: an authenticator is good once.
+	rkey := spn + "\x00" + client + "\x00" + ct.Format(time.RFC3339Nano) + "\x00" + hex.EncodeToString(auth.Cksum.Checksum)
+	if ok, full := a.replay.add(rkey, ct.Add(a.skew), now); !ok {
+		if full {
+			return fail(CauseBusy, "the replay cache is full")
+		}
+		return fail(CauseReplay, "this authenticator (time %s) was accepted before", ct.Format(time.RFC3339Nano))
+	}
+	oid, _, _ := splitGSS(tok)
+	l := &Login{
+		User: enc.CName.NameString[0], Realm: strings.ToUpper(enc.CRealm), SPN: spn,
+		EncType: t.EncPart.EType, KVNO: kvno, PAC: pc, Expires: enc.EndTime,
+		Mutual:     types.IsFlagSet(&req.APOptions, flags.APOptionMutualRequired),
+		sessionKey: enc.Key, ctime: auth.CTime, cusec: auth.Cusec,
+	}
+	l.oid = oidDER(oid)
+	if auth.Cksum.CksumType == gssChecksumType && len(auth.Cksum.Checksum) >= 24 {
+		c := auth.Cksum.Checksum
+		if binary.LittleEndian.Uint32(c) == 16 {
+			l.Bindings = append([]byte(nil), c[4:20]...)
+			l.GSSFlags = binary.LittleEndian.Uint32(c[20:24])
+		}
+	}
+	return l, nil
+}
+
+// gssChecksumType is RFC 4121's checksum type for the GSS authenticator
+// checksum.
+const gssChecksumType = 0x8003
+
+// service is the Service and configured principal name the ticket's
+// server name and realm match; case-insensitive, as AD compares SPNs. Of
+// several, the first whose keytab holds the principal in that realm.
+func (a *Acceptor) service(sname types.PrincipalName, realm string) (*Service, string) {
+	want := sname.PrincipalNameString()
+	var first *Service
+	var firstName string
+	for i := range a.services {
+		s := &a.services[i]
+		if s.Realm != "" && !strings.EqualFold(s.Realm, realm) {
+			continue
+		}
+		for _, p := range s.Principals {
+			if !strings.EqualFold(p, want) {
+				continue
+			}
+			if hasPrincipal(s.Keytab, p, realm) {
+				return s, p
+			}
+			if first == nil {
+				first, firstName = s, p
+			}
+		}
+	}
+	return first, firstName
+}
+
+func hasPrincipal(kt *keytab.Keytab, name, realm string) bool {
+	for _, e := range kt.Entries {
+		if strings.EqualFold(e.Principal.Realm, realm) && strings.EqualFold(strings.Join(e.Principal.Components, "/"), name) {
+			return true
+		}
+	}
+	return false
+}
+
+// key finds the key for principal name in svc's keytab, telling a missing
+// principal, a missing enctype and another kvno apart.
+func (a *Acceptor) key(svc *Service, name, realm string, kvno int, etype int32) (types.EncryptionKey, int, *Error) {
+	if !accepted(etype) {
+		return types.EncryptionKey{}, 0, refuse(CauseEnctype, "the ticket is encrypted with %s, which is not accepted", EncTypeName(etype))
+	}
+	var kvnos, etypes []string
+	var best *types.EncryptionKey
+	var bestKVNO int
+	var bestTime time.Time
+	for i := range svc.Keytab.Entries {
+		e := &svc.Keytab.Entries[i]
+		if !strings.EqualFold(e.Principal.Realm, realm) || !strings.EqualFold(strings.Join(e.Principal.Components, "/"), name) {
+			continue
+		}
+		if e.Key.KeyType != etype {
+			etypes = append(etypes, EncTypeName(e.Key.KeyType))
+			continue
+		}
+		if kvno != 0 && int(e.KVNO) != kvno {
+			kvnos = append(kvnos, strconv.Itoa(int(e.KVNO)))
+			continue
+		}
+		if best == nil || e.Timestamp.After(bestTime) {
+			best, bestKVNO, bestTime = &e.Key, int(e.KVNO), e.Timestamp
+		}
+	}
+	switch {
+	case best != nil:
+		return *best, bestKVNO, nil
+	case len(kvnos) > 0:
+		return types.EncryptionKey{}, 0, refuse(CauseKVNO, "the ticket is for key version %d of %s@%s; the keytab has version(s) %s", kvno, name, realm, strings.Join(kvnos, ","))
+	case len(etypes) > 0:
+		return types.EncryptionKey{}, 0, refuse(CauseEnctype, "the ticket is encrypted with %s; the keytab has %s@%s only as %s", EncTypeName(etype), name, realm, strings.Join(etypes, ","))
+	}
+	return types.EncryptionKey{}, 0, refuse(CauseNoKey, "the keytab has no key for %s@%s", name, realm)
+}
+
+// pac finds the ticket's PAC (AD-IF-RELEVANT holding AD-WIN2K-PAC) and
+// checks its server signature with the service key.
+func (a *Acceptor) pac(ad types.AuthorizationData, key types.EncryptionKey) (*PAC, error) {
+	for _, e := range ad {
+		if e.ADType != adtype.ADIfRelevant {
+			continue
+		}
+		var inner types.AuthorizationData
+		if err := inner.Unmarshal(e.ADData); err != nil {
+			continue
+		}
+		for _, ie := range inner {
+			if ie.ADType != adtype.ADWin2KPAC {
+				continue
+			}
+			var p pac.PACType
+			if err := p.Unmarshal(ie.ADData); err != nil {
+				return nil, fmt.Errorf("the PAC does not decode: %w", err)
+			}
+			// Checks the server signature with key (and that the
+			// validation info, both signatures and the client info are
+			// there).
+			if err := p.ProcessPACInfoBuffers(key, a.discard); err != nil {
+				return nil, fmt.Errorf("PAC: %w", err)
+			}
+			k := p.KerbValidationInfo
+			out := &PAC{Account: k.EffectiveName.Value, Domain: k.LogonDomainName.Value, GroupSIDs: k.GetGroupMembershipSIDs()}
+			out.UserSID = fmt.Sprintf("%s-%d", k.LogonDomainID.String(), k.UserID)
+			return out, nil
+		}
+	}
+	return nil, nil
+}

@@ -1,0 +1,222 @@
+package kerberos
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goauthenntlm/goauthenntlm/pkg/kerberos/krbtest"
+	"github.com/jcmturner/gokrb5/v8/crypto"
+	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
+	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
+	"github.com/jcmturner/gokrb5/v8/keytab"
+	"github.com/jcmturner/gokrb5/v8/messages"
+)
+
+const spn = "HTTP/www.example.test"
+
+func acceptor(kt *keytab.Keytab, now time.Time) *Acceptor {
+	return New(Options{
+		Services:     []Service{{Realm: "EXAMPLE.TEST", Principals: []string{spn}, Keytab: kt}},
+		ClientRealms: []string{"example.test"},
+		MaxSkew:      5 * time.Minute,
+		Now:          func() time.Time { return now },
+	})
+}
+
+func TestAccept(t *testing.T) {
+	now := time.Now()
+	kdc := krbtest.Keytab(spn, "EXAMPLE.TEST", 2) // the account's key now
+	served := krbtest.Keytab(spn, "EXAMPLE.TEST", 2, etypeID.AES256_CTS_HMAC_SHA1_96, etypeID.AES128_CTS_HMAC_SHA1_96, etypeID.RC4_HMAC)
+	other := keytab.New()
+	other.AddEntry(spn, "EXAMPLE.TEST", "another password", time.Unix(1700000000, 0), 2, etypeID.AES256_CTS_HMAC_SHA1_96)
+	kvno3 := krbtest.Keytab(spn, "EXAMPLE.TEST", 3)
+	otherSPN := krbtest.Keytab("HTTP/other.example.test", "EXAMPLE.TEST", 2)
+	aesOnly := krbtest.Keytab(spn, "EXAMPLE.TEST", 2)
+	rc4 := krbtest.Keytab(spn, "EXAMPLE.TEST", 2, etypeID.RC4_HMAC)
+	// AD salts keys with the account's name, not the SPN: the same key
+	// under the SPN spelt in another case.
+	otherCase := krbtest.Keytab(spn, "EXAMPLE.TEST", 2)
+	otherCase.Entries[0].Principal.Components = []string{"http", "WWW.example.test"}
+
+	for _, tc := range []struct {
+		name   string
+		served *keytab.Keytab
+		tkt    krbtest.Ticket
+		clock  time.Duration // the server's clock minus the client's
+		cause  Cause         // "" = accepted
+	}{
+		{name: "aes256", served: served, tkt: krbtest.Ticket{Keytab: kdc}},
+		{name: "microsoft OID", served: served, tkt: krbtest.Ticket{Keytab: kdc, OID: OIDKerberosMS}},
+		{name: "rc4 accepted", served: served, tkt: krbtest.Ticket{Keytab: rc4, EncType: etypeID.RC4_HMAC}},
+		{name: "SPN in other case", served: served, tkt: krbtest.Ticket{Keytab: otherCase, SPN: "http/WWW.example.test"}},
+		{name: "other SPN", served: served, tkt: krbtest.Ticket{Keytab: otherSPN, SPN: "HTTP/other.example.test"}, cause: CauseNoKey},
+		{name: "old kvno keytab", served: kvno3, tkt: krbtest.Ticket{Keytab: kdc}, cause: CauseKVNO},
+		{name: "keytab of another password", served: other, tkt: krbtest.Ticket{Keytab: kdc}, cause: CauseDecrypt},
+		{name: "rc4 ticket, aes keytab", served: aesOnly, tkt: krbtest.Ticket{Keytab: rc4, EncType: etypeID.RC4_HMAC}, cause: CauseEnctype},
+		{name: "client clock 10m behind", served: served, tkt: krbtest.Ticket{Keytab: kdc}, clock: 10 * time.Minute, cause: CauseSkew},
+		{name: "client clock 4m ahead", served: served, tkt: krbtest.Ticket{Keytab: kdc}, clock: -4 * time.Minute},
+		{name: "expired ticket", served: served, tkt: krbtest.Ticket{Keytab: kdc}, clock: 11 * time.Hour, cause: CauseExpired},
+		{name: "unserved client realm", served: served, tkt: krbtest.Ticket{Keytab: kdc, ClientRealm: "OTHER.TEST"}, cause: CauseRealm},
+		{name: "service realm not configured", served: krbtest.Keytab(spn, "OTHER.TEST", 2), tkt: krbtest.Ticket{Keytab: krbtest.Keytab(spn, "OTHER.TEST", 2), Realm: "OTHER.TEST"}, cause: CauseNoKey},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.tkt.Now = now.Add(-tc.clock)
+			tok, err := krbtest.Token(tc.tkt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, err := acceptor(tc.served, now).Accept(tok)
+			if tc.cause == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if l.User != "jdoe" || l.Realm != "EXAMPLE.TEST" || l.PAC != nil {
+					t.Errorf("login %+v", l)
+				}
+				if len(l.Bindings) != 16 || l.GSSFlags != 0x22 {
+					t.Errorf("bindings %x flags %x", l.Bindings, l.GSSFlags)
+				}
+				return
+			}
+			var e *Error
+			if !errors.As(err, &e) || e.Cause != tc.cause {
+				t.Fatalf("got %v, %v; want cause %s", l, err, tc.cause)
+			}
+			if bytes.Contains([]byte(err.Error()), []byte(krbtest.Password)) {
+				t.Error("the error shows the password")
+			}
+		})
+	}
+}
+
+func TestReplay(t *testing.T) {
+	kt := krbtest.Keytab(spn, "EXAMPLE.TEST", 2)
+	a := acceptor(kt, time.Now())
+	tok, err := krbtest.Token(krbtest.Ticket{Keytab: kt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Accept(tok); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Accept(tok); CauseOf(err) != CauseReplay {
+		t.Fatalf("replayed token: %v", err)
+	}
+	// Another process's cache (a restart) is another matter; the skew
+	// check bounds that window.
+}
+
+func TestReplayCacheFull(t *testing.T) {
+	kt := krbtest.Keytab(spn, "EXAMPLE.TEST", 2)
+	a := acceptor(kt, time.Now())
+	a.replay.max = 1
+	for i, want := range []Cause{"", CauseBusy} {
+		tok, _ := krbtest.Token(krbtest.Ticket{Keytab: kt, Now: time.Now().Add(time.Duration(i) * time.Second)})
+		_, err := a.Accept(tok)
+		if (want == "" && err != nil) || (want != "" && CauseOf(err) != want) {
+			t.Fatalf("login %d: %v, want %q", i, err, want)
+		}
+	}
+}
+
+func TestMalformed(t *testing.T) {
+	kt := krbtest.Keytab(spn, "EXAMPLE.TEST", 2)
+	a := acceptor(kt, time.Now())
+	tok, _ := krbtest.Token(krbtest.Ticket{Keytab: kt})
+	for name, b := range map[string][]byte{
+		"empty":     nil,
+		"ntlm":      []byte("NTLMSSP\x00\x01\x00\x00\x00"),
+		"truncated": tok[:len(tok)/2],
+		"trailing":  append(append([]byte{}, tok...), 0),
+		"bit flip":  func() []byte { b := append([]byte{}, tok...); b[len(b)-20] ^= 1; return b }(),
+	} {
+		if l, err := a.Accept(b); err == nil || l != nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestAPRep(t *testing.T) {
+	kt := krbtest.Keytab(spn, "EXAMPLE.TEST", 2)
+	tok, _ := krbtest.Token(krbtest.Ticket{Keytab: kt, Mutual: true, OID: OIDKerberosMS})
+	l, err := acceptor(kt, time.Now()).Accept(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !l.Mutual {
+		t.Fatal("mutual-required not seen")
+	}
+	b, err := l.APRep()
+	if err != nil {
+		t.Fatal(err)
+	}
+	oid, inner, err := splitGSS(b)
+	if err != nil || !oid.Equal(OIDKerberosMS) || !bytes.Equal(inner[:2], tokAPRep) {
+		t.Fatalf("framing: %v %v %x", oid, err, inner[:2])
+	}
+	var rep messages.APRep
+	if err := rep.Unmarshal(inner[2:]); err != nil {
+		t.Fatal(err)
+	}
+	plain, err := crypto.DecryptEncPart(rep.EncPart, l.sessionKey, keyusage.AP_REP_ENCPART)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var part messages.EncAPRepPart
+	if err := part.Unmarshal(plain); err != nil {
+		t.Fatal(err)
+	}
+	if !part.CTime.Equal(l.ctime) || part.Cusec != l.cusec {
+		t.Errorf("AP-REP time %v.%d, authenticator %v.%d", part.CTime, part.Cusec, l.ctime, l.cusec)
+	}
+}
+
+func FuzzAccept(f *testing.F) {
+	kt := krbtest.Keytab(spn, "EXAMPLE.TEST", 2)
+	tok, _ := krbtest.Token(krbtest.Ticket{Keytab: kt})
+	f.Add(tok)
+	f.Add([]byte{0x60, 0x03, 0x06, 0x01, 0x00})
+	now := time.Now()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		// A fresh acceptor each time, so the seed is not a replay; an
+		// accepted token must be the seed itself (or a re-encoding that
+		// still carries its sealed ticket and authenticator).
+		l, err := acceptor(kt, now).Accept(b)
+		if err == nil && (l == nil || l.User != "jdoe") {
+			t.Fatalf("accepted %x as %+v", b, l)
+		}
+	})
+}
+
+// A reload builds a new Acceptor; with the old one's replay cache a token
+// used before the reload is still refused after it.
+func TestReplayAcrossReload(t *testing.T) {
+	kt := krbtest.Keytab(spn, "EXAMPLE.TEST", 2)
+	old := acceptor(kt, time.Now())
+	tok, _ := krbtest.Token(krbtest.Ticket{Keytab: kt})
+	if _, err := old.Accept(tok); err != nil {
+		t.Fatal(err)
+	}
+	next := New(Options{Services: old.services, ClientRealms: []string{"EXAMPLE.TEST"}, Replay: old.Replay()})
+	if _, err := next.Accept(tok); CauseOf(err) != CauseReplay {
+		t.Fatalf("after the reload: %v", err)
+	}
+}
+
+func TestLoginPrintsNoKey(t *testing.T) {
+	kt := krbtest.Keytab(spn, "EXAMPLE.TEST", 2)
+	tok, _ := krbtest.Token(krbtest.Ticket{Keytab: kt})
+	l, err := acceptor(kt, time.Now()).Accept(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"%v", "%+v", "%#v", "%s"} {
+		if s := fmt.Sprintf(f, l); strings.Contains(s, fmt.Sprint(l.sessionKey.KeyValue)) || strings.Contains(s, "KeyValue") || !strings.Contains(s, "jdoe@EXAMPLE.TEST") {
+			t.Errorf("%s: %s", f, s)
+		}
+	}
+}

@@ -1,0 +1,127 @@
+package kerberos
+
+import (
+	"bytes"
+	"encoding/base64"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goauthenntlm/goauthenntlm/pkg/spnego"
+	"github.com/jcmturner/gokrb5/v8/crypto"
+	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
+	"github.com/jcmturner/gokrb5/v8/messages"
+)
+
+// The testdata are a throwaway test DC's (the stack's Samba 4.17, realm
+// EXAMPLE.TEST): the SPNEGO token curl --negotiate sent for jdoe to
+// HTTP/www.example.test, the service's keytab, and when it was sent. They
+// are no one's secrets; they give a ticket with a real PAC.
+func sambaToken(t *testing.T) (tok []byte, a *Acceptor) {
+	t.Helper()
+	b64, err := os.ReadFile("testdata/samba-jdoe.negotiate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b64)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := spnego.Decode(b)
+	if err != nil || st.Init == nil {
+		t.Fatalf("not a NegTokenInit: %v", err)
+	}
+	ts, err := os.ReadFile("testdata/samba-jdoe.time")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, err := time.Parse(time.RFC3339, strings.TrimSpace(string(ts)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kt, err := LoadKeytab("testdata/samba-http.keytab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Init.MechToken, New(Options{
+		Services:     []Service{{Principals: []string{"HTTP/www.example.test"}, Keytab: kt}},
+		ClientRealms: []string{"example.test"},
+		Now:          func() time.Time { return at.Add(time.Second) },
+	})
+}
+
+func TestSambaPAC(t *testing.T) {
+	tok, a := sambaToken(t)
+	l, err := a.Accept(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.User != "jdoe" || l.Realm != "EXAMPLE.TEST" || l.KVNO != 3 || l.EncType != 18 || !l.Mutual {
+		t.Errorf("login %+v", l)
+	}
+	p := l.PAC
+	if p == nil || p.Account != "jdoe" || p.Domain != "EXAMPLE" || !strings.HasPrefix(p.UserSID, "S-1-5-21-") {
+		t.Fatalf("PAC %+v", p)
+	}
+	// Domain Users (513, the primary group), WebUsers and PowerUsers
+	// (nested: WebUsers is a member), all in the user's domain.
+	dom := p.UserSID[:strings.LastIndex(p.UserSID, "-")]
+	var primary, others int
+	for _, s := range p.GroupSIDs {
+		switch {
+		case s == dom+"-513":
+			primary++
+		case strings.HasPrefix(s, dom+"-"):
+			others++
+		}
+	}
+	if primary != 1 || others < 2 {
+		t.Errorf("group SIDs %v: want %s-513 and at least WebUsers and PowerUsers", p.GroupSIDs, dom)
+	}
+}
+
+// A PAC changed by someone who can re-encrypt the ticket but cannot make
+// the KDC's signatures anew (here: the account name in the validation
+// info, jdoe -> jdox) fails the server signature: refused, cause pac.
+func TestSambaPACTampered(t *testing.T) {
+	tok, a := sambaToken(t)
+	raw, err := apReqOf(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var req messages.APReq
+	if err := req.Unmarshal(raw); err != nil {
+		t.Fatal(err)
+	}
+	key, _, rerr := a.key(&a.services[0], "HTTP/www.example.test", req.Ticket.Realm, req.Ticket.EncPart.KVNO, req.Ticket.EncPart.EType)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	plain, err := crypto.DecryptEncPart(req.Ticket.EncPart, key, keyusage.KDC_REP_TICKET)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := []byte("j\x00d\x00o\x00e\x00") // UTF-16LE: only the PAC spells it so
+	i := bytes.Index(plain, name)
+	if i < 0 {
+		t.Fatal("no UTF-16 jdoe in the ticket's PAC")
+	}
+	plain[i+6] = 'x'
+	ed, err := crypto.GetEncryptedData(plain, key, keyusage.KDC_REP_TICKET, req.Ticket.EncPart.KVNO)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Ticket.EncPart = ed
+	b, err := req.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := wrapGSS(OIDKerberos, tokAPReq, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, err := a.Accept(forged); CauseOf(err) != CausePAC {
+		t.Fatalf("tampered PAC: %+v, %v; want cause pac", l, err)
+	}
+}
