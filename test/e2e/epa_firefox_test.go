@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/base64"
 	"fmt"
 	"strings"
@@ -21,42 +20,12 @@ import (
 // missing) where it is required. Its Type3 comes from its HTTP log.
 func TestEPAFirefox(t *testing.T) {
 	e := loadEPA(t)
-	bin := browserBinary(t, "firefox-esr", "firefox-esr", "firefox")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	// Every name resolves to 127.0.0.1 in the profile; the site's goes
-	// there directly, not to the dead proxy the rest goes to. The stack's
-	// throwaway certificate is accepted as WebDriver allows.
-	b, err := firefox.Launch(ctx, firefox.Options{Binary: bin, Dir: t.TempDir(), AcceptInsecureCerts: true,
-		Prefs: map[string]any{"network.proxy.no_proxies_on": "127.0.0.0/8, " + e.host}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	marker := fmt.Sprintf("c=epaf%d", time.Now().UnixNano()%1e9)
 	off := e.s.logOffset(t)
-	pages := map[string]realbrowser.Page{}
-	for _, loc := range []string{"when-sent", "required"} {
-		u, err := b.NewUser(ctx, "jdoe", users["jdoe"])
-		if err != nil {
-			b.Close()
-			t.Fatal(err)
-		}
-		if pages[loc], err = u.Goto(ctx, e.url("/epa/"+loc+"/whoami?"+marker+"-"+loc)); err != nil {
-			t.Errorf("%s: %v", loc, err)
-		}
-	}
-	if err := b.Close(); err != nil {
-		t.Errorf("closing firefox: %v", err)
-	}
-	hl, err := firefox.ReadHTTPLog(b.HTTPLogGlob)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if t.Failed() {
-			t.Logf("%s's HTTP log:\n%s", b.Version, hl.Summary(marker))
-		}
-	}()
+	// The stack's throwaway certificate is accepted as WebDriver allows.
+	ps, _, hl := firefoxVisit(t, e.host, marker, firefox.Options{AcceptInsecureCerts: true}, "jdoe", users["jdoe"],
+		e.url("/epa/when-sent/whoami?"+marker+"-when-sent"), e.url("/epa/required/whoami?"+marker+"-required"))
+	pages := map[string]realbrowser.Page{"when-sent": ps[0], "required": ps[1]}
 	for _, loc := range []string{"when-sent", "required"} {
 		var type3 []byte
 		for _, x := range hl.For(marker + "-" + loc + " ") {

@@ -140,3 +140,53 @@ func checkFirefoxLog(t *testing.T, hl *firefox.HTTPLog, run string, trusted, neg
 		}
 	}
 }
+
+// firefoxVisit opens each url in a user context of its own (one typing
+// user and password at any prompt, "" to cancel) of one headless Firefox
+// with options o for the site host: every name resolves to 127.0.0.1 in
+// the profile, and host goes there directly, not to the dead proxy the
+// rest goes to. It returns the pages and the prompts each user saw, and
+// Firefox's HTTP log, which a failing test prints (the requests whose line
+// has marker).
+func firefoxVisit(t *testing.T, host, marker string, o firefox.Options, user, password string, urls ...string) ([]realbrowser.Page, [][]realbrowser.Prompt, *firefox.HTTPLog) {
+	t.Helper()
+	o.Binary = browserBinary(t, "firefox-esr", "firefox-esr", "firefox")
+	o.Dir = t.TempDir()
+	prefs := map[string]any{"network.proxy.no_proxies_on": "127.0.0.0/8, " + host}
+	for k, v := range o.Prefs {
+		prefs[k] = v
+	}
+	o.Prefs = prefs
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	b, err := firefox.Launch(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages := make([]realbrowser.Page, len(urls))
+	prompts := make([][]realbrowser.Prompt, len(urls))
+	for i, url := range urls {
+		u, err := b.NewUser(ctx, user, password)
+		if err != nil {
+			b.Close()
+			t.Fatal(err)
+		}
+		if pages[i], err = u.Goto(ctx, url); err != nil {
+			t.Errorf("%s: %v", url, err)
+		}
+		prompts[i] = u.Prompts()
+	}
+	if err := b.Close(); err != nil {
+		t.Errorf("closing firefox: %v", err)
+	}
+	hl, err := firefox.ReadHTTPLog(b.HTTPLogGlob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("%s's HTTP log:\n%s", b.Version, hl.Summary(marker))
+		}
+	})
+	return pages, prompts, hl
+}

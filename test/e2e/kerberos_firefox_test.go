@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -20,40 +19,11 @@ import (
 // own that asks for Negotiate (as TestKerberosChromium does for Chromium).
 func TestKerberosFirefox(t *testing.T) {
 	s := loadStack(t)
-	bin := browserBinary(t, "firefox-esr", "firefox-esr", "firefox")
 	cc := s.kinit(t, "bob", "B0b!Passw0rd")
 	url, tokens := s.negotiateRecorder(t)
-	host := s.env["SPN_HOST"]
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	b, err := firefox.Launch(ctx, firefox.Options{Binary: bin, Dir: t.TempDir(), TrustedURIs: host,
-		// Every name resolves to 127.0.0.1 in the profile; the site's
-		// goes there directly, not to the dead proxy the rest goes to.
-		Prefs: map[string]any{"network.proxy.no_proxies_on": "127.0.0.0/8, " + host},
-		Env:   []string{"KRB5_CONFIG=" + s.env["KRB5_CONFIG"], "KRB5CCNAME=" + cc}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := b.NewUser(ctx, "", "")
-	if err != nil {
-		b.Close()
-		t.Fatal(err)
-	}
-	p, perr := u.Goto(ctx, url+"?c=krbf")
-	if err := b.Close(); err != nil {
-		t.Errorf("closing firefox: %v", err)
-	}
-	hl, err := firefox.ReadHTTPLog(b.HTTPLogGlob)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if t.Failed() {
-			t.Logf("%s's HTTP log:\n%s", b.Version, hl.Summary("c=krbf"))
-		}
-	}()
-	if perr != nil || p.Status != 200 || len(u.Prompts()) != 0 {
-		t.Errorf("firefox: %v %d %q, prompts %v; want 200 by Kerberos, no prompt", perr, p.Status, p.Body, u.Prompts())
+	pages, prompts, _ := firefoxVisit(t, s.env["SPN_HOST"], "c=krbf", s.firefoxKerberos(cc), "", "", url+"?c=krbf")
+	if p := pages[0]; p.Status != 200 || len(prompts[0]) != 0 {
+		t.Errorf("firefox: %d %q, prompts %v; want 200 by Kerberos, no prompt", p.Status, p.Body, prompts[0])
 	}
 	kerberosToken(t, "firefox", tokens)
 	if et := s.ticketEnctype(t, cc, s.env["SERVICE_PRINCIPAL"]+"@"+s.env["KRB5_REALM"]); !strings.HasPrefix(et, "aes") {
@@ -61,44 +31,26 @@ func TestKerberosFirefox(t *testing.T) {
 	}
 }
 
+// firefoxKerberos are the options of a Firefox with the ticket cache cc
+// and the site in network.negotiate-auth.trusted-uris.
+func (s *stack) firefoxKerberos(cc string) firefox.Options {
+	return firefox.Options{TrustedURIs: s.env["SPN_HOST"],
+		Env: []string{"KRB5_CONFIG=" + s.env["KRB5_CONFIG"], "KRB5CCNAME=" + cc}}
+}
+
 // TestKerberosFirefoxLogin: Firefox with jdoe's TGT logs in to the site by
 // Kerberos, without a prompt: the authorizer logs scheme=Kerberos, and
 // Firefox's log shows a Negotiate token that is no NTLM message.
 func TestKerberosFirefoxLogin(t *testing.T) {
 	s := loadStack(t)
-	bin := browserBinary(t, "firefox-esr", "firefox-esr", "firefox")
 	cc := s.kinit(t, "jdoe", users["jdoe"])
 	host := s.env["SPN_HOST"]
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	b, err := firefox.Launch(ctx, firefox.Options{Binary: bin, Dir: t.TempDir(), TrustedURIs: host,
-		Prefs: map[string]any{"network.proxy.no_proxies_on": "127.0.0.0/8, " + host},
-		Env:   []string{"KRB5_CONFIG=" + s.env["KRB5_CONFIG"], "KRB5CCNAME=" + cc}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := b.NewUser(ctx, "", "")
-	if err != nil {
-		b.Close()
-		t.Fatal(err)
-	}
 	off := s.logOffset(t)
 	marker := fmt.Sprintf("c=krbfl%d", time.Now().UnixNano()%1e9)
-	p, perr := u.Goto(ctx, "http://"+host+":"+s.env["APACHE_PORT"]+"/private/whoami?"+marker)
-	if err := b.Close(); err != nil {
-		t.Errorf("closing firefox: %v", err)
-	}
-	hl, err := firefox.ReadHTTPLog(b.HTTPLogGlob)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if t.Failed() {
-			t.Logf("%s's HTTP log:\n%s", b.Version, hl.Summary(marker))
-		}
-	}()
-	if perr != nil || p.Status != 200 || strings.TrimSpace(p.Body) != "jdoe" || len(u.Prompts()) != 0 {
-		t.Errorf("firefox: %v %d %q, prompts %v; want 200 jdoe by Kerberos, no prompt", perr, p.Status, p.Body, u.Prompts())
+	pages, prompts, hl := firefoxVisit(t, host, marker, s.firefoxKerberos(cc), "", "",
+		"http://"+host+":"+s.env["APACHE_PORT"]+"/private/whoami?"+marker)
+	if p := pages[0]; p.Status != 200 || strings.TrimSpace(p.Body) != "jdoe" || len(prompts[0]) != 0 {
+		t.Errorf("firefox: %d %q, prompts %v; want 200 jdoe by Kerberos, no prompt", p.Status, p.Body, prompts[0])
 	}
 	var negotiate int
 	for _, x := range hl.For(marker) {
