@@ -197,8 +197,15 @@ func (p *Parser) parseFile(name string, stack []string, via *Directive) ([]*Dire
 	stack = append(stack, name)
 	top := &Directive{Section: true}
 	open := []*Directive{top}
-	for _, l := range lines {
+	for i := 0; i < len(lines); i++ {
+		l := lines[i]
 		cur := open[len(open)-1]
+		if n, err := p.opaque(lines, i); err != nil {
+			return nil, err
+		} else if n > 0 {
+			i += n - 1
+			continue
+		}
 		switch {
 		case strings.HasPrefix(l.text, "</"):
 			nm := strings.TrimSpace(strings.TrimSuffix(l.text[2:], ">"))
@@ -336,6 +343,61 @@ func (p *Parser) expandDir(name string) ([]string, error) {
 	})
 	sort.Strings(files)
 	return files, err
+}
+
+// opaque skips what mod_perl reads in place of directives, starting at
+// lines[i]: a <Perl> section (Perl code, to </Perl>), POD (=pod or =back
+// to =cut, or to an "=over to apache" line) and everything after
+// __END__. None of it is configuration the translation could read, and
+// Perl code may hold anything (a password in a string), so none of it is
+// parsed, copied or shown: it is reported once, with its lines, as a
+// NOTE. It returns how many lines were skipped (0: lines[i] is not one).
+// mod_lua has no such section (its code lives in files named by
+// directives), nor has mod_python.
+func (p *Parser) opaque(lines []line, i int) (int, error) {
+	l := lines[i]
+	note := func(n int, what string) (int, error) {
+		last := lines[i+n-1].pos.Line
+		p.includes = append(p.includes, Finding{Pos: l.pos, Level: Note,
+			What: fmt.Sprintf("lines %d-%d: not read: %s; not copied into any output", l.pos.Line, last, what)})
+		return n, nil
+	}
+	lower := strings.ToLower(l.text)
+	switch {
+	case lower == "<perl>" || strings.HasPrefix(lower, "<perl ") || strings.HasPrefix(lower, "<perl\t"):
+		// mod_perl reads the lines up to one starting with </Perl>
+		// itself (modperl_cmd_perl): whatever they hold.
+		for j := i + 1; j < len(lines); j++ {
+			if strings.HasPrefix(strings.ToLower(lines[j].text), "</perl>") {
+				return note(j-i+1, "Perl code (a <Perl> section); review it by hand if it configures authentication")
+			}
+		}
+		return 0, &SyntaxError{l.pos, "<Perl> is never closed (its text is not shown)"}
+	case lower == "=pod" || strings.HasPrefix(lower, "=pod ") || lower == "=back" || strings.HasPrefix(lower, "=back "):
+		// modperl_cmd_pod: up to =cut, or to an =over naming apache or
+		// httpd (configuration follows); to the end of the file if neither.
+		j := i + 1
+		for ; j < len(lines); j++ {
+			t := lines[j].text
+			if t == "=cut" {
+				break
+			}
+			if strings.HasPrefix(t, "=over") && (strings.Contains(t, "apache") || strings.Contains(t, "httpd")) {
+				break // the =over line is read too
+			}
+		}
+		if j == len(lines) {
+			j--
+		}
+		return note(j-i+1, "POD (documentation)")
+	case l.text == "=cut":
+		return 0, &SyntaxError{l.pos, "=cut without =pod"}
+	case l.text == "__END__":
+		p.includes = append(p.includes, Finding{Pos: l.pos, Level: Note,
+			What: "not read: everything after __END__ (mod_perl stops reading the file there); not copied into any output"})
+		return len(lines) - i, nil
+	}
+	return 0, nil
 }
 
 type line struct {
