@@ -79,19 +79,21 @@ func TestOptionAndQuerySecrets(t *testing.T) {
 	for _, tc := range []struct {
 		line   string
 		secret bool
+		level  Level // of the finding on the line
 	}{
-		{"PerlSetVar Login admin:MARKER", true},
-		{"PerlSetVar Backend MARKER", true},
-		{"PerlAddVar Login admin:MARKER", true},
-		{"PerlSetEnv DBLOGIN admin:MARKER", true},
-		{"ProxyPass /b http://backend/x?sig=MARKER", true},
-		{"ProxyPass /b http://backend/x?a=1&auth=MARKER", true},
-		{"Redirect /old https://h/new?x=1&token=MARKER", true},
-		{"RewriteRule ^/r https://h/r?apikey=MARKER [R]", true},
-		{"ErrorDocument 401 https://h/e?access_token=MARKER", true},
-		{"ProxyPass /b http://backend/x;jsessionid=MARKER", true},
-		{"ProxyPass /MARKER http://backend/x?page=2", false},
-		{"RewriteRule ^/MARKER /index.php?q=$1 [L]", false},
+		{"PerlSetVar Login admin:MARKER", true, Problem},
+		{"PerlSetVar Backend MARKER", true, Note},
+		{"PerlSetVar Backend host:8080", true, Note},
+		{"PerlAddVar Login admin:MARKER", true, Problem},
+		{"PerlSetEnv DBLOGIN admin:MARKER", true, Problem},
+		{"ProxyPass /b http://backend/x?sig=MARKER", true, Problem},
+		{"ProxyPass /b http://backend/x?a=1&auth=MARKER", true, Problem},
+		{"Redirect /old https://h/new?x=1&token=MARKER", true, Problem},
+		{"RewriteRule ^/r https://h/r?apikey=MARKER [R]", true, Problem},
+		{"ErrorDocument 401 https://h/e?access_token=MARKER", true, Problem},
+		{"ProxyPass /b http://backend/x;jsessionid=MARKER", true, Problem},
+		{"ProxyPass /MARKER http://backend/x?page=2", false, Kept},
+		{"RewriteRule ^/MARKER /index.php?q=$1 [L]", false, Kept},
 	} {
 		t.Run(tc.line, func(t *testing.T) {
 			conf := "<Location /x>\nPerlAuthenHandler Apache2::AuthenNTLM\nAuthType ntlm\nPerlAddVar ntdomain \"EXAMPLE dc1\"\n" + tc.line + "\nRequire valid-user\n</Location>\n"
@@ -103,6 +105,9 @@ func TestOptionAndQuerySecrets(t *testing.T) {
 			}
 			if tc.secret && !bytes.Contains(r.Site, []byte("a.conf:5")) {
 				t.Errorf("the site does not name the line:\n%s", r.Site)
+			}
+			if !hasFinding(r, 5, tc.level, "") {
+				t.Errorf("no %v finding on line 5:\n%s", tc.level, rep)
 			}
 			if !tc.secret && !inSite {
 				t.Errorf("a line that is no secret was not copied:\n%s\n%s", r.Site, rep)

@@ -34,6 +34,44 @@ var urlUserinfo = regexp.MustCompile(`(?i)[a-z][a-z0-9+.-]*://[^/?#\s]*@`)
 // compared every day, and never secrets.
 var headerTest = regexp.MustCompile(`(?i)%\{HTTP:[^}]*\}|%\{HTTP_COOKIE\}|\b(req|http|req_novary)\s*\(`)
 
+// queryParam is a parameter of a URL's query string (?sig=..., &token=...)
+// or path (;jsessionid=...), with a value; queryWord the names whose
+// values are credentials there besides secretWord's (signed URLs, OAuth
+// codes, session ids). A URL with one is copied nowhere: backends and
+// redirects take their credentials in query strings as often as in
+// userinfo.
+var (
+	queryParam = regexp.MustCompile(`[?&;]([^=&?;#\s]+)=[^&#;\s]`)
+	queryWord  = regexp.MustCompile(`(?i)sig|auth|session|jwt|bearer|code|hash|otp|nonce|^sid$`)
+)
+
+// querySecret reports an argument with a credential in a query string.
+func querySecret(a string) bool {
+	for _, m := range queryParam.FindAllStringSubmatch(a, -1) {
+		if secretWord.MatchString(m[1]) || queryWord.MatchString(m[1]) {
+			return true
+		}
+	}
+	return false
+}
+
+// unknownOption: a PerlSetVar/PerlAddVar/PythonOption setting something
+// the old NTLM modules do not read. Its value is another handler's
+// business, and PerlSetVar is where mod_perl code takes its settings,
+// credentials included (PerlSetVar Login admin:pw): such a line is kept
+// by reference (its file:line), never by value. The old modules' own
+// options are translated, and shown as written unless they look secret.
+func unknownOption(d *Directive) bool {
+	name, ok := optionName(d)
+	if !ok || len(d.Args) < 2 {
+		return false
+	}
+	if d.Is("PythonOption") {
+		return !pyOptions[name]
+	}
+	return !perlOptions[name] && !cookieOptions[name]
+}
+
 // valueDirectives carry values to the backend or the environment, where
 // secrets live (SetEnv DB_PASS ..., AuthLDAPBindPassword): their values are
 // never copied, whatever their names say.
@@ -45,6 +83,8 @@ var valueDirectives = map[string]bool{
 	// arguments are whatever the macro's body does with them (SetEnv
 	// $password...).
 	"define": true, "use": true,
+	// mod_perl's SetEnv.
+	"perlsetenv": true,
 }
 
 // fileValued reports a directive whose value is a path: the file it names
@@ -73,9 +113,21 @@ func requestHeaderValue(d *Directive) bool {
 	return true
 }
 
+// credPair is an option's value shaped as user:password (PerlSetVar
+// Login admin:pw); not a URL (scheme://) nor a host:port.
+var credPair = regexp.MustCompile(`^[^:/\s@]+:[^/\s]*[^0-9/\s][^/\s]*$`)
+
 // secretBearing reports whether d's text may hold a secret: then it is
-// masked in the report and never written to an output.
+// masked in the report and never written to an output. An option the
+// old modules do not read counts (see unknownOption); looksSecret is the
+// narrower test for what is then a problem rather than a reference.
 func secretBearing(d *Directive) bool {
+	return looksSecret(d) || unknownOption(d)
+}
+
+// looksSecret reports whether d's name, arguments or shape say that it
+// holds a secret.
+func looksSecret(d *Directive) bool {
 	if d.Section {
 		return sectionSecret(d)
 	}
@@ -99,8 +151,15 @@ func secretBearing(d *Directive) bool {
 		return true // Require expr comparing a header
 	}
 	for _, a := range d.Args {
-		if urlUserinfo.MatchString(a) {
+		if urlUserinfo.MatchString(a) || querySecret(a) {
 			return true
+		}
+	}
+	if _, ok := optionName(d); ok {
+		for _, a := range d.Args[1:] {
+			if credPair.MatchString(a) {
+				return true
+			}
 		}
 	}
 	if fileValued(lname) {
@@ -127,7 +186,7 @@ func shown(d *Directive) string {
 	}
 	var keep int
 	switch strings.ToLower(d.Name) {
-	case "setenv", "perlsetvar", "perladdvar", "pythonoption", "passenv", "define", "use":
+	case "setenv", "perlsetvar", "perladdvar", "pythonoption", "passenv", "define", "use", "perlsetenv":
 		keep = 1
 	case "requestheader":
 		keep = 2
@@ -154,7 +213,7 @@ func shown(d *Directive) string {
 // or an <If> expression comparing with something secret-looking, counts.
 func sectionSecret(d *Directive) bool {
 	for _, a := range d.Args {
-		if urlUserinfo.MatchString(a) {
+		if urlUserinfo.MatchString(a) || querySecret(a) {
 			return true
 		}
 	}

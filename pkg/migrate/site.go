@@ -220,6 +220,14 @@ func (t *translator) body(b *block, g *global, ds []*Directive, depth int, acc *
 			g.hostAccess = true
 			mark()
 			continue
+		case unknownOption(d) && !looksSecret(d):
+			mod := "mod_perl"
+			if d.Is("PythonOption") {
+				mod = "mod_python"
+			}
+			t.add(d, Note, "not an option of %s: kept by reference, not by value (another handler's setting, which may be a credential); if that handler stays, copy the line from here (it needs %s)", b.mod, mod)
+			out = append(out, fmt.Sprintf("%s# ntlm-migrate: not copied: %s at %s (not NTLM's; copy it from there if still needed)", ind, shown(d), d.Pos))
+			continue
 		case secretBearing(d):
 			t.add(d, Problem, "may hold a secret: not copied into the site file; copy it by hand from there (into a file only root reads, if it is one)")
 			out = append(out, fmt.Sprintf("%s# ntlm-migrate: not copied: the line at %s may hold a secret", ind, d.Pos))
