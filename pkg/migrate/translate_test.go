@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"os/user"
@@ -363,12 +364,21 @@ func FuzzTranslate(f *testing.F) {
 	f.Add("<Location /a>\nPythonAuthenHandler pyntlm\nPythonOption Domain E\nPythonOption PDC d\nSetEnv DB_PASS x1\nRequestHeader set X-Api-Key x2\n" +
 		"AuthLDAPBindPassword x3\nPerlSetVar MySecret x4\nProxyPass / http://u:x5@h/\n<If \"%{HTTP:X-Token} == 'x6'\">\n</If>\nRequire valid-user\n</Location>\n")
 	f.Add("<Location /a>\nPythonAuthenHandler pyntlm\nPythonOption Domain E\nPythonOption PDC d\nRequire expr %{HTTP:X-Token} == 'x7'\n</Location>\n")
+	// Opaque parts (the marker is checked by opaqueMarkerLeaks), options
+	// the old modules do not read, and credentials in query strings.
+	f.Add(strings.ReplaceAll(perlSectionConf, "MARKER", opaqueMarker))
+	f.Add("<Location /a>\nPerlAuthenHandler Apache2::AuthenNTLM\nPerlAddVar ntdomain \"E dc1\"\nPerlSetVar Login admin:x8\nPerlSetVar Backend x9\n" +
+		"ProxyPass /b http://h/?sig=x10&auth=x11\nRedirect /o https://h/?access_token=x12\nPerlSetEnv DBLOGIN a:x13\n<Perl>\n$x='" + opaqueMarker + "';\n</Perl>\nRequire valid-user\n</Location>\n")
+	f.Add("<Location /a>\nPythonAuthenHandler pyntlm\nPythonOption Domain E\nPythonOption PDC d\nPythonOption Login admin:x14\nRequire valid-user\n</Location>\n=pod\n" + opaqueMarker + "\n=cut\n__END__\n" + opaqueMarker + "\n")
 	f.Fuzz(func(t *testing.T, data string) {
 		ds, fs, err := parseMap(t, map[string]string{"/a": data}, "/a")
 		if err != nil {
 			return
 		}
 		r := Translate(ds, fs, Options{LDAPBindUser: "u", LDAPBindPasswordFile: "/p", CookieSecretFile: "k"})
+		if w := opaqueMarkerLeaks(data, fs, r); w != "" {
+			t.Fatalf("text of a part not read (<Perl>, POD, after __END__) is in the %s", w)
+		}
 		if r.Blocks == 0 {
 			return
 		}
@@ -538,4 +548,47 @@ func TestIncludeKeptApacheReads(t *testing.T) {
 	if err := apacheCheck(t, r.Site); err != nil {
 		t.Errorf("apache2 -t: %v\n%s", err, r.Site)
 	}
+}
+
+// opaqueMarker stands for a secret in Perl code or POD.
+const opaqueMarker = "0paque-M4rker"
+
+// opaqueMarkerLeaks: when every line of data holding opaqueMarker is in a
+// part the parser reported as not read, no output may hold it; it returns
+// the output that does ("" if none, or if the marker is also elsewhere).
+func opaqueMarkerLeaks(data string, fs []Finding, r *Result) string {
+	if !strings.Contains(data, opaqueMarker) {
+		return ""
+	}
+	type span struct{ from, to int }
+	var unread []span
+	for _, f := range fs {
+		var a, b int
+		switch {
+		case strings.Contains(f.What, "after __END__"):
+			unread = append(unread, span{f.Pos.Line, 1 << 30})
+		case strings.Contains(f.What, "not read"):
+			if n, _ := fmt.Sscanf(f.What, "lines %d-%d", &a, &b); n == 2 {
+				unread = append(unread, span{a, b})
+			}
+		}
+	}
+	for i, l := range strings.Split(strings.ReplaceAll(data, "\r\n", "\n"), "\n") {
+		if !strings.Contains(l, opaqueMarker) {
+			continue
+		}
+		in := false
+		for _, s := range unread {
+			in = in || s.from <= i+1 && i+1 <= s.to
+		}
+		if !in {
+			return ""
+		}
+	}
+	for name, out := range map[string][]byte{"site": r.Site, "conf.toml": r.Conf, "report": []byte(report(r))} {
+		if bytes.Contains(out, []byte(opaqueMarker)) {
+			return name
+		}
+	}
+	return ""
 }
