@@ -14,9 +14,12 @@
 //
 // It never copies secrets: an Include'd file's contents are never pasted
 // (an Include of lines that are all kept stays an Include line), a file
-// that is not Apache configuration is refused without showing its text,
-// and every value that may be secret is masked in the report and left
-// out of the outputs. Outputs are written to a temporary file created
+// that is not Apache configuration is refused without showing its text
+// (mod_perl's <Perl> sections, POD and what follows __END__ are skipped
+// unread, with a note), options of other handlers (PerlSetVar,
+// PythonOption) are kept by reference to their file:line, and every
+// value that may be secret (credentials in URLs and query strings
+// included) is masked in the report and left out of the outputs. Outputs are written to a temporary file created
 // exclusively with their final mode (0640, the key 0600) and renamed into
 // place; a symlink at a target is refused.
 //
@@ -82,10 +85,15 @@ Include inside a block whose lines are all kept, as the Include line.
 What it never copies (each named by file:line in the report instead):
   - the contents of an Include'd file (a file that is not Apache
     configuration, such as /etc/shadow, is refused without showing its text);
+  - mod_perl's <Perl> sections, POD and what follows __END__ (not read;
+    a NOTE with their lines);
+  - PerlSetVar/PerlAddVar/PythonOption options the old modules do not
+    read (another handler's settings, credentials too: by reference);
   - values that may be secret: directives or arguments naming a password,
     pass (DBPass, ADMINPASS too), pwd, secret, key, token, credential, salt
-    or hmac; SetEnv, SetEnvIf, Define, Use and RequestHeader values;
-    AuthLDAPBindPassword; user:password@ in URLs.
+    or hmac; SetEnv, PerlSetEnv, SetEnvIf, Define, Use and RequestHeader
+    values; AuthLDAPBindPassword; user:password@ in URLs; credentials in
+    query strings (?sig=, &auth=, access_token=, ;jsessionid=...).
     The report shows them as <hidden>.
 
 Outputs: conf.toml and the site 0640, cookie.key 0600, each written to a

@@ -245,3 +245,46 @@ func TestProblemTextHidesCredentials(t *testing.T) {
 		t.Errorf("exit %d, want 1 and the URL without its credentials:\n%s", code, printed)
 	}
 }
+
+// TestPerlSectionConfig: Apache::AuthenNTLM's synopsis in a file that also
+// holds a <Perl> section with a password in its code, an option of
+// another handler with a user:password value, and a backend URL signed
+// in its query string. The tool translates it (it refused the whole file
+// before: "not Apache configuration"), and the secrets are in no output
+// and not in the report; the report names the <Perl> lines.
+func TestPerlSectionConfig(t *testing.T) {
+	const marker = "M4RKER-s3cr3t"
+	conf := `<Perl>
+  my $dbpw = '` + marker + `';
+  push @PerlSetVar, [DBPW => $dbpw];
+</Perl>
+<Location />
+    PerlAuthenHandler Apache::AuthenNTLM
+    AuthType ntlm,basic
+    AuthName test
+    require valid-user
+    PerlAddVar ntdomain "name_domain1   name_of_pdc1"
+    PerlSetVar defaultdomain wingr1
+    PerlSetVar Login admin:` + marker + `
+    ProxyPass /api http://backend/api?sig=` + marker + `
+</Location>
+`
+	dir := t.TempDir()
+	path := filepath.Join(dir, "old.conf")
+	os.WriteFile(path, []byte(conf), 0o644)
+	out := filepath.Join(dir, "out")
+	code, printed := runCapture(t, "-o", out, path)
+	if w := leaks(t, printed, out, marker); len(w) > 0 {
+		t.Errorf("the secret shows in %v (exit %d):\n%s", w, code, printed)
+	}
+	if !strings.Contains(printed, path+":1: NOTE") || !strings.Contains(printed, "lines 1-4: not read: Perl code") {
+		t.Errorf("the report does not name the <Perl> section:\n%s", printed)
+	}
+	site := string(outputs(t, out)["goauthenntlm-site.conf"])
+	if !strings.Contains(site, "AuthnzFcgiCheckAuthnProvider") || !strings.Contains(site, path+":12") || !strings.Contains(site, path+":13") {
+		t.Errorf("the block is not translated, or the lines not named:\n%s", site)
+	}
+	if code != 1 {
+		t.Errorf("exit %d, want 1 (the credentials are lines to carry over by hand)", code)
+	}
+}
