@@ -42,17 +42,24 @@ func TestSecretsMissedByName(t *testing.T) {
 		// either: kept by reference (TestOptionAndQuerySecrets).
 		{"PerlSetVar Passenger MARKER", true},
 	} {
-		t.Run(tc.line, func(t *testing.T) {
-			conf := "<Location /x>\nPerlAuthenHandler Apache2::AuthenNTLM\nAuthType ntlm\nPerlAddVar ntdomain \"EXAMPLE dc1\"\n" + tc.line + "\nRequire valid-user\n</Location>\n"
-			r := translateMap(t, map[string]string{"/a.conf": conf}, "/a.conf", Options{})
-			rep := report(r)
-			inSite, inReport := bytes.Contains(r.Site, []byte("MARKER")), strings.Contains(rep, "MARKER")
-			if tc.secret && (inSite || inReport) {
-				t.Errorf("the value was copied (site %v, report %v):\n%s\n%s", inSite, inReport, r.Site, rep)
-			}
-			if !tc.secret && !inSite {
-				t.Errorf("a line that is no secret was not copied:\n%s\n%s", r.Site, rep)
-			}
-		})
+		t.Run(tc.line, func(t *testing.T) { blockLine(t, tc.line, tc.secret) })
 	}
+}
+
+// blockLine translates line 5 of an Apache2::AuthenNTLM block and checks
+// that MARKER in it is neither in the site nor in the report when secret,
+// and is copied into the site when not.
+func blockLine(t *testing.T, line string, secret bool) *Result {
+	t.Helper()
+	conf := "<Location /x>\nPerlAuthenHandler Apache2::AuthenNTLM\nAuthType ntlm\nPerlAddVar ntdomain \"EXAMPLE dc1\"\n" + line + "\nRequire valid-user\n</Location>\n"
+	r := translateMap(t, map[string]string{"/a.conf": conf}, "/a.conf", Options{})
+	rep := report(r)
+	inSite, inReport := bytes.Contains(r.Site, []byte("MARKER")), strings.Contains(rep, "MARKER")
+	if secret && (inSite || inReport) {
+		t.Errorf("the value was copied (site %v, report %v):\n%s\n%s", inSite, inReport, r.Site, rep)
+	}
+	if !secret && !inSite {
+		t.Errorf("a line that is no secret was not copied:\n%s\n%s", r.Site, rep)
+	}
+	return r
 }
