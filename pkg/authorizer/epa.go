@@ -13,6 +13,7 @@ import (
 	"github.com/goauthenntlm/goauthenntlm/pkg/conntable"
 	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
 	"github.com/goauthenntlm/goauthenntlm/pkg/identity"
+	"github.com/goauthenntlm/goauthenntlm/pkg/kerberos"
 	"github.com/goauthenntlm/goauthenntlm/pkg/ntlmmsg"
 )
 
@@ -30,9 +31,9 @@ import (
 // relay (see ntlmmsg.Authenticate.ClientAVPairs), never from elsewhere in
 // the message.
 //
-// Kerberos (the Negotiate path of branch krbcore) carries its binding in
-// the authenticator's checksum (RFC 4121 4.1.1.2); checking it belongs
-// to that code and is not done here.
+// Kerberos carries the same binding in its authenticator's checksum
+// (RFC 4121 4.1.1.2), sealed with the ticket's session key: kerberosLogin
+// reads it (kerberosClaim) and the same decision (epaVerdict) applies.
 
 // EPACause is why Extended Protection refused a login; a metric label.
 type EPACause string
@@ -89,17 +90,76 @@ func (a *Authorizer) channelBindingModeOf(p map[string]string) config.ChannelBin
 	return m
 }
 
-// checkEPA returns nil when msg may be relayed under the request's
-// channel_binding, else the answer refusing it; and the strongest
-// channel_binding the login meets, which the connection keeps (see
-// epaMet).
-func (a *Authorizer) checkEPA(r *request, msg *ntlmmsg.Authenticate) (uint8, *fcgi.Response) {
+// epaClaim is what a login says about the channel and the service it was
+// made for, read once per login from the scheme's own message: the NTLMv2
+// blob's AV pairs (ntlmClaim) or the Kerberos authenticator's checksum
+// (kerberosClaim). epaVerdict decides on it alike for both schemes.
+type epaClaim struct {
+	// binding is the client's channel binding, MD5 of its
+	// gss_channel_bindings (the same value in MsvAvChannelBindings and in
+	// the Kerberos checksum's Bnd field); all zero when it bound none.
+	binding ntlmmsg.ChannelBindings
+	// refused, with detail, is a cause that refuses the login under
+	// when-sent and required on any channel (unreadable AV pairs, another
+	// service's target name).
+	refused EPACause
+	detail  string
+	// none is the detail logged when there is no binding under required.
+	none string
+}
+
+// ntlmClaim reads msg's claim from the NtChallengeResponse bytes that are
+// relayed (see the package comment of this file).
+func (a *Authorizer) ntlmClaim(r *request, msg *ntlmmsg.Authenticate) epaClaim {
+	c := epaClaim{none: "no channel binding"}
+	av, v2, err := msg.ClientAVPairs()
+	if err != nil {
+		c.refused, c.detail = EPAMalformed, err.Error()
+		return c
+	}
+	if !v2 {
+		c.none = "an NTLMv1 response carries no channel binding"
+	} else if cause, detail := a.checkTargetName(r, av); cause != "" {
+		c.refused, c.detail = cause, detail
+		return c
+	}
+	if v, ok := av.Get(ntlmmsg.MsvAvChannelBindings); ok {
+		if len(v) != len(c.binding) {
+			c.refused, c.detail = EPAMalformed, fmt.Sprintf("MsvAvChannelBindings of %d bytes", len(v))
+			return c
+		}
+		copy(c.binding[:], v)
+	}
+	return c
+}
+
+// kerberosClaim reads a Kerberos login's claim: the Bnd field of its
+// authenticator's GSS checksum (RFC 4121 4.1.1.2), which the acceptor
+// decrypted with the ticket's session key, so nobody but the ticket's
+// holder can have set it. The service it was meant for is the ticket's,
+// which the acceptor has checked against its keytab.
+func kerberosClaim(l *kerberos.Login) epaClaim {
+	c := epaClaim{none: "no channel binding in the Kerberos authenticator"}
+	if len(l.Bindings) == len(c.binding) {
+		copy(c.binding[:], l.Bindings)
+	} else if l.Bindings == nil {
+		c.none = "a Kerberos authenticator without a GSS checksum"
+	}
+	return c
+}
+
+// checkEPA returns nil when a login claiming c may go on under the
+// request's channel_binding, else the answer refusing it; and the
+// strongest channel_binding the login meets, which the connection keeps
+// (see epaMet). user and domain are the names the client gave, for the
+// log.
+func (a *Authorizer) checkEPA(r *request, c epaClaim, user, domain string) (uint8, *fcgi.Response) {
 	mode := a.channelBindingMode(r)
-	met := a.epaLevel(r, msg)
+	met := a.epaLevel(r, c)
 	if mode == config.ChannelBindingOff || met >= epaRank(mode) {
 		return met, nil
 	}
-	cause, detail, err := a.epaVerdict(r, mode, msg)
+	cause, detail, err := a.epaVerdict(r, mode, c)
 	if err != nil {
 		// Apache's side is missing (no certificate passed): not the
 		// client's fault, and every HTTPS login would fail alike.
@@ -110,7 +170,7 @@ func (a *Authorizer) checkEPA(r *request, msg *ntlmmsg.Authenticate) (uint8, *fc
 		return met, nil // not reached: met says otherwise
 	}
 	r.log.Warn("login refused by Extended Protection", "cause", string(cause), "detail", detail,
-		"user", identity.Short(msg.User), "domain", identity.Short(msg.Domain), "channel_binding", string(mode))
+		"user", identity.Short(user), "domain", identity.Short(domain), "channel_binding", string(mode))
 	if o, ok := a.obs.(EPAObserver); ok {
 		o.EPARefused(cause)
 	}
@@ -129,14 +189,15 @@ func epaRank(m config.ChannelBinding) uint8 {
 	return 0
 }
 
-// epaLevel is the rank of the strongest mode under which msg would be let
-// in on this request's channel. A connection's later requests may be for
-// locations with a stronger channel_binding than its login's: they are let
-// through only if the login met theirs (else a login relayed to a location
-// without Extended Protection would open the others on its connection).
-func (a *Authorizer) epaLevel(r *request, msg *ntlmmsg.Authenticate) uint8 {
+// epaLevel is the rank of the strongest mode under which a login claiming
+// c would be let in on this request's channel. A connection's later
+// requests may be for locations with a stronger channel_binding than its
+// login's: they are let through only if the login met theirs (else a login
+// relayed to a location without Extended Protection would open the others
+// on its connection).
+func (a *Authorizer) epaLevel(r *request, c epaClaim) uint8 {
 	for _, m := range []config.ChannelBinding{config.ChannelBindingRequired, config.ChannelBindingWhenSent} {
-		if cause, _, err := a.epaVerdict(r, m, msg); cause == "" && err == nil {
+		if cause, _, err := a.epaVerdict(r, m, c); cause == "" && err == nil {
 			return epaRank(m)
 		}
 	}
@@ -155,38 +216,24 @@ func (a *Authorizer) epaMet(l conntable.Login, p map[string]string) bool {
 	return l.EPA >= epaRank(a.channelBindingModeOf(p))
 }
 
-// epaVerdict is the decision table of Extended Protection: the cause of a
-// refusal ("" for none) with a detail for the log, or an error when the
-// server's own binding is needed and Apache did not pass the certificate.
-func (a *Authorizer) epaVerdict(r *request, mode config.ChannelBinding, msg *ntlmmsg.Authenticate) (EPACause, string, error) {
-	av, v2, err := msg.ClientAVPairs()
-	if err != nil {
-		return EPAMalformed, err.Error(), nil
-	}
-	if v2 {
-		if cause, detail := a.checkTargetName(r, av); cause != "" {
-			return cause, detail, nil
-		}
-	}
-	var sent ntlmmsg.ChannelBindings
-	if v, ok := av.Get(ntlmmsg.MsvAvChannelBindings); ok {
-		if len(v) != len(sent) {
-			return EPAMalformed, fmt.Sprintf("MsvAvChannelBindings of %d bytes", len(v)), nil
-		}
-		copy(sent[:], v)
+// epaVerdict is the decision table of Extended Protection, for NTLM and
+// Kerberos alike: the cause of a refusal ("" for none) with a detail for
+// the log, or an error when the server's own binding is needed and Apache
+// did not pass the certificate. The server's binding comes from the
+// per-certificate cache: no certificate is parsed per login.
+func (a *Authorizer) epaVerdict(r *request, mode config.ChannelBinding, c epaClaim) (EPACause, string, error) {
+	if c.refused != "" {
+		return c.refused, c.detail, nil
 	}
 	if !isHTTPS(r.Params) {
-		if !sent.IsZero() && mode == config.ChannelBindingRequired {
+		if !c.binding.IsZero() && mode == config.ChannelBindingRequired {
 			return EPABindingOverHTTP, "a channel binding on plain HTTP", nil
 		}
 		return "", "", nil
 	}
-	if sent.IsZero() {
+	if c.binding.IsZero() {
 		if mode == config.ChannelBindingRequired {
-			if !v2 {
-				return EPABindingMissing, "an NTLMv1 response carries no channel binding", nil
-			}
-			return EPABindingMissing, "no channel binding", nil
+			return EPABindingMissing, c.none, nil
 		}
 		return "", "", nil
 	}
@@ -194,7 +241,7 @@ func (a *Authorizer) epaVerdict(r *request, mode config.ChannelBinding, msg *ntl
 	if err != nil {
 		return "", "", err
 	}
-	if sent != want {
+	if c.binding != want {
 		return EPABindingMismatch, "channel binding of another certificate", nil
 	}
 	return "", "", nil

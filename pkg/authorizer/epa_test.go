@@ -340,7 +340,7 @@ func FuzzEPAVerdict(f *testing.F) {
 	f.Add(ntlmmsg.AVPairs{cbAV(right[:15])}.Marshal())
 	f.Fuzz(func(t *testing.T, av []byte) {
 		nt := append(make([]byte, 16+28), av...)
-		cause, _, err := s.epaVerdict(r, config.ChannelBindingRequired, &ntlmmsg.Authenticate{NtChallengeResponse: nt})
+		cause, _, err := s.epaVerdict(r, config.ChannelBindingRequired, s.ntlmClaim(r, &ntlmmsg.Authenticate{NtChallengeResponse: nt}))
 		if err != nil || cause != "" {
 			return
 		}
@@ -409,6 +409,77 @@ func TestChannelBindingOnLaterRequests(t *testing.T) {
 					t.Errorf("login cookie on a new connection: %d, want %d", got, want)
 				}
 			})
+		}
+	}
+}
+
+// TestKerberosChannelBindingDecisions is the decision table of
+// TestChannelBindingDecisions for Kerberos: the binding is the Bnd field
+// of the authenticator's GSS checksum (RFC 4121 4.1.1.2), in tickets
+// built in-process and checked by the real acceptor. Refusals have NTLM's
+// causes and counter, and the login remembers the mode it met: a later
+// request on its connection to a location under required is let through
+// only after a login with the site's binding.
+func TestKerberosChannelBindingDecisions(t *testing.T) {
+	sitePEM, right := siteCert(t, elliptic.P256(), x509.ECDSAWithSHA256)
+	_, wrong := siteCert(t, elliptic.P256(), x509.ECDSAWithSHA256)
+	bindings := []struct {
+		name string
+		cb   []byte
+	}{
+		{"none", nil},
+		{"right", right[:]},
+		{"wrong", wrong[:]},
+	}
+	want := map[string]map[string]map[string]EPACause{
+		"off":       {"http": {}, "https": {}},
+		"when-sent": {"http": {}, "https": {"wrong": EPABindingMismatch}},
+		"required": {
+			"http":  {"right": EPABindingOverHTTP, "wrong": EPABindingOverHTTP},
+			"https": {"none": EPABindingMissing, "wrong": EPABindingMismatch},
+		},
+	}
+	for _, mode := range []string{"off", "when-sent", "required"} {
+		obs := &epaObserver{}
+		s, tk := krbSiteWith(t, krbConf+fmt.Sprintf("channel_binding = %q\n", mode), Options{Observer: obs})
+		port := 46000
+		for _, transport := range []string{"http", "https"} {
+			for _, b := range bindings {
+				for _, wrapped := range []bool{false, true} {
+					t.Run(fmt.Sprintf("%s/%s/%s/spnego=%v", mode, transport, b.name, wrapped), func(t *testing.T) {
+						port++
+						c := newClient(port)
+						c.https = transport == "https"
+						c.env = map[string]string{tlsCertParam: sitePEM}
+						tk := *tk
+						tk.Bindings = b.cb
+						r := c.do(s.Authorizer, krbToken(t, tk, wrapped))
+						cause := want[mode][transport][b.name]
+						if cause != "" {
+							checkChallenged(t, r)
+							if got := obs.take(); len(got) != 1 || got[0] != cause {
+								t.Errorf("refusals counted %v, want [%s]", got, cause)
+							}
+							if r := c.do(s.Authorizer, ""); r.Status != 401 {
+								t.Errorf("the refused login's connection got %d", r.Status)
+							}
+							return
+						}
+						if r.Status != 200 || r.Variables["REMOTE_USER"] != "jdoe" {
+							t.Fatalf("refused: %d %s", r.Status, r.Body)
+						}
+						if got := obs.take(); len(got) != 0 {
+							t.Errorf("refusals counted: %v", got)
+						}
+						// Held to the mode it met on its connection.
+						c.env[channelBindingParam] = "required"
+						later := c.do(s.Authorizer, "").Status
+						if met := want["required"][transport][b.name] == ""; (later == 200) != met {
+							t.Errorf("later request under required: %d (binding met: %v)", later, met)
+						}
+					})
+				}
+			}
 		}
 	}
 }

@@ -107,6 +107,12 @@ func (a *Authorizer) kerberosLogin(ctx context.Context, r *request, tok []byte, 
 		r.log.Warn("Kerberos ticket encrypted with RC4 (arcfour-hmac), which Windows is retiring: set the service account's msDS-SupportedEncryptionTypes to AES (24) and export AES keys (logged once)",
 			"spn", l.SPN)
 	}
+	// Extended Protection, as for NTLM: a ticket's authenticator made for
+	// another TLS server (or for none, under required) is refused.
+	epa, resp := a.checkEPA(r, kerberosClaim(l), l.User, l.Realm)
+	if resp != nil {
+		return resp
+	}
 	dom := a.names.Served(l.Realm)
 	if dom == nil {
 		// The acceptor takes served realms only; this is a bug guard.
@@ -126,17 +132,16 @@ func (a *Authorizer) kerberosLogin(ctx context.Context, r *request, tok []byte, 
 	}
 	if l.PAC == nil {
 		// No PAC (an MIT KDC): the directory names the account, as for NTLM.
-		var resp *fcgi.Response
 		if user, resp = a.accountName(ctx, r, name); resp != nil {
 			return resp
 		}
 	} else if a.groups != nil {
 		a.groups.fromPAC(ctx, user, dom.Name, l.PAC.GroupSIDs, a.cfg.Groups.CacheTTL.D())
 	}
-	login := conntable.Login{User: user, Domain: dom.Name, Scheme: conntable.SchemeKerberos, At: time.Now()}
+	login := conntable.Login{User: user, Domain: dom.Name, Scheme: conntable.SchemeKerberos, At: time.Now(), EPA: epa}
 	a.obs.Login(Outcome{Scheme: login.Scheme, Result: ResultOK, User: login.User, Domain: login.Domain, Took: time.Since(start)})
 	r.log.Info("login", "user", login.User, "domain", login.Domain, "scheme", "Kerberos", "spn", l.SPN, "enctype", kerberos.EncTypeName(l.EncType), "pac", l.PAC != nil)
-	resp := a.loggedIn(ctx, r, login)
+	resp = a.loggedIn(ctx, r, login)
 	if resp.Status == http.StatusOK && l.Mutual {
 		a.mutual(r, resp, l, wrapped)
 	}

@@ -47,6 +47,10 @@ type Ticket struct {
 	Mutual bool
 	// OID frames the token: Kerberos (default) or Microsoft's.
 	OID asn1.ObjectIdentifier
+	// Bindings is the channel-binding hash the authenticator's GSS
+	// checksum carries (RFC 4121 4.1.1.2: MD5 of gss_channel_bindings,
+	// 16 bytes); nil binds none (zeros).
+	Bindings []byte
 }
 
 var oidKRB5 = asn1.ObjectIdentifier{1, 2, 840, 113554, 1, 2, 2}
@@ -92,9 +96,11 @@ func Token(t Ticket) ([]byte, error) {
 	}
 	auth.CTime = t.Now.UTC().Truncate(time.Second)
 	auth.Cusec = int(t.Now.Nanosecond() / 1000)
-	// The GSS checksum (RFC 4121 4.1.1): no channel bindings, mutual and
-	// integrity flags.
-	auth.Cksum = types.Checksum{CksumType: 0x8003, Checksum: []byte{16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x22, 0, 0, 0}}
+	// The GSS checksum (RFC 4121 4.1.1): Lgth 16, the channel bindings'
+	// hash (Bnd), mutual and integrity flags.
+	ck := []byte{16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x22, 0, 0, 0}
+	copy(ck[4:20], t.Bindings)
+	auth.Cksum = types.Checksum{CksumType: 0x8003, Checksum: ck}
 	req, err := messages.NewAPReq(tkt, skey, auth)
 	if err != nil {
 		return nil, err
