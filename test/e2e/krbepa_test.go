@@ -254,3 +254,52 @@ func TestKerberosEPAChromium(t *testing.T) {
 		})
 	}
 }
+
+// TestKerberosEPALaterRequests: a Kerberos login remembers the
+// channel_binding it met, as an NTLM one does (TestEPALaterRequests): on
+// its connection, a login without a binding at /epa/when-sent/ does not
+// open /epa/required/, one bound to the site's certificate does.
+func TestKerberosEPALaterRequests(t *testing.T) {
+	e := krbEPA(t)
+	kt, kvno := e.serviceKeytab(t)
+	get := func(cl *http.Client, path, auth string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, e.url(path), nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := cl.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, tt := range []struct {
+		name     string
+		binding  []byte
+		required int // the later request's status at /epa/required/
+	}{
+		{"no binding", nil, 401},
+		{"the site's binding", e.binding[:], 200},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tok, err := krbtest.Token(krbtest.Ticket{Client: "jdoe", Realm: e.s.env["KRB5_REALM"], SPN: e.s.env["SERVICE_PRINCIPAL"],
+				Keytab: kt, KVNO: kvno, Bindings: tt.binding})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cl := e.client()
+			if got := get(cl, "/epa/when-sent/whoami", "Negotiate "+base64.StdEncoding.EncodeToString(tok)); got != 200 {
+				t.Fatalf("login at /epa/when-sent/: %d", got)
+			}
+			if got := get(cl, "/epa/when-sent/whoami", ""); got != 200 {
+				t.Errorf("/epa/when-sent/ again on the connection: %d, want 200", got)
+			}
+			if got := get(cl, "/epa/required/whoami", ""); got != tt.required {
+				t.Errorf("/epa/required/ on the connection: %d, want %d", got, tt.required)
+			}
+		})
+	}
+}
