@@ -20,6 +20,7 @@ import (
 	"github.com/goauthenntlm/goauthenntlm/pkg/config"
 	"github.com/goauthenntlm/goauthenntlm/pkg/dc/dctest"
 	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
+	"github.com/goauthenntlm/goauthenntlm/pkg/kerberos"
 	"github.com/goauthenntlm/goauthenntlm/pkg/ntlmmsg"
 )
 
@@ -480,6 +481,28 @@ func TestKerberosChannelBindingDecisions(t *testing.T) {
 					})
 				}
 			}
+		}
+	}
+}
+
+// TestKerberosWithoutGSSChecksum: an authenticator without the GSS
+// checksum (RFC 4120 allows it; Login.Bindings nil) binds nothing: in
+// under when-sent, binding_missing under required.
+func TestKerberosWithoutGSSChecksum(t *testing.T) {
+	sitePEM, _ := siteCert(t, elliptic.P256(), x509.ECDSAWithSHA256)
+	for mode, want := range map[string]EPACause{"when-sent": "", "required": EPABindingMissing} {
+		obs := &epaObserver{}
+		s, tk := krbSiteWith(t, krbConf+fmt.Sprintf("channel_binding = %q\n", mode),
+			Options{Observer: obs, Kerberos: fakeAcceptor{&kerberos.Login{User: "jdoe", Realm: "EXAMPLE.TEST", SPN: "HTTP/www.example.test@EXAMPLE.TEST"}}})
+		c := newClient(47000)
+		c.https, c.env = true, map[string]string{tlsCertParam: sitePEM}
+		r := c.do(s.Authorizer, krbToken(t, *tk, false))
+		got := obs.take()
+		switch {
+		case want == "" && (r.Status != 200 || len(got) != 0):
+			t.Errorf("%s: %d %v, want 200", mode, r.Status, got)
+		case want != "" && (r.Status != 401 || len(got) != 1 || got[0] != want):
+			t.Errorf("%s: %d %v, want 401 %s", mode, r.Status, got, want)
 		}
 	}
 }
