@@ -61,6 +61,22 @@ func (e *epaSite) serviceKeytab(t *testing.T) (*keytab.Keytab, int) {
 	return kt, kvno
 }
 
+// boundTokens returns a maker of Authorization headers with a Kerberos
+// token for jdoe, its ticket made with the stack's keytab and its
+// authenticator bound to binding (nil: none).
+func (e *epaSite) boundTokens(t *testing.T) func(t *testing.T, binding []byte) string {
+	kt, kvno := e.serviceKeytab(t)
+	return func(t *testing.T, binding []byte) string {
+		t.Helper()
+		tok, err := krbtest.Token(krbtest.Ticket{Client: "jdoe", Realm: e.s.env["KRB5_REALM"], SPN: e.s.env["SERVICE_PRINCIPAL"],
+			Keytab: kt, KVNO: kvno, Bindings: binding})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "Negotiate " + base64.StdEncoding.EncodeToString(tok)
+	}
+}
+
 // decodeAuthenticator opens a Kerberos token a client sent (raw or in a
 // SPNEGO NegTokenInit) with the stack's keytab, as the daemon does, and
 // returns what the client put in its authenticator.
@@ -126,7 +142,7 @@ func TestKerberosEPACurl(t *testing.T) {
 // is logged with its cause and no login follows.
 func TestKerberosEPACrafted(t *testing.T) {
 	e := krbEPA(t)
-	kt, kvno := e.serviceKeytab(t)
+	token := e.boundTokens(t)
 	other, err := ntlmmsg.TLSChannelBindings(&x509.Certificate{Raw: []byte("another server's certificate"), SignatureAlgorithm: x509.SHA256WithRSA})
 	if err != nil {
 		t.Fatal(err)
@@ -145,17 +161,12 @@ func TestKerberosEPACrafted(t *testing.T) {
 		{"bound to TLS, sent over plain HTTP", e.s.url("/epa/required/whoami"), e.binding[:], "binding_over_http"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			tok, err := krbtest.Token(krbtest.Ticket{Client: "jdoe", Realm: e.s.env["KRB5_REALM"], SPN: e.s.env["SERVICE_PRINCIPAL"],
-				Keytab: kt, KVNO: kvno, Bindings: tt.binding})
-			if err != nil {
-				t.Fatal(err)
-			}
 			cl := e.client()
 			if strings.HasPrefix(tt.url, "http:") {
 				cl = plain
 			}
 			req, _ := http.NewRequest(http.MethodGet, tt.url, nil)
-			req.Header.Set("Authorization", "Negotiate "+base64.StdEncoding.EncodeToString(tok))
+			req.Header.Set("Authorization", token(t, tt.binding))
 			off := e.s.logOffset(t)
 			resp, err := cl.Do(req)
 			if err != nil {
@@ -261,7 +272,7 @@ func TestKerberosEPAChromium(t *testing.T) {
 // open /epa/required/, one bound to the site's certificate does.
 func TestKerberosEPALaterRequests(t *testing.T) {
 	e := krbEPA(t)
-	kt, kvno := e.serviceKeytab(t)
+	token := e.boundTokens(t)
 	get := func(cl *http.Client, path, auth string) int {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodGet, e.url(path), nil)
@@ -285,13 +296,8 @@ func TestKerberosEPALaterRequests(t *testing.T) {
 		{"the site's binding", e.binding[:], 200},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			tok, err := krbtest.Token(krbtest.Ticket{Client: "jdoe", Realm: e.s.env["KRB5_REALM"], SPN: e.s.env["SERVICE_PRINCIPAL"],
-				Keytab: kt, KVNO: kvno, Bindings: tt.binding})
-			if err != nil {
-				t.Fatal(err)
-			}
 			cl := e.client()
-			if got := get(cl, "/epa/when-sent/whoami", "Negotiate "+base64.StdEncoding.EncodeToString(tok)); got != 200 {
+			if got := get(cl, "/epa/when-sent/whoami", token(t, tt.binding)); got != 200 {
 				t.Fatalf("login at /epa/when-sent/: %d", got)
 			}
 			if got := get(cl, "/epa/when-sent/whoami", ""); got != 200 {
