@@ -211,6 +211,8 @@ setup_files() {
 		# exactly 100 bytes, for the benchmarks
 		printf '%-99s\n' "GoAuthenNTLM test file in /$d/" >"$pub/apache/htdocs/$d/file.txt"
 	done
+	# The test site's ErrorDocument 401 (a local one: see test-site.conf.in).
+	echo "authentication required" >"$pub/apache/htdocs/public/401.txt"
 	# Both read the request body: Apache resets a POST whose CGI leaves it
 	# unread (AH00574), which browsers see as ERR_INCOMPLETE_CHUNKED_ENCODING.
 	cat >"$pub/apache/cgi-bin/whoami" <<-'EOF'

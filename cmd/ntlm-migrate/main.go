@@ -83,13 +83,15 @@ What it never copies (each named by file:line in the report instead):
   - the contents of an Include'd file (a file that is not Apache
     configuration, such as /etc/shadow, is refused without showing its text);
   - values that may be secret: directives or arguments naming a password,
-    pass, pwd, secret, key, token or credential; SetEnv, SetEnvIf and
-    RequestHeader values; AuthLDAPBindPassword; user:password@ in URLs.
+    pass (DBPass, ADMINPASS too), pwd, secret, key, token, credential, salt
+    or hmac; SetEnv, SetEnvIf, Define, Use and RequestHeader values;
+    AuthLDAPBindPassword; user:password@ in URLs.
     The report shows them as <hidden>.
 
 Outputs: conf.toml and the site 0640, cookie.key 0600, each written to a
 new temporary file in DIR and renamed into place; a symlink or other
-non-regular file at a target, or a DIR every user can write to, is refused.
+non-regular file at a target, or a DIR that another user owns or that every
+user or its group can write to, is refused.
 `)
 	}
 	if err := fl.Parse(args); err != nil {

@@ -123,3 +123,34 @@ func TestOutputRefusesSharedDir(t *testing.T) {
 		t.Errorf("written anyway: %v", es)
 	}
 }
+
+// An output directory another user owns (-o /tmp/migrated, made by them
+// beforehand with mode 0755) or that a group can write: they could
+// replace the outputs (a site file of theirs) before the admin installs
+// them, whatever the files' own modes.
+func TestOutputRefusesOthersDir(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "group")
+	os.Mkdir(out, 0o775)
+	os.Chmod(out, 0o775)
+	if code, printed := runCapture(t, "-o", out, cookieConf(t, dir)); code != 2 || !strings.Contains(printed, "refusing to write "+out) {
+		t.Errorf("a group-writable directory: exit %d:\n%s", code, printed)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("a directory of another user needs root")
+	}
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skip("no user nobody")
+	}
+	uid, _ := strconv.Atoi(nobody.Uid)
+	out = filepath.Join(dir, "theirs")
+	os.Mkdir(out, 0o755)
+	os.Chown(out, uid, -1)
+	if code, printed := runCapture(t, "-o", out, cookieConf(t, dir)); code != 2 || !strings.Contains(printed, "refusing to write "+out) {
+		t.Errorf("a directory another user owns: exit %d:\n%s", code, printed)
+	}
+	if es, _ := os.ReadDir(out); len(es) != 0 {
+		t.Errorf("written anyway: %v", es)
+	}
+}

@@ -14,7 +14,6 @@ package chromium
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -22,7 +21,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/goauthenntlm/goauthenntlm/internal/procgroup"
+	"github.com/goauthenntlm/goauthenntlm/internal/realbrowser"
 )
 
 // baseFlags are the command-line flags every browser gets: headless, no
@@ -49,10 +48,9 @@ type Options struct {
 
 // Browser is a running Chromium.
 type Browser struct {
-	cmd    *exec.Cmd
-	c      *conn
-	pipe   *os.File // our end of the browser's command pipe
-	exited chan struct{}
+	proc *realbrowser.Process
+	c    *conn
+	pipe *os.File // our end of the browser's command pipe
 
 	// NetLogPath is Chromium's NetLog (--log-net-log), complete once Close
 	// has returned; LogPath is what the browser printed.
@@ -72,7 +70,6 @@ func Launch(ctx context.Context, o Options) (*Browser, error) {
 		NetLogPath: filepath.Join(o.Dir, "netlog.json"),
 		LogPath:    filepath.Join(o.Dir, "chromium.log"),
 		users:      map[string]*User{},
-		exited:     make(chan struct{}),
 	}
 	logf, err := os.Create(b.LogPath)
 	if err != nil {
@@ -105,29 +102,26 @@ func Launch(ctx context.Context, o Options) (*Browser, error) {
 		ours.Close()
 		return nil, err
 	}
-	b.cmd = exec.Command(bin, args...)
-	b.cmd.ExtraFiles = []*os.File{toBrowser, theirs} // fds 3 and 4
-	b.cmd.Stdout, b.cmd.Stderr = logf, logf
-	// Its own process group, so that its helpers can be ended with it.
-	b.cmd.SysProcAttr = procgroup.Attr()
-	err = b.cmd.Start()
+	cmd := exec.Command(bin, args...)
+	cmd.ExtraFiles = []*os.File{toBrowser, theirs} // fds 3 and 4
+	cmd.Stdout, cmd.Stderr = logf, logf
+	b.proc, err = realbrowser.Start(cmd)
 	toBrowser.Close()
 	theirs.Close()
 	if err != nil {
 		ours.Close()
 		fromBrowser.Close()
-		return nil, fmt.Errorf("starting %s: %w", bin, err)
+		return nil, err
 	}
-	go func() { b.cmd.Wait(); close(b.exited) }()
 	b.pipe = ours
-	b.c = &conn{w: ours, calls: map[int64]chan reply{}, onEvent: b.event}
+	b.c = &conn{w: ours, onEvent: b.event}
 	go b.c.read(fromBrowser)
 
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	var v struct{ Product string }
 	if err := b.c.call(ctx, "", "Browser.getVersion", nil, &v); err != nil {
-		b.kill()
+		b.proc.Kill()
 		b.pipe.Close()
 		log, _ := os.ReadFile(b.LogPath)
 		return nil, fmt.Errorf("%s did not answer over the devtools pipe: %w\n%s", bin, err, log)
@@ -142,30 +136,11 @@ func (b *Browser) Close() error {
 	// The browser may exit before its answer is read: only its exit counts.
 	b.c.call(ctx, "", "Browser.close", nil, nil)
 	defer b.pipe.Close()
-	select {
-	case <-b.exited:
-		return nil
-	case <-time.After(20 * time.Second):
-		b.kill()
-		return errors.New("chromium did not exit within 20 s of Browser.close; killed")
-	}
-}
-
-func (b *Browser) kill() {
-	if b.cmd.Process != nil {
-		procgroup.Signal(b.cmd.Process.Pid, true)
-	}
-	select {
-	case <-b.exited:
-	case <-time.After(10 * time.Second):
-	}
+	return b.proc.AwaitExit(20 * time.Second)
 }
 
 // Prompt is one authentication prompt the browser showed (Fetch.authRequired).
-type Prompt struct {
-	URL, Scheme, Realm string
-	Answered           bool // false: cancelled (a repeated prompt, or no user)
-}
+type Prompt = realbrowser.Prompt
 
 // User is one browser context (its own cookies, cache and connections) with
 // one page, whose authentication prompts are answered with its credentials,
@@ -176,8 +151,7 @@ type User struct {
 	context, session   string
 	username, password string
 
-	mu      sync.Mutex
-	changed chan struct{} // closed and replaced when something below changes
+	w       realbrowser.Watch // guards what follows
 	loads   int
 	docs    map[string]int // main-document status by loader id
 	lastDoc int
@@ -188,8 +162,7 @@ type User struct {
 // NewUser opens a fresh browser context with a blank page. username is
 // typed as given at the prompt (EXAMPLE\jdoe); "" cancels every prompt.
 func (b *Browser) NewUser(ctx context.Context, username, password string) (*User, error) {
-	u := &User{b: b, username: username, password: password, changed: make(chan struct{}),
-		docs: map[string]int{}, asked: map[string]int{}}
+	u := &User{b: b, username: username, password: password, docs: map[string]int{}, asked: map[string]int{}}
 	var bc struct{ BrowserContextID string }
 	if err := b.c.call(ctx, "", "Target.createBrowserContext", map[string]any{"disposeOnDetach": true}, &bc); err != nil {
 		return nil, err
@@ -247,18 +220,19 @@ func (b *Browser) event(session, method string, params json.RawMessage) {
 		if json.Unmarshal(params, &p) != nil {
 			return
 		}
-		u.mu.Lock()
-		u.asked[p.RequestID]++
-		answer := u.asked[p.RequestID] == 1 && u.username != ""
-		u.prompts = append(u.prompts, Prompt{URL: p.Request.URL, Scheme: p.AuthChallenge.Scheme, Realm: p.AuthChallenge.Realm, Answered: answer})
-		u.mu.Unlock()
+		var answer bool
+		u.w.Do(func() {
+			u.asked[p.RequestID]++
+			answer = u.asked[p.RequestID] == 1 && u.username != ""
+			u.prompts = append(u.prompts, Prompt{URL: p.Request.URL, Scheme: p.AuthChallenge.Scheme, Realm: p.AuthChallenge.Realm, Answered: answer})
+		})
 		resp := map[string]any{"response": "CancelAuth"}
 		if answer {
 			resp = map[string]any{"response": "ProvideCredentials", "username": u.username, "password": u.password}
 		}
 		b.c.send(session, "Fetch.continueWithAuth", map[string]any{"requestId": p.RequestID, "authChallengeResponse": resp})
 	case "Page.loadEventFired":
-		u.update(func() { u.loads++ })
+		u.w.Update(func() { u.loads++ })
 	case "Network.responseReceived":
 		var p struct {
 			LoaderID string
@@ -266,48 +240,27 @@ func (b *Browser) event(session, method string, params json.RawMessage) {
 			Response struct{ Status int }
 		}
 		if json.Unmarshal(params, &p) == nil && p.Type == "Document" {
-			u.update(func() { u.docs[p.LoaderID] = p.Response.Status; u.lastDoc = p.Response.Status })
+			u.w.Update(func() { u.docs[p.LoaderID] = p.Response.Status; u.lastDoc = p.Response.Status })
 		}
 	}
-}
-
-func (u *User) update(f func()) {
-	u.mu.Lock()
-	f()
-	close(u.changed)
-	u.changed = make(chan struct{})
-	u.mu.Unlock()
 }
 
 // waitLoads waits until more than n page loads have happened.
 func (u *User) waitLoads(ctx context.Context, n int) error {
-	for {
-		u.mu.Lock()
-		done, ch := u.loads > n, u.changed
-		u.mu.Unlock()
-		if done {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for the page to load: %w", ctx.Err())
-		}
+	if err := u.w.Wait(ctx, func() bool { return u.loads > n }); err != nil {
+		return fmt.Errorf("waiting for the page to load: %w", err)
 	}
+	return nil
 }
 
 // Page is what a navigation ended on.
-type Page struct {
-	Status int    // the main document's HTTP status
-	Body   string // its text as rendered
-}
+type Page = realbrowser.Page
 
 // Goto navigates as if the user typed url, answering prompts, and waits
 // for the page to load. A network error (net::ERR_...) is an error.
 func (u *User) Goto(ctx context.Context, url string) (Page, error) {
-	u.mu.Lock()
-	n := u.loads
-	u.mu.Unlock()
+	var n int
+	u.w.Do(func() { n = u.loads })
 	var nav struct{ LoaderID, ErrorText string }
 	if err := u.b.c.call(ctx, u.session, "Page.navigate", map[string]any{"url": url}, &nav); err != nil {
 		return Page{}, err
@@ -318,9 +271,8 @@ func (u *User) Goto(ctx context.Context, url string) (Page, error) {
 	if err := u.waitLoads(ctx, n); err != nil {
 		return Page{}, fmt.Errorf("%s: %w", url, err)
 	}
-	u.mu.Lock()
-	status := u.docs[nav.LoaderID]
-	u.mu.Unlock()
+	var status int
+	u.w.Do(func() { status = u.docs[nav.LoaderID] })
 	body, err := u.Eval(ctx, "document.body ? document.body.innerText : ''")
 	return Page{Status: status, Body: body}, err
 }
@@ -328,34 +280,20 @@ func (u *User) Goto(ctx context.Context, url string) (Page, error) {
 // SubmitForm adds a form to the current page, submits it as POST to action
 // (a URL on the page's origin) with fields, and waits for the answer page.
 func (u *User) SubmitForm(ctx context.Context, action string, fields map[string]string) (Page, error) {
-	f, err := json.Marshal(fields)
+	js, err := realbrowser.FormJS(action, fields)
 	if err != nil {
 		return Page{}, err
 	}
-	a, _ := json.Marshal(action)
-	u.mu.Lock()
-	n := u.loads
-	u.mu.Unlock()
-	js := fmt.Sprintf(`(() => {
-		const f = document.createElement('form');
-		f.method = 'POST'; f.action = %s;
-		for (const [k, v] of Object.entries(%s)) {
-			const i = document.createElement('input');
-			i.type = 'hidden'; i.name = k; i.value = v; f.appendChild(i);
-		}
-		document.documentElement.appendChild(f);
-		f.submit();
-		return 'submitted';
-	})()`, a, f)
+	var n int
+	u.w.Do(func() { n = u.loads })
 	if _, err := u.Eval(ctx, js); err != nil {
 		return Page{}, err
 	}
 	if err := u.waitLoads(ctx, n); err != nil {
 		return Page{}, fmt.Errorf("form POST to %s: %w", action, err)
 	}
-	u.mu.Lock()
-	status := u.lastDoc
-	u.mu.Unlock()
+	var status int
+	u.w.Do(func() { status = u.lastDoc })
 	body, err := u.Eval(ctx, "document.body ? document.body.innerText : ''")
 	return Page{Status: status, Body: body}, err
 }
@@ -388,9 +326,9 @@ func (u *User) Eval(ctx context.Context, js string) (string, error) {
 
 // Prompts returns the authentication prompts so far.
 func (u *User) Prompts() []Prompt {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return append([]Prompt(nil), u.prompts...)
+	var ps []Prompt
+	u.w.Do(func() { ps = append(ps, u.prompts...) })
+	return ps
 }
 
 // Cookie is a browser cookie, as much of it as CopyCookies carries.

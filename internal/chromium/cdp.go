@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+
+	"github.com/goauthenntlm/goauthenntlm/internal/realbrowser"
 )
 
 // conn speaks the DevTools protocol over --remote-debugging-pipe: JSON
@@ -15,12 +17,9 @@ import (
 // (Target.attachToTarget with flatten): a command for a page carries its
 // sessionId, and so do the page's events.
 type conn struct {
-	w io.Writer
-
-	mu     sync.Mutex
-	nextID int64
-	calls  map[int64]chan reply
-	err    error // set once the pipe is closed; later calls fail with it
+	w     io.Writer
+	wmu   sync.Mutex // one message at a time on the pipe
+	calls realbrowser.Calls
 
 	// onEvent is called on the reading goroutine for every event: it must
 	// not wait for an answer to a command of its own (see send).
@@ -52,11 +51,6 @@ type protocolError struct {
 
 func (e *protocolError) Error() string { return fmt.Sprintf("%s (%d)", e.Message, e.Code) }
 
-type reply struct {
-	result json.RawMessage
-	err    error
-}
-
 // read dispatches what the browser writes until the pipe closes.
 func (c *conn) read(r io.Reader) {
 	br := bufio.NewReaderSize(r, 1<<16)
@@ -75,44 +69,31 @@ func (c *conn) read(r io.Reader) {
 			c.onEvent(m.SessionID, m.Method, m.Params)
 			continue
 		}
-		c.mu.Lock()
-		ch := c.calls[m.ID]
-		delete(c.calls, m.ID)
-		c.mu.Unlock()
-		if ch != nil {
-			r := reply{result: m.Result}
-			if m.Error != nil {
-				r.err = m.Error
-			}
-			ch <- r
+		r := realbrowser.Reply{Result: m.Result}
+		if m.Error != nil {
+			r.Err = m.Error
 		}
+		c.calls.Answer(m.ID, r)
 	}
-	c.mu.Lock()
-	c.err = fmt.Errorf("devtools pipe closed: %w", err)
-	for id, ch := range c.calls {
-		ch <- reply{err: c.err}
-		delete(c.calls, id)
-	}
-	c.mu.Unlock()
+	c.calls.Close(fmt.Errorf("devtools pipe closed: %w", err))
 }
 
 // write sends one command; ch, if not nil, gets its answer.
-func (c *conn) write(session, method string, params any, ch chan reply) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.err != nil {
-		return c.err
-	}
-	c.nextID++
-	b, err := json.Marshal(message{ID: c.nextID, SessionID: session, Method: method, Params: params})
+func (c *conn) write(session, method string, params any, ch chan realbrowser.Reply) error {
+	id, err := c.calls.Add(ch)
 	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(message{ID: id, SessionID: session, Method: method, Params: params})
+	if err != nil {
+		c.calls.Drop(id)
 		return fmt.Errorf("%s: %w", method, err)
 	}
-	if ch != nil {
-		c.calls[c.nextID] = ch
-	}
-	if _, err := c.w.Write(append(b, 0)); err != nil {
-		delete(c.calls, c.nextID)
+	c.wmu.Lock()
+	_, err = c.w.Write(append(b, 0))
+	c.wmu.Unlock()
+	if err != nil {
+		c.calls.Drop(id)
 		return fmt.Errorf("%s: writing to the devtools pipe: %w", method, err)
 	}
 	return nil
@@ -120,24 +101,11 @@ func (c *conn) write(session, method string, params any, ch chan reply) error {
 
 // call sends a command and decodes its result into result (if not nil).
 func (c *conn) call(ctx context.Context, session, method string, params, result any) error {
-	ch := make(chan reply, 1)
+	ch := make(chan realbrowser.Reply, 1)
 	if err := c.write(session, method, params, ch); err != nil {
 		return err
 	}
-	select {
-	case r := <-ch:
-		if r.err != nil {
-			return fmt.Errorf("%s: %w", method, r.err)
-		}
-		if result != nil {
-			if err := json.Unmarshal(r.result, result); err != nil {
-				return fmt.Errorf("%s: decoding the result: %w", method, err)
-			}
-		}
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("%s: %w", method, ctx.Err())
-	}
+	return realbrowser.Await(ctx, method, ch, result)
 }
 
 // send sends a command without waiting for its answer, for event

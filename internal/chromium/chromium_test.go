@@ -74,7 +74,7 @@ func TestConn(t *testing.T) {
 	toBrowser, fromUs := io.Pipe()
 	toUs, fromBrowser := io.Pipe()
 	events := make(chan string, 1)
-	c := &conn{w: fromUs, calls: map[int64]chan reply{}, onEvent: func(session, method string, _ json.RawMessage) {
+	c := &conn{w: fromUs, onEvent: func(session, method string, _ json.RawMessage) {
 		events <- session + " " + method
 	}}
 	go c.read(toUs)

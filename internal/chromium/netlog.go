@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/goauthenntlm/goauthenntlm/internal/realbrowser"
 )
 
 // NetLog is what Chromium's NetLog (--log-net-log, IncludeSensitive)
@@ -20,37 +22,8 @@ type NetLog struct {
 }
 
 // Exchange is one HTTP request as sent and the response headers read for
-// it. A page load that authenticates is several exchanges of one source.
-type Exchange struct {
-	Source   int      // Chromium's URL_REQUEST source id
-	Line     string   // request line, e.g. "GET /private/whoami?c=1 HTTP/1.1"
-	Header   []string // request header lines
-	Response []string // response status line and header lines; nil if none was read
-}
-
-// Get returns the value of request header name ("" if absent).
-func (e Exchange) Get(name string) string { return lookup(e.Header, name) }
-
-// Status is the response's status code, 0 if none was read.
-func (e Exchange) Status() int {
-	if len(e.Response) == 0 {
-		return 0
-	}
-	var proto string
-	var code int
-	fmt.Sscanf(e.Response[0], "%s %d", &proto, &code)
-	return code
-}
-
-func lookup(lines []string, name string) string {
-	for _, l := range lines {
-		k, v, ok := strings.Cut(l, ":")
-		if ok && strings.EqualFold(strings.TrimSpace(k), name) {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
-}
+// it, Source being Chromium's URL_REQUEST source id.
+type Exchange = realbrowser.Exchange
 
 // AuthResult is Chromium's verdict on one challenge (AUTH_HANDLER_CREATE_RESULT):
 // Err is "" when it could use it, else the net error's name, such as
@@ -117,7 +90,7 @@ func ReadNetLog(path string) (*NetLog, error) {
 			}
 			json.Unmarshal(ev.Params, &p)
 			last[ev.Source.ID] = len(nl.Exchanges)
-			nl.Exchanges = append(nl.Exchanges, Exchange{Source: ev.Source.ID, Line: strings.TrimSpace(p.Line), Header: p.Headers})
+			nl.Exchanges = append(nl.Exchanges, Exchange{Source: fmt.Sprint(ev.Source.ID), Line: strings.TrimSpace(p.Line), Header: p.Headers})
 		case read:
 			var p struct {
 				Headers []string `json:"headers"`
@@ -155,71 +128,15 @@ func ReadNetLog(path string) (*NetLog, error) {
 
 // For returns the exchanges whose request line contains s (a path with a
 // query string that marks one step of a test).
-func (nl *NetLog) For(s string) []Exchange {
-	var out []Exchange
-	for _, e := range nl.Exchanges {
-		if strings.Contains(e.Line, s) {
-			out = append(out, e)
-		}
-	}
-	return out
-}
+func (nl *NetLog) For(s string) []Exchange { return realbrowser.For(nl.Exchanges, s) }
 
 // Summary describes the exchanges whose request line contains s ("" for
 // all) and every verdict on a challenge, for a test failure: the tokens
 // are shortened, the Basic credentials hidden.
 func (nl *NetLog) Summary(s string) string {
-	var b strings.Builder
-	for _, e := range nl.Exchanges {
-		if !strings.Contains(e.Line, s) {
-			continue
-		}
-		fmt.Fprintf(&b, "  -> [%d] %s", e.Source, e.Line)
-		if a := e.Get("Authorization"); a != "" {
-			fmt.Fprintf(&b, "  Authorization: %s", shorten(a))
-		}
-		if c := e.Get("Cookie"); c != "" {
-			fmt.Fprintf(&b, "  Cookie: %s", shorten(c))
-		}
-		b.WriteString("\n")
-		if len(e.Response) > 0 {
-			fmt.Fprintf(&b, "  <- %s", e.Response[0])
-			for _, l := range e.Response[1:] {
-				k, v, _ := strings.Cut(l, ":")
-				switch strings.ToLower(k) {
-				case "www-authenticate", "connection", "set-cookie":
-					fmt.Fprintf(&b, " | %s: %s", k, shorten(v))
-				}
-			}
-			b.WriteString("\n")
-		}
+	vs := make([]string, len(nl.Verdicts))
+	for i, v := range nl.Verdicts {
+		vs[i] = v.String()
 	}
-	// Verdicts are logged on sources of their own: list each once.
-	seen := map[string]int{}
-	var order []string
-	for _, v := range nl.Verdicts {
-		k := v.String()
-		if seen[k] == 0 {
-			order = append(order, k)
-		}
-		seen[k]++
-	}
-	for _, k := range order {
-		fmt.Fprintf(&b, "  %s (%d times)\n", k, seen[k])
-	}
-	return b.String()
-}
-
-// shorten keeps the scheme and the start of a token or cookie value, and
-// never shows a Basic credential.
-func shorten(v string) string {
-	v = strings.TrimSpace(v)
-	scheme, tok, _ := strings.Cut(v, " ")
-	if strings.EqualFold(scheme, "Basic") && !strings.Contains(tok, "realm") {
-		return "Basic <hidden>"
-	}
-	if len(v) > 60 {
-		return v[:60] + "..."
-	}
-	return v
+	return realbrowser.Summary(nl.Exchanges, s, vs)
 }

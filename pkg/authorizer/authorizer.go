@@ -301,6 +301,11 @@ func (a *Authorizer) serve(ctx context.Context, fr *fcgi.Request) *fcgi.Response
 			case a.tooOld(l):
 				a.log.Info("login_lifetime passed since the domain controller checked this connection's login: challenged again",
 					"client", key.Client.String(), "user", l.User, "domain", l.Domain)
+			case l.Scheme == conntable.SchemeCookie && (a.cookie == nil || l.CookieGen != a.cookie.generation):
+				// The table outlives a reload; the revoked cookie's
+				// connection must not.
+				a.log.Info("the login cookie that logged this connection in is revoked (cookie.generation raised, or the cookie turned off): challenged again",
+					"client", key.Client.String(), "user", l.User, "domain", l.Domain)
 			case !a.epaMet(l, p):
 				a.log.Info("this connection's login did not meet this location's channel_binding: challenged again",
 					"client", key.Client.String(), "user", l.User)

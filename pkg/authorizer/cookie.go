@@ -39,6 +39,9 @@ type loginCookie struct {
 	plain *cookie.Codec // the configured name, on HTTP
 	host  *cookie.Codec // __Host-name on HTTPS; nil when path or domain forbid the prefix
 	opts  cookie.Options
+	// generation is cookie.generation, which the connections a cookie
+	// logged in keep (conntable.Login.CookieGen).
+	generation uint32
 	// refresh is how long a cookie proves its login.
 	refresh time.Duration
 }
@@ -66,7 +69,8 @@ func newLoginCookie(c config.Cookie) (*loginCookie, error) {
 		secrets = append(secrets, s)
 	}
 	lc := &loginCookie{
-		refresh: c.Refresh.D(),
+		refresh:    c.Refresh.D(),
+		generation: c.Generation,
 		opts: cookie.Options{
 			Path: c.Path, Domain: c.Domain, MaxAge: c.Lifetime.D(),
 			Secure: c.Secure, HTTPOnly: c.HTTPOnly, SameSite: c.SameSite,
@@ -122,7 +126,7 @@ func (c *loginCookie) login(p map[string]string, browsers []string, log *slog.Lo
 		for _, b := range browsers {
 			var l cookie.Login
 			if l, err = codec.Decode(v, b, now); err == nil {
-				return conntable.Login{User: l.User, Domain: l.Domain, Scheme: conntable.SchemeCookie, At: l.Issued}, b, true
+				return conntable.Login{User: l.User, Domain: l.Domain, Scheme: conntable.SchemeCookie, At: l.Issued, CookieGen: c.generation}, b, true
 			}
 			if !errors.Is(err, cookie.ErrBadMAC) {
 				break // authentic for this browser, but no good

@@ -177,3 +177,34 @@ func TestHintDuplicatesIgnored(t *testing.T) {
 		}
 	}
 }
+
+// Raising cookie.generation also ends the connections a login cookie of
+// the older generation logged in: the connection table outlives a reload,
+// and a stolen or planted cookie's holder would otherwise keep its
+// session for as long as it kept the connection busy (login_lifetime).
+// A connection logged in by a handshake stays.
+func TestCookieGenerationEndsCookieConnections(t *testing.T) {
+	secret := cookieSecret(t)
+	s := cookieSite(t, secret, "")
+	shake := newClient(45300)
+	if r := shake.ntlmLogin(t, s.Authorizer, "jdoe", "EXAMPLE", "pw-EXAMPLE"); r.Status != 200 {
+		t.Fatalf("login: %d", r.Status)
+	}
+	byCookie := &client{port: 45301, cookies: shake.cookies}
+	if r := byCookie.do(s.Authorizer, ""); r.Status != 200 {
+		t.Fatalf("the cookie on a new connection: %d", r.Status)
+	}
+	for _, tt := range []struct {
+		gen               string
+		cookie, handshake int
+	}{{"generation = 0\n", 200, 200}, {"generation = 1\n", 401, 200}} {
+		// The reload: a new Authorizer with the old one's table.
+		next := newFakeSiteWith(t, "[cookie]\nenabled = true\nsecret_files = [\""+secret+"\"]\n"+tt.gen, Options{Table: s.Table()})
+		if r := (&client{port: byCookie.port, cookies: map[string]string{"NTLM_CONN": shake.cookies["NTLM_CONN"]}}).do(next.Authorizer, ""); r.Status != tt.cookie {
+			t.Errorf("%s: the connection the cookie logged in: %d, want %d", strings.TrimSpace(tt.gen), r.Status, tt.cookie)
+		}
+		if r := shake.do(next.Authorizer, ""); r.Status != tt.handshake {
+			t.Errorf("%s: the connection of the handshake: %d, want %d", strings.TrimSpace(tt.gen), r.Status, tt.handshake)
+		}
+	}
+}

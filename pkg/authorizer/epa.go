@@ -3,6 +3,7 @@ package authorizer
 import (
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,7 +14,6 @@ import (
 	"github.com/goauthenntlm/goauthenntlm/pkg/conntable"
 	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
 	"github.com/goauthenntlm/goauthenntlm/pkg/identity"
-	"github.com/goauthenntlm/goauthenntlm/pkg/kerberos"
 	"github.com/goauthenntlm/goauthenntlm/pkg/ntlmmsg"
 )
 
@@ -31,9 +31,9 @@ import (
 // relay (see ntlmmsg.Authenticate.ClientAVPairs), never from elsewhere in
 // the message.
 //
-// Kerberos carries the same binding in its authenticator's checksum
-// (RFC 4121 4.1.1.2), sealed with the ticket's session key: kerberosLogin
-// reads it (kerberosClaim) and the same decision (epaVerdict) applies.
+// Kerberos carries its binding in the authenticator's GSS checksum (RFC
+// 4121 4.1.1.2), which the acceptor hands over (kerberos.Login.Bindings):
+// checkKerberosEPA decides it by the same table.
 
 // EPACause is why Extended Protection refused a login; a metric label.
 type EPACause string
@@ -90,76 +90,48 @@ func (a *Authorizer) channelBindingModeOf(p map[string]string) config.ChannelBin
 	return m
 }
 
-// epaClaim is what a login says about the channel and the service it was
-// made for, read once per login from the scheme's own message: the NTLMv2
-// blob's AV pairs (ntlmClaim) or the Kerberos authenticator's checksum
-// (kerberosClaim). epaVerdict decides on it alike for both schemes.
-type epaClaim struct {
-	// binding is the client's channel binding, MD5 of its
-	// gss_channel_bindings (the same value in MsvAvChannelBindings and in
-	// the Kerberos checksum's Bnd field); all zero when it bound none.
-	binding ntlmmsg.ChannelBindings
-	// refused, with detail, is a cause that refuses the login under
-	// when-sent and required on any channel (unreadable AV pairs, another
-	// service's target name).
-	refused EPACause
-	detail  string
-	// none is the detail logged when there is no binding under required.
-	none string
+// checkEPA returns nil when msg may be relayed under the request's
+// channel_binding, else the answer refusing it; and the strongest
+// channel_binding the login meets, which the connection keeps (see
+// epaMet).
+func (a *Authorizer) checkEPA(r *request, msg *ntlmmsg.Authenticate) (uint8, *fcgi.Response) {
+	return a.decideEPA(r, msg.User, msg.Domain, func(m config.ChannelBinding) (EPACause, string, error) {
+		return a.epaVerdict(r, m, msg)
+	})
 }
 
-// ntlmClaim reads msg's claim from the NtChallengeResponse bytes that are
-// relayed (see the package comment of this file).
-func (a *Authorizer) ntlmClaim(r *request, msg *ntlmmsg.Authenticate) epaClaim {
-	c := epaClaim{none: "no channel binding"}
-	av, v2, err := msg.ClientAVPairs()
-	if err != nil {
-		c.refused, c.detail = EPAMalformed, err.Error()
-		return c
+// checkKerberosEPA is checkEPA for a Kerberos login, whose binding is the
+// one in its authenticator's GSS checksum (RFC 4121 4.1.1.2; nil without
+// one). The ticket's session key seals the authenticator: only the client
+// that holds the ticket wrote it, so unlike NTLM's AV pairs nobody on the
+// way can add one; the service it meant is the ticket's, which the
+// acceptor checked.
+func (a *Authorizer) checkKerberosEPA(r *request, bindings []byte, user, realm string) (uint8, *fcgi.Response) {
+	var sent ntlmmsg.ChannelBindings
+	if len(bindings) == len(sent) {
+		copy(sent[:], bindings)
 	}
-	if !v2 {
-		c.none = "an NTLMv1 response carries no channel binding"
-	} else if cause, detail := a.checkTargetName(r, av); cause != "" {
-		c.refused, c.detail = cause, detail
-		return c
-	}
-	if v, ok := av.Get(ntlmmsg.MsvAvChannelBindings); ok {
-		if len(v) != len(c.binding) {
-			c.refused, c.detail = EPAMalformed, fmt.Sprintf("MsvAvChannelBindings of %d bytes", len(v))
-			return c
-		}
-		copy(c.binding[:], v)
-	}
-	return c
+	return a.decideEPA(r, user, realm, func(m config.ChannelBinding) (EPACause, string, error) {
+		return a.bindingVerdict(r, m, sent, true, true)
+	})
 }
 
-// kerberosClaim reads a Kerberos login's claim: the Bnd field of its
-// authenticator's GSS checksum (RFC 4121 4.1.1.2), which the acceptor
-// decrypted with the ticket's session key, so nobody but the ticket's
-// holder can have set it. The service it was meant for is the ticket's,
-// which the acceptor has checked against its keytab.
-func kerberosClaim(l *kerberos.Login) epaClaim {
-	c := epaClaim{none: "no channel binding in the Kerberos authenticator"}
-	if len(l.Bindings) == len(c.binding) {
-		copy(c.binding[:], l.Bindings)
-	} else if l.Bindings == nil {
-		c.none = "a Kerberos authenticator without a GSS checksum"
-	}
-	return c
-}
-
-// checkEPA returns nil when a login claiming c may go on under the
-// request's channel_binding, else the answer refusing it; and the
-// strongest channel_binding the login meets, which the connection keeps
-// (see epaMet). user and domain are the names the client gave, for the
-// log.
-func (a *Authorizer) checkEPA(r *request, c epaClaim, user, domain string) (uint8, *fcgi.Response) {
+// decideEPA is the decision around a verdict: the level the login meets
+// (which the connection keeps), or the answer refusing it under the
+// request's channel_binding, logged and counted.
+func (a *Authorizer) decideEPA(r *request, user, domain string, verdict func(config.ChannelBinding) (EPACause, string, error)) (uint8, *fcgi.Response) {
 	mode := a.channelBindingMode(r)
-	met := a.epaLevel(r, c)
+	var met uint8
+	for _, m := range []config.ChannelBinding{config.ChannelBindingRequired, config.ChannelBindingWhenSent} {
+		if cause, _, err := verdict(m); cause == "" && err == nil {
+			met = epaRank(m)
+			break
+		}
+	}
 	if mode == config.ChannelBindingOff || met >= epaRank(mode) {
 		return met, nil
 	}
-	cause, detail, err := a.epaVerdict(r, mode, c)
+	cause, detail, err := verdict(mode)
 	if err != nil {
 		// Apache's side is missing (no certificate passed): not the
 		// client's fault, and every HTTPS login would fail alike.
@@ -189,21 +161,6 @@ func epaRank(m config.ChannelBinding) uint8 {
 	return 0
 }
 
-// epaLevel is the rank of the strongest mode under which a login claiming
-// c would be let in on this request's channel. A connection's later
-// requests may be for locations with a stronger channel_binding than its
-// login's: they are let through only if the login met theirs (else a login
-// relayed to a location without Extended Protection would open the others
-// on its connection).
-func (a *Authorizer) epaLevel(r *request, c epaClaim) uint8 {
-	for _, m := range []config.ChannelBinding{config.ChannelBindingRequired, config.ChannelBindingWhenSent} {
-		if cause, _, err := a.epaVerdict(r, m, c); cause == "" && err == nil {
-			return epaRank(m)
-		}
-	}
-	return 0
-}
-
 // epaMet reports whether login l, remembered for a connection (or read from
 // the login cookie), may serve a request under its location's
 // channel_binding: only a login that met it. Logins of the login cookie and
@@ -216,24 +173,46 @@ func (a *Authorizer) epaMet(l conntable.Login, p map[string]string) bool {
 	return l.EPA >= epaRank(a.channelBindingModeOf(p))
 }
 
-// epaVerdict is the decision table of Extended Protection, for NTLM and
-// Kerberos alike: the cause of a refusal ("" for none) with a detail for
-// the log, or an error when the server's own binding is needed and Apache
-// did not pass the certificate. The server's binding comes from the
-// per-certificate cache: no certificate is parsed per login.
-func (a *Authorizer) epaVerdict(r *request, mode config.ChannelBinding, c epaClaim) (EPACause, string, error) {
-	if c.refused != "" {
-		return c.refused, c.detail, nil
+// epaVerdict is the decision table of Extended Protection: the cause of a
+// refusal ("" for none) with a detail for the log, or an error when the
+// server's own binding is needed and Apache did not pass the certificate.
+func (a *Authorizer) epaVerdict(r *request, mode config.ChannelBinding, msg *ntlmmsg.Authenticate) (EPACause, string, error) {
+	av, v2, err := msg.ClientAVPairs()
+	if err != nil {
+		return EPAMalformed, err.Error(), nil
 	}
+	if v2 {
+		if cause, detail := a.checkTargetName(r, av); cause != "" {
+			return cause, detail, nil
+		}
+	}
+	var sent ntlmmsg.ChannelBindings
+	if v, ok := av.Get(ntlmmsg.MsvAvChannelBindings); ok {
+		if len(v) != len(sent) {
+			return EPAMalformed, fmt.Sprintf("MsvAvChannelBindings of %d bytes", len(v)), nil
+		}
+		copy(sent[:], v)
+	}
+	return a.bindingVerdict(r, mode, sent, v2, micFlagged(av))
+}
+
+// bindingVerdict decides a login's binding sent (zero: none) on this
+// request's channel under mode. v2 is false for an NTLMv1 response, which
+// has no room for one; protected says the client alone can have put it
+// there (see micFlagged).
+func (a *Authorizer) bindingVerdict(r *request, mode config.ChannelBinding, sent ntlmmsg.ChannelBindings, v2, protected bool) (EPACause, string, error) {
 	if !isHTTPS(r.Params) {
-		if !c.binding.IsZero() && mode == config.ChannelBindingRequired {
+		if !sent.IsZero() && mode == config.ChannelBindingRequired {
 			return EPABindingOverHTTP, "a channel binding on plain HTTP", nil
 		}
 		return "", "", nil
 	}
-	if c.binding.IsZero() {
+	if sent.IsZero() {
 		if mode == config.ChannelBindingRequired {
-			return EPABindingMissing, c.none, nil
+			if !v2 {
+				return EPABindingMissing, "an NTLMv1 response carries no channel binding", nil
+			}
+			return EPABindingMissing, "no channel binding", nil
 		}
 		return "", "", nil
 	}
@@ -241,10 +220,27 @@ func (a *Authorizer) epaVerdict(r *request, mode config.ChannelBinding, c epaCla
 	if err != nil {
 		return "", "", err
 	}
-	if c.binding != want {
+	if sent != want {
 		return EPABindingMismatch, "channel binding of another certificate", nil
 	}
+	if mode == config.ChannelBindingRequired && !protected {
+		return EPABindingMissing, "a channel binding without a MIC (MsvAvFlags 0x2)", nil
+	}
 	return "", "", nil
+}
+
+// micFlagged reports whether the client's AV pairs say its Type3 carries
+// a MIC (MsvAvFlags 0x2). Under required a binding counts only then. A
+// client that copies the challenge's TargetInfo into its blob as it is
+// and sends no MIC (curl does) signs whatever AV pairs a relaying attacker
+// added to the challenge on its way, this site's binding and target name
+// included, and the DC accepts them; with the flag (which the attacker
+// cannot remove from the blob) the DC checks the MIC, which covers the
+// challenge the DC sent, so an altered challenge (or a flag the attacker
+// added) fails there.
+func micFlagged(av ntlmmsg.AVPairs) bool {
+	v, ok := av.Get(ntlmmsg.MsvAvFlags)
+	return ok && len(v) == 4 && binary.LittleEndian.Uint32(v)&0x2 != 0
 }
 
 // checkTargetName checks MsvAvTargetName, when the client sent a

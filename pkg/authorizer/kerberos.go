@@ -112,9 +112,9 @@ func (a *Authorizer) kerberosLogin(ctx context.Context, r *request, tok []byte, 
 	// What the client bound, for finding out which clients send a
 	// binding: a hash of the server's public certificate, no secret.
 	r.log.Debug("kerberos: authenticator", "channel_binding", bindingText(l.Bindings), "gss_flags", fmt.Sprintf("%#x", l.GSSFlags))
-	// Extended Protection, as for NTLM: a ticket's authenticator made for
-	// another TLS server (or for none, under required) is refused.
-	epa, resp := a.checkEPA(r, kerberosClaim(l), l.User, l.Realm)
+	// Extended Protection: the binding the client sealed in its
+	// authenticator, as for NTLM's.
+	epa, resp := a.checkKerberosEPA(r, l.Bindings, l.User, l.Realm)
 	if resp != nil {
 		return resp
 	}
@@ -137,6 +137,7 @@ func (a *Authorizer) kerberosLogin(ctx context.Context, r *request, tok []byte, 
 	}
 	if l.PAC == nil {
 		// No PAC (an MIT KDC): the directory names the account, as for NTLM.
+		var resp *fcgi.Response
 		if user, resp = a.accountName(ctx, r, name); resp != nil {
 			return resp
 		}

@@ -21,10 +21,6 @@ const krbConf = "[auth]\nschemes = [\"negotiate\", \"ntlm\"]\nserver_names = [\"
 // krbSite is a fake site whose Kerberos acceptor is real, with the key of
 // krbtest's service account.
 func krbSite(t testing.TB, opt Options) (*fakeSite, *krbtest.Ticket) {
-	return krbSiteWith(t, krbConf, opt)
-}
-
-func krbSiteWith(t testing.TB, conf string, opt Options) (*fakeSite, *krbtest.Ticket) {
 	kt := krbtest.Keytab("HTTP/www.example.test", "EXAMPLE.TEST", 2)
 	if opt.Kerberos == nil {
 		opt.Kerberos = kerberos.New(kerberos.Options{
@@ -32,7 +28,7 @@ func krbSiteWith(t testing.TB, conf string, opt Options) (*fakeSite, *krbtest.Ti
 			ClientRealms: []string{"example.test"},
 		})
 	}
-	return newFakeSiteWith(t, conf, opt), &krbtest.Ticket{Keytab: kt}
+	return newFakeSiteWith(t, krbConf, opt), &krbtest.Ticket{Keytab: kt}
 }
 
 func krbToken(t *testing.T, tk krbtest.Ticket, wrapped bool) string {

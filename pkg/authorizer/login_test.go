@@ -87,6 +87,12 @@ type client struct {
 	// extraAV are AV pairs the client adds to its NTLMv2 blob, as an
 	// Extended Protection client adds its binding and target name.
 	extraAV ntlmmsg.AVPairs
+	// noMIC: a client whose extraAV carry a binding flags a MIC
+	// (MsvAvFlags 0x2) before them, as Windows, Chromium and
+	// requests-ntlm do, unless noMIC (a client such as curl, which copies
+	// the challenge's TargetInfo and sends no MIC: its binding may be an
+	// attacker's).
+	noMIC bool
 	// env are variables Apache adds to each request (the certificate,
 	// a location's CHANNEL_BINDING).
 	env map[string]string
@@ -101,6 +107,9 @@ func (c *client) answer(t testing.TB, ch *ntlmmsg.Challenge, user, domain, passw
 			t.Fatal(err)
 		}
 		cp := *ch
+		if _, bound := c.extraAV.Get(ntlmmsg.MsvAvChannelBindings); bound && !c.noMIC {
+			av = append(av, ntlmmsg.AVPair{ID: ntlmmsg.MsvAvFlags, Value: []byte{2, 0, 0, 0}})
+		}
 		cp.TargetInfo = append(av, c.extraAV...).Marshal()
 		ch = &cp
 	}

@@ -151,7 +151,7 @@ func (a *Authorizer) authenticate(ctx context.Context, r *request, c credentials
 	}
 	// Before the DC sees it: a login relayed from elsewhere must not
 	// reach the DC (nor count against the account's lockout).
-	epa, resp := a.checkEPA(r, a.ntlmClaim(r, msg), msg.User, msg.Domain)
+	epa, resp := a.checkEPA(r, msg)
 	if resp != nil {
 		return resp
 	}

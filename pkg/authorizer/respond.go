@@ -41,7 +41,11 @@ const (
 // failure it also closes the client connection: browsers then start over
 // on a fresh one, and nothing half-done lingers on this four-tuple.
 func (a *Authorizer) challenge(failed bool) *fcgi.Response {
-	r := status(http.StatusUnauthorized, "authentication required")
+	// No body: mod_authnz_fcgi makes an authorizer's body the 401's
+	// custom response, which wins over the site's ErrorDocument 401; only
+	// a local ErrorDocument lets mod_headers drop the helper fields (see
+	// apache/goauthenntlm.conf). Without one Apache sends its own page.
+	r := &fcgi.Response{Status: http.StatusUnauthorized, Header: http.Header{}}
 	names := [...]string{wwwAuthenticate, challenge2, challenge3}
 	for i, s := range a.cfg.Auth.Schemes {
 		if i == len(names) {

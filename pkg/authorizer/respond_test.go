@@ -46,6 +46,9 @@ func TestChallengeFields(t *testing.T) {
 						t.Errorf("failed=%v: %s = %q, want %q", failed, name, got, want)
 					}
 				}
+				if len(r.Body) != 0 {
+					t.Errorf("failed=%v: a body %q would hide the site's ErrorDocument 401", failed, r.Body)
+				}
 				if got := r.Header.Get("Connection") == "close"; got != failed {
 					t.Errorf("failed=%v: Connection close = %v", failed, got)
 				}
@@ -69,9 +72,9 @@ func TestChallengeTokenAlone(t *testing.T) {
 	}
 }
 
-// The Apache lines that turn the extra fields into WWW-Authenticate fields
-// are in the documented snippet and in the test site, spelled as the
-// authorizer names the fields.
+// The Apache lines that turn the extra fields into WWW-Authenticate fields,
+// then drop them, are in the documented snippet and in the test site,
+// spelled as the authorizer names the fields.
 func TestApacheConfigAddsChallenges(t *testing.T) {
 	for _, f := range []string{"../../apache/goauthenntlm.conf", "../../apache/test-site.conf.in"} {
 		b, err := os.ReadFile(f)
@@ -80,8 +83,15 @@ func TestApacheConfigAddsChallenges(t *testing.T) {
 		}
 		for _, name := range []string{challenge2, challenge3} {
 			line := fmt.Sprintf(`Header always add WWW-Authenticate "expr=%%{resp:%s}" "expr=-n %%{resp:%[1]s}"`, name)
-			if !strings.Contains(string(b), "\n"+line+"\n") {
+			add := strings.Index(string(b), "\n"+line+"\n")
+			if add < 0 {
 				t.Errorf("%s lacks the line\n%s", f, line)
+			}
+			// mod_headers runs its lines in order: the field is dropped
+			// only after it was copied.
+			unset := "Header always unset " + name
+			if i := strings.Index(string(b), "\n"+unset+"\n"); i < add {
+				t.Errorf("%s lacks the line %q after the add line", f, unset)
 			}
 		}
 	}

@@ -42,6 +42,10 @@ type Login struct {
 	// EPA is the strongest Extended Protection level the login met, as
 	// package authorizer counts it (0: none checked).
 	EPA uint8
+	// CookieGen, for a SchemeCookie login, is the cookie generation its
+	// login cookie verified under: raising the generation revokes the
+	// connections the cookies logged in too.
+	CookieGen uint32
 }
 
 // Scheme is how a login was proved.

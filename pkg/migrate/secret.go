@@ -13,13 +13,26 @@ import (
 // secretWord is a name or argument that looks like it holds or names a
 // secret. "pass" on its own (DB_PASS, pass=) counts; inside a word
 // (ProxyPass, PassEnv, Bypass) it does not.
-var secretWord = regexp.MustCompile(`(?i)passw|passphrase|pwd|secret|key|token|credential|(^|[^a-z])pass([^a-z]|$)`)
+var secretWord = regexp.MustCompile(`(?i)passw|passphrase|pwd|secret|key|token|credential|salt|hmac|(^|[^a-z])pass([^a-z]|$)`)
+
+// camelPass is "Pass" or "PASS" ending a word inside a name written in
+// CamelCase or capitals (PerlSetVar DBPass, Define ADMINPASS,
+// [E=DBPASS:...]), which secretWord's "pass on its own" misses. Only for
+// arguments: as a directive's own name it is ProxyPass.
+var camelPass = regexp.MustCompile(`(Pass|PASS)([^a-z]|$)`)
 
 // urlUserinfo is a URL with a user:password@ part, or a user part alone
 // (a token as the user name), in ProxyPass, BalancerMember, RewriteRule
 // [P], AuthLDAPURL...: up to the last @ before the path, since passwords
 // hold an unencoded @ more often than they should.
 var urlUserinfo = regexp.MustCompile(`(?i)[a-z][a-z0-9+.-]*://[^/?#\s]*@`)
+
+// headerTest reads an arbitrary request header or the cookies in an
+// expression or a RewriteCond: what it is compared with is what a client
+// must send, a shared secret as often as not (<If "%{HTTP:X-Admin} ==
+// '...'">). Host, User-Agent and Referer (%{HTTP_HOST}...) are left out:
+// compared every day, and never secrets.
+var headerTest = regexp.MustCompile(`(?i)%\{HTTP:[^}]*\}|%\{HTTP_COOKIE\}|\b(req|http|req_novary)\s*\(`)
 
 // valueDirectives carry values to the backend or the environment, where
 // secrets live (SetEnv DB_PASS ..., AuthLDAPBindPassword): their values are
@@ -28,6 +41,10 @@ var valueDirectives = map[string]bool{
 	"setenv": true, "setenvif": true, "setenvifnocase": true, "setenvifexpr": true,
 	"browsermatch": true, "browsermatchnocase": true,
 	"authldapbindpassword": true, "dbdparams": true, "proxyremote": true,
+	// Define's value is substituted wherever ${NAME} appears; Use's
+	// arguments are whatever the macro's body does with them (SetEnv
+	// $password...).
+	"define": true, "use": true,
 }
 
 // fileValued reports a directive whose value is a path: the file it names
@@ -71,9 +88,15 @@ func secretBearing(d *Directive) bool {
 		// can compare with one).
 		return false
 	case valueDirectives[lname]:
-		return lname != "setenv" || len(d.Args) > 1 // SetEnv NAME alone sets it empty
+		// SetEnv NAME alone sets it empty, Define NAME defines it, Use
+		// MACRO passes nothing.
+		return lname != "setenv" && lname != "define" && lname != "use" || len(d.Args) > 1
 	case lname == "requestheader":
 		return requestHeaderValue(d)
+	case lname == "rewritecond" && len(d.Args) > 1 && headerTest.MatchString(d.Args[0]):
+		return true
+	case lname == "require" && headerTest.MatchString(strings.Join(d.Args, " ")):
+		return true // Require expr comparing a header
 	}
 	for _, a := range d.Args {
 		if urlUserinfo.MatchString(a) {
@@ -87,7 +110,7 @@ func secretBearing(d *Directive) bool {
 		return true
 	}
 	for _, a := range d.Args {
-		if secretWord.MatchString(a) {
+		if secretWord.MatchString(a) || camelPass.MatchString(a) {
 			return true
 		}
 	}
@@ -104,7 +127,7 @@ func shown(d *Directive) string {
 	}
 	var keep int
 	switch strings.ToLower(d.Name) {
-	case "setenv", "perlsetvar", "perladdvar", "pythonoption", "passenv":
+	case "setenv", "perlsetvar", "perladdvar", "pythonoption", "passenv", "define", "use":
 		keep = 1
 	case "requestheader":
 		keep = 2
@@ -138,7 +161,7 @@ func sectionSecret(d *Directive) bool {
 	switch strings.ToLower(d.Name) {
 	case "if", "elseif":
 		for _, a := range d.Args {
-			if secretWord.MatchString(a) {
+			if secretWord.MatchString(a) || headerTest.MatchString(a) {
 				return true
 			}
 		}

@@ -197,7 +197,7 @@ func (t *translator) body(b *block, g *global, ds []*Directive, depth int, acc *
 		case lname == "require":
 			lines, ok := t.require(b, g, d)
 			if !ok {
-				out = append(out, ind+"# ntlm-migrate: not translated: "+d.Raw)
+				out = append(out, ind+notTranslated(d))
 				continue
 			}
 			if acc != nil {
@@ -213,7 +213,7 @@ func (t *translator) body(b *block, g *global, ds []*Directive, depth int, acc *
 		case lname == "order" || lname == "allow" || lname == "deny" || lname == "satisfy":
 			if acc == nil {
 				t.add(d, Problem, "Apache 2.2 access control inside a nested section: translate it by hand (Require ip / Require host in <RequireAny> or <RequireAll>)")
-				out = append(out, ind+"# ntlm-migrate: not translated: "+d.Raw)
+				out = append(out, ind+notTranslated(d))
 				continue
 			}
 			t.access22(d, acc)
@@ -395,6 +395,16 @@ func (t *translator) compose(b *block, acc *access) []string {
 		}
 		return append(out, "    </RequireAny>", "</RequireAll>")
 	}
+}
+
+// notTranslated is the comment left in the site for a line not
+// translated: the line itself, or, when it may hold a secret (a Require
+// expr comparing a header with a token), only where it is.
+func notTranslated(d *Directive) string {
+	if secretBearing(d) {
+		return fmt.Sprintf("# ntlm-migrate: not copied: the line at %s may hold a secret", d.Pos)
+	}
+	return "# ntlm-migrate: not translated: " + d.Raw
 }
 
 // require rewrites one Require line.

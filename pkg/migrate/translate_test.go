@@ -362,6 +362,7 @@ func FuzzTranslate(f *testing.F) {
 	}
 	f.Add("<Location /a>\nPythonAuthenHandler pyntlm\nPythonOption Domain E\nPythonOption PDC d\nSetEnv DB_PASS x1\nRequestHeader set X-Api-Key x2\n" +
 		"AuthLDAPBindPassword x3\nPerlSetVar MySecret x4\nProxyPass / http://u:x5@h/\n<If \"%{HTTP:X-Token} == 'x6'\">\n</If>\nRequire valid-user\n</Location>\n")
+	f.Add("<Location /a>\nPythonAuthenHandler pyntlm\nPythonOption Domain E\nPythonOption PDC d\nRequire expr %{HTTP:X-Token} == 'x7'\n</Location>\n")
 	f.Fuzz(func(t *testing.T, data string) {
 		ds, fs, err := parseMap(t, map[string]string{"/a": data}, "/a")
 		if err != nil {
@@ -397,6 +398,12 @@ func FuzzTranslate(f *testing.F) {
 		for _, l := range strings.Split(string(r.Site), "\n") {
 			if secret[strings.TrimSpace(l)] {
 				t.Fatalf("the site holds %q", l)
+			}
+		}
+		// Nor inside a line (a comment quoting it).
+		for raw := range secret {
+			if bytes.Contains(r.Site, []byte(raw)) {
+				t.Fatalf("the site quotes %q", raw)
 			}
 		}
 		for _, f := range r.Findings {

@@ -88,7 +88,8 @@ func WriteOutputs(dir string, res *Result, keyName string) ([]Written, error) {
 
 // checkDir refuses an output directory others could change files in
 // (they could swap an output before it is installed, or plant the cookie
-// key), and a symlink to it that someone else made.
+// key): one that every user or its group can write, or another user owns;
+// and a symlink to it that someone else made.
 func checkDir(dir string) error {
 	li, err := os.Lstat(dir)
 	if err != nil {
@@ -106,6 +107,15 @@ func checkDir(dir string) error {
 	}
 	if st.Mode().Perm()&0o002 != 0 {
 		return &UnsafeOutputError{dir, "writable by every user; choose a directory only you can write"}
+	}
+	// Its owner, or a group that can write it, can replace what we write
+	// (a site file of theirs) before it is installed, whatever the
+	// files' own modes: -o /tmp/migrated made beforehand by someone else.
+	if !ownedByUs(st) {
+		return &UnsafeOutputError{dir, "owned by another user; choose a directory only you can write"}
+	}
+	if st.Mode().Perm()&0o020 != 0 {
+		return &UnsafeOutputError{dir, "writable by its group; choose a directory only you can write"}
 	}
 	return nil
 }

@@ -43,16 +43,7 @@ func TestChallengeFields(t *testing.T) {
 	cl := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	fields := func(auth string) (*http.Response, []string) {
 		t.Helper()
-		req, _ := http.NewRequest("GET", s.url("/private/whoami"), nil)
-		if auth != "" {
-			req.Header.Set("Authorization", auth)
-		}
-		resp, err := cl.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp, resp.Header.Values("WWW-Authenticate")
+		return challengeGet(t, s, cl, "/private/whoami", auth)
 	}
 	for _, combo := range combos {
 		t.Run(strings.Join(combo, ","), func(t *testing.T) {
@@ -75,6 +66,7 @@ func TestChallengeFields(t *testing.T) {
 				if close && !resp.Close {
 					t.Errorf("%s: the connection stays open", what)
 				}
+				helperFields(t, what, resp)
 			}
 			resp, got := fields("")
 			same("first challenge", resp, got, false)
@@ -98,4 +90,55 @@ func TestChallengeFields(t *testing.T) {
 			}
 		})
 	}
+}
+
+// helperFields fails the test if a GoAuthenNTLM-Challenge-* field reached
+// the client: the test site serves its 401s through a local ErrorDocument,
+// where mod_headers drops them.
+func helperFields(t *testing.T, what string, resp *http.Response) {
+	t.Helper()
+	for _, name := range []string{"GoAuthenNTLM-Challenge-2", "GoAuthenNTLM-Challenge-3"} {
+		if v := resp.Header.Values(name); len(v) > 0 {
+			t.Errorf("%s: %s %q reached the client", what, name, v)
+		}
+	}
+}
+
+// TestChallengeFieldsApachePage documents the Apache behaviour the test
+// site's ErrorDocument 401 works around: on Apache's own 401 page (here
+// /private/apache-page/, which sets ErrorDocument 401 default) the
+// authorizer's helper fields reach the client, as "Header always unset"
+// cannot remove them, while the WWW-Authenticate fields are still added.
+func TestChallengeFieldsApachePage(t *testing.T) {
+	s := loadStack(t)
+	cl := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, got := challengeGet(t, s, cl, "/private/apache-page/whoami", "")
+	if resp.StatusCode != 401 || len(got) != 3 {
+		t.Errorf("Apache's own 401 page: %d, fields %q, want 401 and three", resp.StatusCode, got)
+	}
+	if resp.Header.Get("GoAuthenNTLM-Challenge-2") == "" {
+		t.Errorf("on Apache's own 401 page the helper fields no longer reach the client: " +
+			"Apache changed; see whether the ErrorDocument in apache/goauthenntlm.conf is still needed")
+	}
+	resp, _ = challengeGet(t, s, cl, "/private/whoami", "")
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != 401 || !strings.HasPrefix(ct, "text/plain") {
+		t.Errorf("the test site's ErrorDocument 401 was not used: %d %q", resp.StatusCode, ct)
+	}
+	helperFields(t, "with the ErrorDocument", resp)
+}
+
+// challengeGet sends one request to path on the stack, with Authorization auth if
+// not "", and returns the answer and its WWW-Authenticate fields.
+func challengeGet(t *testing.T, s *stack, cl *http.Client, path, auth string) (*http.Response, []string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", s.url(path), nil)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := cl.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp, resp.Header.Values("WWW-Authenticate")
 }

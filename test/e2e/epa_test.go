@@ -4,6 +4,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/md5"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
@@ -100,12 +102,14 @@ func (e *epaSite) craftedLogin(t *testing.T, cl *http.Client, url string, extra 
 		ntlmmsg.ExtendedSessionSecurity | ntlmmsg.AlwaysSign | ntlmmsg.Negotiate128}
 	resp := ntlmRequest(t, cl, url, type1.Marshal())
 	var ch *ntlmmsg.Challenge
+	var type2 []byte
 	for _, h := range resp.Header.Values("WWW-Authenticate") {
 		if tok, ok := strings.CutPrefix(h, "NTLM "); ok {
 			b, err := base64.StdEncoding.DecodeString(tok)
 			if err != nil {
 				t.Fatal(err)
 			}
+			type2 = b
 			if ch, err = ntlmmsg.ParseChallenge(b); err != nil {
 				t.Fatal(err)
 			}
@@ -118,16 +122,37 @@ func (e *epaSite) craftedLogin(t *testing.T, cl *http.Client, url string, extra 
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A client that adds a binding flags and sends a MIC, as Windows,
+	// Chromium and requests-ntlm do (else required refuses it).
+	_, bound := extra.Get(ntlmmsg.MsvAvChannelBindings)
+	if bound {
+		av = append(av, ntlmmsg.AVPair{ID: ntlmmsg.MsvAvFlags, Value: []byte{2, 0, 0, 0}})
+	}
 	ch.TargetInfo = append(av, extra...).Marshal()
 	var cc [8]byte
 	rand.Read(cc[:])
-	type3, _, err := ntlmmsg.NewAuthenticateV2(ch, "jdoe", "EXAMPLE", "Secr3t!Pass", "WS", cc, time.Now())
+	type3, key, err := ntlmmsg.NewAuthenticateV2(ch, "jdoe", "EXAMPLE", "Secr3t!Pass", "WS", cc, time.Now())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if bound {
+		type3.MIC = make([]byte, 16)
+		type3.MIC = mic(key, type1.Marshal(), type2, type3.Marshal())
 	}
 	resp = ntlmRequest(t, cl, url, type3.Marshal())
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, strings.TrimSpace(string(b))
+}
+
+// mic is the MIC of MS-NLMP 3.1.5.1.2: HMAC_MD5 of the three messages
+// (the AUTHENTICATE with a zero MIC) under the exported session key,
+// which without key exchange is the NTLMv2 session base key.
+func mic(key []byte, msgs ...[]byte) []byte {
+	h := hmac.New(md5.New, key)
+	for _, m := range msgs {
+		h.Write(m)
+	}
+	return h.Sum(nil)
 }
 
 func ntlmRequest(t *testing.T, cl *http.Client, url string, msg []byte) *http.Response {
@@ -283,8 +308,11 @@ func TestEPACurl(t *testing.T) {
 }
 
 // TestEPARequestsNTLM: Debian's python3-requests-ntlm (HttpNtlmAuth,
-// send_cbt=True, its default) sends the certificate's binding, and logs
-// in under required.
+// send_cbt=True, its default) sends the certificate's binding and logs in
+// under when-sent; under required it is refused: its Type1 asks for no
+// target info, so Samba's challenge carries no timestamp, and ntlm-auth
+// 1.4 then flags no MIC, without which a binding may be a relaying
+// attacker's (TestEPARelayedCurlWithInjectedBinding).
 func TestEPARequestsNTLM(t *testing.T) {
 	e := loadEPA(t)
 	if _, err := os.Stat("/usr/bin/python3"); err != nil {
@@ -314,11 +342,19 @@ print(r.status_code, r.text.strip())
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	off := e.s.logOffset(t)
-	out, err := exec.Command("/usr/bin/python3", script, e.url("/epa/required/whoami"), e.s.env["HTTPS_CA"], e.host).CombinedOutput()
-	if err != nil || strings.TrimSpace(string(out)) != "200 jdoe" {
+	for _, tt := range []struct{ path, want string }{
+		{"/epa/when-sent/whoami", "200 jdoe"},
+		{"/epa/required/whoami", "401 authentication required"},
+	} {
+		off := e.s.logOffset(t)
+		out, err := exec.Command("/usr/bin/python3", script, e.url(tt.path), e.s.env["HTTPS_CA"], e.host).CombinedOutput()
 		log, _ := e.s.logSince(t, off)
-		t.Fatalf("requests-ntlm under required: %v %q, want 200 jdoe; authorizer:\n%s", err, out, log)
+		if err != nil || strings.TrimSpace(string(out)) != tt.want {
+			t.Fatalf("requests-ntlm at %s: %v %q, want %q; authorizer:\n%s", tt.path, err, out, tt.want, log)
+		}
+		if tt.want != "200 jdoe" && !strings.Contains(log, "without a MIC") {
+			t.Errorf("no refusal of a binding without a MIC in the authorizer's log:\n%s", log)
+		}
 	}
 }
 

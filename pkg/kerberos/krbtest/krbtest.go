@@ -45,12 +45,11 @@ type Ticket struct {
 	// valid from Now-1m to Now+10h.
 	Now    time.Time
 	Mutual bool
+	// Bindings is the channel-binding hash the client puts in its GSS
+	// checksum (MD5 of gss_channel_bindings_struct); zero for none.
+	Bindings [16]byte
 	// OID frames the token: Kerberos (default) or Microsoft's.
 	OID asn1.ObjectIdentifier
-	// Bindings is the channel-binding hash the authenticator's GSS
-	// checksum carries (RFC 4121 4.1.1.2: MD5 of gss_channel_bindings,
-	// 16 bytes); nil binds none (zeros).
-	Bindings []byte
 }
 
 var oidKRB5 = asn1.ObjectIdentifier{1, 2, 840, 113554, 1, 2, 2}
@@ -96,11 +95,11 @@ func Token(t Ticket) ([]byte, error) {
 	}
 	auth.CTime = t.Now.UTC().Truncate(time.Second)
 	auth.Cusec = int(t.Now.Nanosecond() / 1000)
-	// The GSS checksum (RFC 4121 4.1.1): Lgth 16, the channel bindings'
-	// hash (Bnd), mutual and integrity flags.
-	ck := []byte{16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x22, 0, 0, 0}
-	copy(ck[4:20], t.Bindings)
-	auth.Cksum = types.Checksum{CksumType: 0x8003, Checksum: ck}
+	// The GSS checksum (RFC 4121 4.1.1): the bindings, mutual and integrity
+	// flags.
+	cksum := []byte{16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x22, 0, 0, 0}
+	copy(cksum[4:20], t.Bindings[:])
+	auth.Cksum = types.Checksum{CksumType: 0x8003, Checksum: cksum}
 	req, err := messages.NewAPReq(tkt, skey, auth)
 	if err != nil {
 		return nil, err
