@@ -77,7 +77,9 @@ func TestEPAKerberosChromium(t *testing.T) {
 			p, perr := u.Goto(ctx, "https://"+s.env["SPN_HOST"]+":"+e.port+tc.path)
 			b.Close()
 			// What its authenticator binds, opened with the stack's keytab.
-			if cb := e.sentKerberosBinding(t, b.NetLogPath); string(cb) != string(make([]byte, 16)) {
+			cb := e.sentKerberosBinding(t, b.NetLogPath)
+			t.Logf("Chromium's Kerberos authenticator binds %x (the certificate's binding: %x)", cb, e.binding)
+			if string(cb) != string(make([]byte, 16)) {
 				t.Errorf("Chromium's Kerberos authenticator binds %x (the certificate's: %x): the README's EPA section wants updating", cb, e.binding)
 			}
 			log, _ := s.logSince(t, off)
