@@ -49,7 +49,7 @@ type Options struct {
 	// domains' DNS names); compared case-insensitively.
 	ClientRealms []string
 	MaxSkew      time.Duration
-	// ReplayMax bounds the replay cache; 0: 1<<20 entries (about 64 MiB
+	// ReplayMax bounds the replay cache; 0: 1<<20 entries (about 80 MiB
 	// at worst: 3500 logins a second for 5 minutes).
 	ReplayMax int
 	// ReplayPerPrincipal bounds one client principal's live entries in
