@@ -52,7 +52,7 @@ func (c Cause) Remedy() string {
 	case CauseBusy:
 		return "too many Kerberos logins within max_clock_skew for the replay cache, from many accounts: many clients making a new connection per request, or several accounts flooding together (their principals show in the replay_principal_full lines); lower max_clock_skew, find the clients"
 	case CausePrincipalBusy:
-		return "this one account made more Kerberos logins within twice max_clock_skew than its share of the replay cache (only it is refused): a script opening a new connection per request (keep connections alive), or someone flooding with its ticket; disable or reset the account if it is not yours"
+		return "this one account made more Kerberos logins within twice max_clock_skew than its share of the replay cache (only it is refused): a script opening a new connection per request (keep connections alive), or someone flooding with its ticket: disable the account (tickets it holds stay good until they expire)"
 	}
 	return "the client sent a token that is not a Kerberos AP-REQ this server can read"
 }
