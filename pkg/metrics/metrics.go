@@ -85,7 +85,7 @@ func New(src Source, health *Health) *Metrics {
 	m.pacSIDs = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "pac_sid_searches_total",
 		Help: "Directory searches naming the group SIDs of Kerberos PACs: once per SID and groups.cache_ttl, not per login."})
 	m.epaRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "epa_refused_total",
-		Help: "NTLM logins refused by Extended Protection before the DC saw them, by cause: binding_mismatch, binding_missing, binding_over_http, target_name, malformed."},
+		Help: "Logins refused by Extended Protection (NTLM before the DC saw them, and Kerberos), by cause: binding_mismatch, binding_missing, binding_over_http, target_name, malformed."},
 		[]string{"cause"})
 	m.reg.MustRegister(m.logins, m.loginDuration, m.responses, reused, cached, lookups, m.krbRefused, m.pacSIDs, m.epaRefused,
 		&gauges{src: src, health: health},
