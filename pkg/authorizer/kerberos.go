@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -107,6 +109,9 @@ func (a *Authorizer) kerberosLogin(ctx context.Context, r *request, tok []byte, 
 		r.log.Warn("Kerberos ticket encrypted with RC4 (arcfour-hmac), which Windows is retiring: set the service account's msDS-SupportedEncryptionTypes to AES (24) and export AES keys (logged once)",
 			"spn", l.SPN)
 	}
+	// What the client bound, for finding out which clients send a
+	// binding: a hash of the server's public certificate, no secret.
+	r.log.Debug("kerberos: authenticator", "channel_binding", bindingText(l.Bindings), "gss_flags", fmt.Sprintf("%#x", l.GSSFlags))
 	// Extended Protection: the binding the client sealed in its
 	// authenticator, as for NTLM's.
 	epa, resp := a.checkKerberosEPA(r, l.Bindings, l.User, l.Realm)
@@ -147,6 +152,17 @@ func (a *Authorizer) kerberosLogin(ctx context.Context, r *request, tok []byte, 
 		a.mutual(r, resp, l, wrapped)
 	}
 	return resp
+}
+
+// bindingText shows an authenticator's channel binding in the debug log.
+func bindingText(b []byte) string {
+	switch {
+	case b == nil:
+		return "none (no GSS checksum)"
+	case strings.Trim(string(b), "\x00") == "":
+		return "none (zeros)"
+	}
+	return hex.EncodeToString(b)
 }
 
 // mutual puts the AP-REP on the 200, for a client that asked for mutual

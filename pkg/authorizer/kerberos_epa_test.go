@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"fmt"
 	"testing"
+
+	"github.com/goauthenntlm/goauthenntlm/pkg/kerberos"
 )
 
 // TestKerberosChannelBinding: Extended Protection decides a Kerberos login
@@ -62,6 +64,27 @@ func TestKerberosChannelBinding(t *testing.T) {
 					}
 				})
 			}
+		}
+	}
+}
+
+// TestKerberosWithoutGSSChecksum: an authenticator without the GSS
+// checksum (RFC 4120 allows one; Login.Bindings nil) binds nothing: in
+// under when-sent, binding_missing under required.
+func TestKerberosWithoutGSSChecksum(t *testing.T) {
+	sitePEM, _ := siteCert(t, elliptic.P256(), x509.ECDSAWithSHA256)
+	for mode, want := range map[string]EPACause{"when-sent": "", "required": EPABindingMissing} {
+		obs := &epaObserver{}
+		s, tk := krbSite(t, Options{Observer: obs, Kerberos: fakeAcceptor{&kerberos.Login{User: "jdoe", Realm: "EXAMPLE.TEST", SPN: "HTTP/www.example.test@EXAMPLE.TEST"}}})
+		c := newClient(47900)
+		c.https, c.env = true, map[string]string{tlsCertParam: sitePEM, channelBindingParam: mode}
+		r := c.do(s.Authorizer, krbToken(t, *tk, false))
+		got := obs.take()
+		switch {
+		case want == "" && (r.Status != 200 || len(got) != 0):
+			t.Errorf("%s: %d %v, want 200", mode, r.Status, got)
+		case want != "" && (r.Status != 401 || len(got) != 1 || got[0] != want):
+			t.Errorf("%s: %d %v, want 401 %s", mode, r.Status, got, want)
 		}
 	}
 }

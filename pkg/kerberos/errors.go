@@ -21,11 +21,14 @@ const (
 	CauseReplay    Cause = "replay"      // this authenticator was seen before
 	CausePAC       Cause = "pac"         // the PAC is missing pieces or its server signature is wrong
 	CauseBusy      Cause = "replay_full" // the replay cache is full: cannot accept safely
+	// CausePrincipalBusy: this client principal holds its share of the
+	// replay cache (one account making authenticators in bulk).
+	CausePrincipalBusy Cause = "replay_principal_full"
 )
 
 // Causes lists every Cause, for metrics that want each label present.
 var Causes = []Cause{CauseMalformed, CauseNoKey, CauseKVNO, CauseDecrypt, CauseEnctype, CauseSkew,
-	CauseExpired, CauseRealm, CauseReplay, CausePAC, CauseBusy}
+	CauseExpired, CauseRealm, CauseReplay, CausePAC, CauseBusy, CausePrincipalBusy}
 
 // Remedy is what an administrator does about c.
 func (c Cause) Remedy() string {
@@ -47,7 +50,9 @@ func (c Cause) Remedy() string {
 	case CausePAC:
 		return "the ticket's PAC is incomplete or not signed with the service key: check that keytab_file belongs to this service account"
 	case CauseBusy:
-		return "too many Kerberos logins within max_clock_skew for the replay cache; lower max_clock_skew or raise the limit"
+		return "too many Kerberos logins within max_clock_skew for the replay cache, from many accounts: many clients making a new connection per request, or several accounts flooding together (their principals show in the replay_principal_full lines); lower max_clock_skew, find the clients"
+	case CausePrincipalBusy:
+		return "this one account made more Kerberos logins within twice max_clock_skew than its share of the replay cache (only it is refused): a script opening a new connection per request (keep connections alive), or someone flooding with its ticket: disable the account (tickets it holds stay good until they expire)"
 	}
 	return "the client sent a token that is not a Kerberos AP-REQ this server can read"
 }

@@ -49,11 +49,15 @@ type Options struct {
 	// domains' DNS names); compared case-insensitively.
 	ClientRealms []string
 	MaxSkew      time.Duration
-	// ReplayMax bounds the replay cache; 0: 1<<20 entries (about 64 MiB
+	// ReplayMax bounds the replay cache; 0: 1<<20 entries (about 80 MiB
 	// at worst: 3500 logins a second for 5 minutes).
 	ReplayMax int
+	// ReplayPerPrincipal bounds one client principal's live entries in
+	// the replay cache; 0: DefaultReplayPerPrincipal.
+	ReplayPerPrincipal int
 	// Replay, when set, is the replay cache to use (the replaced
-	// Acceptor's, on a reload); ReplayMax is then ignored.
+	// Acceptor's, on a reload); ReplayMax and ReplayPerPrincipal are then
+	// ignored.
 	Replay *ReplayCache
 	// Now replaces time.Now in tests.
 	Now func() time.Time
@@ -82,7 +86,7 @@ func New(o Options) *Acceptor {
 		a.skew = 5 * time.Minute
 	}
 	if a.replay = o.Replay; a.replay == nil {
-		a.replay = NewReplayCache(o.ReplayMax)
+		a.replay = NewReplayCache(o.ReplayMax, o.ReplayPerPrincipal)
 	}
 	return a
 }
@@ -249,10 +253,19 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 	// Last, after every cryptographic check, so that garbage cannot fill
 	// the cache: an authenticator is good once.
 	rkey := spn + "\x00" + client + "\x00" + ct.Format(time.RFC3339Nano) + "\x00" + hex.EncodeToString(auth.Cksum.Checksum)
-	if ok, full := a.replay.add(rkey, ct.Add(a.skew), now); !ok {
-		if full {
-			return fail(CauseBusy, "the replay cache is full")
-		}
+	// The share is the account's: its SID when there is a PAC, else the
+	// principal's name in one case (AD matches names in any case, so
+	// jdoe and JDOE are one account and must not get two shares).
+	who := strings.ToLower(client)
+	if pc != nil && pc.UserSID != "" {
+		who = pc.UserSID
+	}
+	switch a.replay.add(rkey, who, ct.Add(a.skew), now) {
+	case full:
+		return fail(CauseBusy, "the replay cache is full (%d live entries)", a.replay.max)
+	case principalFull:
+		return fail(CausePrincipalBusy, "%s holds its share of the replay cache (%d live entries)", client, a.replay.per)
+	case replayed:
 		return fail(CauseReplay, "this authenticator (time %s) was accepted before", ct.Format(time.RFC3339Nano))
 	}
 	oid, _, _ := splitGSS(tok)

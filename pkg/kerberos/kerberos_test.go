@@ -123,6 +123,129 @@ func TestReplayCacheFull(t *testing.T) {
 	}
 }
 
+// One account that fills its share of the replay cache (one valid ticket,
+// fresh authenticators in bulk) is refused; another still logs in, and the
+// first cannot get a second share by spelling its name in another case.
+func TestReplayPerPrincipal(t *testing.T) {
+	kt := krbtest.Keytab(spn, "EXAMPLE.TEST", 2)
+	now := time.Now()
+	a := New(Options{
+		Services:     []Service{{Realm: "EXAMPLE.TEST", Principals: []string{spn}, Keytab: kt}},
+		ClientRealms: []string{"example.test"}, Now: func() time.Time { return now },
+		ReplayMax: 20, ReplayPerPrincipal: 3,
+	})
+	login := func(client string, i int) error {
+		tok, err := krbtest.Token(krbtest.Ticket{Keytab: kt, Client: client, Now: now.Add(time.Duration(i) * time.Millisecond)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = a.Accept(tok)
+		return err
+	}
+	for i := range 3 {
+		if err := login("jdoe", i); err != nil {
+			t.Fatalf("jdoe's login %d within its share: %v", i, err)
+		}
+	}
+	for i, c := range []string{"jdoe", "JDoe"} {
+		if err := login(c, 10+i); CauseOf(err) != CausePrincipalBusy {
+			t.Fatalf("%s past its share: %v, want %s", c, err, CausePrincipalBusy)
+		}
+	}
+	if err := login("alice", 0); err != nil {
+		t.Fatalf("alice, while jdoe holds its share: %v", err)
+	}
+	var e *Error
+	if err := login("jdoe", 20); !errors.As(err, &e) || e.Client != "jdoe@EXAMPLE.TEST" {
+		t.Fatalf("the refusal names %+v, want jdoe@EXAMPLE.TEST", e)
+	}
+	// The global cap still holds when many accounts each take their share.
+	for i := range 40 {
+		if err := login(fmt.Sprintf("user%d", i), 0); err != nil {
+			if CauseOf(err) != CauseBusy || i != 16 { // 20 - jdoe's 3 - alice's 1
+				t.Fatalf("user%d: %v", i, err)
+			}
+			return
+		}
+	}
+	t.Fatal("20 entries did not fill the cache")
+}
+
+// A client clock far ahead is refused by the skew check (or, with a ticket
+// from that clock too, the ticket's time check), before the replay cache:
+// no entry can be kept longer than twice max_clock_skew.
+func TestReplayFutureAuthenticator(t *testing.T) {
+	kt := krbtest.Keytab(spn, "EXAMPLE.TEST", 2)
+	now := time.Now()
+	a := acceptor(kt, now)
+	for _, ahead := range []time.Duration{6 * time.Minute, 24 * time.Hour, 100 * 365 * 24 * time.Hour} {
+		tok, _ := krbtest.Token(krbtest.Ticket{Keytab: kt, Now: now.Add(ahead)})
+		if _, err := a.Accept(tok); CauseOf(err) != CauseSkew && CauseOf(err) != CauseExpired {
+			t.Errorf("client clock %s ahead: %v, want %s or %s", ahead, err, CauseSkew, CauseExpired)
+		}
+	}
+	tok, _ := krbtest.Token(krbtest.Ticket{Keytab: kt, Now: now.Add(4 * time.Minute)})
+	if _, err := a.Accept(tok); err != nil {
+		t.Fatal(err)
+	}
+	if len(a.replay.seen) != 1 {
+		t.Fatalf("%d entries, want 1", len(a.replay.seen))
+	}
+	for _, e := range a.replay.seen {
+		if limit := now.Add(2 * a.skew).UnixNano(); e.until > limit {
+			t.Errorf("entry kept until %s, past now+2*skew", time.Unix(0, e.until))
+		}
+	}
+}
+
+// The per-principal accounting is bounded by the entries: random adds at
+// random times keep every count equal to its live entries, no count at
+// zero, no share or the cache over its bound, and all gone once expired.
+func TestReplayCacheAccounting(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		max, per    int
+		keys        uint64
+		lifeSeconds uint64
+	}{
+		{"full, shares full", 50, 7, 3000, 600},
+		// Seldom swept: expired keys come again before a sweep forgets them.
+		{"roomy, keys reused", 10000, 10000, 200, 30},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := NewReplayCache(tc.max, tc.per)
+			t0 := time.Unix(1_800_000_000, 0)
+			rnd := uint64(1)
+			next := func(n uint64) uint64 { rnd = rnd*6364136223846793005 + 1442695040888963407; return (rnd >> 33) % n }
+			for i := range 20000 {
+				now := t0.Add(time.Duration(i) * 50 * time.Millisecond)
+				who := fmt.Sprintf("u%d", next(12))
+				key := fmt.Sprintf("k%d", next(tc.keys))
+				c.add(key, who, now.Add(time.Duration(next(tc.lifeSeconds))*time.Second), now)
+				if len(c.seen) > c.max {
+					t.Fatalf("step %d: %d entries", i, len(c.seen))
+				}
+				count := map[*principalCount]int{}
+				for _, e := range c.seen {
+					count[e.who]++
+				}
+				if len(count) != len(c.principals) {
+					t.Fatalf("step %d: %d counters for %d principals with entries", i, len(c.principals), len(count))
+				}
+				for name, p := range c.principals {
+					if p.n != count[p] || p.n <= 0 || p.n > c.per || p.name != name {
+						t.Fatalf("step %d: %s counts %d, holds %d", i, name, p.n, count[p])
+					}
+				}
+			}
+			c.add("last", "u0", t0, t0.Add(24*time.Hour))
+			if len(c.seen) != 1 || len(c.principals) != 1 {
+				t.Fatalf("after expiry: %d entries, %d counters", len(c.seen), len(c.principals))
+			}
+		})
+	}
+}
+
 func TestMalformed(t *testing.T) {
 	kt := krbtest.Keytab(spn, "EXAMPLE.TEST", 2)
 	a := acceptor(kt, time.Now())

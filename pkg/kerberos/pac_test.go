@@ -125,3 +125,17 @@ func TestSambaPACTampered(t *testing.T) {
 		t.Fatalf("tampered PAC: %+v, %v; want cause pac", l, err)
 	}
 }
+
+// With a PAC, the replay-cache share is the account's SID: the one name an
+// account cannot spell another way (UPN, sAMAccountName, case) to get
+// another share.
+func TestReplayShareByPACSID(t *testing.T) {
+	tok, a := sambaToken(t)
+	l, err := a.Accept(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := a.replay.principals[l.PAC.UserSID]; p == nil || p.n != 1 || len(a.replay.principals) != 1 {
+		t.Fatalf("shares %v, want one entry for %s", a.replay.principals, l.PAC.UserSID)
+	}
+}

@@ -78,14 +78,14 @@ func New(src Source, health *Health) *Metrics {
 	m.groupLookups[authorizer.LookupFailed] = lookups.WithLabelValues("failed")
 
 	m.krbRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "kerberos_refused_total",
-		Help: "Kerberos tokens refused, by cause (no_key, kvno, decrypt, enctype, skew, ticket_time, realm, replay, pac, malformed, replay_full): the WARN line of each says the remedy."}, []string{"cause"})
+		Help: "Kerberos tokens refused, by cause (no_key, kvno, decrypt, enctype, skew, ticket_time, realm, replay, pac, malformed, replay_full, replay_principal_full): the WARN line of each says the remedy."}, []string{"cause"})
 	for _, c := range kerberos.Causes {
 		m.krbRefused.WithLabelValues(string(c))
 	}
 	m.pacSIDs = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "pac_sid_searches_total",
 		Help: "Directory searches naming the group SIDs of Kerberos PACs: once per SID and groups.cache_ttl, not per login."})
 	m.epaRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "epa_refused_total",
-		Help: "NTLM logins refused by Extended Protection before the DC saw them, by cause: binding_mismatch, binding_missing, binding_over_http, target_name, malformed."},
+		Help: "Logins refused by Extended Protection (NTLM before the DC saw them, and Kerberos), by cause: binding_mismatch, binding_missing, binding_over_http, target_name, malformed."},
 		[]string{"cause"})
 	m.reg.MustRegister(m.logins, m.loginDuration, m.responses, reused, cached, lookups, m.krbRefused, m.pacSIDs, m.epaRefused,
 		&gauges{src: src, health: health},

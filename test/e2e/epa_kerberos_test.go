@@ -76,6 +76,12 @@ func TestEPAKerberosChromium(t *testing.T) {
 			off := s.logOffset(t)
 			p, perr := u.Goto(ctx, "https://"+s.env["SPN_HOST"]+":"+e.port+tc.path)
 			b.Close()
+			// What its authenticator binds, opened with the stack's keytab.
+			cb := e.sentKerberosBinding(t, b.NetLogPath)
+			t.Logf("Chromium's Kerberos authenticator binds %x (the certificate's binding: %x)", cb, e.binding)
+			if string(cb) != string(make([]byte, 16)) {
+				t.Errorf("Chromium's Kerberos authenticator binds %x (the certificate's: %x): the README's EPA section wants updating", cb, e.binding)
+			}
 			log, _ := s.logSince(t, off)
 			if perr != nil || p.Status != 200 || strings.TrimSpace(p.Body) != "jdoe" || !strings.Contains(log, tc.scheme) {
 				t.Fatalf("%v %d %q, want 200 jdoe and %s; authorizer:\n%s", perr, p.Status, p.Body, tc.scheme, log)

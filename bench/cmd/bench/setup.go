@@ -167,6 +167,15 @@ func (s *benchSite) writeConfig(repo, authzAddr string) (string, error) {
 	}
 	run := filepath.Join(s.pub, "run")
 	c := string(base)
+	// The stack's HTTPS virtual host (Extended Protection) stays the
+	// stack's: the bench measures plain HTTP, and a second Apache could
+	// not listen on that port nor share its TLS session cache.
+	if p := s.env["HTTPS_PORT"]; p != "" {
+		q := regexp.QuoteMeta(p)
+		c = regexp.MustCompile(`(?ms)^<VirtualHost [^>]*:`+q+`>.*?^</VirtualHost>[ \t]*$`).ReplaceAllString(c, "")
+		c = regexp.MustCompile(`(?m)^Listen\s+\S*:`+q+`[ \t]*$`).ReplaceAllString(c, "")
+		c = regexp.MustCompile(`(?m)^SSLSessionCache\s+.*$`).ReplaceAllString(c, "")
+	}
 	c = reListen.ReplaceAllString(c, fmt.Sprintf("Listen 127.0.0.1:%d", s.port))
 	c = rePid.ReplaceAllString(c, fmt.Sprintf(`PidFile "%s/httpd.pid"`, s.dir))
 	c = reRunDir.ReplaceAllString(c, fmt.Sprintf(`DefaultRuntimeDir "%s"`, run))
