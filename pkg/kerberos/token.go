@@ -10,9 +10,10 @@ import (
 
 // The Kerberos mechanism's OIDs: RFC 4121's, and the one Windows put first
 // in SPNEGO for years (a misspelling of it that every acceptor takes).
+// Package spnego, which names every mechanism, holds their values.
 var (
-	OIDKerberos   = asn1.ObjectIdentifier{1, 2, 840, 113554, 1, 2, 2}
-	OIDKerberosMS = asn1.ObjectIdentifier{1, 2, 840, 48018, 1, 2, 2}
+	OIDKerberos   = spnego.OIDKerberos
+	OIDKerberosMS = spnego.OIDMSKerberos
 )
 
 // IsKerberosOID reports whether oid names Kerberos.

@@ -7,6 +7,7 @@ import (
 	"encoding/asn1"
 	"time"
 
+	"github.com/goauthenntlm/goauthenntlm/pkg/spnego"
 	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
 	"github.com/jcmturner/gokrb5/v8/iana/nametype"
@@ -52,8 +53,6 @@ type Ticket struct {
 	OID asn1.ObjectIdentifier
 }
 
-var oidKRB5 = asn1.ObjectIdentifier{1, 2, 840, 113554, 1, 2, 2}
-
 // Token returns a GSS-API initial context token holding an AP-REQ for t.
 func Token(t Ticket) ([]byte, error) {
 	if t.Client == "" {
@@ -78,7 +77,7 @@ func Token(t Ticket) ([]byte, error) {
 		t.Now = time.Now()
 	}
 	if t.OID == nil {
-		t.OID = oidKRB5
+		t.OID = spnego.OIDKerberos
 	}
 	cname := types.NewPrincipalName(nametype.KRB_NT_PRINCIPAL, t.Client)
 	sname := types.NewPrincipalName(nametype.KRB_NT_SRV_INST, t.SPN)
