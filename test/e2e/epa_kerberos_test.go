@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/goauthenntlm/goauthenntlm/internal/chromium"
 )
 
 // TestEPAKerberos: Extended Protection holds for Kerberos too (issue 24:
@@ -61,18 +59,8 @@ func TestEPAKerberosChromium(t *testing.T) {
 		t.Run(tc.path, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			dir := t.TempDir()
-			flags := append(s.chromiumKerberos(t, dir, cc),
+			b, u := s.launchChromiumKerberos(ctx, t, bin, cc, tc.user, tc.pw,
 				"--ignore-certificate-errors-spki-list="+base64.StdEncoding.EncodeToString(spki[:]))
-			b, err := chromium.Launch(ctx, chromium.Options{Binary: bin, Dir: dir, Flags: flags})
-			if err != nil {
-				t.Fatal(err)
-			}
-			u, err := b.NewUser(ctx, tc.user, tc.pw)
-			if err != nil {
-				b.Close()
-				t.Fatal(err)
-			}
 			off := s.logOffset(t)
 			p, perr := u.Goto(ctx, "https://"+s.env["SPN_HOST"]+":"+e.port+tc.path)
 			b.Close()

@@ -197,6 +197,25 @@ func (s *stack) chromiumKerberos(t *testing.T, dir, ccache string) []string {
 	}
 }
 
+// launchChromiumKerberos starts the Chromium at bin as chromiumKerberos
+// prepares it for ccache (extra flags added) with one user whose prompts
+// are answered with user and pw ("": none). The caller closes the browser,
+// before it reads the NetLog.
+func (s *stack) launchChromiumKerberos(ctx context.Context, t *testing.T, bin, ccache, user, pw string, extra ...string) (*chromium.Browser, *chromium.User) {
+	t.Helper()
+	dir := t.TempDir()
+	b, err := chromium.Launch(ctx, chromium.Options{Binary: bin, Dir: dir, Flags: append(s.chromiumKerberos(t, dir, ccache), extra...)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := b.NewUser(ctx, user, pw)
+	if err != nil {
+		b.Close()
+		t.Fatal(err)
+	}
+	return b, u
+}
+
 // keytabEntry is one line of klist -k -e.
 type keytabEntry struct {
 	kvno      int
@@ -402,18 +421,10 @@ func TestKerberosChromium(t *testing.T) {
 	bin := chromiumBinary(t)
 	cc := s.kinit(t, "bob", "B0b!Passw0rd")
 	url, tokens := s.negotiateRecorder(t)
-	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	b, err := chromium.Launch(ctx, chromium.Options{Binary: bin, Dir: dir, Flags: s.chromiumKerberos(t, dir, cc)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, u := s.launchChromiumKerberos(ctx, t, bin, cc, "", "")
 	defer b.Close()
-	u, err := b.NewUser(ctx, "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
 	p, err := u.Goto(ctx, url)
 	if err != nil {
 		t.Fatal(err)

@@ -215,16 +215,7 @@ func TestKerberosChromiumLogin(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			dir := t.TempDir()
-			b, err := chromium.Launch(ctx, chromium.Options{Binary: bin, Dir: dir, Flags: s.chromiumKerberos(t, dir, tc.ccache)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			u, err := b.NewUser(ctx, tc.user, tc.pw)
-			if err != nil {
-				b.Close()
-				t.Fatal(err)
-			}
+			b, u := s.launchChromiumKerberos(ctx, t, bin, tc.ccache, tc.user, tc.pw)
 			run := fmt.Sprint(time.Now().UnixNano())
 			for i := 0; i < 3; i++ {
 				p, err := u.Goto(ctx, fmt.Sprintf("%s/private/whoami?k=%s-%d", base, run, i))
