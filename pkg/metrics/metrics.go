@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/authorizer"
+	"github.com/goauthenntlm/goauthenntlm/pkg/kdc"
 	"github.com/goauthenntlm/goauthenntlm/pkg/kerberos"
 )
 
@@ -41,6 +42,7 @@ type Metrics struct {
 	krbRefused    *prometheus.CounterVec // cause
 	pacSIDs       prometheus.Counter
 	epaRefused    *prometheus.CounterVec // cause
+	basicKDC      *prometheus.CounterVec // result
 }
 
 // commonCodes are the answers the authorizer gives; their counters are
@@ -87,7 +89,13 @@ func New(src Source, health *Health) *Metrics {
 	m.epaRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "epa_refused_total",
 		Help: "Logins refused by Extended Protection (NTLM before the DC saw them, and Kerberos), by cause: binding_mismatch, binding_missing, binding_over_http, target_name, malformed."},
 		[]string{"cause"})
-	m.reg.MustRegister(m.logins, m.loginDuration, m.responses, reused, cached, lookups, m.krbRefused, m.pacSIDs, m.epaRefused,
+	m.basicKDC = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "basic_kdc_total",
+		Help: "Basic passwords checked by the KDC (domains with basic = \"kerberos\"), by result: ok (AS and TGS exchanges made), cached (taken from the Basic cache, no KDC exchange), ticket_refused (our keytab did not open the KDC's ticket), or the KDC's cause (wrong_credentials, account_disabled, account_locked, account_expired, password_expired, password_must_change, clock_skew, kdc_unreachable, ...)."},
+		[]string{"result"})
+	for _, r := range append([]string{"ok", "cached", "ticket_refused"}, kdcCauses()...) {
+		m.basicKDC.WithLabelValues(r)
+	}
+	m.reg.MustRegister(m.logins, m.loginDuration, m.responses, reused, cached, lookups, m.krbRefused, m.pacSIDs, m.epaRefused, m.basicKDC,
 		&gauges{src: src, health: health},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -108,6 +116,19 @@ var _ authorizer.KerberosObserver = (*Metrics)(nil)
 
 // KerberosRefused implements authorizer.KerberosObserver.
 func (m *Metrics) KerberosRefused(c kerberos.Cause) { m.krbRefused.WithLabelValues(string(c)).Inc() }
+
+var _ authorizer.BasicKDCObserver = (*Metrics)(nil)
+
+// BasicKDC implements authorizer.BasicKDCObserver.
+func (m *Metrics) BasicKDC(result string) { m.basicKDC.WithLabelValues(result).Inc() }
+
+func kdcCauses() []string {
+	out := make([]string, 0, len(kdc.Causes))
+	for _, c := range kdc.Causes {
+		out = append(out, string(c))
+	}
+	return out
+}
 
 // PACSIDSearch implements authorizer.KerberosObserver.
 func (m *Metrics) PACSIDSearch() { m.pacSIDs.Inc() }
