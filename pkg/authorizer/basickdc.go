@@ -165,8 +165,8 @@ func (a *Authorizer) basicKDCFailed(ctx context.Context, r *request, rt *route, 
 // accepted passwords only costs KDC exchanges again).
 type basicCache struct {
 	secret []byte
-	ttl  time.Duration
-	max  int
+	ttl    time.Duration
+	max    int
 
 	mu sync.Mutex
 	m  map[[sha256.Size]byte]basicEntry
