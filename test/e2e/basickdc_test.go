@@ -49,6 +49,7 @@ func TestBasicKDC(t *testing.T) {
 	s.dcProfile(t, "ntlm-disabled")
 	s.reconfigure(t, func(c string) string {
 		c = strings.Replace(c, `schemes = ["ntlm", "negotiate", "basic"]`, `schemes = ["negotiate", "basic"]`, 1)
+		c = regexp.MustCompile(`(?m)^basic = .*\n`).ReplaceAllString(c, "")
 		return regexp.MustCompile(`(?m)^keytab_file = .*$`).ReplaceAllString(c, "$0\nbasic = \"kerberos\"")
 	})
 	url := e.url("/private/whoami")
@@ -137,6 +138,63 @@ func TestBasicKDC(t *testing.T) {
 	// Negotiate has no ticket).
 	if status, prompts := chromiumLogin(t, s, "/private/whoami", "bob", users["bob"]); status != 200 || prompts != 1 {
 		t.Errorf("Chromium by Basic, NTLM off: %d after %d prompts, want 200 after 1", status, prompts)
+	}
+
+	// python3-requests, as a script would.
+	py := `import requests, sys
+r = requests.get(sys.argv[1], auth=(sys.argv[2], sys.argv[3]), verify=sys.argv[4])
+print(r.status_code, r.text.strip())`
+	out, err := exec.Command("/usr/bin/python3", "-c", py, "https://127.0.0.1:"+e.port+"/private/whoami", "jdoe", users["jdoe"], s.env["HTTPS_CA"]).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "200 jdoe" {
+		t.Errorf("python3-requests Basic: %v %s, want 200 jdoe", err, out)
+	}
+
+	// A user in 1,000 groups (scripts/dc.sh many_groups): by Kerberos
+	// (a ticket of about 12 KiB in base64, over Apache's default
+	// LimitRequestFieldSize) and by Basic, with every group in AD_GROUPS
+	// (domain-local and nested ones too) and the same Require decisions.
+	ccache := s.kinit(t, "manygroups", users["manygroups"])
+	host := strings.TrimSuffix(s.env["HOST_URL"], "/")
+	for _, via := range []string{"kerberos", "basic"} {
+		get := func(path string) (int, string) {
+			if via == "kerberos" {
+				return s.curlNegotiate(t, ccache, host+path)
+			}
+			out := curl(t, "-u", "manygroups:"+users["manygroups"], "-w", "\n%{http_code}",
+				"--resolve", s.env["SPN_HOST"]+":"+s.env["APACHE_PORT"]+":127.0.0.1", host+path)
+			i := strings.LastIndex(out, "\n")
+			body := out[:max(i, 0)]
+			n, _ := strconv.Atoi(strings.TrimSpace(out[i+1:]))
+			return n, strings.TrimSpace(body)
+		}
+		code, env := get("/private/env")
+		var groups []string
+		for _, line := range strings.Split(env, "\n") {
+			if v, ok := strings.CutPrefix(line, "AD_GROUPS="); ok {
+				groups = strings.Split(strings.Trim(v, "|"), "|")
+			}
+		}
+		big := 0
+		for _, g := range groups {
+			if strings.HasPrefix(g, "big") {
+				big++
+			}
+		}
+		if code != 200 || big != 1000 {
+			t.Errorf("manygroups by %s: %d, %d of the 1,000 groups in AD_GROUPS", via, code, big)
+		}
+		for _, tc := range []struct {
+			path string
+			want int
+		}{
+			{"/g/big0001/whoami", 200}, {"/g/expr/big0001/whoami", 200}, {"/g/authz/big0001/whoami", 200}, // domain-local
+			{"/g/big0999/whoami", 200}, {"/g/expr/big0999/whoami", 200}, {"/g/authz/big0999/whoami", 200}, // nested
+			{"/webusers/whoami", 401}, {"/expr/webusers/whoami", 401}, {"/authz/webusers/whoami", 401},
+		} {
+			if code, _ := get(tc.path); code != tc.want {
+				t.Errorf("manygroups by %s at %s: %d, want %d", via, tc.path, code, tc.want)
+			}
+		}
 	}
 
 	// No KDC: 503 with Retry-After, not a password prompt.
