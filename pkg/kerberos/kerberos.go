@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/goauthenntlm/goauthenntlm/pkg/ccache"
 	"github.com/jcmturner/gokrb5/v8/iana/adtype"
 	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
@@ -122,6 +123,9 @@ type Login struct {
 
 	oid        []byte // the mech OID, DER, the client used
 	sessionKey types.EncryptionKey
+	subKey     types.EncryptionKey // the authenticator's, if any
+	client     ccache.Principal    // the ticket's client, as the KDC wrote it
+	deleg      []byte              // the KRB-CRED the client delegated, unopened
 	ctime      time.Time
 	cusec      int
 }
@@ -273,7 +277,8 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 		User: enc.CName.NameString[0], Realm: strings.ToUpper(enc.CRealm), SPN: spn,
 		EncType: t.EncPart.EType, KVNO: kvno, PAC: pc, Expires: enc.EndTime,
 		Mutual:     types.IsFlagSet(&req.APOptions, flags.APOptionMutualRequired),
-		sessionKey: enc.Key, ctime: auth.CTime, cusec: auth.Cusec,
+		sessionKey: enc.Key, subKey: auth.SubKey, ctime: auth.CTime, cusec: auth.Cusec,
+		client: ccache.Principal{Realm: enc.CRealm, Name: enc.CName},
 	}
 	l.oid = oidDER(oid)
 	if auth.Cksum.CksumType == gssChecksumType && len(auth.Cksum.Checksum) >= 24 {
@@ -281,6 +286,7 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 		if binary.LittleEndian.Uint32(c) == 16 {
 			l.Bindings = append([]byte(nil), c[4:20]...)
 			l.GSSFlags = binary.LittleEndian.Uint32(c[20:24])
+			l.deleg = delegation(c)
 		}
 	}
 	return l, nil
