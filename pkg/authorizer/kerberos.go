@@ -145,6 +145,9 @@ func (a *Authorizer) kerberosLogin(ctx context.Context, r *request, tok []byte, 
 		a.groups.fromPAC(ctx, user, dom.Name, l.PAC.GroupSIDs, a.cfg.Groups.CacheTTL.D())
 	}
 	login := conntable.Login{User: user, Domain: dom.Name, Scheme: conntable.SchemeKerberos, At: time.Now(), EPA: epa}
+	if a.delegates(r.Params) {
+		login.CCache = a.forwardedCCache(ctx, r, l, user)
+	}
 	a.obs.Login(Outcome{Scheme: login.Scheme, Result: ResultOK, User: login.User, Domain: login.Domain, Took: time.Since(start)})
 	r.log.Info("login", "user", login.User, "domain", login.Domain, "scheme", "Kerberos", "spn", l.SPN, "enctype", kerberos.EncTypeName(l.EncType), "pac", l.PAC != nil)
 	resp = a.loggedIn(ctx, r, login)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/adgroup"
 	"github.com/goauthenntlm/goauthenntlm/pkg/config"
+	"github.com/goauthenntlm/goauthenntlm/pkg/delegation"
 	"github.com/goauthenntlm/goauthenntlm/pkg/cookie"
 	"github.com/goauthenntlm/goauthenntlm/pkg/dc"
 )
@@ -86,6 +87,13 @@ func Files(cfg *config.Config) []error {
 			errs = append(errs, cfg.Problem([]string{"groups", "cache_dir"}, "groups.cache_dir: %v", err))
 		} else if err := movable(cfg.Groups.CacheDir); err != nil {
 			errs = append(errs, cfg.Problem([]string{"groups", "cache_dir"}, "groups.cache_dir: %v", err))
+		}
+	}
+	if d := cfg.Delegation; d.Enabled() {
+		if _, err := delegation.Check(d.CCacheDir, d.AppGroup); err != nil {
+			errs = append(errs, cfg.Problem([]string{"delegation", "ccache_dir"}, "%v", err))
+		} else if err := movable(d.CCacheDir); err != nil {
+			errs = append(errs, cfg.Problem([]string{"delegation", "ccache_dir"}, "delegation.ccache_dir: %v", err))
 		}
 	}
 	return errs
