@@ -61,6 +61,12 @@ func (a *Authorizer) delegated(o delegation.Outcome) {
 // path ("" for none). Whatever goes wrong is logged and counted; the login
 // itself stands.
 func (a *Authorizer) forwardedCCache(ctx context.Context, r *request, l *kerberos.Login, user string) string {
+	if l.PAC != nil && l.PAC.NotDelegable() {
+		a.delegated(delegation.NotDelegable)
+		r.log.Warn("delegation: the account is marked \"sensitive and cannot be delegated\" (or is in Protected Users): the application gets no credentials for it; the login stands",
+			"user", user, "remedy", "clear \"Account is sensitive and cannot be delegated\" (samba-tool user sensitive USER off) and take the account out of Protected Users, if it is meant to be delegated")
+		return ""
+	}
 	if !l.HasForwarded() {
 		a.delegated(delegation.NoneSent)
 		r.log.Info("delegation: the client delegated no ticket (curl --delegation always; a browser allowed to delegate to this site)", "user", user)

@@ -13,6 +13,9 @@ const (
 	// BadKRBCred: the client's KRB-CRED did not open, or named another
 	// client than the ticket's.
 	BadKRBCred Outcome = "bad_krbcred"
+	// NotDelegable: the account is "sensitive and cannot be delegated",
+	// or in Protected Users: it gets no cache (a WARN says so).
+	NotDelegable Outcome = "not_delegable"
 	// Full: the directory holds delegation.max_ccaches files.
 	Full Outcome = "full"
 	// WriteFailed: the file could not be written.
@@ -20,4 +23,4 @@ const (
 )
 
 // Outcomes lists every Outcome, for metrics that want each label present.
-var Outcomes = []Outcome{Forwarded, NoneSent, BadKRBCred, Full, WriteFailed}
+var Outcomes = []Outcome{Forwarded, NoneSent, BadKRBCred, NotDelegable, Full, WriteFailed}

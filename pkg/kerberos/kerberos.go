@@ -140,6 +140,32 @@ type PAC struct {
 	// and universal groups, S-1-18 assertions) and the resource groups.
 	UserSID   string
 	GroupSIDs []string
+	// UserAccountControl are the account's flags as MS-SAMR 2.2.1.12
+	// spells them (USER_NOT_DELEGATED 0x4000).
+	UserAccountControl uint32
+}
+
+// userNotDelegated is MS-SAMR's USER_NOT_DELEGATED: "account is sensitive
+// and cannot be delegated".
+const userNotDelegated = 0x4000
+
+// protectedUsersRID is the Protected Users group's RID (MS-DTYP 2.4.2.4),
+// whose members' tickets are never delegated.
+const protectedUsersRID = "-525"
+
+// NotDelegable reports whether the KDC marked the account as one whose
+// tickets are not delegated: "sensitive and cannot be delegated", or a
+// member of Protected Users.
+func (p *PAC) NotDelegable() bool {
+	if p.UserAccountControl&userNotDelegated != 0 {
+		return true
+	}
+	for _, s := range p.GroupSIDs {
+		if strings.HasPrefix(s, "S-1-5-21-") && strings.HasSuffix(s, protectedUsersRID) {
+			return true
+		}
+	}
+	return false
 }
 
 // EncTypeRC4 is arcfour-hmac, accepted for old domains with a warning.
@@ -396,7 +422,7 @@ func (a *Acceptor) pac(ad types.AuthorizationData, key types.EncryptionKey) (*PA
 				return nil, fmt.Errorf("PAC: %w", err)
 			}
 			k := p.KerbValidationInfo
-			out := &PAC{Account: k.EffectiveName.Value, Domain: k.LogonDomainName.Value, GroupSIDs: k.GetGroupMembershipSIDs()}
+			out := &PAC{Account: k.EffectiveName.Value, Domain: k.LogonDomainName.Value, GroupSIDs: k.GetGroupMembershipSIDs(), UserAccountControl: k.UserAccountControl}
 			out.UserSID = fmt.Sprintf("%s-%d", k.LogonDomainID.String(), k.UserID)
 			return out, nil
 		}
