@@ -38,18 +38,21 @@ import (
 // Authorizer answers mod_authnz_fcgi's AUTHENTICATOR calls. Create it with
 // New, run its housekeeping with Run, and serve it with an fcgi.Server.
 type Authorizer struct {
-	cfg      *config.Config
-	names    *identity.Names
-	log      *slog.Logger
-	table    *conntable.Table
-	domains  []*route // in config order
-	pools    []dc.Relay
-	secret   string       // caller secret; empty = none required
-	groups   *groups      // nil when no domain has LDAP settings
-	accounts *accounts    // nil when no domain has LDAP settings
-	trusts   *trusts      // nil when no domain has LDAP settings
-	cookie   *loginCookie // nil when the login cookie is off
-	ccaches  *delegation.Store // nil when no location may delegate
+	cfg       *config.Config
+	names     *identity.Names
+	log       *slog.Logger
+	table     *conntable.Table
+	domains   []*route // in config order
+	pools     []dc.Relay
+	secret    string                // caller secret; empty = none required
+	groups    *groups               // nil when no domain has LDAP settings
+	accounts  *accounts             // nil when no domain has LDAP settings
+	trusts    *trusts               // nil when no domain has LDAP settings
+	cookie    *loginCookie          // nil when the login cookie is off
+	ccaches   *delegation.Store     // nil when no location may delegate
+	deleg     *delegation.Delegator // nil when no domain has delegate_to
+	delegWarn warnLimiter
+	basicCC   basicCCaches
 
 	krb     KerberosAcceptor      // nil when no domain has a keytab_file
 	replay  *kerberos.ReplayCache // krb's, when built from the config
@@ -181,6 +184,14 @@ func New(cfg *config.Config, opt Options) (*Authorizer, error) {
 		a.groups = newGroups(dir, log, a.obs)
 		a.accounts = &accounts{dir: dir, m: map[string]account{}}
 		a.trusts = &trusts{dir: dir, m: map[string]trustList{}}
+	}
+	if a.ccaches != nil {
+		d, err := newDelegator(cfg, log)
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		a.deleg = d
 	}
 	if a.krb = opt.Kerberos; a.krb == nil {
 		acc, err := kerberos.FromConfig(cfg, opt.KerberosReplay)
@@ -438,6 +449,9 @@ func addrPort(addr, port string) (netip.AddrPort, error) {
 func (a *Authorizer) loggedIn(ctx context.Context, r0 *request, l conntable.Login) *fcgi.Response {
 	if a.groups != nil {
 		a.groups.refresh(l.User, l.Domain)
+	}
+	if l.CCache == "" && l.Scheme != conntable.SchemeKerberos && a.delegates(r0.Params) {
+		l.CCache = a.transitionCCache(ctx, r0, l)
 	}
 	r := a.granted(ctx, l, r0.Params)
 	// Basic sends its credentials with every request; there is no

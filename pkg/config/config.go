@@ -180,6 +180,13 @@ type Domain struct {
 	KeytabFile        string   `toml:"keytab_file"`
 	ServicePrincipals []string `toml:"service_principals"`
 	MaxClockSkew      Duration `toml:"max_clock_skew"`
+
+	// Delegation (package delegation): the backends' SPNs a delegating
+	// location's logins get tickets to from the KDC (S4U2Proxy, and
+	// protocol transition for NTLM and Basic), with the keys of
+	// keytab_file, which are ServiceAccount's (its sAMAccountName).
+	DelegateTo     []string `toml:"delegate_to"`
+	ServiceAccount string   `toml:"service_account"`
 }
 
 // Groups is the memberships cache shared by the authorizer and
@@ -237,6 +244,11 @@ type Delegation struct {
 	// CCacheIdle: a file is removed this long after the last request it
 	// was handed to (and when its tickets end, and at start and stop).
 	CCacheIdle Duration `toml:"ccache_idle"`
+	// KDCTimeout bounds the KDC calls of one login (delegate_to); past it
+	// the login goes on without credentials.
+	KDCTimeout Duration `toml:"kdc_timeout"`
+	// MaxInFlight bounds the logins asking the KDC at once.
+	MaxInFlight int `toml:"max_in_flight"`
 }
 
 // Enabled reports whether any location may delegate.
@@ -305,9 +317,11 @@ func Defaults() Config {
 			Variable:      "AD_GROUPS",
 		},
 		Delegation: Delegation{
-			AppGroup:   "www-data",
-			MaxCCaches: 10000,
-			CCacheIdle: Duration(5 * time.Minute),
+			AppGroup:    "www-data",
+			MaxCCaches:  10000,
+			CCacheIdle:  Duration(5 * time.Minute),
+			KDCTimeout:  Duration(3 * time.Second),
+			MaxInFlight: 16,
 		},
 		Cookie: Cookie{
 			Name:     "NTLM_AUTHEN",
@@ -505,6 +519,26 @@ func (c *Config) validate(data []byte) error {
 		}
 		if d.CCacheIdle <= 0 {
 			bad(at("delegation", "ccache_idle"), "delegation.ccache_idle must be positive")
+		}
+		if d.KDCTimeout <= 0 || d.MaxInFlight <= 0 {
+			bad(at("delegation", "kdc_timeout"), "delegation.kdc_timeout and max_in_flight must be positive")
+		}
+	}
+	for i := range c.Domains {
+		d := &c.Domains[i]
+		if len(d.DelegateTo) == 0 {
+			continue
+		}
+		switch {
+		case !c.Delegation.Enabled():
+			bad(domainKeyLine(data, i, "delegate_to"), "domain %s: delegate_to needs [delegation] ccache_dir, where the tickets go", d.Name)
+		case d.KeytabFile == "" || d.ServiceAccount == "" || d.DNSName == "":
+			bad(domainKeyLine(data, i, "delegate_to"), "domain %s: delegate_to needs keytab_file, service_account (the sAMAccountName whose keys it holds) and dns_name", d.Name)
+		}
+		for _, s := range d.DelegateTo {
+			if !strings.Contains(s, "/") || strings.Contains(s, "@") {
+				bad(domainKeyLine(data, i, "delegate_to"), "domain %s: delegate_to %q: a service principal without realm, as ldap/dc1.example.com", d.Name, s)
+			}
 		}
 	}
 	if c.NTLMDebug < 0 || c.NTLMDebug > 2 {

@@ -5,12 +5,15 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"strings"
 	"time"
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/ccache"
 	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
+	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 )
@@ -44,6 +47,25 @@ func delegation(c []byte) []byte {
 // HasForwarded reports whether the client delegated credentials (a
 // KRB-CRED in its GSS checksum), before any of it is opened.
 func (l *Login) HasForwarded() bool { return len(l.deleg) > 0 }
+
+// Ticket is the service ticket the client presented, as it came: the
+// evidence of S4U2Proxy (package delegation), which the KDC takes when it
+// is forwardable.
+func (l *Login) Ticket() messages.Ticket { return l.ticket }
+
+// TicketPAC opens t, a ticket to a service whose keys kt holds (an
+// S4U2Self ticket, say), and returns its PAC, its server signature
+// checked; nil without one.
+func TicketPAC(t messages.Ticket, kt *keytab.Keytab) (*PAC, error) {
+	key, _, err := kt.GetEncryptionKey(t.SName, t.Realm, t.EncPart.KVNO, t.EncPart.EType)
+	if err != nil {
+		return nil, fmt.Errorf("no key for %s@%s in the keytab: %w", t.SName.PrincipalNameString(), t.Realm, err)
+	}
+	if err := t.Decrypt(key); err != nil {
+		return nil, fmt.Errorf("the ticket to %s does not decrypt with the keytab's key: %w", t.SName.PrincipalNameString(), err)
+	}
+	return pacOf(t.DecryptedEncPart.AuthorizationData, key, log.New(io.Discard, "", 0))
+}
 
 // Forwarded opens the credentials the client delegated: the KRB-CRED of
 // its GSS checksum, which MIT, Heimdal and Windows encrypt in the ticket's

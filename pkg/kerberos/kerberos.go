@@ -126,6 +126,7 @@ type Login struct {
 	subKey     types.EncryptionKey // the authenticator's, if any
 	client     ccache.Principal    // the ticket's client, as the KDC wrote it
 	deleg      []byte              // the KRB-CRED the client delegated, unopened
+	ticket     messages.Ticket     // as received, its decrypted part left out
 	ctime      time.Time
 	cusec      int
 }
@@ -275,7 +276,7 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 		return fail(CauseMalformed, "the client principal is not a user principal (one name component)")
 	}
 	var pc *PAC
-	if p, perr := a.pac(enc.AuthorizationData, key); perr != nil {
+	if p, perr := pacOf(enc.AuthorizationData, key, a.discard); perr != nil {
 		return fail(CausePAC, "%v", perr)
 	} else {
 		pc = p
@@ -305,6 +306,7 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 		Mutual:     types.IsFlagSet(&req.APOptions, flags.APOptionMutualRequired),
 		sessionKey: enc.Key, subKey: auth.SubKey, ctime: auth.CTime, cusec: auth.Cusec,
 		client: ccache.Principal{Realm: enc.CRealm, Name: enc.CName},
+		ticket: messages.Ticket{TktVNO: t.TktVNO, Realm: t.Realm, SName: t.SName, EncPart: t.EncPart},
 	}
 	l.oid = oidDER(oid)
 	if auth.Cksum.CksumType == gssChecksumType && len(auth.Cksum.Checksum) >= 24 {
@@ -398,7 +400,7 @@ func (a *Acceptor) key(svc *Service, name, realm string, kvno int, etype int32) 
 
 // pac finds the ticket's PAC (AD-IF-RELEVANT holding AD-WIN2K-PAC) and
 // checks its server signature with the service key.
-func (a *Acceptor) pac(ad types.AuthorizationData, key types.EncryptionKey) (*PAC, error) {
+func pacOf(ad types.AuthorizationData, key types.EncryptionKey, discard *log.Logger) (*PAC, error) {
 	for _, e := range ad {
 		if e.ADType != adtype.ADIfRelevant {
 			continue
@@ -418,7 +420,7 @@ func (a *Acceptor) pac(ad types.AuthorizationData, key types.EncryptionKey) (*PA
 			// Checks the server signature with key (and that the
 			// validation info, both signatures and the client info are
 			// there).
-			if err := p.ProcessPACInfoBuffers(key, a.discard); err != nil {
+			if err := p.ProcessPACInfoBuffers(key, discard); err != nil {
 				return nil, fmt.Errorf("PAC: %w", err)
 			}
 			k := p.KerbValidationInfo

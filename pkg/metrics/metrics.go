@@ -90,7 +90,7 @@ func New(src Source, health *Health) *Metrics {
 		Help: "Logins refused by Extended Protection (NTLM before the DC saw them, and Kerberos), by cause: binding_mismatch, binding_missing, binding_over_http, target_name, malformed."},
 		[]string{"cause"})
 	m.delegations = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "delegations_total",
-		Help: "Logins at delegating locations, by how handing the application the user's credentials ended (forwarded, none_sent, bad_krbcred, full, write_failed, ...): the log line of each says why."},
+		Help: "Logins at delegating locations, by how handing the application the user's credentials ended (forwarded, s4u2proxy, protocol_transition, not_delegable, kdc_refused, kdc_unreachable, busy, none_sent, bad_krbcred, full, write_failed): the log line of each says why."},
 		[]string{"outcome"})
 	for _, o := range delegation.Outcomes {
 		m.delegations.WithLabelValues(string(o))

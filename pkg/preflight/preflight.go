@@ -23,9 +23,9 @@ import (
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/adgroup"
 	"github.com/goauthenntlm/goauthenntlm/pkg/config"
-	"github.com/goauthenntlm/goauthenntlm/pkg/delegation"
 	"github.com/goauthenntlm/goauthenntlm/pkg/cookie"
 	"github.com/goauthenntlm/goauthenntlm/pkg/dc"
+	"github.com/goauthenntlm/goauthenntlm/pkg/delegation"
 )
 
 // Files opens every file cfg names, as the calling user, and checks the

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"os/user"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/goauthenntlm/goauthenntlm/internal/chromium"
 )
 
 // Delegation (README "Delegation"): the stack's /delegate/ hands its CGIs
@@ -86,7 +89,7 @@ func TestDelegationForwarded(t *testing.T) {
 	if st != 200 || !strings.Contains(body, jdoeDN) {
 		t.Fatalf("forwarded: %d %q", st, body)
 	}
-	if log, _ := s.logSince(t, off); !strings.Contains(log, "delegation: forwarded ticket stored") {
+	if log, _ := s.logSince(t, off); !strings.Contains(log, "how=forwarded") {
 		t.Errorf("no forwarded ticket in the log:\n%s", log)
 	}
 	files := s.ccacheFiles(t)
@@ -127,9 +130,118 @@ func TestDelegationNotDelegable(t *testing.T) {
 		t.Fatalf("not delegable: %d %q", st, body)
 	}
 	log, _ := s.logSince(t, off)
-	if !strings.Contains(log, "level=WARN") || !strings.Contains(log, "sensitive and cannot be delegated") {
+	if !strings.Contains(log, "outcome=not_delegable") || !strings.Contains(log, "sensitive and cannot be delegated") {
 		t.Errorf("no WARN:\n%s", log)
 	}
+	// By NTLM (protocol transition): the KDC's S4U2Self ticket says so.
+	off = s.logOffset(t)
+	out := curl(t, "-s", "--ntlm", "-u", `EXAMPLE\`+s.env["NODELEG_USER"]+":"+s.env["NODELEG_PASS"], "-w", " %{http_code}", s.url("/delegate/ldapwho"))
+	if !strings.Contains(out, "no KRB5CCNAME") || !strings.HasSuffix(out, " 200") {
+		t.Errorf("NTLM, not delegable: %q", out)
+	}
+	if log, _ := s.logSince(t, off); !strings.Contains(log, "outcome=not_delegable") {
+		t.Errorf("NTLM, not delegable: the log says\n%s", log)
+	}
+}
+
+// A Kerberos login whose client delegates nothing gets tickets to the
+// domain's delegate_to by S4U2Proxy, with the ticket it presented (made
+// forwardable by a forwardable TGT, as Windows' are).
+func TestDelegationS4U2Proxy(t *testing.T) {
+	s := delegationStack(t)
+	cc := s.kinitForwardable(t, "jdoe", "Secr3t!Pass")
+	off := s.logOffset(t)
+	st, body := s.curlNegotiate(t, cc, s.env["DELEGATE_URL"]+"ldapwho")
+	if st != 200 || !strings.Contains(body, jdoeDN) {
+		t.Fatalf("S4U2Proxy: %d %q", st, body)
+	}
+	if log, _ := s.logSince(t, off); !strings.Contains(log, "how=s4u2proxy") {
+		t.Errorf("not by S4U2Proxy:\n%s", log)
+	}
+}
+
+// NTLM and Basic logins get the same by protocol transition (S4U2Self,
+// then S4U2Proxy); Basic's cache is the user's across requests, not one
+// per request.
+func TestDelegationProtocolTransition(t *testing.T) {
+	s := delegationStack(t)
+	off := s.logOffset(t)
+	for _, auth := range [][]string{{"--ntlm", "-u", `EXAMPLE\jdoe:Secr3t!Pass`}, {"-u", "jdoe:Secr3t!Pass"}, {"-u", "jdoe:Secr3t!Pass"}} {
+		out := curl(t, append(append([]string{"-s"}, auth...), "-w", " %{http_code}", s.url("/delegate/ldapwho"))...)
+		if !strings.Contains(out, jdoeDN) || !strings.HasSuffix(out, " 200") {
+			t.Errorf("%v: %q", auth[:len(auth)-1], out)
+		}
+	}
+	log, _ := s.logSince(t, off)
+	if n := strings.Count(log, "how=protocol_transition"); n != 2 {
+		t.Errorf("%d credential caches by protocol transition, want 2 (NTLM, and Basic once):\n%s", n, log)
+	}
+	// Where the location does not delegate: nothing.
+	if out := curl(t, "-s", "--ntlm", "-u", `EXAMPLE\jdoe:Secr3t!Pass`, s.url("/private/ldapwho")); !strings.Contains(out, "no KRB5CCNAME") {
+		t.Errorf("location without delegation: %q", out)
+	}
+}
+
+// Real browsers: Chromium logging in by NTLM (credentials typed at its
+// prompt: protocol transition), and Chromium told to delegate
+// (AuthNegotiateDelegateAllowlist, as its Local State pref) logging in by Kerberos (its forwarded
+// TGT).
+func TestDelegationChromium(t *testing.T) {
+	s := delegationStack(t)
+	bin := chromiumBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	t.Run("ntlm", func(t *testing.T) {
+		b, err := chromium.Launch(ctx, chromium.Options{Binary: bin, Dir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		u, err := b.NewUser(ctx, `EXAMPLE\alice`, "Al1ce!Pass")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := u.Goto(ctx, s.url("/delegate/ldapwho"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Status != 200 || !strings.Contains(p.Body, "dn: CN=alice,CN=Users,DC=example,DC=test") {
+			t.Errorf("chromium by NTLM: %d %q (NetLog %s)", p.Status, p.Body, b.NetLogPath)
+		}
+	})
+	t.Run("kerberos-delegating", func(t *testing.T) {
+		cc := s.kinitForwardable(t, "jdoe", "Secr3t!Pass")
+		_, domain, _ := strings.Cut(s.env["SPN_HOST"], ".")
+		off := s.logOffset(t)
+		// The policy AuthNegotiateDelegateAllowlist is the Local State
+		// pref auth.negotiate_delegate_whitelist (this Chromium has no
+		// command-line switch for it).
+		dir := t.TempDir()
+		flags := s.chromiumKerberos(t, dir, cc)
+		state := `{"net":{"received_http_auth_negotiate_headers":true},"auth":{"disable_negotiate_cname_lookup":true,"negotiate_delegate_whitelist":"*.` + domain + `"}}`
+		if err := os.WriteFile(filepath.Join(dir, "profile", "Local State"), []byte(state), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		b, err := chromium.Launch(ctx, chromium.Options{Binary: bin, Dir: dir, Flags: flags})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		u, err := b.NewUser(ctx, "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := u.Goto(ctx, s.env["DELEGATE_URL"]+"ldapwho")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Status != 200 || !strings.Contains(p.Body, jdoeDN) || len(u.Prompts()) != 0 {
+			t.Errorf("chromium by Kerberos: %d %q, prompts %v (NetLog %s)", p.Status, p.Body, u.Prompts(), b.NetLogPath)
+		}
+		if log, _ := s.logSince(t, off); !strings.Contains(log, "how=forwarded") {
+			t.Errorf("chromium did not delegate its TGT:\n%s", log)
+		}
+	})
 }
 
 // The files go at the daemon's start, even when it died without removing

@@ -13,9 +13,9 @@ import (
 	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/iana/asnAppTag"
 	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
+	"github.com/jcmturner/gokrb5/v8/iana/flags"
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
 	"github.com/jcmturner/gokrb5/v8/iana/msgtype"
-	"github.com/jcmturner/gokrb5/v8/iana/flags"
 	"github.com/jcmturner/gokrb5/v8/iana/nametype"
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/messages"
@@ -77,7 +77,6 @@ type Forward struct {
 	// Expired makes the forwarded TGT one that ended an hour ago.
 	Expired bool
 }
-
 
 // Token returns a GSS-API initial context token holding an AP-REQ for t.
 func Token(t Ticket) ([]byte, error) {
@@ -219,8 +218,8 @@ func krbCred(t Ticket, cname types.PrincipalName, key types.EncryptionKey) ([]by
 	}
 	tkts := fasn1.RawValue{Class: fasn1.ClassContextSpecific, Tag: 2, IsCompound: true, Bytes: seq}
 	b, err := fasn1.Marshal(struct {
-		PVNO    int                 `asn1:"explicit,tag:0"`
-		MsgType int                 `asn1:"explicit,tag:1"`
+		PVNO    int `asn1:"explicit,tag:0"`
+		MsgType int `asn1:"explicit,tag:1"`
 		Tickets fasn1.RawValue
 		EncPart types.EncryptedData `asn1:"explicit,tag:3"`
 	}{5, msgtype.KRB_CRED, tkts, enc})
