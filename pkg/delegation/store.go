@@ -84,7 +84,7 @@ func Open(o Options) (*Store, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	gid, err := Check(o.Dir, o.Group)
+	gid, err := Check(o.Dir, o.Group, os.Geteuid())
 	if err != nil {
 		return nil, err
 	}
@@ -115,18 +115,19 @@ func lookupGroup(g string) (int, error) {
 
 // Check is CheckDir for the group named group (a name or a number), whose
 // id it returns. -check runs it, without touching the files.
-func Check(dir, group string) (int, error) {
+func Check(dir, group string, owner int) (int, error) {
 	gid, err := lookupGroup(group)
 	if err != nil {
 		return 0, err
 	}
-	return gid, CheckDir(dir, gid)
+	return gid, CheckDir(dir, gid, owner)
 }
 
 // CheckDir checks that dir is what the Store needs and keeps safe: a
-// directory (not a link) of this process's user, group gid, setgid, and
+// directory (not a link) of the user owner (the daemon's; -1: any, for
+// root's -check of the service user's directory), group gid, setgid, and
 // nothing for others.
-func CheckDir(dir string, gid int) error {
+func CheckDir(dir string, gid, owner int) error {
 	if dir == "" || !filepath.IsAbs(dir) {
 		return fmt.Errorf("delegation.ccache_dir %q: an absolute path is needed", dir)
 	}
@@ -140,7 +141,7 @@ func CheckDir(dir string, gid int) error {
 		return fmt.Errorf("delegation.ccache_dir %s is not a directory (a link is not taken)", dir)
 	case !ok:
 		return fmt.Errorf("delegation.ccache_dir %s: cannot read its owner", dir)
-	case int(st.Uid) != os.Geteuid():
+	case owner >= 0 && int(st.Uid) != owner:
 		return fmt.Errorf("delegation.ccache_dir %s belongs to uid %d, not to this process's user %s: another user could replace the files", dir, st.Uid, currentUser())
 	case int(st.Gid) != gid:
 		return fmt.Errorf("delegation.ccache_dir %s has group %d, not delegation.app_group's %d (chgrp it; mode 2710)", dir, st.Gid, gid)

@@ -64,13 +64,13 @@ func TestCheckDir(t *testing.T) {
 		}, "not a directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := CheckDir(tc.make(t), g)
+			err := CheckDir(tc.make(t), g, os.Geteuid())
 			if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
 				t.Fatalf("err %v, want %q", err, tc.want)
 			}
 		})
 	}
-	if err := CheckDir(dir(t), g+1); err == nil || !strings.Contains(err.Error(), "not delegation.app_group") {
+	if err := CheckDir(dir(t), g+1, os.Geteuid()); err == nil || !strings.Contains(err.Error(), "not delegation.app_group") {
 		t.Errorf("other group: %v", err)
 	}
 }

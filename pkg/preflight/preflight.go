@@ -84,7 +84,14 @@ func Files(cfg *config.Config) []error {
 		}
 	}
 	if d := cfg.Delegation; d.Enabled() {
-		if _, err := delegation.Check(d.CCacheDir, d.AppGroup); err != nil {
+		// Run as the service user (the unit's ExecStartPre), the directory
+		// must be its own; run as root, any owner will do (it is the
+		// service user's), and movable below says who could replace it.
+		owner := os.Geteuid()
+		if owner == 0 {
+			owner = -1
+		}
+		if _, err := delegation.Check(d.CCacheDir, d.AppGroup, owner); err != nil {
 			errs = append(errs, cfg.Problem([]string{"delegation", "ccache_dir"}, "%v", err))
 		} else if err := movable(d.CCacheDir); err != nil {
 			errs = append(errs, cfg.Problem([]string{"delegation", "ccache_dir"}, "delegation.ccache_dir: %v", err))
