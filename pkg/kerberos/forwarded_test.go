@@ -82,17 +82,27 @@ func TestForwarded(t *testing.T) {
 	}
 }
 
-// A KRB-CRED sealed with another key than the session's is refused, not
-// taken as cleartext.
-func TestForwardedWrongKey(t *testing.T) {
+// forwardingLogin is an accepted login whose client forwarded its TGT.
+func forwardingLogin(t *testing.T, now time.Time) *Login {
+	t.Helper()
 	kt := krbtest.Keytab(spn, "EXAMPLE.TEST", 2)
 	kdc := krbtest.Keytab("krbtgt/EXAMPLE.TEST", "EXAMPLE.TEST", 2)
-	now := time.Now()
-	tok, _ := krbtest.Token(krbtest.Ticket{Keytab: kt, Now: now, Forward: &krbtest.Forward{KDCKeytab: kdc}})
+	tok, err := krbtest.Token(krbtest.Ticket{Keytab: kt, Now: now, Forward: &krbtest.Forward{KDCKeytab: kdc}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	l, err := acceptor(kt, now).Accept(tok)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return l
+}
+
+// A KRB-CRED sealed with another key than the session's is refused, not
+// taken as cleartext.
+func TestForwardedWrongKey(t *testing.T) {
+	now := time.Now()
+	l := forwardingLogin(t, now)
 	l.sessionKey = types.EncryptionKey{KeyType: l.sessionKey.KeyType, KeyValue: make([]byte, len(l.sessionKey.KeyValue))}
 	if _, err := l.Forwarded(now); err == nil || !strings.Contains(err.Error(), "does not decrypt") {
 		t.Fatalf("err %v", err)
@@ -102,14 +112,8 @@ func TestForwardedWrongKey(t *testing.T) {
 // The cache written from a forwarded TGT reads back with gokrb5's reader
 // and with MIT's klist, the reader applications use.
 func TestForwardedCCache(t *testing.T) {
-	kt := krbtest.Keytab(spn, "EXAMPLE.TEST", 2)
-	kdc := krbtest.Keytab("krbtgt/EXAMPLE.TEST", "EXAMPLE.TEST", 2)
 	now := time.Now()
-	tok, _ := krbtest.Token(krbtest.Ticket{Keytab: kt, Now: now, Forward: &krbtest.Forward{KDCKeytab: kdc}})
-	l, err := acceptor(kt, now).Accept(tok)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := forwardingLogin(t, now)
 	creds, err := l.Forwarded(now)
 	if err != nil {
 		t.Fatal(err)
