@@ -115,6 +115,10 @@ func (a *Authorizer) kerberosCCache(ctx context.Context, r *request, l *kerberos
 		return ""
 	}
 	creds, err := a.deleg.Proxy(ctx, l.Realm, l.User, l.Ticket())
+	var de *delegation.Error
+	if errors.As(err, &de) && de.Outcome == delegation.KDCRefused && !l.Forwardable() {
+		de.Detail += " (the user's ticket to this site is not forwardable, as its TGT was not: kinit -f, or forwardable = true in krb5.conf; Windows' are)"
+	}
 	if err != nil {
 		a.delegationFailed(ctx, r, user, err)
 		return ""

@@ -12,6 +12,7 @@ import (
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/ccache"
 	"github.com/jcmturner/gokrb5/v8/crypto"
+	"github.com/jcmturner/gokrb5/v8/iana/flags"
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/messages"
@@ -52,6 +53,10 @@ func (l *Login) HasForwarded() bool { return len(l.deleg) > 0 }
 // evidence of S4U2Proxy (package delegation), which the KDC takes when it
 // is forwardable.
 func (l *Login) Ticket() messages.Ticket { return l.ticket }
+
+// Forwardable reports whether the KDC made the client's ticket
+// forwardable: what S4U2Proxy by msDS-AllowedToDelegateTo needs.
+func (l *Login) Forwardable() bool { return types.IsFlagSet(&l.flags, flags.Forwardable) }
 
 // TicketPAC opens t, a ticket to a service whose keys kt holds (an
 // S4U2Self ticket, say), and returns its PAC, its server signature

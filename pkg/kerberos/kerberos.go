@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/ccache"
+	fasn1 "github.com/jcmturner/gofork/encoding/asn1"
 	"github.com/jcmturner/gokrb5/v8/iana/adtype"
 	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
@@ -127,6 +128,7 @@ type Login struct {
 	client     ccache.Principal    // the ticket's client, as the KDC wrote it
 	deleg      []byte              // the KRB-CRED the client delegated, unopened
 	ticket     messages.Ticket     // as received, its decrypted part left out
+	flags      fasn1.BitString     // the ticket's flags
 	ctime      time.Time
 	cusec      int
 }
@@ -306,7 +308,7 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 		Mutual:     types.IsFlagSet(&req.APOptions, flags.APOptionMutualRequired),
 		sessionKey: enc.Key, subKey: auth.SubKey, ctime: auth.CTime, cusec: auth.Cusec,
 		client: ccache.Principal{Realm: enc.CRealm, Name: enc.CName},
-		ticket: messages.Ticket{TktVNO: t.TktVNO, Realm: t.Realm, SName: t.SName, EncPart: t.EncPart},
+		ticket: messages.Ticket{TktVNO: t.TktVNO, Realm: t.Realm, SName: t.SName, EncPart: t.EncPart}, flags: enc.Flags,
 	}
 	l.oid = oidDER(oid)
 	if auth.Cksum.CksumType == gssChecksumType && len(auth.Cksum.Checksum) >= 24 {

@@ -158,6 +158,19 @@ func TestDelegationS4U2Proxy(t *testing.T) {
 	if log, _ := s.logSince(t, off); !strings.Contains(log, "how=s4u2proxy") {
 		t.Errorf("not by S4U2Proxy:\n%s", log)
 	}
+	// A TGT that is not forwardable (MIT's default) makes a ticket the KDC
+	// takes as no evidence: the login stands, without credentials, and
+	// the log names the KDC's error and what to do.
+	cc = s.kinit(t, "jdoe", "Secr3t!Pass")
+	off = s.logOffset(t)
+	st, body = s.curlNegotiate(t, cc, s.env["DELEGATE_URL"]+"ldapwho")
+	if st != 200 || !strings.Contains(body, "no KRB5CCNAME") {
+		t.Fatalf("not forwardable: %d %q", st, body)
+	}
+	if log, _ := s.logSince(t, off); !strings.Contains(log, "outcome=kdc_refused") || !strings.Contains(log, "KDC_ERR_BADOPTION") ||
+		!strings.Contains(log, "not forwardable") || !strings.Contains(log, "remedy=") {
+		t.Errorf("the KDC's refusal is not logged with its error and remedy:\n%s", log)
+	}
 }
 
 // NTLM and Basic logins get the same by protocol transition (S4U2Self,
