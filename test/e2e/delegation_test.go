@@ -160,8 +160,9 @@ func TestDelegationS4U2Proxy(t *testing.T) {
 	}
 	// A TGT that is not forwardable (MIT's default) makes a ticket the KDC
 	// takes as no evidence: the login stands, without credentials, and
-	// the log names the KDC's error and what to do.
-	cc = s.kinit(t, "jdoe", "Secr3t!Pass")
+	// the log names the KDC's error and what to do. Another user than
+	// jdoe: a user's delegated tickets serve the user's next logins.
+	cc = s.kinit(t, "bob", "B0b!Passw0rd")
 	off = s.logOffset(t)
 	st, body = s.curlNegotiate(t, cc, s.env["DELEGATE_URL"]+"ldapwho")
 	if st != 200 || !strings.Contains(body, "no KRB5CCNAME") {
