@@ -1,7 +1,10 @@
+//go:build linux
+
 package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"os/user"
@@ -295,5 +298,24 @@ func TestDelegationRestart(t *testing.T) {
 	s.ctl(t, "restart-authz")
 	if f := s.ccacheFiles(t); len(f) != 0 {
 		t.Errorf("after a stop: %v", f)
+	}
+}
+
+// Firefox told to delegate to the site (network.negotiate-auth.delegation-uris)
+// logs in by Kerberos and forwards its TGT, which the application uses.
+func TestDelegationFirefox(t *testing.T) {
+	s := delegationStack(t)
+	cc := s.kinitForwardable(t, "jdoe", "Secr3t!Pass")
+	host := s.env["SPN_HOST"]
+	opts := s.firefoxKerberos(cc)
+	opts.Prefs = map[string]any{"network.negotiate-auth.delegation-uris": host}
+	off := s.logOffset(t)
+	marker := fmt.Sprintf("c=delegf%d", time.Now().UnixNano()%1e9)
+	pages, prompts, _ := firefoxVisit(t, host, marker, opts, "", "", s.env["DELEGATE_URL"]+"ldapwho?"+marker)
+	if p := pages[0]; p.Status != 200 || !strings.Contains(p.Body, jdoeDN) || len(prompts[0]) != 0 {
+		t.Errorf("firefox: %d %q, prompts %v", p.Status, p.Body, prompts[0])
+	}
+	if log, _ := s.logSince(t, off); !strings.Contains(log, "how=forwarded") {
+		t.Errorf("firefox did not delegate its TGT:\n%s", log)
 	}
 }
