@@ -45,8 +45,9 @@ type SIDSource interface {
 	Remember(user, domain string, groups []adgroup.Group) (*adgroup.Entry, error)
 }
 
-// warnLimiter says when a cause is due a WARN line again: once a minute.
-// Its keys are a fixed set of causes, never a client's input.
+// warnLimiter says when a cause (a kerberos.Cause, a kdc.Cause, a
+// delegation.Outcome) is due a WARN line again: once a minute. Its keys
+// are a fixed set of causes, never a client's input.
 type warnLimiter struct {
 	mu   sync.Mutex
 	last map[string]time.Time
@@ -124,6 +125,9 @@ func (a *Authorizer) kerberosLogin(ctx context.Context, r *request, tok []byte, 
 		return resp
 	}
 	login.EPA = epa
+	if a.delegates(r.Params) {
+		login.CCache = a.kerberosCCache(ctx, r, l, login.User)
+	}
 	a.obs.Login(Outcome{Scheme: login.Scheme, Result: ResultOK, User: login.User, Domain: login.Domain, Took: time.Since(start)})
 	r.log.Info("login", "user", login.User, "domain", login.Domain, "scheme", "Kerberos", "spn", l.SPN, "enctype", kerberos.EncTypeName(l.EncType), "pac", l.PAC != nil)
 	resp = a.loggedIn(ctx, r, login)
