@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"net/http"
 	"os/exec"
 	"regexp"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/goauthenntlm/goauthenntlm/internal/firefox"
 )
 
 // A domain with NTLM switched off (the DC's ntlm-disabled profile) still
@@ -138,6 +141,20 @@ func TestBasicKDC(t *testing.T) {
 	// Negotiate has no ticket).
 	if status, prompts := chromiumLogin(t, s, "/private/whoami", "bob", users["bob"]); status != 200 || prompts != 1 {
 		t.Errorf("Chromium by Basic, NTLM off: %d after %d prompts, want 200 after 1", status, prompts)
+	}
+
+	// Firefox at its Basic prompt, over HTTPS (the stack's throwaway
+	// certificate accepted as WebDriver allows).
+	marker := fmt.Sprintf("c=bkdc%d", time.Now().UnixNano()%1e9)
+	ffOff := s.logOffset(t)
+	pages, prompts, _ := firefoxVisit(t, e.host, marker, firefox.Options{AcceptInsecureCerts: true}, "alice", users["alice"], e.url("/private/whoami?"+marker))
+	if p := pages[0]; p.Status != 200 || strings.TrimSpace(p.Body) != "alice" || len(prompts[0]) != 1 {
+		t.Errorf("Firefox by Basic over HTTPS, NTLM off: %d %q after prompts %+v, want 200 alice after one prompt", p.Status, p.Body, prompts[0])
+	}
+	// Its Negotiate has no ticket: what it sent was the Basic password
+	// (alice's, from the Basic cache: she logged in above).
+	if log, _ := s.logSince(t, ffOff); !regexp.MustCompile(`msg=login .*user=alice .*scheme=Basic checked_by=kdc|msg="Basic login from the cache" .*user=alice`).MatchString(log) {
+		t.Errorf("Firefox's login is not a Basic login checked by the KDC:\n%s", log)
 	}
 
 	// python3-requests, as a script would.
