@@ -84,7 +84,11 @@ mkdir -p "$out"
 manpage() { # program description helpfile
 	local name=$1 upper
 	upper=$(printf '%s' "$name" | tr a-z- A-Z-)
-	printf '.TH %s 1 "%s" "goauthenntlm %s"\n' "$upper" "$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%d)" "$DEB_VERSION"
+	# .TH title section date source manual: the footer holds the source
+	# and the date, side by side, and groff cuts a long source short into
+	# the date (0.0~git20261206.749252026-12-06): the version goes in the
+	# header's middle (the manual field), which has the room.
+	printf '.TH %s 1 "%s" "goauthenntlm" "goauthenntlm %s"\n' "$upper" "$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%d)" "$DEB_VERSION"
 	printf '.SH NAME\n%s \\- %s\n' "$name" "$2"
 	printf '.SH SYNOPSIS\n.B %s\n[\\fIoptions\\fR]\n' "$name"
 	printf '.SH OPTIONS\n'

@@ -51,7 +51,7 @@ type Authorizer struct {
 
 	krb     KerberosAcceptor      // nil when no domain has a keytab_file
 	replay  *kerberos.ReplayCache // krb's, when built from the config
-	krbWarn warnLimiter
+	warn    warnLimiter // Kerberos causes, Extended Protection's missing certificate
 
 	obs            Observer
 	kerberosLogged atomic.Bool

@@ -49,17 +49,17 @@ type SIDSource interface {
 // warnLimiter says when a cause is due a WARN line again: once a minute.
 type warnLimiter struct {
 	mu   sync.Mutex
-	last map[kerberos.Cause]time.Time
+	last map[string]time.Time
 }
 
-func (w *warnLimiter) due(c kerberos.Cause, now time.Time) bool {
+func (w *warnLimiter) due(c string, now time.Time) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if now.Sub(w.last[c]) < time.Minute {
 		return false
 	}
 	if w.last == nil {
-		w.last = map[kerberos.Cause]time.Time{}
+		w.last = map[string]time.Time{}
 	}
 	w.last[c] = now
 	return true
@@ -99,7 +99,7 @@ func (a *Authorizer) kerberosLogin(ctx context.Context, r *request, tok []byte, 
 		// causes are read before any cryptography, so any client could
 		// otherwise fill the log with WARN lines (the metric counts all).
 		lvl := slog.LevelInfo
-		if a.krbWarn.due(ke.Cause, time.Now()) {
+		if a.warn.due(string(ke.Cause), time.Now()) {
 			lvl = slog.LevelWarn
 		}
 		r.log.Log(ctx, lvl, "Kerberos login refused", "cause", string(ke.Cause), "principal", identity.Short(ke.Client), "spn", identity.Short(ke.SPN),
