@@ -177,8 +177,14 @@ for arch in $arches; do
 	! grep -q /usr/local/ "$work/$unit" || die "the unit still names /usr/local: adapt scripts/deb.sh"
 	install -D -m 644 "$work/$unit" "$root/lib/systemd/system/$unit"
 	install -D -m 644 apache/goauthenntlm-tmpfiles.conf "$root/usr/lib/tmpfiles.d/$pkg.conf"
-	sed -e 's|/usr/local/bin/|/usr/bin/|g' apache/goauthenntlm.conf >"$work/goauthenntlm.conf"
+	# The snippet (server-wide only) and its 401 page, which Apache serves
+	# (so not under /usr/share/doc, which dpkg may be told not to install);
+	# the example site, a document.
+	sed -e 's|/usr/local/|/usr/|g' apache/goauthenntlm.conf >"$work/goauthenntlm.conf"
 	install -D -m 644 "$work/goauthenntlm.conf" "$root/etc/apache2/conf-available/goauthenntlm.conf"
+	install -D -m 644 apache/goauthenntlm-401.html "$root/usr/share/$pkg/401.html"
+	sed -e 's|/usr/local/|/usr/|g' apache/example-site.conf >"$work/example-site.conf"
+	install -D -m 644 "$work/example-site.conf" "$root/usr/share/doc/$pkg/examples/example-site.conf"
 
 	# What the postinst needs (not under /usr/share/doc, which dpkg may be
 	# told not to install).
@@ -190,7 +196,7 @@ for arch in $arches; do
 	gzip -n -9 <README.md >"$doc/README.md.gz"
 	changelog | gzip -n -9 >"$doc/changelog.Debian.gz"
 	copyright "$work/bin-$arch/ntlm-fcgi-authorizer" "$work/bin-$arch/ntlm-group-check" "$work/bin-$arch/ntlm-migrate" >"$doc/copyright"
-	chmod 644 "$doc"/*
+	find "$doc" -type f -exec chmod 644 {} +
 
 	# Man pages from the host's build of each program (same flags on every
 	# architecture).

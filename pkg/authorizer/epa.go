@@ -156,14 +156,14 @@ func (a *Authorizer) decideEPA(r *request, user, domain string, verdict func(m c
 		// to add. Only Apache's configuration decides this, never the
 		// client.
 		if a.warn.due("epa_no_certificate", time.Now()) {
-			a.log.Warn("Extended Protection (on by default over HTTPS) cannot check a channel binding: Apache passes no certificate; add the GOAUTHENNTLM_TLS_CERT lines of apache/goauthenntlm.conf, or set [auth] channel_binding = \"off\"", "err", err)
+			a.log.Warn("Extended Protection (on by default over HTTPS) cannot check a channel binding: Apache passes no certificate: enable the goauthenntlm conf and say RewriteEngine On in the HTTPS virtual host (its GOAUTHENNTLM_TLS_CERT rule), or set [auth] channel_binding = \"off\"", "err", err)
 		}
 		return 0, nil
 	}
 	if err != nil {
 		// Apache's side is missing (no certificate passed): not the
 		// client's fault, and every HTTPS login would fail alike.
-		a.log.Error("Extended Protection cannot check this login; see the GOAUTHENNTLM_TLS_CERT lines of apache/goauthenntlm.conf", "err", err)
+		a.log.Error("Extended Protection cannot check this login: Apache passes no certificate; enable the goauthenntlm conf and say RewriteEngine On in the HTTPS virtual host (its GOAUTHENNTLM_TLS_CERT rule)", "err", err)
 		return 0, status(http.StatusInternalServerError, "authorizer: no server certificate for channel binding")
 	}
 	if cause == "" {
