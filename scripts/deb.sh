@@ -84,11 +84,11 @@ mkdir -p "$out"
 manpage() { # program description helpfile
 	local name=$1 upper
 	upper=$(printf '%s' "$name" | tr a-z- A-Z-)
-	# .TH title section date source manual: the footer holds the source
-	# and the date, side by side, and groff cuts a long source short into
-	# the date (0.0~git20261206.749252026-12-06): the version goes in the
-	# header's middle (the manual field), which has the room.
-	printf '.TH %s 1 "%s" "goauthenntlm" "goauthenntlm %s"\n' "$upper" "$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%d)" "$DEB_VERSION"
+	# .TH title section date source manual. groff cuts a long field short
+	# into its neighbour (a version in the footer ran into the date:
+	# 0.0~git20261206.749252026-12-06; in the header, into the title), so
+	# the fields stay short and the version has a section of its own.
+	printf '.TH %s 1 "%s" "goauthenntlm" "GoAuthenNTLM"\n' "$upper" "$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%d)"
 	printf '.SH NAME\n%s \\- %s\n' "$name" "$2"
 	printf '.SH SYNOPSIS\n.B %s\n[\\fIoptions\\fR]\n' "$name"
 	printf '.SH OPTIONS\n'
@@ -96,6 +96,7 @@ manpage() { # program description helpfile
 	sed -e 's/\\/\\e/g' "$3" | awk '
 		/^  -/ { sub(/^  /, ""); gsub(/-/, "\\-"); print ".TP"; print ".B " $0; next }
 		/^    \t/ { sub(/^    \t/, ""); if ($0 ~ /^[.'"'"']/) $0 = "\\&" $0; print; next }'
+	printf '.SH VERSION\ngoauthenntlm %s\n' "$DEB_VERSION"
 	printf '.SH FILES\n/etc/goauthenntlm/conf.toml, /usr/share/goauthenntlm/conf.toml.example (every key, explained)\n'
 	printf '.SH SEE ALSO\n/usr/share/doc/goauthenntlm/README.md.gz\n'
 }

@@ -279,14 +279,15 @@ func TestDebPackage(t *testing.T) {
 	// enabled is disabled again at the end (the purge checks /etc/apache2
 	// is as it was).
 	modsBefore := dirNames(t, "/etc/apache2/mods-enabled")
-	t.Cleanup(func() {
+	restoreMods := func() {
 		for _, n := range dirNames(t, "/etc/apache2/mods-enabled") {
 			if !slices.Contains(modsBefore, n) {
 				os.Remove(filepath.Join("/etc/apache2/mods-enabled", n))
 				os.Remove(filepath.Join("/var/lib/apache2/module/enabled_by_admin", strings.TrimSuffix(strings.TrimSuffix(n, ".load"), ".conf")))
 			}
 		}
-	})
+	}
+	t.Cleanup(restoreMods)
 	readme.run(t, "a2enmod authnz_fcgi authn_core authz_core authz_user headers env setenvif alias rewrite ssl authnz_external", "", 0)
 	readme.run(t, "a2enconf goauthenntlm", "", 0)
 	readme.has(t, "editor /etc/apache2/sites-available/intranet.conf")
@@ -294,12 +295,14 @@ func TestDebPackage(t *testing.T) {
 	if out, rc := sh(t, "apache2ctl configtest", ""); rc != 0 {
 		t.Errorf("apache2ctl configtest with the snippet enabled: exit %d\n%s", rc, out)
 	}
+	restoreMods()
 
 	// The man pages' header names the whole version, apart from the date.
 	if _, err := exec.LookPath("man"); err == nil {
 		page, _ := sh(t, "MANWIDTH=80 man -l /usr/share/man/man1/ntlm-fcgi-authorizer.1.gz", "")
-		if !strings.Contains(page, "goauthenntlm "+version(v1)) {
-			t.Errorf("man ntlm-fcgi-authorizer does not show the version %s whole:\n%s", version(v1), page)
+		footer := regexp.MustCompile(`(?m)^goauthenntlm +[0-9]{4}-[0-9]{2}-[0-9]{2} +NTLM-FCGI-AUTHORIZER\(1\)$`)
+		if !strings.Contains(page, "goauthenntlm "+version(v1)) || !footer.MatchString(page) {
+			t.Errorf("man ntlm-fcgi-authorizer does not show the version %s whole, or its footer runs fields together:\n%s", version(v1), page)
 		}
 	} else {
 		t.Log("man is not installed: the man page's layout is not checked")
