@@ -96,7 +96,7 @@ manpage() { # program description helpfile
 	sed -e 's/\\/\\e/g' "$3" | awk '
 		/^  -/ { sub(/^  /, ""); gsub(/-/, "\\-"); print ".TP"; print ".B " $0; next }
 		/^    \t/ { sub(/^    \t/, ""); if ($0 ~ /^[.'"'"']/) $0 = "\\&" $0; print; next }'
-	printf '.SH VERSION\ngoauthenntlm %s\n' "$DEB_VERSION"
+	printf '.SH VERSION\ngoauthenntlm %s\n' "$version"
 	printf '.SH FILES\n/etc/goauthenntlm/conf.toml, /usr/share/goauthenntlm/conf.toml.example (every key, explained)\n'
 	printf '.SH SEE ALSO\n/usr/share/doc/goauthenntlm/README.md.gz\n'
 }

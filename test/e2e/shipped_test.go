@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"context"
 	"crypto/x509"
 	"fmt"
 	"os"
@@ -11,9 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/ntlmmsg"
 )
@@ -118,21 +115,7 @@ func TestShippedApacheConfig(t *testing.T) {
 	if b, err := exec.Command("apache2", "-t", "-f", httpdConf).CombinedOutput(); err != nil {
 		t.Fatalf("apache2 -t: %v\n%s", err, b)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	apache := exec.CommandContext(ctx, "apache2", "-f", httpdConf, "-DFOREGROUND")
-	apache.Cancel = func() error { return apache.Process.Signal(syscall.SIGTERM) }
-	apache.WaitDelay = 10 * time.Second
-	if err := apache.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		apache.Wait()
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Logf("apache error log:\n%s", b)
-		}
-	})
+	startApache(t, httpdConf, filepath.Join(dir, "error.log"))
 	waitListening(t, fmt.Sprintf("127.0.0.1:%d", httpsPort))
 	waitListening(t, fmt.Sprintf("127.0.0.1:%d", httpPort))
 
