@@ -155,7 +155,7 @@ func (a *Authorizer) decideEPA(r *request, user, domain string, verdict func(m c
 		// default): the login goes in as it did, and the log says what
 		// to add. Only Apache's configuration decides this, never the
 		// client.
-		if a.warn.due("epa_no_certificate", time.Now()) {
+		if a.epaWarn.due("epa_no_certificate", time.Now()) {
 			a.log.Warn("Extended Protection (on by default over HTTPS) cannot check a channel binding: Apache passes no certificate: enable the goauthenntlm conf and say RewriteEngine On in the HTTPS virtual host (its GOAUTHENNTLM_TLS_CERT rule), or set [auth] channel_binding = \"off\"", "err", err)
 		}
 		return 0, nil
