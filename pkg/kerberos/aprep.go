@@ -14,6 +14,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
 	"github.com/jcmturner/gokrb5/v8/iana/msgtype"
 	"github.com/jcmturner/gokrb5/v8/messages"
+	"github.com/jcmturner/gokrb5/v8/types"
 )
 
 func oidDER(oid asn1.ObjectIdentifier) []byte {
@@ -52,7 +53,13 @@ func (l *Login) APRep() ([]byte, error) {
 		return nil, fmt.Errorf("AP-REP: encode: %w", err)
 	}
 	plain = asn1tools.AddASNAppTag(plain, asnAppTag.EncAPRepPart)
-	ed, err := crypto.GetEncryptedData(plain, l.sessionKey, keyusage.AP_REP_ENCPART, 0)
+	var ed types.EncryptedData
+	if l.repKeys != nil {
+		ed.EType = l.sessionKey.KeyType
+		ed.Cipher, err = l.repKeys.seal(plain)
+	} else {
+		ed, err = crypto.GetEncryptedData(plain, l.sessionKey, keyusage.AP_REP_ENCPART, 0)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("AP-REP: encrypt: %w", err)
 	}

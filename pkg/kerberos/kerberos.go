@@ -70,12 +70,13 @@ type Acceptor struct {
 	skew     time.Duration
 	now      func() time.Time
 	replay   *replayCache
+	tickets  *ticketCache
 	discard  *log.Logger
 }
 
 // New returns the Acceptor of o.
 func New(o Options) *Acceptor {
-	a := &Acceptor{services: o.Services, realms: map[string]bool{}, skew: o.MaxSkew, now: o.Now, discard: log.New(io.Discard, "", 0)}
+	a := &Acceptor{services: o.Services, realms: map[string]bool{}, skew: o.MaxSkew, now: o.Now, discard: log.New(io.Discard, "", 0), tickets: newTicketCache()}
 	for _, r := range o.ClientRealms {
 		a.realms[strings.ToUpper(r)] = true
 	}
@@ -122,6 +123,7 @@ type Login struct {
 
 	oid        []byte // the mech OID, DER, the client used
 	sessionKey types.EncryptionKey
+	repKeys    *sealKeys // the session key's for the AP-REP; nil: gokrb5's path
 	ctime      time.Time
 	cusec      int
 }
@@ -210,10 +212,11 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 		rerr.SPN = spn
 		return nil, rerr
 	}
-	if err := t.Decrypt(key); err != nil {
+	opened, err := a.open(t, key)
+	if err != nil {
 		return nil, &Error{Cause: CauseDecrypt, SPN: spn, Detail: fmt.Sprintf("the keytab's %s key kvno %d for %s does not decrypt the ticket", EncTypeName(key.KeyType), kvno, spn)}
 	}
-	enc := &t.DecryptedEncPart
+	enc := &opened.enc
 	client := enc.CName.PrincipalNameString() + "@" + enc.CRealm
 	fail := func(c Cause, format string, args ...any) (*Login, error) {
 		return nil, &Error{Cause: c, SPN: spn, Client: client, Detail: fmt.Sprintf(format, args...)}
@@ -225,7 +228,7 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 	if now.Sub(enc.EndTime) > a.skew {
 		return fail(CauseExpired, "the ticket expired at %s (now %s)", enc.EndTime.Format(time.RFC3339), now.Format(time.RFC3339))
 	}
-	if err := req.DecryptAuthenticator(enc.Key); err != nil {
+	if err := decryptAuthenticator(&req, opened); err != nil {
 		return fail(CauseMalformed, "the authenticator does not decrypt with the ticket's session key")
 	}
 	auth := &req.Authenticator
@@ -244,12 +247,10 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 	if len(enc.CName.NameString) != 1 || enc.CName.NameString[0] == "" {
 		return fail(CauseMalformed, "the client principal is not a user principal (one name component)")
 	}
-	var pc *PAC
-	if p, perr := a.pac(enc.AuthorizationData, key); perr != nil {
-		return fail(CausePAC, "%v", perr)
-	} else {
-		pc = p
+	if opened.pacErr != nil {
+		return fail(CausePAC, "%v", opened.pacErr)
 	}
+	pc := opened.pac
 	// Last, after every cryptographic check, so that garbage cannot fill
 	// the cache: an authenticator is good once.
 	rkey := spn + "\x00" + client + "\x00" + ct.Format(time.RFC3339Nano) + "\x00" + hex.EncodeToString(auth.Cksum.Checksum)
@@ -273,7 +274,7 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 		User: enc.CName.NameString[0], Realm: strings.ToUpper(enc.CRealm), SPN: spn,
 		EncType: t.EncPart.EType, KVNO: kvno, PAC: pc, Expires: enc.EndTime,
 		Mutual:     types.IsFlagSet(&req.APOptions, flags.APOptionMutualRequired),
-		sessionKey: enc.Key, ctime: auth.CTime, cusec: auth.Cusec,
+		sessionKey: enc.Key, repKeys: opened.rep, ctime: auth.CTime, cusec: auth.Cusec,
 	}
 	l.oid = oidDER(oid)
 	if auth.Cksum.CksumType == gssChecksumType && len(auth.Cksum.Checksum) >= 24 {
@@ -284,6 +285,20 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 		}
 	}
 	return l, nil
+}
+
+// decryptAuthenticator decrypts req's authenticator with the session
+// key's derived keys when o has them, else as gokrb5 does.
+func decryptAuthenticator(req *messages.APReq, o *openTicket) error {
+	if o.auth == nil || len(req.Ticket.SName.NameString) == 0 || req.Ticket.SName.NameString[0] == "krbtgt" {
+		// gokrb5 picks the usage (a TGS-REQ's for krbtgt).
+		return req.DecryptAuthenticator(o.enc.Key)
+	}
+	b, err := o.auth.open(req.EncryptedAuthenticator.Cipher)
+	if err != nil {
+		return err
+	}
+	return req.Authenticator.Unmarshal(b)
 }
 
 // gssChecksumType is RFC 4121's checksum type for the GSS authenticator

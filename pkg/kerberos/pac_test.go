@@ -18,7 +18,7 @@ import (
 // EXAMPLE.TEST): the SPNEGO token curl --negotiate sent for jdoe to
 // HTTP/www.example.test, the service's keytab, and when it was sent. They
 // are no one's secrets; they give a ticket with a real PAC.
-func sambaToken(t *testing.T) (tok []byte, a *Acceptor) {
+func sambaToken(t testing.TB) (tok []byte, a *Acceptor) {
 	t.Helper()
 	b64, err := os.ReadFile("testdata/samba-jdoe.negotiate")
 	if err != nil {
