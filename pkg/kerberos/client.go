@@ -109,7 +109,9 @@ func TicketWithPassword(cfg *krbconfig.Config, user, realm, password, spn string
 	return &ClientTicket{tkt: tkt, key: key, cname: cl.Credentials.CName(), realm: cl.Credentials.Realm(), base: time.Now()}, nil
 }
 
-// Token is a new SPNEGO token (Kerberos first) for the ticket.
+// Token is a new SPNEGO token (Kerberos first) for the ticket, asking for
+// mutual authentication as browsers and curl do (so the acceptor answers
+// with an AP-REP).
 func (c *ClientTicket) Token() ([]byte, error) {
 	auth, err := types.NewAuthenticator(c.realm, c.cname)
 	if err != nil {
@@ -117,12 +119,13 @@ func (c *ClientTicket) Token() ([]byte, error) {
 	}
 	t := c.base.Add(time.Duration(c.next.Add(1)) * time.Microsecond).UTC()
 	auth.CTime, auth.Cusec = t.Truncate(time.Second), t.Nanosecond()/1000
-	auth.Cksum = types.Checksum{CksumType: gssChecksumType, Checksum: append(make([]byte, 20, 24), 0x30, 0, 0, 0)}
+	auth.Cksum = types.Checksum{CksumType: gssChecksumType, Checksum: append(make([]byte, 20, 24), 0x32, 0, 0, 0)}
 	binary.LittleEndian.PutUint32(auth.Cksum.Checksum, 16)
 	req, err := messages.NewAPReq(c.tkt, c.key, auth)
 	if err != nil {
 		return nil, err
 	}
+	types.SetFlag(&req.APOptions, flags.APOptionMutualRequired)
 	b, err := req.Marshal()
 	if err != nil {
 		return nil, err

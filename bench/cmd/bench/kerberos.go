@@ -6,33 +6,22 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-
-	"github.com/goauthenntlm/goauthenntlm/pkg/kerberos"
 )
 
 // kerberosLogins (P6): Kerberos logins over FastCGI, as mod_authnz_fcgi
 // sends them (one new connection each, a new client address and port,
 // a fresh AP-REQ in SPNEGO), next to NTLM handshakes over FastCGI (Type1
-// and Type3, each relayed to the DC). The tokens come from one service
-// ticket jdoe got from the stack's KDC, each with an authenticator of its
-// own; making them costs the bench, not the authorizer, whose CPU per
-// login is the figure: the goal is no DC round trip and <= 1 ms of CPU.
+// and Type3, each relayed to the DC). The tokens come from the service
+// tickets of the bench's Kerberos accounts (krbTokens), each with an
+// authenticator of its own; making them costs the bench, not the
+// authorizer, whose CPU per login is the figure: the goal is no DC round
+// trip and <= 1 ms of CPU.
 func (r *runner) kerberosLogins() {
 	o := r.o
 	fail := func(err error) {
 		r.res.add(row{Section: "P6", Name: "kerberos logins", Value: "n/a", Result: "ERROR", Note: err.Error()})
 	}
-	realm, dcIP, host := r.env["KRB5_REALM"], r.env["DC_IP"], r.env["SPN_HOST"]
-	if realm == "" || host == "" {
-		fail(fmt.Errorf("the stack has no Kerberos (KRB5_REALM, SPN_HOST in stack.env): bring it up again"))
-		return
-	}
-	kcfg, err := kerberos.ClientConfig(realm, []string{dcIP})
-	if err != nil {
-		fail(err)
-		return
-	}
-	tkt, err := kerberos.TicketWithPassword(kcfg, "jdoe", realm, "Secr3t!Pass", "HTTP/"+host)
+	k, err := r.kerberosTokens()
 	if err != nil {
 		fail(err)
 		return
@@ -44,7 +33,7 @@ func (r *runner) kerberosLogins() {
 		return clientKey{ip: fmt.Sprintf("10.77.%d.%d", n/60000%250, 1+n/240%250), port: 1024 + int(n%60000)}
 	}
 	krb := func() error {
-		tok, err := tkt.Token()
+		tok, err := k.token()
 		if err != nil {
 			return err
 		}

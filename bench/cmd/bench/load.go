@@ -16,6 +16,7 @@ const (
 	authNone authKind = iota
 	authNTLM
 	authBasic
+	authNegotiate // a Kerberos login (variant.krb's tokens) on the first request
 )
 
 const (
@@ -28,6 +29,7 @@ type variant struct {
 	path  string
 	auth  authKind
 	basic string // Authorization header for authBasic
+	krb   *krbTokens
 	note  string
 }
 
@@ -83,6 +85,9 @@ func (e *errRec) add(err error) {
 
 // connect opens a connection for v and authenticates it if v needs it.
 func connect(addr string, v variant) (*httpConn, error) {
+	if v.auth == authNegotiate {
+		return negotiateLogin(addr, v.path, v.krb, true)
+	}
 	h, err := dialHTTP(addr, 5*time.Second)
 	if err != nil {
 		return nil, err
