@@ -195,8 +195,11 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 		return nil, &Error{Cause: CauseMalformed, Detail: "not a Kerberos AP-REQ", Err: err}
 	}
 	var req messages.APReq
-	if err := req.Unmarshal(raw); err != nil {
-		return nil, &Error{Cause: CauseMalformed, Detail: "AP-REQ does not decode", Err: err}
+	if !decodeAPReq(raw, &req) {
+		// Not strict DER: gokrb5 decides, as it always did.
+		if err := req.Unmarshal(raw); err != nil {
+			return nil, &Error{Cause: CauseMalformed, Detail: "AP-REQ does not decode", Err: err}
+		}
 	}
 	if types.IsFlagSet(&req.APOptions, flags.APOptionUseSessionKey) {
 		return nil, refuse(CauseMalformed, "user-to-user tickets (use-session-key) are not accepted")
@@ -297,6 +300,9 @@ func decryptAuthenticator(req *messages.APReq, o *openTicket) error {
 	b, err := o.auth.open(req.EncryptedAuthenticator.Cipher)
 	if err != nil {
 		return err
+	}
+	if decodeAuthenticator(b, &req.Authenticator) {
+		return nil
 	}
 	return req.Authenticator.Unmarshal(b)
 }
