@@ -190,7 +190,7 @@ func (a *Acceptor) Accept(tok []byte) (l *Login, err error) {
 }
 
 func (a *Acceptor) accept(tok []byte) (*Login, error) {
-	raw, err := apReqOf(tok)
+	oid, raw, err := splitAPReq(tok)
 	if err != nil {
 		return nil, &Error{Cause: CauseMalformed, Detail: "not a Kerberos AP-REQ", Err: err}
 	}
@@ -272,7 +272,6 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 	case replayed:
 		return fail(CauseReplay, "this authenticator (time %s) was accepted before", ct.Format(time.RFC3339Nano))
 	}
-	oid, _, _ := splitGSS(tok)
 	l := &Login{
 		User: enc.CName.NameString[0], Realm: strings.ToUpper(enc.CRealm), SPN: spn,
 		EncType: t.EncPart.EType, KVNO: kvno, PAC: pc, Expires: enc.EndTime,

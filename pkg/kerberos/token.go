@@ -60,14 +60,21 @@ func splitGSS(b []byte) (oid asn1.ObjectIdentifier, inner []byte, err error) {
 
 // apReqOf returns the AP-REQ inside a Kerberos initial context token.
 func apReqOf(b []byte) ([]byte, error) {
-	_, inner, err := splitGSS(b)
+	_, raw, err := splitAPReq(b)
+	return raw, err
+}
+
+// splitAPReq returns the mech OID and the AP-REQ of a Kerberos initial
+// context token.
+func splitAPReq(b []byte) (asn1.ObjectIdentifier, []byte, error) {
+	oid, inner, err := splitGSS(b)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(inner) < 2 || !bytes.Equal(inner[:2], tokAPReq) {
-		return nil, errors.New("the Kerberos token is not an AP-REQ (TOK_ID 01 00)")
+		return nil, nil, errors.New("the Kerberos token is not an AP-REQ (TOK_ID 01 00)")
 	}
-	return inner[2:], nil
+	return oid, inner[2:], nil
 }
 
 // wrapGSS frames msg (with its TOK_ID) as an initial-context-style token
