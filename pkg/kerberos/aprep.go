@@ -16,19 +16,13 @@ import (
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
-func oidDER(oid asn1.ObjectIdentifier) []byte {
-	b, _ := asn1.Marshal(oid)
-	return b
-}
-
 // MechOID is the Kerberos OID the client used, for the SPNEGO answer's
 // supportedMech.
 func (l *Login) MechOID() asn1.ObjectIdentifier {
-	var oid asn1.ObjectIdentifier
-	if _, err := asn1.Unmarshal(l.oid, &oid); err != nil {
+	if l.oid == nil {
 		return OIDKerberos
 	}
-	return oid
+	return l.oid
 }
 
 // APRep is the GSS-API token answering the AP-REQ (RFC 4121 section 4.1,

@@ -2,6 +2,7 @@ package kerberos
 
 import (
 	"bytes"
+	"encoding/asn1"
 	"testing"
 	"time"
 
@@ -44,6 +45,27 @@ func TestAPRepDERMatchesGokrb5(t *testing.T) {
 		want = asn1tools.AddASNAppTag(want, asnAppTag.APREP)
 		if got := apRep(c.ed); !bytes.Equal(got, want) {
 			t.Errorf("APRep %d-byte cipher kvno %d:\n got %x\nwant %x", len(c.ed.Cipher), c.ed.KVNO, got[:min(len(got), 64)], want[:min(len(want), 64)])
+		}
+	}
+}
+
+// wrapGSS's framing is what encoding/asn1 makes of the same OID and bytes.
+func TestWrapGSSMatchesEncodingASN1(t *testing.T) {
+	for _, oid := range []asn1.ObjectIdentifier{OIDKerberos, OIDKerberosMS} {
+		for _, n := range []int{0, 1, 100, 127, 128, 255, 256, 65535, 70000} {
+			msg := bytes.Repeat([]byte{0xa5}, n)
+			o, err := asn1.Marshal(oid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := asn1.Marshal(asn1.RawValue{Class: asn1.ClassApplication, Tag: 0, IsCompound: true, Bytes: append(append(o, tokAPRep...), msg...)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := wrapGSS(oid, tokAPRep, msg)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("%v, %d bytes: %v\n got %x\nwant %x", oid, n, err, got[:min(len(got), 40)], want[:min(len(want), 40)])
+			}
 		}
 	}
 }

@@ -13,6 +13,7 @@
 package kerberos
 
 import (
+	"encoding/asn1"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
@@ -121,7 +122,7 @@ type Login struct {
 	// Expires is the ticket's end time.
 	Expires time.Time
 
-	oid        []byte // the mech OID, DER, the client used
+	oid        asn1.ObjectIdentifier // the mech OID the client used (one of IsKerberosOID's)
 	sessionKey types.EncryptionKey
 	repKeys    *sealKeys // the session key's for the AP-REP; nil: gokrb5's path
 	ctime      time.Time
@@ -278,7 +279,7 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 		Mutual:     types.IsFlagSet(&req.APOptions, flags.APOptionMutualRequired),
 		sessionKey: enc.Key, repKeys: opened.rep, ctime: auth.CTime, cusec: auth.Cusec,
 	}
-	l.oid = oidDER(oid)
+	l.oid = oid
 	if auth.Cksum.CksumType == gssChecksumType && len(auth.Cksum.Checksum) >= 24 {
 		c := auth.Cksum.Checksum
 		if binary.LittleEndian.Uint32(c) == 16 {

@@ -6,6 +6,7 @@ import (
 	"errors"
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/spnego"
+	"golang.org/x/crypto/cryptobyte"
 )
 
 // The Kerberos mechanism's OIDs: RFC 4121's, and the one Windows put first
@@ -80,13 +81,13 @@ func splitAPReq(b []byte) (asn1.ObjectIdentifier, []byte, error) {
 // wrapGSS frames msg (with its TOK_ID) as an initial-context-style token
 // under the Kerberos OID, the form an AP-REP takes on the wire.
 func wrapGSS(oid asn1.ObjectIdentifier, tokID, msg []byte) ([]byte, error) {
-	o, err := asn1.Marshal(oid)
-	if err != nil {
-		return nil, err
-	}
-	body := make([]byte, 0, len(o)+len(tokID)+len(msg))
-	body = append(append(append(body, o...), tokID...), msg...)
-	return asn1.Marshal(asn1.RawValue{Class: asn1.ClassApplication, Tag: 0, IsCompound: true, Bytes: body})
+	b := cryptobyte.NewBuilder(make([]byte, 0, 24+len(tokID)+len(msg)))
+	b.AddASN1(appTag(0), func(b *cryptobyte.Builder) {
+		b.AddASN1ObjectIdentifier(oid)
+		b.AddBytes(tokID)
+		b.AddBytes(msg)
+	})
+	return b.Bytes()
 }
 
 // WrapSPNEGO puts a Kerberos token in a SPNEGO NegTokenInit offering
