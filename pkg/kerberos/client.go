@@ -126,9 +126,7 @@ func TicketWithPassword(cfg *krbconfig.Config, user, realm, password, spn string
 	return NewClientTicket(st.Ticket, st.Key, st.Client, st.ClientRealm), nil
 }
 
-// Token is a new SPNEGO token (Kerberos first) for the ticket, asking for
-// mutual authentication as browsers and curl do (so the acceptor answers
-// with an AP-REP).
+// Token is a new SPNEGO token (Kerberos first) for the ticket.
 func (c *ClientTicket) Token() ([]byte, error) {
 	tok, err := c.GSSToken()
 	if err != nil {
@@ -138,7 +136,8 @@ func (c *ClientTicket) Token() ([]byte, error) {
 }
 
 // GSSToken is a new raw GSS-API Kerberos token (an AP-REQ, what Accept
-// takes) for the ticket.
+// takes) for the ticket, asking for mutual authentication as browsers and
+// curl do (so an acceptor answers with an AP-REP).
 func (c *ClientTicket) GSSToken() ([]byte, error) {
 	auth, err := types.NewAuthenticator(c.realm, c.cname)
 	if err != nil {
