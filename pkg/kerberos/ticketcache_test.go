@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/goauthenntlm/goauthenntlm/pkg/spnego"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 )
@@ -14,36 +13,15 @@ import (
 // whose clock is theirs.
 func sambaTokens(tb testing.TB, n int) ([][]byte, *Acceptor) {
 	tb.Helper()
-	tok, a := sambaToken(tb)
-	raw, err := apReqOf(tok)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var req messages.APReq
-	if err := req.Unmarshal(raw); err != nil {
-		tb.Fatal(err)
-	}
-	key, _, rerr := a.key(&a.services[0], "HTTP/www.example.test", req.Ticket.Realm, req.Ticket.EncPart.KVNO, req.Ticket.EncPart.EType)
-	if rerr != nil {
-		tb.Fatal(rerr)
-	}
-	tkt := req.Ticket
-	if err := tkt.Decrypt(key); err != nil {
-		tb.Fatal(err)
-	}
-	enc := tkt.DecryptedEncPart
-	ct := &ClientTicket{tkt: req.Ticket, key: enc.Key, cname: enc.CName, realm: enc.CRealm, base: a.now().Add(-time.Second)}
+	req, enc, _, a := sambaAPReq(tb)
+	ct := NewClientTicket(req.Ticket, enc.Key, enc.CName, enc.CRealm)
+	ct.base = a.now().Add(-time.Second)
 	toks := make([][]byte, n)
 	for i := range toks {
-		w, err := ct.Token()
-		if err != nil {
+		var err error
+		if toks[i], err = ct.GSSToken(); err != nil {
 			tb.Fatal(err)
 		}
-		st, err := spnego.Decode(w)
-		if err != nil || st.Init == nil {
-			tb.Fatalf("not a NegTokenInit: %v", err)
-		}
-		toks[i] = st.Init.MechToken
 	}
 	return toks, a
 }

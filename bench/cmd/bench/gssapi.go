@@ -246,29 +246,8 @@ func (r *runner) kerberosPeer() {
 	login := func(path string) func() error {
 		return func() error { _, err := negotiateLogin(r.site.addr, path, k, false); return err }
 	}
-	timed := func(op func() error) runResult {
-		before := meter.sample()
-		x := runConcurrent(o.hsConc, o.hsDur, 200000, op)
-		x.CPUus = perRequest(before, meter.sample(), x.Requests)
-		return x
-	}
 	say("P7: Kerberos logins (new connection, fresh AP-REQ each), ours vs mod_auth_gssapi, %d concurrent, %d rounds x %s (warm-up 1s each)", o.hsConc, o.rounds, o.hsDur)
-	runConcurrent(o.hsConc, time.Second, 200000, login(ours))
-	runConcurrent(o.hsConc, time.Second, 200000, login(peer))
-	var ro, rp []runResult
-	for round := 0; round < o.rounds; round++ {
-		for i := 0; i < 2; i++ {
-			if (i+round)%2 == 0 {
-				x := timed(login(ours))
-				ro = append(ro, x)
-				say("  round %d ours   %6.0f logins/s p50 %6.2f p99 %6.2f ms errors %d cpu µs/login %s %s", round+1, x.RPS, x.P50ms, x.P99ms, x.Errors, formatCPU(x.CPUus), x.FirstErr)
-			} else {
-				x := timed(login(peer))
-				rp = append(rp, x)
-				say("  round %d gssapi %6.0f logins/s p50 %6.2f p99 %6.2f ms errors %d cpu µs/login %s %s", round+1, x.RPS, x.P50ms, x.P99ms, x.Errors, formatCPU(x.CPUus), x.FirstErr)
-			}
-		}
-	}
+	ro, rp := r.interleavedPair(meter, pairOp{"ours", "logins/s", login(ours)}, pairOp{"gssapi", "logins/s", login(peer)})
 	r.res.Runs["kerberos-login/ours"], r.res.Runs["kerberos-login/gssapi"] = ro, rp
 	mo, mp := medianOf(ro), medianOf(rp)
 	r.res.add(row{Section: "P7", Name: "Kerberos login mod_auth_gssapi /gssapi/", Value: fmt.Sprintf("%.0f logins/s", mp.RPS),
@@ -287,18 +266,7 @@ func (r *runner) kerberosPeer() {
 		{name: "krb-gssapi", path: peer, auth: authNegotiate, krb: k},
 	}
 	say("P7: keep-alive on logged-in Kerberos connections: %d connections, %d rounds x %s, rotating order", o.conns, o.rounds, o.dur)
-	for _, v := range vs {
-		runKeepAlive(r.site.addr, v, o.conns, o.warm, o.maxReq, nil)
-	}
-	runs := map[string][]runResult{}
-	for round := 0; round < o.rounds; round++ {
-		for i := range vs {
-			v := vs[(i+round)%len(vs)]
-			x := runKeepAlive(r.site.addr, v, o.conns, o.dur, o.maxReq, meter)
-			runs[v.name] = append(runs[v.name], x)
-			say("  round %d %-10s %8.0f req/s p50 %6.2f p99 %6.2f ms errors %d, cpu %s %s", round+1, v.name, x.RPS, x.P50ms, x.P99ms, x.Errors, formatCPU(x.CPUus), x.FirstErr)
-		}
-	}
+	runs := r.keepAliveRounds(vs, meter)
 	med := map[string]runResult{}
 	for _, v := range vs {
 		med[v.name] = medianOf(runs[v.name])

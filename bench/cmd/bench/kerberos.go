@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
-	"time"
 )
 
 // kerberosLogins (P6): Kerberos logins over FastCGI, as mod_authnz_fcgi
@@ -47,30 +46,8 @@ func (r *runner) kerberosLogins() {
 		return nil
 	}
 	ntlm := func() error { return f.login(key(), `EXAMPLE\jdoe`, "Secr3t!Pass") }
-	meter := r.cpuMeter()
-	timed := func(op func() error) runResult {
-		before := meter.sample()
-		x := runConcurrent(o.hsConc, o.hsDur, 200000, op)
-		x.CPUus = perRequest(before, meter.sample(), x.Requests)
-		return x
-	}
 	say("P6: Kerberos logins vs NTLM handshakes over FastCGI, %d concurrent, %d rounds x %s each (warm-up 1s each)", o.hsConc, o.rounds, o.hsDur)
-	runConcurrent(o.hsConc, time.Second, 200000, krb)
-	runConcurrent(o.hsConc, time.Second, 200000, ntlm)
-	var rk, rn []runResult
-	for round := 0; round < o.rounds; round++ {
-		for i := 0; i < 2; i++ {
-			if (i+round)%2 == 0 {
-				x := timed(krb)
-				rk = append(rk, x)
-				say("  round %d kerberos %6.0f logins/s p50 %6.2f p99 %6.2f ms errors %d cpu µs/login %s %s", round+1, x.RPS, x.P50ms, x.P99ms, x.Errors, formatCPU(x.CPUus), x.FirstErr)
-			} else {
-				x := timed(ntlm)
-				rn = append(rn, x)
-				say("  round %d ntlm     %6.0f hs/s     p50 %6.2f p99 %6.2f ms errors %d cpu µs/hs %s %s", round+1, x.RPS, x.P50ms, x.P99ms, x.Errors, formatCPU(x.CPUus), x.FirstErr)
-			}
-		}
-	}
+	rk, rn := r.interleavedPair(r.cpuMeter(), pairOp{"kerberos", "logins/s", krb}, pairOp{"ntlm", "hs/s", ntlm})
 	r.res.Runs["kerberos/fcgi"], r.res.Runs["ntlm/fcgi"] = rk, rn
 	mk, mn := medianOf(rk), medianOf(rn)
 	r.res.add(row{Section: "P6", Name: "NTLM handshake via FastCGI", Value: fmt.Sprintf("%.0f hs/s", mn.RPS),
