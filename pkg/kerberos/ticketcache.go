@@ -102,7 +102,7 @@ func (a *Acceptor) open(t *messages.Ticket, key types.EncryptionKey) (*openTicke
 	}
 	enc := t.DecryptedEncPart
 	o := &openTicket{key: key}
-	o.pac, o.pacErr = a.pac(enc.AuthorizationData, key)
+	o.pac, o.pacErr = pacOf(enc.AuthorizationData, key, a.discard)
 	enc.AuthorizationData = nil
 	o.enc = enc
 	o.auth = deriveSealKeys(enc.Key, keyusage.AP_REQ_AUTHENTICATOR)
