@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// basicKDC (P7): Basic passwords checked by the KDC (a domain's basic =
+// basicKDC (P8): Basic passwords checked by the KDC (a domain's basic =
 // "kerberos"), over FastCGI as mod_authnz_fcgi sends them (a new
 // connection and client address each): per login, with the Basic cache
 // off (each request an AS and a TGS exchange with the stack's KDC, the
@@ -26,7 +26,7 @@ import (
 func (r *runner) basicKDC() {
 	o := r.o
 	fail := func(err error) {
-		r.res.add(row{Section: "P7", Name: "Basic by the KDC", Value: "n/a", Result: "ERROR", Note: err.Error()})
+		r.res.add(row{Section: "P8", Name: "Basic by the KDC", Value: "n/a", Result: "ERROR", Note: err.Error()})
 	}
 	if r.env["KEYTAB"] == "" {
 		fail(fmt.Errorf("the stack has no Kerberos (KEYTAB in stack.env): bring it up again"))
@@ -66,7 +66,7 @@ func (r *runner) basicKDC() {
 		op   func() error
 		runs []runResult
 	}{{name: "ntlm", op: basic(ref.addr)}, {name: "kdc-login", op: basic(off)}, {name: "kdc-cached", op: basic(on)}}
-	say("P7: Basic by the KDC over FastCGI, per login and per repeated request, vs Basic relayed as NTLM; %d concurrent, %d rounds x %s each", o.hsConc, o.rounds, o.hsDur)
+	say("P8: Basic by the KDC over FastCGI, per login and per repeated request, vs Basic relayed as NTLM; %d concurrent, %d rounds x %s each", o.hsConc, o.rounds, o.hsDur)
 	for i := range ops {
 		runConcurrent(o.hsConc, time.Second, 100000, ops[i].op)
 	}
@@ -83,13 +83,13 @@ func (r *runner) basicKDC() {
 		r.res.Runs["basic/"+ops[i].name] = ops[i].runs
 		med[i] = medianOf(ops[i].runs)
 	}
-	r.res.add(row{Section: "P7", Name: "Basic relayed as NTLM, per request", Value: fmt.Sprintf("%.0f req/s", med[0].RPS),
+	r.res.add(row{Section: "P8", Name: "Basic relayed as NTLM, per request", Value: fmt.Sprintf("%.0f req/s", med[0].RPS),
 		P50ms: f64(med[0].P50ms), P99ms: f64(med[0].P99ms), Result: "ref", Errors: med[0].Errors, Note: med[0].FirstErr})
 	for i, name := range []string{"", "Basic by the KDC, per login (AS + TGS)", "Basic by the KDC, repeated request (cache)"} {
 		if i == 0 {
 			continue
 		}
-		x := row{Section: "P7", Name: name, Value: fmt.Sprintf("%.0f req/s", med[i].RPS), P50ms: f64(med[i].P50ms), P99ms: f64(med[i].P99ms),
+		x := row{Section: "P8", Name: name, Value: fmt.Sprintf("%.0f req/s", med[i].RPS), P50ms: f64(med[i].P50ms), P99ms: f64(med[i].P99ms),
 			RatioOf: "ntlm", Result: "info", Errors: med[i].Errors, Note: med[i].FirstErr}
 		if med[0].RPS > 0 {
 			x.Ratio = f64(med[i].RPS / med[0].RPS)
