@@ -13,15 +13,19 @@
 package kerberos
 
 import (
+	"context"
+	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/goauthenntlm/goauthenntlm/pkg/replay"
 	"github.com/jcmturner/gokrb5/v8/iana/adtype"
 	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
@@ -40,6 +44,10 @@ type Service struct {
 	// e.g. "HTTP/www.example.test".
 	Principals []string
 	Keytab     *keytab.Keytab
+	// TrustedRealms are the client realms, besides the keytab's own,
+	// whose users this service accepts (a trusted domain's users, with
+	// cross-realm tickets); compared case-insensitively.
+	TrustedRealms []string
 }
 
 // Options configure an Acceptor.
@@ -49,16 +57,11 @@ type Options struct {
 	// domains' DNS names); compared case-insensitively.
 	ClientRealms []string
 	MaxSkew      time.Duration
-	// ReplayMax bounds the replay cache; 0: 1<<20 entries (about 80 MiB
-	// at worst: 3500 logins a second for 5 minutes).
-	ReplayMax int
-	// ReplayPerPrincipal bounds one client principal's live entries in
-	// the replay cache; 0: DefaultReplayPerPrincipal.
-	ReplayPerPrincipal int
-	// Replay, when set, is the replay cache to use (the replaced
-	// Acceptor's, on a reload); ReplayMax and ReplayPerPrincipal are then
-	// ignored.
-	Replay *ReplayCache
+	// Replay is the replay store (the replaced Acceptor's on a reload, a
+	// file's: replay.Open); nil: a new one in memory (replay.New) of
+	// ReplaySlots slots (0: replay.DefaultSlots), which a restart forgets.
+	Replay      replay.Store
+	ReplaySlots int
 	// Now replaces time.Now in tests.
 	Now func() time.Time
 }
@@ -69,7 +72,7 @@ type Acceptor struct {
 	realms   map[string]bool
 	skew     time.Duration
 	now      func() time.Time
-	replay   *replayCache
+	replay   replay.Store
 	discard  *log.Logger
 }
 
@@ -86,13 +89,13 @@ func New(o Options) *Acceptor {
 		a.skew = 5 * time.Minute
 	}
 	if a.replay = o.Replay; a.replay == nil {
-		a.replay = NewReplayCache(o.ReplayMax, o.ReplayPerPrincipal)
+		a.replay = replay.New(replay.Options{Slots: o.ReplaySlots})
 	}
 	return a
 }
 
-// Replay is a's replay cache, for the Acceptor that replaces it.
-func (a *Acceptor) Replay() *ReplayCache { return a.replay }
+// Replay is a's replay store, for the Acceptor that replaces it.
+func (a *Acceptor) Replay() replay.Store { return a.replay }
 
 // Login is an accepted Kerberos token.
 type Login struct {
@@ -136,6 +139,8 @@ type PAC struct {
 	// and universal groups, S-1-18 assertions) and the resource groups.
 	UserSID   string
 	GroupSIDs []string
+
+	clientName string // PAC_CLIENT_INFO's
 }
 
 // EncTypeRC4 is arcfour-hmac, accepted for old domains with a warning.
@@ -241,6 +246,14 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 	if !a.realms[strings.ToUpper(enc.CRealm)] {
 		return fail(CauseRealm, "the client's realm %s is not a served domain's dns_name", enc.CRealm)
 	}
+	// The ticket's realm is the keytab's (its key opened the ticket). A
+	// client of another realm came through a trust the KDC followed; the
+	// configuration says which trusts this service honours, not the
+	// list of served domains (any of which would otherwise vouch for any
+	// keytab's users).
+	if !strings.EqualFold(enc.CRealm, t.Realm) && !slices.ContainsFunc(svc.TrustedRealms, func(r string) bool { return strings.EqualFold(r, enc.CRealm) }) {
+		return fail(CauseRealmTrust, "the client's realm %s is neither the keytab's (%s) nor in trusted_realms", enc.CRealm, strings.ToUpper(t.Realm))
+	}
 	if len(enc.CName.NameString) != 1 || enc.CName.NameString[0] == "" {
 		return fail(CauseMalformed, "the client principal is not a user principal (one name component)")
 	}
@@ -250,23 +263,36 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 	} else {
 		pc = p
 	}
+	// The PAC names the client it was made for (PAC_CLIENT_INFO, MS-PAC
+	// 2.7): a PAC moved into a ticket of another client, by whoever holds
+	// the service key or a KDC bug, must not lend that client its
+	// account and groups. MIT and Heimdal refuse the same.
+	if pc != nil && !strings.EqualFold(pc.clientName, enc.CName.NameString[0]) {
+		return fail(CausePACClient, "the PAC was made for %q, the ticket is %s's", pc.clientName, client)
+	}
 	// Last, after every cryptographic check, so that garbage cannot fill
-	// the cache: an authenticator is good once.
-	rkey := spn + "\x00" + client + "\x00" + ct.Format(time.RFC3339Nano) + "\x00" + hex.EncodeToString(auth.Cksum.Checksum)
-	// The share is the account's: its SID when there is a PAC, else the
-	// principal's name in one case (AD matches names in any case, so
-	// jdoe and JDOE are one account and must not get two shares).
+	// the store: an authenticator is good once. Its key is what the
+	// client's key sealed, the authenticator's ciphertext, which nobody
+	// without the session key can make another of; never the ticket's
+	// cleartext (server name, realm), which anyone can respell in another
+	// case and which the key lookup matches in any case.
+	rkey := replay.Key(sha256.Sum256(req.EncryptedAuthenticator.Cipher))
+	// The account it counts against: its SID when there is a PAC, else
+	// the principal's name in one case (AD matches names in any case, so
+	// jdoe and JDOE are one account and must not count apart).
 	who := strings.ToLower(client)
 	if pc != nil && pc.UserSID != "" {
 		who = pc.UserSID
 	}
-	switch a.replay.add(rkey, who, ct.Add(a.skew), now) {
-	case full:
-		return fail(CauseBusy, "the replay cache is full (%d live entries)", a.replay.max)
-	case principalFull:
-		return fail(CausePrincipalBusy, "%s holds its share of the replay cache (%d live entries)", client, a.replay.per)
-	case replayed:
-		return fail(CauseReplay, "this authenticator (time %s) was accepted before", ct.Format(time.RFC3339Nano))
+	if err := a.replay.Add(context.Background(), rkey, who, ct.Add(a.skew)); err != nil {
+		var busy *replay.BusyError
+		switch {
+		case errors.Is(err, replay.ErrReplay):
+			return fail(CauseReplay, "this authenticator (time %s) was accepted before", ct.Format(time.RFC3339Nano))
+		case errors.As(err, &busy) && busy.Heavy:
+			return fail(CausePrincipalBusy, "the replay cache is under pressure (%d live entries) and %s holds %d of them, more than twice the average account", busy.Live, client, busy.Held)
+		}
+		return fail(CauseBusy, "%v", err)
 	}
 	oid, _, _ := splitGSS(tok)
 	l := &Login{
@@ -390,7 +416,7 @@ func (a *Acceptor) pac(ad types.AuthorizationData, key types.EncryptionKey) (*PA
 				return nil, fmt.Errorf("PAC: %w", err)
 			}
 			k := p.KerbValidationInfo
-			out := &PAC{Account: k.EffectiveName.Value, Domain: k.LogonDomainName.Value, GroupSIDs: k.GetGroupMembershipSIDs()}
+			out := &PAC{Account: k.EffectiveName.Value, Domain: k.LogonDomainName.Value, GroupSIDs: k.GetGroupMembershipSIDs(), clientName: p.ClientInfo.Name}
 			out.UserSID = fmt.Sprintf("%s-%d", k.LogonDomainID.String(), k.UserID)
 			return out, nil
 		}

@@ -126,16 +126,18 @@ func TestSambaPACTampered(t *testing.T) {
 	}
 }
 
-// With a PAC, the replay-cache share is the account's SID: the one name an
-// account cannot spell another way (UPN, sAMAccountName, case) to get
-// another share.
+// With a PAC, the replay entry counts against the account's SID: the one
+// name an account cannot spell another way (UPN, sAMAccountName, case) to
+// count apart.
 func TestReplayShareByPACSID(t *testing.T) {
 	tok, a := sambaToken(t)
+	rec := &recorder{}
+	a.replay = rec
 	l, err := a.Accept(tok)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := a.replay.principals[l.PAC.UserSID]; p == nil || p.n != 1 || len(a.replay.principals) != 1 {
-		t.Fatalf("shares %v, want one entry for %s", a.replay.principals, l.PAC.UserSID)
+	if len(rec.principals) != 1 || rec.principals[0] != l.PAC.UserSID {
+		t.Fatalf("counted against %v, want %s", rec.principals, l.PAC.UserSID)
 	}
 }

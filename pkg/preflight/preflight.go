@@ -25,6 +25,7 @@ import (
 	"github.com/goauthenntlm/goauthenntlm/pkg/config"
 	"github.com/goauthenntlm/goauthenntlm/pkg/cookie"
 	"github.com/goauthenntlm/goauthenntlm/pkg/dc"
+	"github.com/goauthenntlm/goauthenntlm/pkg/replay"
 )
 
 // Files opens every file cfg names, as the calling user, and checks the
@@ -79,6 +80,11 @@ func Files(cfg *config.Config) []error {
 			} else if err := exposure(f, impersonation, groups); err != nil {
 				errs = append(errs, keepWarning(err, cfg.Problem([]string{"cookie", "secret_files"}, "cookie secret: %v", err)))
 			}
+		}
+	}
+	if cfg.Replay.File != "" && slices.ContainsFunc(cfg.Domains, func(d config.Domain) bool { return d.KeytabFile != "" }) {
+		if err := replay.Check(cfg.Replay.File); err != nil {
+			errs = append(errs, cfg.Problem([]string{"replay", "file"}, "%v", err))
 		}
 	}
 	if ldap {
