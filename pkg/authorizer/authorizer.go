@@ -50,8 +50,8 @@ type Authorizer struct {
 	trusts   *trusts      // nil when no domain has LDAP settings
 	cookie   *loginCookie // nil when the login cookie is off
 
-	krb     KerberosAcceptor      // nil when no domain has a keytab_file
-	replay  replay.Store          // krb's, when built from the config
+	krb     KerberosAcceptor // nil when no domain has a keytab_file
+	replay  replay.Store     // krb's, when built from the config
 	krbWarn warnLimiter
 
 	obs            Observer

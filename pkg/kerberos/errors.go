@@ -26,7 +26,7 @@ const (
 	// CauseRealmTrust: the client's realm is served, but neither the
 	// keytab's nor in its domain's trusted_realms.
 	CauseRealmTrust Cause = "realm_untrusted"
-	CauseBusy      Cause = "replay_full" // the replay cache is full: cannot accept safely
+	CauseBusy       Cause = "replay_full" // the replay cache is full: cannot accept safely
 	// CausePrincipalBusy: this client principal holds its share of the
 	// replay cache (one account making authenticators in bulk).
 	CausePrincipalBusy Cause = "replay_principal_full"
