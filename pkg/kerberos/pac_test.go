@@ -12,6 +12,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
 	"github.com/jcmturner/gokrb5/v8/messages"
+	"github.com/jcmturner/gokrb5/v8/types"
 )
 
 // The testdata are a throwaway test DC's (the stack's Samba 4.17, realm
@@ -139,5 +140,74 @@ func TestReplayShareByPACSID(t *testing.T) {
 	}
 	if len(rec.principals) != 1 || rec.principals[0] != l.PAC.UserSID {
 		t.Fatalf("counted against %v, want %s", rec.principals, l.PAC.UserSID)
+	}
+}
+
+// splice returns the captured token with the client name in its ticket
+// and authenticator replaced by name (same length), re-encrypted with the
+// service key and the session key: what someone holding the service key
+// could make, a PAC of one user in a ticket of another. The PAC is left
+// as the KDC signed it.
+func splice(t *testing.T, tok []byte, a *Acceptor, name string) []byte {
+	t.Helper()
+	raw, err := apReqOf(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var req messages.APReq
+	if err := req.Unmarshal(raw); err != nil {
+		t.Fatal(err)
+	}
+	key, _, rerr := a.key(&a.services[0], "HTTP/www.example.test", req.Ticket.Realm, req.Ticket.EncPart.KVNO, req.Ticket.EncPart.EType)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	if err := req.Ticket.Decrypt(key); err != nil {
+		t.Fatal(err)
+	}
+	skey := req.Ticket.DecryptedEncPart.Key
+	rename := func(ed types.EncryptedData, k types.EncryptionKey, usage uint32) types.EncryptedData {
+		plain, err := crypto.DecryptEncPart(ed, k, usage)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The first ASCII jdoe is the client name (cname comes before the
+		// authorization data; the PAC spells names in UTF-16).
+		i := bytes.Index(plain, []byte("jdoe"))
+		if i < 0 {
+			t.Fatal("no jdoe")
+		}
+		copy(plain[i:], name)
+		out, err := crypto.GetEncryptedData(plain, k, usage, ed.KVNO)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	req.Ticket.EncPart = rename(req.Ticket.EncPart, key, keyusage.KDC_REP_TICKET)
+	req.EncryptedAuthenticator = rename(req.EncryptedAuthenticator, skey, keyusage.AP_REQ_AUTHENTICATOR)
+	b, err := req.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := wrapGSS(OIDKerberos, tokAPReq, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// The PAC's client info must name the ticket's client (in any case, as AD
+// compares names): jdoe's PAC in a ticket of jdox is refused, cause
+// pac_client, where it was accepted with jdoe's account and groups.
+func TestSambaPACClient(t *testing.T) {
+	tok, a := sambaToken(t)
+	if l, err := a.Accept(splice(t, tok, a, "jdox")); CauseOf(err) != CausePACClient {
+		t.Fatalf("jdoe's PAC in jdox's ticket: %+v, %v; want cause %s", l, err, CausePACClient)
+	}
+	_, a = sambaToken(t)
+	l, err := a.Accept(splice(t, tok, a, "JDOE"))
+	if err != nil || l.PAC == nil || l.PAC.Account != "jdoe" {
+		t.Fatalf("the same name in another case: %+v, %v", l, err)
 	}
 }
