@@ -83,15 +83,15 @@ func serviceToken(cl *client.Client, spn string) ([]byte, error) {
 }
 
 // ClientTicket is a service ticket as a client holds it, to make AP-REQ
-// tokens from, each with an authenticator of its own time (the bench
-// makes thousands a second; the replay cache refuses two of one time).
+// tokens from, each with an authenticator of the time it is made (one
+// microsecond later than the last at least, as a client's clock would
+// give; the bench makes thousands a second, a soak runs for minutes).
 type ClientTicket struct {
 	tkt   messages.Ticket
 	key   types.EncryptionKey
 	cname types.PrincipalName
 	realm string
-	next  atomic.Int64 // µs after base
-	base  time.Time
+	last  atomic.Int64 // Unix µs of the last authenticator
 }
 
 // TicketWithPassword logs user in to realm with password and gets a
@@ -106,7 +106,7 @@ func TicketWithPassword(cfg *krbconfig.Config, user, realm, password, spn string
 	if err != nil {
 		return nil, fmt.Errorf("TGS-REQ for %s: %w", spn, err)
 	}
-	return &ClientTicket{tkt: tkt, key: key, cname: cl.Credentials.CName(), realm: cl.Credentials.Realm(), base: time.Now()}, nil
+	return &ClientTicket{tkt: tkt, key: key, cname: cl.Credentials.CName(), realm: cl.Credentials.Realm()}, nil
 }
 
 // Token is a new SPNEGO token (Kerberos first) for the ticket.
@@ -115,7 +115,15 @@ func (c *ClientTicket) Token() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := c.base.Add(time.Duration(c.next.Add(1)) * time.Microsecond).UTC()
+	var us int64
+	for {
+		last := c.last.Load()
+		us = max(time.Now().UnixMicro(), last+1)
+		if c.last.CompareAndSwap(last, us) {
+			break
+		}
+	}
+	t := time.UnixMicro(us).UTC()
 	auth.CTime, auth.Cusec = t.Truncate(time.Second), t.Nanosecond()/1000
 	auth.Cksum = types.Checksum{CksumType: gssChecksumType, Checksum: append(make([]byte, 20, 24), 0x30, 0, 0, 0)}
 	binary.LittleEndian.PutUint32(auth.Cksum.Checksum, 16)
