@@ -501,7 +501,7 @@ func TestFilesKeytabExposed(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "conf.toml")
-	conf := "[auth]\nserver_names = [\"www.example.test\"]\n[[domain]]\nname = \"EXAMPLE\"\ndns_name = \"example.test\"\ndcs = [\"127.0.0.1\"]\nkeytab_file = \"http.keytab\"\n"
+	conf := "[auth]\nserver_names = [\"www.example.test\"]\n[[domain]]\nname = \"EXAMPLE\"\ndns_name = \"example.test\"\ndcs = [\"127.0.0.1\"]\nkeytab_file = \"http.keytab\"\n[replay]\nfile = \"replay\"\n"
 	cfg, err := config.Parse(path, []byte(conf))
 	if err != nil {
 		t.Fatal(err)
@@ -515,5 +515,34 @@ func TestFilesKeytabExposed(t *testing.T) {
 	}
 	if errs := Files(cfg); len(errs) != 0 {
 		t.Errorf("Files with a 0600 keytab = %v", errs)
+	}
+}
+
+// With Kerberos, the replay file is checked as the daemon would open it:
+// one another user could write is refused, on the line of [replay] file.
+func TestFilesReplayFile(t *testing.T) {
+	dir := t.TempDir()
+	kt := filepath.Join(dir, "http.keytab")
+	if err := os.WriteFile(kt, []byte{5, 2}, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rf := filepath.Join(dir, "replay")
+	if err := os.WriteFile(rf, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "conf.toml")
+	conf := "[auth]\nserver_names = [\"www.example.test\"]\n[[domain]]\nname = \"EXAMPLE\"\ndns_name = \"example.test\"\ndcs = [\"127.0.0.1\"]\nkeytab_file = \"http.keytab\"\n[replay]\nfile = \"replay\"\n"
+	cfg, err := config.Parse(path, []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs := Files(cfg); len(errs) != 0 {
+		t.Fatalf("Files = %v", errs)
+	}
+	if err := os.Chmod(rf, 0o620); err != nil {
+		t.Fatal(err)
+	}
+	if errs := Files(cfg); len(errs) != 1 || !strings.Contains(errs[0].Error(), path+":9: replay file "+rf+": is writable by group or others") {
+		t.Errorf("Files = %v, want the replay file refused on line 9", errs)
 	}
 }
