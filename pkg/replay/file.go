@@ -61,7 +61,7 @@ func open(f *os.File, path string, o Options) (*Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("replay file %s: %w", path, err)
 	}
-	if err := private(fi); err != nil {
+	if err := private(fi, true); err != nil {
 		return nil, fmt.Errorf("replay file %s: %w", path, err)
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
@@ -111,15 +111,16 @@ func open(f *os.File, path string, o Options) (*Table, error) {
 	return t, nil
 }
 
-// private refuses a file another user could have written.
-func private(fi os.FileInfo) error {
+// private refuses a file another user could have written (with owner, one
+// that is not this process's user's).
+func private(fi os.FileInfo, owner bool) error {
 	if fi.IsDir() {
 		return errors.New("is a directory: give a file's path")
 	}
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("not a regular file (%s)", fi.Mode().Type())
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+	if st, ok := fi.Sys().(*syscall.Stat_t); owner && ok && int(st.Uid) != os.Geteuid() {
 		return fmt.Errorf("belongs to uid %d, not to the daemon's user (uid %d): remove it", st.Uid, os.Geteuid())
 	}
 	if m := fi.Mode().Perm(); m&0o022 != 0 {
@@ -225,7 +226,9 @@ func Check(path string) error {
 	if fi.Mode()&os.ModeSymlink != 0 {
 		return fmt.Errorf("replay file %s: is a symbolic link: give the file's own path", path)
 	}
-	if err := private(fi); err != nil {
+	// Root, running -check for the service, cannot tell the service's
+	// user; the daemon itself checks the owner.
+	if err := private(fi, os.Geteuid() != 0); err != nil {
 		return fmt.Errorf("replay file %s: %w", path, err)
 	}
 	f, err := os.Open(path)
