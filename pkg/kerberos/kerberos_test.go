@@ -95,9 +95,11 @@ func TestAccept(t *testing.T) {
 	}
 }
 
-func TestReplay(t *testing.T) {
+// usedToken is a token a has accepted once.
+func usedToken(t *testing.T) (tok []byte, a *Acceptor) {
+	t.Helper()
 	kt := krbtest.Keytab(spn, "EXAMPLE.TEST", 2)
-	a := acceptor(kt, time.Now())
+	a = acceptor(kt, time.Now())
 	tok, err := krbtest.Token(krbtest.Ticket{Keytab: kt})
 	if err != nil {
 		t.Fatal(err)
@@ -105,6 +107,11 @@ func TestReplay(t *testing.T) {
 	if _, err := a.Accept(tok); err != nil {
 		t.Fatal(err)
 	}
+	return tok, a
+}
+
+func TestReplay(t *testing.T) {
+	tok, a := usedToken(t)
 	if _, err := a.Accept(tok); CauseOf(err) != CauseReplay {
 		t.Fatalf("replayed token: %v", err)
 	}
@@ -263,15 +270,7 @@ func TestReplayFutureAuthenticator(t *testing.T) {
 // the key lookup matches those in any case, so the replay key must not
 // hold them (it held them: each respelling was a new token).
 func TestReplayRespelt(t *testing.T) {
-	kt := krbtest.Keytab(spn, "EXAMPLE.TEST", 2)
-	a := acceptor(kt, time.Now())
-	tok, err := krbtest.Token(krbtest.Ticket{Keytab: kt})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.Accept(tok); err != nil {
-		t.Fatal(err)
-	}
+	tok, a := usedToken(t)
 	for _, tc := range []struct{ name, from, to string }{
 		{"service HTTP->http", "HTTP", "http"},
 		{"host case", "www.example.test", "Www.example.test"},
@@ -292,29 +291,15 @@ func TestReplayRespelt(t *testing.T) {
 // the encrypted parts.
 func respell(t *testing.T, tok []byte, from, to string) []byte {
 	t.Helper()
-	raw, err := apReqOf(tok)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var req messages.APReq
-	if err := req.Unmarshal(raw); err != nil {
-		t.Fatal(err)
-	}
+	req := apReq(t, tok)
 	tk := &req.Ticket
 	tk.Realm = strings.ReplaceAll(tk.Realm, from, to)
 	for i, c := range tk.SName.NameString {
 		tk.SName.NameString[i] = strings.ReplaceAll(c, from, to)
 	}
-	b, err := req.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if bytes.Equal(b, raw) {
+	out := frame(t, req)
+	if bytes.Equal(out, tok) {
 		t.Fatalf("%q is not in the ticket's cleartext", from)
-	}
-	out, err := wrapGSS(OIDKerberos, tokAPReq, b)
-	if err != nil {
-		t.Fatal(err)
 	}
 	return out
 }

@@ -87,18 +87,8 @@ func TestSambaPAC(t *testing.T) {
 // info, jdoe -> jdox) fails the server signature: refused, cause pac.
 func TestSambaPACTampered(t *testing.T) {
 	tok, a := sambaToken(t)
-	raw, err := apReqOf(tok)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var req messages.APReq
-	if err := req.Unmarshal(raw); err != nil {
-		t.Fatal(err)
-	}
-	key, _, rerr := a.key(&a.services[0], "HTTP/www.example.test", req.Ticket.Realm, req.Ticket.EncPart.KVNO, req.Ticket.EncPart.EType)
-	if rerr != nil {
-		t.Fatal(rerr)
-	}
+	req := apReq(t, tok)
+	key := ticketKey(t, a, req)
 	plain, err := crypto.DecryptEncPart(req.Ticket.EncPart, key, keyusage.KDC_REP_TICKET)
 	if err != nil {
 		t.Fatal(err)
@@ -114,14 +104,7 @@ func TestSambaPACTampered(t *testing.T) {
 		t.Fatal(err)
 	}
 	req.Ticket.EncPart = ed
-	b, err := req.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	forged, err := wrapGSS(OIDKerberos, tokAPReq, b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	forged := frame(t, req)
 	if l, err := a.Accept(forged); CauseOf(err) != CausePAC {
 		t.Fatalf("tampered PAC: %+v, %v; want cause pac", l, err)
 	}
@@ -150,18 +133,8 @@ func TestReplayShareByPACSID(t *testing.T) {
 // as the KDC signed it.
 func splice(t *testing.T, tok []byte, a *Acceptor, name string) []byte {
 	t.Helper()
-	raw, err := apReqOf(tok)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var req messages.APReq
-	if err := req.Unmarshal(raw); err != nil {
-		t.Fatal(err)
-	}
-	key, _, rerr := a.key(&a.services[0], "HTTP/www.example.test", req.Ticket.Realm, req.Ticket.EncPart.KVNO, req.Ticket.EncPart.EType)
-	if rerr != nil {
-		t.Fatal(rerr)
-	}
+	req := apReq(t, tok)
+	key := ticketKey(t, a, req)
 	if err := req.Ticket.Decrypt(key); err != nil {
 		t.Fatal(err)
 	}
@@ -186,15 +159,45 @@ func splice(t *testing.T, tok []byte, a *Acceptor, name string) []byte {
 	}
 	req.Ticket.EncPart = rename(req.Ticket.EncPart, key, keyusage.KDC_REP_TICKET)
 	req.EncryptedAuthenticator = rename(req.EncryptedAuthenticator, skey, keyusage.AP_REQ_AUTHENTICATOR)
+	return frame(t, req)
+}
+
+// apReq decodes the AP-REQ in tok.
+func apReq(t *testing.T, tok []byte) *messages.APReq {
+	t.Helper()
+	raw, err := apReqOf(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var req messages.APReq
+	if err := req.Unmarshal(raw); err != nil {
+		t.Fatal(err)
+	}
+	return &req
+}
+
+// frame is req as a Kerberos GSS-API token again.
+func frame(t *testing.T, req *messages.APReq) []byte {
+	t.Helper()
 	b, err := req.Marshal()
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := wrapGSS(OIDKerberos, tokAPReq, b)
+	tok, err := wrapGSS(OIDKerberos, tokAPReq, b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return out
+	return tok
+}
+
+// ticketKey is the key of a's first service that opens req's ticket.
+func ticketKey(t *testing.T, a *Acceptor, req *messages.APReq) types.EncryptionKey {
+	t.Helper()
+	key, _, rerr := a.key(&a.services[0], "HTTP/www.example.test", req.Ticket.Realm, req.Ticket.EncPart.KVNO, req.Ticket.EncPart.EType)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	return key
 }
 
 // The PAC's client info must name the ticket's client (in any case, as AD

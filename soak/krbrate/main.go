@@ -80,8 +80,8 @@ func main() {
 		fmt.Printf("%6.0fs logins %d ok %d refused %d errors %d authorizer RSS %s %v\n", time.Since(start).Seconds(), ok+refused+failed, ok, refused, failed, rss(env["AUTHZ_PID_FILE"]), codes)
 	}
 	// Each login in its own goroutine, so that a slow answer does not
-	// lower the rate; at most 64 at once.
-	slots := make(chan struct{}, 64)
+	// lower the rate; at most 256 at once (a stall of the machine must not drop logins).
+	slots := make(chan struct{}, 256)
 	sent := 0
 	login := func(tok []byte) {
 		defer func() { <-slots; wg.Done() }()
@@ -122,7 +122,7 @@ func main() {
 			default:
 				mu.Lock()
 				failed++
-				codes["64 logins in flight: skipped"]++
+				codes["256 logins in flight: skipped"]++
 				mu.Unlock()
 				continue
 			}
