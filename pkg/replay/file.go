@@ -99,6 +99,7 @@ func open(f *os.File, path string, o Options) (*Table, error) {
 		}
 	} else {
 		copy(t.seed[:], data[16:48])
+		t.keyed()
 		t.attach(slots)
 		t.load(t.now().UnixNano())
 	}

@@ -2,8 +2,10 @@ package replay
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/rand"
-	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/binary"
 	"sync"
 	"time"
@@ -19,7 +21,7 @@ const DefaultSlots = 1 << 20
 
 // The layout, in memory and in the file alike: a header page, then the
 // slots. A slot is tag (16 bytes: the Key hashed with the table's seed),
-// the principal's hash (8) and until (8, Unix nanoseconds, little
+// the principal's counter key (8) and until (8, Unix nanoseconds, little
 // endian; 0: free). Slots come in buckets of 8 (256 bytes); a key may sit
 // in either of two buckets its tag chooses (two-choice hashing keeps the
 // table usable past 90% full), so a lookup reads 512 bytes.
@@ -70,6 +72,7 @@ type Table struct {
 	nslots   int
 	mask     uint64 // buckets - 1
 	seed     [32]byte
+	block    cipher.Block // AES under seed[:16], for tag
 	live     int // slots with until != 0 (expired ones not yet swept too)
 	held     map[uint64]int32
 	pressure int // live count past which the heaviest are refused
@@ -115,12 +118,22 @@ func (t *Table) format(n int) {
 	if _, err := rand.Read(t.seed[:]); err != nil {
 		panic("replay: no randomness: " + err.Error()) // crypto/rand does not fail on Linux
 	}
+	t.keyed()
 	h := t.data[:headerSize]
 	binary.LittleEndian.PutUint32(h[8:], version)
 	binary.LittleEndian.PutUint32(h[12:], uint32(n))
 	copy(h[16:48], t.seed[:])
 	copy(h[:8], magic) // last: a header without it is not one
 	t.attach(n)
+}
+
+// keyed makes the tag's cipher of the seed.
+func (t *Table) keyed() {
+	b, err := aes.NewCipher(t.seed[:16])
+	if err != nil {
+		panic(err) // a 16-byte key always makes one
+	}
+	t.block = b
 }
 
 // attach points the table at its slots.
@@ -195,22 +208,33 @@ func (t *Table) Len() int {
 // Slots is the table's size.
 func (t *Table) Slots() int { return t.nslots }
 
-// tag is key hashed with the table's seed: where a key sits cannot be
-// chosen by someone who does not know the seed (one who could choose it
-// would fill a victim's buckets).
+// tag is key under the table's seed: where a key sits cannot be chosen by
+// someone who does not know the seed (one who could would fill a victim's
+// buckets). One AES block of the key's halves folded: the key is a
+// SHA-256 already, so a fold collision is a 128-bit collision, and AES is
+// a keyed permutation at a few nanoseconds, where another SHA-256 would
+// cost the login a few hundred.
 func (t *Table) tag(k Key) (tag [16]byte) {
-	var b [64]byte
-	copy(b[:32], t.seed[:])
-	copy(b[32:], k[:])
-	s := sha256.Sum256(b[:])
-	return [16]byte(s[:16])
+	var in [16]byte
+	subtle.XORBytes(in[:], k[:16], k[16:])
+	t.block.Encrypt(tag[:], in[:])
+	return tag
 }
 
+// principalHash is principal's counter key: FNV-1a from a seeded start.
+// Two accounts that collide only share a count.
 func (t *Table) principalHash(p string) uint64 {
-	b := make([]byte, 0, 33+len(p))
-	b = append(append(append(b, t.seed[:]...), 'p'), p...)
-	s := sha256.Sum256(b)
-	return binary.LittleEndian.Uint64(s[:8])
+	// By hand rather than hash/fnv, whose interface value and []byte(p)
+	// cost the login two allocations.
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	for _, c := range t.seed[16:32] {
+		h = (h ^ uint64(c)) * prime
+	}
+	for i := 0; i < len(p); i++ {
+		h = (h ^ uint64(p[i])) * prime
+	}
+	return h
 }
 
 // buckets are tag's two buckets' first slot indexes.
