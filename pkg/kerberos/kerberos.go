@@ -1,8 +1,10 @@
 // Package kerberos accepts Kerberos logins: an AP-REQ (RFC 4120), raw in
 // a GSS-API token or as SPNEGO's mechToken, checked with the service keys
-// of a keytab, without asking the KDC anything. It owns the keytabs, the
-// replay cache, the PAC (group SIDs, checked with the service key's
-// server signature) and the causes of refusal as typed errors, so that
+// of a keytab, without asking the KDC anything. It owns the keytabs, what
+// an authenticator's replay key is (package replay remembers them), the
+// PAC (group SIDs, checked with the service key's server signature, its
+// client matched with the ticket's) and the causes of refusal as typed
+// errors, so that
 // package authorizer decides with a small interface and tests need no KDC.
 //
 // The cryptography and the message codecs are github.com/jcmturner/gokrb5's;
