@@ -4,8 +4,8 @@
 // an authenticator's replay key is (package replay remembers them), the
 // PAC (group SIDs, checked with the service key's server signature, its
 // client matched with the ticket's) and the causes of refusal as typed
-// errors, so that
-// package authorizer decides with a small interface and tests need no KDC.
+// errors, so that package authorizer decides with a small interface and
+// tests need no KDC.
 //
 // The cryptography and the message codecs are github.com/jcmturner/gokrb5's;
 // the checks around them are here, because gokrb5's service.VerifyAPREQ
