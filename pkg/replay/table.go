@@ -28,11 +28,14 @@ const DefaultSlots = 1 << 20
 //
 // The design is MIT krb5's rcache2 (src/lib/krb5/rcache/rc_file2.c):
 // fixed-size hashed slots in a file, a tag rather than the authenticator,
-// an expired slot free for reuse, no fsync per authenticator. Unlike it
-// the table has a fixed size (rcache2 grows by appending tables) and is
-// one process's (rcache2 locks the file per operation, for several
-// processes): here every operation is one lookup in a mapping under a
-// mutex, and the file is locked once, for the daemon's life.
+// the slot chosen under a random seed kept in the file (rcache2: SipHash;
+// here AES), an expired slot free for reuse, no fsync per authenticator.
+// Unlike it the table has a fixed size (rcache2 appends tables of twice
+// the size, up to 2 GiB, when a slot pair is full), counts each account's
+// slots, and is one process's (rcache2 opens and locks the file per
+// operation, for several processes): here every operation is one lookup
+// in a mapping under a mutex, and the file is locked once, for the
+// daemon's life.
 const (
 	headerSize  = 4096
 	slotSize    = 32
