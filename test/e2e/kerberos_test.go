@@ -192,9 +192,10 @@ func (s *stack) usedToken(t *testing.T, cc string) string {
 }
 
 // TestKerberosReplayAfterRestart: a token accepted before the authorizer
-// restarts is refused after it (the replay cache is kept in its state
-// directory's file, the service user's alone, 0600), and a fresh login
-// still works. The cache used to live in memory: the replay was a 200.
+// reloads (SIGHUP) or restarts is refused after it (the replay cache is
+// kept in its state directory's file, the service user's alone, 0600),
+// and a fresh login still works. The cache used to live in memory: the
+// replay after a restart was a 200.
 func TestKerberosReplayAfterRestart(t *testing.T) {
 	s := krbStack(t)
 	if s.env["REPLAY_FILE"] == "" {
@@ -203,13 +204,19 @@ func TestKerberosReplayAfterRestart(t *testing.T) {
 	host, port := s.env["SPN_HOST"], s.env["APACHE_PORT"]
 	cc := s.kinit(t, "jdoe", users["jdoe"])
 	h := s.usedToken(t, cc)
-	s.ctl(t, "restart-authz")
-	off := s.logOffset(t)
-	if code := curl(t, "-o", "/dev/null", "-w", "%{http_code}", "-H", h, "--resolve", host+":"+port+":127.0.0.1", s.siteURL(host, "/private/whoami")); code != "401" {
-		t.Fatalf("the token accepted before the restart, sent again after it: %s, want 401", code)
-	}
-	if log, _ := s.logSince(t, off); !strings.Contains(log, "cause=replay ") {
-		t.Errorf("no refusal with cause=replay; log:\n%s", log)
+	for _, step := range []string{"reload", "restart"} {
+		if step == "reload" {
+			s.reload(t)
+		} else {
+			s.ctl(t, "restart-authz")
+		}
+		off := s.logOffset(t)
+		if code := curl(t, "-o", "/dev/null", "-w", "%{http_code}", "-H", h, "--resolve", host+":"+port+":127.0.0.1", s.siteURL(host, "/private/whoami")); code != "401" {
+			t.Fatalf("the token accepted before the %s, sent again after it: %s, want 401", step, code)
+		}
+		if log, _ := s.logSince(t, off); !strings.Contains(log, "cause=replay ") {
+			t.Errorf("after the %s: no refusal with cause=replay; log:\n%s", step, log)
+		}
 	}
 	fi, err := os.Stat(s.env["REPLAY_FILE"])
 	if err != nil {
