@@ -66,7 +66,7 @@ func checkKerberos(cfg *config.Config, probe bool, stdout, stderr io.Writer) int
 			rc = 2
 			continue
 		}
-		acc := kerberos.New(kerberos.Options{Services: []kerberos.Service{{Principals: cfg.Principals(d), Keytab: kt}}, ClientRealms: []string{realm}, MaxSkew: d.ClockSkew()})
+		acc := kerberos.New(kerberos.Options{Services: []kerberos.Service{{Principals: cfg.Principals(d), Keytab: kt}}, ClientRealms: []string{realm}, MaxSkew: d.ClockSkew(), Replay: toolReplay()})
 		for _, p := range cfg.Principals(d) {
 			tok, err := kerberos.ProbeSPN(kcfg, realm, p, kt)
 			if err != nil && strings.Contains(err.Error(), "KDC_ERR_C_PRINCIPAL_UNKNOWN") {
