@@ -94,7 +94,8 @@ type ClientTicket struct {
 	key   types.EncryptionKey
 	cname types.PrincipalName
 	realm string
-	last  atomic.Int64 // Unix µs of the last authenticator
+	last  atomic.Int64     // Unix µs of the last authenticator
+	now   func() time.Time // nil: time.Now; tests set the client's clock
 }
 
 // NewClientTicket is the ClientTicket of a service ticket tkt with its
@@ -136,7 +137,8 @@ func (c *ClientTicket) Token() ([]byte, error) {
 }
 
 // GSSToken is a new raw GSS-API Kerberos token (an AP-REQ, what Accept
-// takes) for the ticket.
+// takes) for the ticket, asking for mutual authentication as browsers and
+// curl do (so an acceptor answers with an AP-REP).
 func (c *ClientTicket) GSSToken() ([]byte, error) {
 	auth, err := types.NewAuthenticator(c.realm, c.cname)
 	if err != nil {
@@ -145,19 +147,24 @@ func (c *ClientTicket) GSSToken() ([]byte, error) {
 	var us int64
 	for {
 		last := c.last.Load()
-		us = max(time.Now().UnixMicro(), last+1)
+		now := time.Now
+		if c.now != nil {
+			now = c.now
+		}
+		us = max(now().UnixMicro(), last+1)
 		if c.last.CompareAndSwap(last, us) {
 			break
 		}
 	}
 	t := time.UnixMicro(us).UTC()
 	auth.CTime, auth.Cusec = t.Truncate(time.Second), t.Nanosecond()/1000
-	auth.Cksum = types.Checksum{CksumType: gssChecksumType, Checksum: append(make([]byte, 20, 24), 0x30, 0, 0, 0)}
+	auth.Cksum = types.Checksum{CksumType: gssChecksumType, Checksum: append(make([]byte, 20, 24), 0x32, 0, 0, 0)}
 	binary.LittleEndian.PutUint32(auth.Cksum.Checksum, 16)
 	req, err := messages.NewAPReq(c.tkt, c.key, auth)
 	if err != nil {
 		return nil, err
 	}
+	types.SetFlag(&req.APOptions, flags.APOptionMutualRequired)
 	b, err := req.Marshal()
 	if err != nil {
 		return nil, err

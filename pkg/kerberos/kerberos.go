@@ -17,6 +17,7 @@ package kerberos
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/asn1"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -77,12 +78,13 @@ type Acceptor struct {
 	skew     time.Duration
 	now      func() time.Time
 	replay   replay.Store
+	tickets  *ticketCache
 	discard  *log.Logger
 }
 
 // New returns the Acceptor of o.
 func New(o Options) *Acceptor {
-	a := &Acceptor{services: o.Services, realms: map[string]bool{}, skew: o.MaxSkew, now: o.Now, discard: log.New(io.Discard, "", 0)}
+	a := &Acceptor{services: o.Services, realms: map[string]bool{}, skew: o.MaxSkew, now: o.Now, discard: log.New(io.Discard, "", 0), tickets: newTicketCache()}
 	for _, r := range o.ClientRealms {
 		a.realms[strings.ToUpper(r)] = true
 	}
@@ -93,7 +95,8 @@ func New(o Options) *Acceptor {
 		a.skew = 5 * time.Minute
 	}
 	if a.replay = o.Replay; a.replay == nil {
-		a.replay = replay.New(replay.Options{Slots: o.ReplaySlots})
+		// The store keeps the acceptor's clock (tests move it).
+		a.replay = replay.New(replay.Options{Slots: o.ReplaySlots, Now: func() time.Time { return a.now() }})
 	}
 	return a
 }
@@ -127,8 +130,9 @@ type Login struct {
 	// Expires is the ticket's end time.
 	Expires time.Time
 
-	oid        []byte // the mech OID, DER, the client used
+	oid        asn1.ObjectIdentifier // the mech OID the client used (one of IsKerberosOID's)
 	sessionKey types.EncryptionKey
+	repKeys    *sealKeys           // the session key's for the AP-REP; nil: gokrb5's path
 	subKey     types.EncryptionKey // the authenticator's, if any
 	client     ccache.Principal    // the ticket's client, as the KDC wrote it
 	deleg      []byte              // the KRB-CRED the client delegated, unopened
@@ -228,13 +232,16 @@ func (a *Acceptor) Accept(tok []byte) (l *Login, err error) {
 }
 
 func (a *Acceptor) accept(tok []byte) (*Login, error) {
-	raw, err := apReqOf(tok)
+	oid, raw, err := splitAPReq(tok)
 	if err != nil {
 		return nil, &Error{Cause: CauseMalformed, Detail: "not a Kerberos AP-REQ", Err: err}
 	}
 	var req messages.APReq
-	if err := req.Unmarshal(raw); err != nil {
-		return nil, &Error{Cause: CauseMalformed, Detail: "AP-REQ does not decode", Err: err}
+	if !decodeAPReq(raw, &req) {
+		// Not strict DER: gokrb5 decides, as it always did.
+		if err := req.Unmarshal(raw); err != nil {
+			return nil, &Error{Cause: CauseMalformed, Detail: "AP-REQ does not decode", Err: err}
+		}
 	}
 	if types.IsFlagSet(&req.APOptions, flags.APOptionUseSessionKey) {
 		return nil, refuse(CauseMalformed, "user-to-user tickets (use-session-key) are not accepted")
@@ -250,10 +257,11 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 		rerr.SPN = spn
 		return nil, rerr
 	}
-	if err := t.Decrypt(key); err != nil {
+	opened, err := a.open(t, key)
+	if err != nil {
 		return nil, &Error{Cause: CauseDecrypt, SPN: spn, Detail: fmt.Sprintf("the keytab's %s key kvno %d for %s does not decrypt the ticket", EncTypeName(key.KeyType), kvno, spn)}
 	}
-	enc := &t.DecryptedEncPart
+	enc := &opened.enc
 	client := enc.CName.PrincipalNameString() + "@" + enc.CRealm
 	fail := func(c Cause, format string, args ...any) (*Login, error) {
 		return nil, &Error{Cause: c, SPN: spn, Client: client, Detail: fmt.Sprintf(format, args...)}
@@ -265,7 +273,7 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 	if now.Sub(enc.EndTime) > a.skew {
 		return fail(CauseExpired, "the ticket expired at %s (now %s)", enc.EndTime.Format(time.RFC3339), now.Format(time.RFC3339))
 	}
-	if err := req.DecryptAuthenticator(enc.Key); err != nil {
+	if err := decryptAuthenticator(&req, opened); err != nil {
 		return fail(CauseMalformed, "the authenticator does not decrypt with the ticket's session key")
 	}
 	auth := &req.Authenticator
@@ -292,12 +300,10 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 	if len(enc.CName.NameString) != 1 || enc.CName.NameString[0] == "" {
 		return fail(CauseMalformed, "the client principal is not a user principal (one name component)")
 	}
-	var pc *PAC
-	if p, perr := pacOf(enc.AuthorizationData, key, a.discard); perr != nil {
-		return fail(CausePAC, "%v", perr)
-	} else {
-		pc = p
+	if opened.pacErr != nil {
+		return fail(CausePAC, "%v", opened.pacErr)
 	}
+	pc := opened.pac
 	// The PAC names the client it was made for (PAC_CLIENT_INFO, MS-PAC
 	// 2.7): a PAC moved into a ticket of another client, by whoever holds
 	// the service key or a KDC bug, must not lend that client its
@@ -329,16 +335,15 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 		}
 		return fail(CauseBusy, "%v", err)
 	}
-	oid, _, _ := splitGSS(tok)
 	l := &Login{
 		User: enc.CName.NameString[0], Realm: strings.ToUpper(enc.CRealm), SPN: spn,
 		EncType: t.EncPart.EType, KVNO: kvno, PAC: pc, Expires: enc.EndTime,
 		Mutual:     types.IsFlagSet(&req.APOptions, flags.APOptionMutualRequired),
-		sessionKey: enc.Key, subKey: auth.SubKey, ctime: auth.CTime, cusec: auth.Cusec,
+		sessionKey: enc.Key, repKeys: opened.rep, subKey: auth.SubKey, ctime: auth.CTime, cusec: auth.Cusec,
 		client: ccache.Principal{Realm: enc.CRealm, Name: enc.CName},
 		ticket: messages.Ticket{TktVNO: t.TktVNO, Realm: t.Realm, SName: t.SName, EncPart: t.EncPart}, flags: enc.Flags,
 	}
-	l.oid = oidDER(oid)
+	l.oid = oid
 	if auth.Cksum.CksumType == gssChecksumType && len(auth.Cksum.Checksum) >= 24 {
 		c := auth.Cksum.Checksum
 		if binary.LittleEndian.Uint32(c) == 16 {
@@ -348,6 +353,23 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 		}
 	}
 	return l, nil
+}
+
+// decryptAuthenticator decrypts req's authenticator with the session
+// key's derived keys when o has them, else as gokrb5 does.
+func decryptAuthenticator(req *messages.APReq, o *openTicket) error {
+	if o.auth == nil || len(req.Ticket.SName.NameString) == 0 || req.Ticket.SName.NameString[0] == "krbtgt" {
+		// gokrb5 picks the usage (a TGS-REQ's for krbtgt).
+		return req.DecryptAuthenticator(o.enc.Key)
+	}
+	b, err := o.auth.open(req.EncryptedAuthenticator.Cipher)
+	if err != nil {
+		return err
+	}
+	if decodeAuthenticator(b, &req.Authenticator) {
+		return nil
+	}
+	return req.Authenticator.Unmarshal(b)
 }
 
 // gssChecksumType is RFC 4121's checksum type for the GSS authenticator

@@ -19,7 +19,7 @@ import (
 // EXAMPLE.TEST): the SPNEGO token curl --negotiate sent for jdoe to
 // HTTP/www.example.test, the service's keytab, and when it was sent. They
 // are no one's secrets; they give a ticket with a real PAC.
-func sambaToken(t *testing.T) (tok []byte, a *Acceptor) {
+func sambaToken(t testing.TB) (tok []byte, a *Acceptor) {
 	t.Helper()
 	b64, err := os.ReadFile("testdata/samba-jdoe.negotiate")
 	if err != nil {
@@ -50,6 +50,21 @@ func sambaToken(t *testing.T) (tok []byte, a *Acceptor) {
 		ClientRealms: []string{"example.test"},
 		Now:          func() time.Time { return at.Add(time.Second) },
 	})
+}
+
+// sambaAPReq is the testdata's AP-REQ decoded by gokrb5, its ticket's
+// encrypted part decrypted with the service key (req itself is left as
+// decoded), the key, and the Acceptor.
+func sambaAPReq(tb testing.TB) (messages.APReq, messages.EncTicketPart, types.EncryptionKey, *Acceptor) {
+	tb.Helper()
+	tok, a := sambaToken(tb)
+	req := apReq(tb, tok)
+	key := ticketKey(tb, a, req)
+	tkt := req.Ticket
+	if err := tkt.Decrypt(key); err != nil {
+		tb.Fatal(err)
+	}
+	return *req, tkt.DecryptedEncPart, key, a
 }
 
 func TestSambaPAC(t *testing.T) {
@@ -86,9 +101,7 @@ func TestSambaPAC(t *testing.T) {
 // the KDC's signatures anew (here: the account name in the validation
 // info, jdoe -> jdox) fails the server signature: refused, cause pac.
 func TestSambaPACTampered(t *testing.T) {
-	tok, a := sambaToken(t)
-	req := apReq(t, tok)
-	key := ticketKey(t, a, req)
+	req, _, key, a := sambaAPReq(t)
 	plain, err := crypto.DecryptEncPart(req.Ticket.EncPart, key, keyusage.KDC_REP_TICKET)
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +117,7 @@ func TestSambaPACTampered(t *testing.T) {
 		t.Fatal(err)
 	}
 	req.Ticket.EncPart = ed
-	forged := frame(t, req)
+	forged := frame(t, &req)
 	if l, err := a.Accept(forged); CauseOf(err) != CausePAC {
 		t.Fatalf("tampered PAC: %+v, %v; want cause pac", l, err)
 	}
@@ -163,15 +176,15 @@ func splice(t *testing.T, tok []byte, a *Acceptor, name string) []byte {
 }
 
 // apReq decodes the AP-REQ in tok.
-func apReq(t *testing.T, tok []byte) *messages.APReq {
-	t.Helper()
+func apReq(tb testing.TB, tok []byte) *messages.APReq {
+	tb.Helper()
 	raw, err := apReqOf(tok)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	var req messages.APReq
 	if err := req.Unmarshal(raw); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return &req
 }
@@ -191,11 +204,11 @@ func frame(t *testing.T, req *messages.APReq) []byte {
 }
 
 // ticketKey is the key of a's first service that opens req's ticket.
-func ticketKey(t *testing.T, a *Acceptor, req *messages.APReq) types.EncryptionKey {
-	t.Helper()
+func ticketKey(tb testing.TB, a *Acceptor, req *messages.APReq) types.EncryptionKey {
+	tb.Helper()
 	key, _, rerr := a.key(&a.services[0], "HTTP/www.example.test", req.Ticket.Realm, req.Ticket.EncPart.KVNO, req.Ticket.EncPart.EType)
 	if rerr != nil {
-		t.Fatal(rerr)
+		tb.Fatal(rerr)
 	}
 	return key
 }

@@ -76,7 +76,7 @@ type Table struct {
 	mask     uint64 // buckets - 1
 	seed     [32]byte
 	block    cipher.Block // AES under seed[:16], for tag
-	live     int // slots with until != 0 (expired ones not yet swept too)
+	live     int          // slots with until != 0 (expired ones not yet swept too)
 	held     map[uint64]int32
 	pressure int // live count past which the heaviest are refused
 	full     int // live count past which all are
