@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 import (
@@ -12,6 +14,11 @@ import (
 
 	"github.com/goauthenntlm/goauthenntlm/internal/firefox"
 )
+
+// manyGroupsPassword is the password of manygroups, the stack's user in
+// 1,000 groups (scripts/dc.sh many_groups); not in users, whose every
+// entry other tests log in with in parallel.
+const manyGroupsPassword = "M4ny!Groups"
 
 // A domain with NTLM switched off (the DC's ntlm-disabled profile) still
 // serves Basic: the password goes to the KDC (basic = "kerberos"), the
@@ -170,14 +177,14 @@ print(r.status_code, r.text.strip())`
 	// (a ticket of about 12 KiB in base64, over Apache's default
 	// LimitRequestFieldSize) and by Basic, with every group in AD_GROUPS
 	// (domain-local and nested ones too) and the same Require decisions.
-	ccache := s.kinit(t, "manygroups", users["manygroups"])
+	ccache := s.kinit(t, "manygroups", manyGroupsPassword)
 	host := strings.TrimSuffix(s.env["HOST_URL"], "/")
 	for _, via := range []string{"kerberos", "basic"} {
 		get := func(path string) (int, string) {
 			if via == "kerberos" {
 				return s.curlNegotiate(t, ccache, host+path)
 			}
-			out := curl(t, "-u", "manygroups:"+users["manygroups"], "-w", "\n%{http_code}",
+			out := curl(t, "-u", "manygroups:"+manyGroupsPassword, "-w", "\n%{http_code}",
 				"--resolve", s.env["SPN_HOST"]+":"+s.env["APACHE_PORT"]+":127.0.0.1", host+path)
 			i := strings.LastIndex(out, "\n")
 			body := out[:max(i, 0)]
@@ -206,10 +213,12 @@ print(r.status_code, r.text.strip())`
 		}{
 			{"/g/big0001/whoami", 200}, {"/g/expr/big0001/whoami", 200}, {"/g/authz/big0001/whoami", 200}, // domain-local
 			{"/g/big0999/whoami", 200}, {"/g/expr/big0999/whoami", 200}, {"/g/authz/big0999/whoami", 200}, // nested
-			{"/webusers/whoami", 401}, {"/expr/webusers/whoami", 401}, {"/authz/webusers/whoami", 401},
+			// Not a member: refused (401 or 403, as each route answers).
+			{"/webusers/whoami", 0}, {"/expr/webusers/whoami", 0}, {"/authz/webusers/whoami", 0},
 		} {
-			if code, _ := get(tc.path); code != tc.want {
-				t.Errorf("manygroups by %s at %s: %d, want %d", via, tc.path, code, tc.want)
+			code, _ := get(tc.path)
+			if tc.want == 0 && code != 401 && code != 403 || tc.want != 0 && code != tc.want {
+				t.Errorf("manygroups by %s at %s: %d, want %d (0: 401 or 403)", via, tc.path, code, tc.want)
 			}
 		}
 	}
