@@ -193,6 +193,13 @@ func TestDelegationProtocolTransition(t *testing.T) {
 	if n := strings.Count(log, "how=protocol_transition"); n != 2 {
 		t.Errorf("%d credential caches by protocol transition, want 2 (NTLM, and Basic once):\n%s", n, log)
 	}
+	// A connection that logged in at a location that does not delegate
+	// gets its cache at its first request at one (curl keeps the
+	// connection, NTLM-authenticated, for the second URL).
+	out := curl(t, "-s", "--ntlm", "-u", `EXAMPLE\alice:Al1ce!Pass`, "-w", " %{num_connects}\n", s.url("/private/whoami"), s.url("/delegate/ldapwho"))
+	if !strings.Contains(out, "dn: CN=alice,CN=Users,DC=example,DC=test 0") {
+		t.Errorf("a connection logged in elsewhere, at the delegating location: %q", out)
+	}
 	// Where the location does not delegate: nothing.
 	if out := curl(t, "-s", "--ntlm", "-u", `EXAMPLE\jdoe:Secr3t!Pass`, s.url("/private/ldapwho")); !strings.Contains(out, "no KRB5CCNAME") {
 		t.Errorf("location without delegation: %q", out)
