@@ -195,10 +195,15 @@ func TestDelegationProtocolTransition(t *testing.T) {
 	}
 	// A connection that logged in at a location that does not delegate
 	// gets its cache at its first request at one (curl keeps the
-	// connection, NTLM-authenticated, for the second URL).
-	out := curl(t, "-s", "--ntlm", "-u", `EXAMPLE\alice:Al1ce!Pass`, "-w", " %{num_connects}\n", s.url("/private/whoami"), s.url("/delegate/ldapwho"))
-	if !strings.Contains(out, "dn: CN=alice,CN=Users,DC=example,DC=test 0") {
+	// connection, NTLM-authenticated, for the second URL, and the binding
+	// cookie: -b "").
+	off = s.logOffset(t)
+	out := curl(t, "-s", "-b", "", "--ntlm", "-u", `EXAMPLE\alice:Al1ce!Pass`, "-w", "connects=%{num_connects}\n", s.url("/private/whoami"), s.url("/delegate/ldapwho"))
+	if !strings.Contains(out, "dn: CN=alice,CN=Users,DC=example,DC=test\nconnects=0") {
 		t.Errorf("a connection logged in elsewhere, at the delegating location: %q", out)
+	}
+	if log, _ := s.logSince(t, off); strings.Count(log, "msg=login ") != 1 || !strings.Contains(log, "how=protocol_transition") {
+		t.Errorf("want one login, then a cache at the delegating location:\n%s", log)
 	}
 	// Where the location does not delegate: nothing.
 	if out := curl(t, "-s", "--ntlm", "-u", `EXAMPLE\jdoe:Secr3t!Pass`, s.url("/private/ldapwho")); !strings.Contains(out, "no KRB5CCNAME") {
