@@ -12,13 +12,14 @@ import (
 	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
 	"github.com/jcmturner/gokrb5/v8/messages"
+	"github.com/jcmturner/gokrb5/v8/types"
 )
 
 // The testdata are a throwaway test DC's (the stack's Samba 4.17, realm
 // EXAMPLE.TEST): the SPNEGO token curl --negotiate sent for jdoe to
 // HTTP/www.example.test, the service's keytab, and when it was sent. They
 // are no one's secrets; they give a ticket with a real PAC.
-func sambaToken(t *testing.T) (tok []byte, a *Acceptor) {
+func sambaToken(t testing.TB) (tok []byte, a *Acceptor) {
 	t.Helper()
 	b64, err := os.ReadFile("testdata/samba-jdoe.negotiate")
 	if err != nil {
@@ -49,6 +50,21 @@ func sambaToken(t *testing.T) (tok []byte, a *Acceptor) {
 		ClientRealms: []string{"example.test"},
 		Now:          func() time.Time { return at.Add(time.Second) },
 	})
+}
+
+// sambaAPReq is the testdata's AP-REQ decoded by gokrb5, its ticket's
+// encrypted part decrypted with the service key (req itself is left as
+// decoded), the key, and the Acceptor.
+func sambaAPReq(tb testing.TB) (messages.APReq, messages.EncTicketPart, types.EncryptionKey, *Acceptor) {
+	tb.Helper()
+	tok, a := sambaToken(tb)
+	req := apReq(tb, tok)
+	key := ticketKey(tb, a, req)
+	tkt := req.Ticket
+	if err := tkt.Decrypt(key); err != nil {
+		tb.Fatal(err)
+	}
+	return *req, tkt.DecryptedEncPart, key, a
 }
 
 func TestSambaPAC(t *testing.T) {
@@ -85,19 +101,7 @@ func TestSambaPAC(t *testing.T) {
 // the KDC's signatures anew (here: the account name in the validation
 // info, jdoe -> jdox) fails the server signature: refused, cause pac.
 func TestSambaPACTampered(t *testing.T) {
-	tok, a := sambaToken(t)
-	raw, err := apReqOf(tok)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var req messages.APReq
-	if err := req.Unmarshal(raw); err != nil {
-		t.Fatal(err)
-	}
-	key, _, rerr := a.key(&a.services[0], "HTTP/www.example.test", req.Ticket.Realm, req.Ticket.EncPart.KVNO, req.Ticket.EncPart.EType)
-	if rerr != nil {
-		t.Fatal(rerr)
-	}
+	req, _, key, a := sambaAPReq(t)
 	plain, err := crypto.DecryptEncPart(req.Ticket.EncPart, key, keyusage.KDC_REP_TICKET)
 	if err != nil {
 		t.Fatal(err)
@@ -113,30 +117,114 @@ func TestSambaPACTampered(t *testing.T) {
 		t.Fatal(err)
 	}
 	req.Ticket.EncPart = ed
-	b, err := req.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	forged, err := wrapGSS(OIDKerberos, tokAPReq, b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	forged := frame(t, &req)
 	if l, err := a.Accept(forged); CauseOf(err) != CausePAC {
 		t.Fatalf("tampered PAC: %+v, %v; want cause pac", l, err)
 	}
 }
 
-// With a PAC, the replay-cache share is the account's SID: the one name an
-// account cannot spell another way (UPN, sAMAccountName, case) to get
-// another share.
+// With a PAC, the replay entry counts against the account's SID: the one
+// name an account cannot spell another way (UPN, sAMAccountName, case) to
+// count apart.
 func TestReplayShareByPACSID(t *testing.T) {
 	tok, a := sambaToken(t)
+	rec := &recorder{}
+	a.replay = rec
 	l, err := a.Accept(tok)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := a.replay.principals[l.PAC.UserSID]; p == nil || p.n != 1 || len(a.replay.principals) != 1 {
-		t.Fatalf("shares %v, want one entry for %s", a.replay.principals, l.PAC.UserSID)
+	if len(rec.principals) != 1 || rec.principals[0] != l.PAC.UserSID {
+		t.Fatalf("counted against %v, want %s", rec.principals, l.PAC.UserSID)
+	}
+}
+
+// splice returns the captured token with the client name in its ticket
+// and authenticator replaced by name (same length), re-encrypted with the
+// service key and the session key: what someone holding the service key
+// could make, a PAC of one user in a ticket of another. The PAC is left
+// as the KDC signed it.
+func splice(t *testing.T, tok []byte, a *Acceptor, name string) []byte {
+	t.Helper()
+	req := apReq(t, tok)
+	key := ticketKey(t, a, req)
+	if err := req.Ticket.Decrypt(key); err != nil {
+		t.Fatal(err)
+	}
+	skey := req.Ticket.DecryptedEncPart.Key
+	rename := func(ed types.EncryptedData, k types.EncryptionKey, usage uint32) types.EncryptedData {
+		plain, err := crypto.DecryptEncPart(ed, k, usage)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The first ASCII jdoe is the client name (cname comes before the
+		// authorization data; the PAC spells names in UTF-16).
+		i := bytes.Index(plain, []byte("jdoe"))
+		if i < 0 {
+			t.Fatal("no jdoe")
+		}
+		copy(plain[i:], name)
+		out, err := crypto.GetEncryptedData(plain, k, usage, ed.KVNO)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	req.Ticket.EncPart = rename(req.Ticket.EncPart, key, keyusage.KDC_REP_TICKET)
+	req.EncryptedAuthenticator = rename(req.EncryptedAuthenticator, skey, keyusage.AP_REQ_AUTHENTICATOR)
+	return frame(t, req)
+}
+
+// apReq decodes the AP-REQ in tok.
+func apReq(tb testing.TB, tok []byte) *messages.APReq {
+	tb.Helper()
+	raw, err := apReqOf(tok)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var req messages.APReq
+	if err := req.Unmarshal(raw); err != nil {
+		tb.Fatal(err)
+	}
+	return &req
+}
+
+// frame is req as a Kerberos GSS-API token again.
+func frame(t *testing.T, req *messages.APReq) []byte {
+	t.Helper()
+	b, err := req.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := wrapGSS(OIDKerberos, tokAPReq, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// ticketKey is the key of a's first service that opens req's ticket.
+func ticketKey(tb testing.TB, a *Acceptor, req *messages.APReq) types.EncryptionKey {
+	tb.Helper()
+	key, _, rerr := a.key(&a.services[0], "HTTP/www.example.test", req.Ticket.Realm, req.Ticket.EncPart.KVNO, req.Ticket.EncPart.EType)
+	if rerr != nil {
+		tb.Fatal(rerr)
+	}
+	return key
+}
+
+// The PAC's client info must name the ticket's client (in any case, as AD
+// compares names): jdoe's PAC in a ticket of jdox is refused, cause
+// pac_client, where it was accepted with jdoe's account and groups.
+func TestSambaPACClient(t *testing.T) {
+	tok, a := sambaToken(t)
+	if l, err := a.Accept(splice(t, tok, a, "jdox")); CauseOf(err) != CausePACClient {
+		t.Fatalf("jdoe's PAC in jdox's ticket: %+v, %v; want cause %s", l, err, CausePACClient)
+	}
+	_, a = sambaToken(t)
+	l, err := a.Accept(splice(t, tok, a, "JDOE"))
+	if err != nil || l.PAC == nil || l.PAC.Account != "jdoe" {
+		t.Fatalf("the same name in another case: %+v, %v", l, err)
 	}
 }
 

@@ -276,6 +276,8 @@ func TestSystemdNotify(t *testing.T) {
 	// No delegation: its credential caches are the stack daemon's, which
 	// a second daemon would remove at its start.
 	conf = regexp.MustCompile(`(?m)^(ccache_dir|delegate_to|service_account) = .*$`).ReplaceAllString(conf, "")
+	// Its own replay file: the stack's daemon holds the stack's.
+	conf = regexp.MustCompile(`(?m)^file = .*$`).ReplaceAllString(conf, `file = "`+filepath.Join(dir, "replay")+`"`)
 	confPath := filepath.Join(dir, "conf.toml")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
