@@ -60,6 +60,8 @@ type Authorizer struct {
 	krbWarn warnLimiter
 	epaWarn warnLimiter // Extended Protection's missing certificate
 
+	basicCache *basicCache // Basic passwords the KDC accepted
+
 	obs            Observer
 	kerberosLogged atomic.Bool
 	rc4Logged      atomic.Bool
@@ -73,6 +75,7 @@ type Authorizer struct {
 type route struct {
 	dom  *config.Domain
 	pool dc.Relay
+	kdc  KDC // Basic passwords' checker when dom.BasicByKDC(), else nil
 }
 
 // Options are what New needs besides the configuration.
@@ -103,6 +106,9 @@ type Options struct {
 	// KerberosReplay is the replay cache of the Authorizer this one
 	// replaces (a reload), so a reload does not let a token in twice.
 	KerberosReplay replay.Store
+	// NewKDC, when set, replaces the KDC client of a domain whose Basic
+	// passwords the KDC checks (tests pass fakes).
+	NewKDC func(*config.Domain) KDC
 	// CCaches, when set, holds the credential caches handed to
 	// applications (delegation); the caller opens it from the
 	// configuration's [delegation], sweeps it through Run, and closes it
@@ -227,8 +233,21 @@ func New(cfg *config.Config, opt Options) (*Authorizer, error) {
 			byDCs[k] = p
 			a.pools = append(a.pools, p)
 		}
-		a.domains = append(a.domains, &route{dom: d, pool: p})
+		rt := &route{dom: d, pool: p}
+		if d.BasicByKDC() {
+			if a.krb == nil {
+				a.Close()
+				return nil, fmt.Errorf("domain %s: basic = %q needs keytab_file, to open the KDC's service ticket", d.Name, d.Basic)
+			}
+			if opt.NewKDC != nil {
+				rt.kdc = opt.NewKDC(d)
+			} else {
+				rt.kdc = newKDC(cfg, d)
+			}
+		}
+		a.domains = append(a.domains, rt)
 	}
+	a.basicCache = newBasicCache(cfg.Auth.BasicCacheTTL.D(), cfg.Auth.BasicCacheSize)
 	// On a reload the old table carries over, so logins survive it. A
 	// handshake between its Type1 and Type3 does not: its DC connection
 	// belongs to the old pools, and the client is asked to start over.
