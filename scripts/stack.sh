@@ -495,6 +495,7 @@ print_info() {
 		  EXAMPLE\\jdoe   Secr3t!Pass    groups WebUsers, PowerUsers (via WebUsers)
 		  EXAMPLE\\alice  Al1ce!Pass     no groups
 		  EXAMPLE\\bob    B0b!Passw0rd   group Outsiders
+		  EXAMPLE\\carol  C4rol!Pass     "sensitive and cannot be delegated"
 		Try:
 		  curl --ntlm -u 'EXAMPLE\\jdoe:Secr3t!Pass' ${URL}private/whoami
 		  curl --ntlm -u 'EXAMPLE\\jdoe:Secr3t!Pass' ${URL}webusers/whoami

@@ -359,6 +359,10 @@ func (a *Authorizer) serve(ctx context.Context, fr *fcgi.Request) *fcgi.Response
 					"client", key.Client.String(), "user", l.User)
 			case a.bindingOK(l, p):
 				a.obs.Reused(ViaConnection)
+				if !l.CCacheTried && a.delegates(p) {
+					l = a.lateCCache(ctx, fr, key, l)
+					a.table.SetAuthenticated(key, l)
+				}
 				return a.granted(ctx, l, p)
 			default:
 				a.log.Info("request without this connection's binding cookie: challenged again (another client on the same address and port?)",
@@ -369,6 +373,9 @@ func (a *Authorizer) serve(ctx context.Context, fr *fcgi.Request) *fcgi.Response
 		if a.cookie != nil {
 			if l, browser, ok := a.cookie.login(p, a.browserValues(p), a.log.With("client", key.Client.String())); ok && !a.tooOld(l) && a.epaMet(l, p) {
 				a.obs.Reused(ViaCookie)
+				if a.delegates(p) {
+					l = a.lateCCache(ctx, fr, key, l)
+				}
 				resp := a.granted(ctx, l, p)
 				if a.cfg.Auth.BindConnections {
 					l.Binding = sha256.Sum256([]byte(browser))
@@ -476,8 +483,11 @@ func (a *Authorizer) loggedIn(ctx context.Context, r0 *request, l conntable.Logi
 	if a.groups != nil {
 		a.groups.refresh(l.User, l.Domain)
 	}
-	if l.CCache == "" && l.Scheme != conntable.SchemeKerberos && a.delegates(r0.Params) {
-		l.CCache = a.transitionCCache(ctx, r0, l)
+	if a.delegates(r0.Params) {
+		if l.CCache == "" && l.Scheme != conntable.SchemeKerberos {
+			l.CCache = a.transitionCCache(ctx, r0, l)
+		}
+		l.CCacheTried = true
 	}
 	r := a.granted(ctx, l, r0.Params)
 	// Basic sends its credentials with every request; there is no
