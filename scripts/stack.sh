@@ -339,6 +339,9 @@ write_conf() {
 	chown root:"$authz_user" "$CONF.tmp"
 	chmod 0640 "$CONF.tmp"
 	mv "$CONF.tmp" "$CONF"
+	# The e2e tests' copy of the config as written (stack_test.go,
+	# originalConf) is of the one replaced.
+	rm -f "$dir/conf.toml.orig"
 }
 
 write_env() {
