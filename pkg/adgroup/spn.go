@@ -24,21 +24,10 @@ const maxSPNs = 1000
 // is ErrAmbiguous (the KDC refuses such an SPN); none is ErrNoSPN.
 func (r *Resolver) SPNs(ctx context.Context, spn string) (account string, spns []string, err error) {
 	err = r.withConn(ctx, func(pc *pconn) error {
-		res, err := r.search(ctx, pc, spnSearch(r.cfg.BaseDN, spn), false)
+		e, err := r.searchOne(ctx, pc, spnSearch(r.cfg.BaseDN, spn), "find the account of "+spn, ErrNoSPN)
 		if err != nil {
-			if ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) {
-				return fmt.Errorf("ldap %s: find the account of %s: %w", pc.srv.url, spn, ErrAmbiguous)
-			}
-			return fmt.Errorf("ldap %s: find the account of %s: %w", pc.srv.url, spn, err)
+			return err
 		}
-		switch len(res.Entries) {
-		case 0:
-			return fmt.Errorf("ldap %s: %s: %w", pc.srv.url, spn, ErrNoSPN)
-		case 1:
-		default:
-			return fmt.Errorf("ldap %s: find the account of %s: %w", pc.srv.url, spn, ErrAmbiguous)
-		}
-		e := res.Entries[0]
 		account = e.GetAttributeValue("sAMAccountName")
 		if account == "" {
 			account = e.DN
