@@ -296,7 +296,7 @@ func TestKerberosWarnOncePerMinute(t *testing.T) {
 		{kerberos.CauseNoKey, 59 * time.Second, false},
 		{kerberos.CauseNoKey, 61 * time.Second, true},
 	} {
-		if got := w.due(step.c, now.Add(step.after)); got != step.want {
+		if got := w.due(string(step.c), now.Add(step.after)); got != step.want {
 			t.Errorf("%s after %s: %v, want %v", step.c, step.after, got, step.want)
 		}
 	}

@@ -22,6 +22,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/goauthenntlm/goauthenntlm/pkg/ccache"
+	fasn1 "github.com/jcmturner/gofork/encoding/asn1"
 	"github.com/jcmturner/gokrb5/v8/iana/adtype"
 	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
@@ -122,6 +124,11 @@ type Login struct {
 
 	oid        []byte // the mech OID, DER, the client used
 	sessionKey types.EncryptionKey
+	subKey     types.EncryptionKey // the authenticator's, if any
+	client     ccache.Principal    // the ticket's client, as the KDC wrote it
+	deleg      []byte              // the KRB-CRED the client delegated, unopened
+	ticket     messages.Ticket     // as received, its decrypted part left out
+	flags      fasn1.BitString     // the ticket's flags
 	ctime      time.Time
 	cusec      int
 }
@@ -136,6 +143,32 @@ type PAC struct {
 	// and universal groups, S-1-18 assertions) and the resource groups.
 	UserSID   string
 	GroupSIDs []string
+	// UserAccountControl are the account's flags as MS-SAMR 2.2.1.12
+	// spells them (USER_NOT_DELEGATED 0x4000).
+	UserAccountControl uint32
+}
+
+// userNotDelegated is MS-SAMR's USER_NOT_DELEGATED: "account is sensitive
+// and cannot be delegated".
+const userNotDelegated = 0x4000
+
+// protectedUsersRID is the Protected Users group's RID (MS-DTYP 2.4.2.4),
+// whose members' tickets are never delegated.
+const protectedUsersRID = "-525"
+
+// NotDelegable reports whether the KDC marked the account as one whose
+// tickets are not delegated: "sensitive and cannot be delegated", or a
+// member of Protected Users.
+func (p *PAC) NotDelegable() bool {
+	if p.UserAccountControl&userNotDelegated != 0 {
+		return true
+	}
+	for _, s := range p.GroupSIDs {
+		if strings.HasPrefix(s, "S-1-5-21-") && strings.HasSuffix(s, protectedUsersRID) {
+			return true
+		}
+	}
+	return false
 }
 
 // EncTypeRC4 is arcfour-hmac, accepted for old domains with a warning.
@@ -245,7 +278,7 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 		return fail(CauseMalformed, "the client principal is not a user principal (one name component)")
 	}
 	var pc *PAC
-	if p, perr := a.pac(enc.AuthorizationData, key); perr != nil {
+	if p, perr := pacOf(enc.AuthorizationData, key, a.discard); perr != nil {
 		return fail(CausePAC, "%v", perr)
 	} else {
 		pc = p
@@ -273,7 +306,9 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 		User: enc.CName.NameString[0], Realm: strings.ToUpper(enc.CRealm), SPN: spn,
 		EncType: t.EncPart.EType, KVNO: kvno, PAC: pc, Expires: enc.EndTime,
 		Mutual:     types.IsFlagSet(&req.APOptions, flags.APOptionMutualRequired),
-		sessionKey: enc.Key, ctime: auth.CTime, cusec: auth.Cusec,
+		sessionKey: enc.Key, subKey: auth.SubKey, ctime: auth.CTime, cusec: auth.Cusec,
+		client: ccache.Principal{Realm: enc.CRealm, Name: enc.CName},
+		ticket: messages.Ticket{TktVNO: t.TktVNO, Realm: t.Realm, SName: t.SName, EncPart: t.EncPart}, flags: enc.Flags,
 	}
 	l.oid = oidDER(oid)
 	if auth.Cksum.CksumType == gssChecksumType && len(auth.Cksum.Checksum) >= 24 {
@@ -281,6 +316,7 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 		if binary.LittleEndian.Uint32(c) == 16 {
 			l.Bindings = append([]byte(nil), c[4:20]...)
 			l.GSSFlags = binary.LittleEndian.Uint32(c[20:24])
+			l.deleg = delegation(c)
 		}
 	}
 	return l, nil
@@ -366,7 +402,7 @@ func (a *Acceptor) key(svc *Service, name, realm string, kvno int, etype int32) 
 
 // pac finds the ticket's PAC (AD-IF-RELEVANT holding AD-WIN2K-PAC) and
 // checks its server signature with the service key.
-func (a *Acceptor) pac(ad types.AuthorizationData, key types.EncryptionKey) (*PAC, error) {
+func pacOf(ad types.AuthorizationData, key types.EncryptionKey, discard *log.Logger) (*PAC, error) {
 	for _, e := range ad {
 		if e.ADType != adtype.ADIfRelevant {
 			continue
@@ -386,11 +422,11 @@ func (a *Acceptor) pac(ad types.AuthorizationData, key types.EncryptionKey) (*PA
 			// Checks the server signature with key (and that the
 			// validation info, both signatures and the client info are
 			// there).
-			if err := p.ProcessPACInfoBuffers(key, a.discard); err != nil {
+			if err := p.ProcessPACInfoBuffers(key, discard); err != nil {
 				return nil, fmt.Errorf("PAC: %w", err)
 			}
 			k := p.KerbValidationInfo
-			out := &PAC{Account: k.EffectiveName.Value, Domain: k.LogonDomainName.Value, GroupSIDs: k.GetGroupMembershipSIDs()}
+			out := &PAC{Account: k.EffectiveName.Value, Domain: k.LogonDomainName.Value, GroupSIDs: k.GetGroupMembershipSIDs(), UserAccountControl: k.UserAccountControl}
 			out.UserSID = fmt.Sprintf("%s-%d", k.LogonDomainID.String(), k.UserID)
 			return out, nil
 		}

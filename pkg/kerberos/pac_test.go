@@ -139,3 +139,21 @@ func TestReplayShareByPACSID(t *testing.T) {
 		t.Fatalf("shares %v, want one entry for %s", a.replay.principals, l.PAC.UserSID)
 	}
 }
+
+func TestNotDelegable(t *testing.T) {
+	dom := "S-1-5-21-1-2-3"
+	for _, tc := range []struct {
+		name string
+		p    PAC
+		want bool
+	}{
+		{"plain", PAC{UserAccountControl: 0x10, GroupSIDs: []string{dom + "-513"}}, false},
+		{"sensitive", PAC{UserAccountControl: 0x10 | 0x4000}, true},
+		{"protected users", PAC{GroupSIDs: []string{dom + "-513", dom + "-525"}}, true},
+		{"RID 1525 is another group", PAC{GroupSIDs: []string{dom + "-1525"}}, false},
+	} {
+		if got := tc.p.NotDelegable(); got != tc.want {
+			t.Errorf("%s: %v", tc.name, got)
+		}
+	}
+}
