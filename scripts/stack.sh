@@ -78,6 +78,7 @@ deps() {
 		command -v "$c" >/dev/null 2>&1 || missing="$missing $c"
 	done
 	[ -e /usr/lib/apache2/modules/mod_authnz_external.so ] || missing="$missing mod_authnz_external"
+	[ -e /usr/lib/apache2/modules/mod_auth_gssapi.so ] || missing="$missing mod_auth_gssapi"
 	/usr/bin/python3 -c 'import requests_ntlm' >/dev/null 2>&1 || missing="$missing requests_ntlm"
 	[ -z "$missing" ] && return 0
 	say "missing:$missing; running scripts/deps.sh"

@@ -141,7 +141,11 @@ var ErrNotDelegable = &Error{Outcome: NotDelegable,
 // Proxy gets the user's tickets to the realm's backends with evidence, the
 // forwardable ticket to this service the user logged in with (S4U2Proxy).
 func (d *Delegator) Proxy(ctx context.Context, realm, user string, evidence messages.Ticket) ([]ccache.Credential, error) {
-	return d.get(ctx, realm, user, func(ctx context.Context, r *Realm, tgt *kdc.Credential) ([]ccache.Credential, error) {
+	return d.get(ctx, realm, user, func(ctx context.Context, r *Realm) ([]ccache.Credential, error) {
+		tgt, err := d.tgt(ctx, r, realm)
+		if err != nil {
+			return nil, err
+		}
 		return d.proxy(ctx, r, tgt, evidence)
 	})
 }
@@ -149,7 +153,11 @@ func (d *Delegator) Proxy(ctx context.Context, realm, user string, evidence mess
 // Transition gets the user's tickets to the realm's backends for a user
 // the KDC did not see log in (NTLM, Basic): S4U2Self, then S4U2Proxy.
 func (d *Delegator) Transition(ctx context.Context, realm, user string) ([]ccache.Credential, error) {
-	return d.get(ctx, realm, user, func(ctx context.Context, r *Realm, tgt *kdc.Credential) ([]ccache.Credential, error) {
+	return d.get(ctx, realm, user, func(ctx context.Context, r *Realm) ([]ccache.Credential, error) {
+		tgt, err := d.tgt(ctx, r, realm)
+		if err != nil {
+			return nil, err
+		}
 		self, err := r.KDC.S4U2Self(ctx, tgt, types.NewPrincipalName(nametype.KRB_NT_SRV_INST, r.Service), user)
 		if err != nil {
 			return nil, kdcError("S4U2Self for "+user, err)
@@ -167,9 +175,8 @@ func (d *Delegator) Transition(ctx context.Context, realm, user string) ([]ccach
 	})
 }
 
-// get runs fetch once per user at a time, bounded, with the service's TGT,
-// and keeps what it got.
-func (d *Delegator) get(ctx context.Context, realm, user string, fetch func(context.Context, *Realm, *kdc.Credential) ([]ccache.Credential, error)) ([]ccache.Credential, error) {
+// get runs fetch once per user at a time, bounded, and keeps what it got.
+func (d *Delegator) get(ctx context.Context, realm, user string, fetch func(context.Context, *Realm) ([]ccache.Credential, error)) ([]ccache.Credential, error) {
 	r := d.realms[strings.ToUpper(realm)]
 	if r == nil {
 		return nil, &Error{Outcome: NoneSent, Detail: "realm " + realm + " delegates to no service (delegate_to)"}
@@ -194,7 +201,7 @@ func (d *Delegator) get(ctx context.Context, realm, user string, fetch func(cont
 	d.inFlight[key] = c
 	d.mu.Unlock()
 
-	c.creds, c.err = d.fetch(ctx, r, realm, fetch)
+	c.creds, c.err = d.bounded(ctx, r, fetch)
 	d.mu.Lock()
 	delete(d.inFlight, key)
 	if c.err == nil {
@@ -214,7 +221,8 @@ func (d *Delegator) get(ctx context.Context, realm, user string, fetch func(cont
 	return c.creds, c.err
 }
 
-func (d *Delegator) fetch(ctx context.Context, r *Realm, realm string, fetch func(context.Context, *Realm, *kdc.Credential) ([]ccache.Credential, error)) ([]ccache.Credential, error) {
+// bounded runs fetch within the timeout, if fewer than MaxInFlight run.
+func (d *Delegator) bounded(ctx context.Context, r *Realm, fetch func(context.Context, *Realm) ([]ccache.Credential, error)) ([]ccache.Credential, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
 	select {
@@ -224,11 +232,7 @@ func (d *Delegator) fetch(ctx context.Context, r *Realm, realm string, fetch fun
 		return nil, &Error{Outcome: Busy, Detail: fmt.Sprintf("%d logins are asking the KDC already (delegation.max_in_flight)", cap(d.sem)),
 			Remedy: "raise delegation.max_in_flight if the KDC keeps up; the user's next login tries again"}
 	}
-	tgt, err := d.tgt(ctx, r, realm)
-	if err != nil {
-		return nil, err
-	}
-	return fetch(ctx, r, tgt)
+	return fetch(ctx, r)
 }
 
 // tgt is the service account's TGT, got with its key and kept until
@@ -293,12 +297,11 @@ const badOption = 13
 // kdcError is a KDC failure as an Error with its remedy.
 func kdcError(what string, err error) *Error {
 	var ke *kdc.Error
-	if !errors.As(err, &ke) {
-		return &Error{Outcome: KDCRefused, Detail: what, Err: err}
-	}
 	switch {
-	case ke.Cause == kdc.CauseUnreachable || errors.Is(err, context.DeadlineExceeded):
-		return &Error{Outcome: KDCUnreachable, Detail: what, Err: err, Remedy: ke.Cause.Remedy()}
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.As(err, &ke) && ke.Cause == kdc.CauseUnreachable:
+		return &Error{Outcome: KDCUnreachable, Detail: what, Err: err, Remedy: kdc.CauseUnreachable.Remedy() + "; delegation.kdc_timeout bounds the wait"}
+	case ke == nil:
+		return &Error{Outcome: KDCRefused, Detail: what, Err: err}
 	case ke.Code == badOption:
 		return &Error{Outcome: KDCRefused, Detail: what, Err: err,
 			Remedy: "the KDC does not allow this delegation: add the backend's SPN to the service account's msDS-AllowedToDelegateTo (samba-tool delegation add-service ACCOUNT SPN; AD: Delegation tab), or the backend's msDS-AllowedToActOnBehalfOfOtherIdentity (samba-tool delegation add-principal); for Kerberos logins the user's ticket must be forwardable (a forwardable TGT: kinit -f), and the user must not be \"sensitive and cannot be delegated\" or in Protected Users"}

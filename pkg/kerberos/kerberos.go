@@ -13,6 +13,7 @@
 package kerberos
 
 import (
+	"encoding/asn1"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
@@ -72,12 +73,13 @@ type Acceptor struct {
 	skew     time.Duration
 	now      func() time.Time
 	replay   *replayCache
+	tickets  *ticketCache
 	discard  *log.Logger
 }
 
 // New returns the Acceptor of o.
 func New(o Options) *Acceptor {
-	a := &Acceptor{services: o.Services, realms: map[string]bool{}, skew: o.MaxSkew, now: o.Now, discard: log.New(io.Discard, "", 0)}
+	a := &Acceptor{services: o.Services, realms: map[string]bool{}, skew: o.MaxSkew, now: o.Now, discard: log.New(io.Discard, "", 0), tickets: newTicketCache()}
 	for _, r := range o.ClientRealms {
 		a.realms[strings.ToUpper(r)] = true
 	}
@@ -122,8 +124,9 @@ type Login struct {
 	// Expires is the ticket's end time.
 	Expires time.Time
 
-	oid        []byte // the mech OID, DER, the client used
+	oid        asn1.ObjectIdentifier // the mech OID the client used (one of IsKerberosOID's)
 	sessionKey types.EncryptionKey
+	repKeys    *sealKeys           // the session key's for the AP-REP; nil: gokrb5's path
 	subKey     types.EncryptionKey // the authenticator's, if any
 	client     ccache.Principal    // the ticket's client, as the KDC wrote it
 	deleg      []byte              // the KRB-CRED the client delegated, unopened
@@ -221,13 +224,16 @@ func (a *Acceptor) Accept(tok []byte) (l *Login, err error) {
 }
 
 func (a *Acceptor) accept(tok []byte) (*Login, error) {
-	raw, err := apReqOf(tok)
+	oid, raw, err := splitAPReq(tok)
 	if err != nil {
 		return nil, &Error{Cause: CauseMalformed, Detail: "not a Kerberos AP-REQ", Err: err}
 	}
 	var req messages.APReq
-	if err := req.Unmarshal(raw); err != nil {
-		return nil, &Error{Cause: CauseMalformed, Detail: "AP-REQ does not decode", Err: err}
+	if !decodeAPReq(raw, &req) {
+		// Not strict DER: gokrb5 decides, as it always did.
+		if err := req.Unmarshal(raw); err != nil {
+			return nil, &Error{Cause: CauseMalformed, Detail: "AP-REQ does not decode", Err: err}
+		}
 	}
 	if types.IsFlagSet(&req.APOptions, flags.APOptionUseSessionKey) {
 		return nil, refuse(CauseMalformed, "user-to-user tickets (use-session-key) are not accepted")
@@ -243,10 +249,11 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 		rerr.SPN = spn
 		return nil, rerr
 	}
-	if err := t.Decrypt(key); err != nil {
+	opened, err := a.open(t, key)
+	if err != nil {
 		return nil, &Error{Cause: CauseDecrypt, SPN: spn, Detail: fmt.Sprintf("the keytab's %s key kvno %d for %s does not decrypt the ticket", EncTypeName(key.KeyType), kvno, spn)}
 	}
-	enc := &t.DecryptedEncPart
+	enc := &opened.enc
 	client := enc.CName.PrincipalNameString() + "@" + enc.CRealm
 	fail := func(c Cause, format string, args ...any) (*Login, error) {
 		return nil, &Error{Cause: c, SPN: spn, Client: client, Detail: fmt.Sprintf(format, args...)}
@@ -258,7 +265,7 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 	if now.Sub(enc.EndTime) > a.skew {
 		return fail(CauseExpired, "the ticket expired at %s (now %s)", enc.EndTime.Format(time.RFC3339), now.Format(time.RFC3339))
 	}
-	if err := req.DecryptAuthenticator(enc.Key); err != nil {
+	if err := decryptAuthenticator(&req, opened); err != nil {
 		return fail(CauseMalformed, "the authenticator does not decrypt with the ticket's session key")
 	}
 	auth := &req.Authenticator
@@ -277,12 +284,10 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 	if len(enc.CName.NameString) != 1 || enc.CName.NameString[0] == "" {
 		return fail(CauseMalformed, "the client principal is not a user principal (one name component)")
 	}
-	var pc *PAC
-	if p, perr := pacOf(enc.AuthorizationData, key, a.discard); perr != nil {
-		return fail(CausePAC, "%v", perr)
-	} else {
-		pc = p
+	if opened.pacErr != nil {
+		return fail(CausePAC, "%v", opened.pacErr)
 	}
+	pc := opened.pac
 	// Last, after every cryptographic check, so that garbage cannot fill
 	// the cache: an authenticator is good once.
 	rkey := spn + "\x00" + client + "\x00" + ct.Format(time.RFC3339Nano) + "\x00" + hex.EncodeToString(auth.Cksum.Checksum)
@@ -301,16 +306,15 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 	case replayed:
 		return fail(CauseReplay, "this authenticator (time %s) was accepted before", ct.Format(time.RFC3339Nano))
 	}
-	oid, _, _ := splitGSS(tok)
 	l := &Login{
 		User: enc.CName.NameString[0], Realm: strings.ToUpper(enc.CRealm), SPN: spn,
 		EncType: t.EncPart.EType, KVNO: kvno, PAC: pc, Expires: enc.EndTime,
 		Mutual:     types.IsFlagSet(&req.APOptions, flags.APOptionMutualRequired),
-		sessionKey: enc.Key, subKey: auth.SubKey, ctime: auth.CTime, cusec: auth.Cusec,
+		sessionKey: enc.Key, repKeys: opened.rep, subKey: auth.SubKey, ctime: auth.CTime, cusec: auth.Cusec,
 		client: ccache.Principal{Realm: enc.CRealm, Name: enc.CName},
 		ticket: messages.Ticket{TktVNO: t.TktVNO, Realm: t.Realm, SName: t.SName, EncPart: t.EncPart}, flags: enc.Flags,
 	}
-	l.oid = oidDER(oid)
+	l.oid = oid
 	if auth.Cksum.CksumType == gssChecksumType && len(auth.Cksum.Checksum) >= 24 {
 		c := auth.Cksum.Checksum
 		if binary.LittleEndian.Uint32(c) == 16 {
@@ -320,6 +324,23 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 		}
 	}
 	return l, nil
+}
+
+// decryptAuthenticator decrypts req's authenticator with the session
+// key's derived keys when o has them, else as gokrb5 does.
+func decryptAuthenticator(req *messages.APReq, o *openTicket) error {
+	if o.auth == nil || len(req.Ticket.SName.NameString) == 0 || req.Ticket.SName.NameString[0] == "krbtgt" {
+		// gokrb5 picks the usage (a TGS-REQ's for krbtgt).
+		return req.DecryptAuthenticator(o.enc.Key)
+	}
+	b, err := o.auth.open(req.EncryptedAuthenticator.Cipher)
+	if err != nil {
+		return err
+	}
+	if decodeAuthenticator(b, &req.Authenticator) {
+		return nil
+	}
+	return req.Authenticator.Unmarshal(b)
 }
 
 // gssChecksumType is RFC 4121's checksum type for the GSS authenticator

@@ -80,6 +80,17 @@ type Forward struct {
 
 // Token returns a GSS-API initial context token holding an AP-REQ for t.
 func Token(t Ticket) ([]byte, error) {
+	toks, err := Tokens(t, 1)
+	if err != nil {
+		return nil, err
+	}
+	return toks[0], nil
+}
+
+// Tokens returns n tokens for ONE ticket made from t, as a browser sends
+// them on n new connections: each with an authenticator of its own time
+// (t.Now plus i microseconds).
+func Tokens(t Ticket, n int) ([][]byte, error) {
 	if t.Client == "" {
 		t.Client = "jdoe"
 	}
@@ -113,12 +124,23 @@ func Token(t Ticket) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	toks := make([][]byte, n)
+	for i := range toks {
+		now := t.Now.Add(time.Duration(i) * time.Microsecond)
+		if toks[i], err = token(t, tkt, skey, cname, now); err != nil {
+			return nil, err
+		}
+	}
+	return toks, nil
+}
+
+func token(t Ticket, tkt messages.Ticket, skey types.EncryptionKey, cname types.PrincipalName, now time.Time) ([]byte, error) {
 	auth, err := types.NewAuthenticator(t.ClientRealm, cname)
 	if err != nil {
 		return nil, err
 	}
-	auth.CTime = t.Now.UTC().Truncate(time.Second)
-	auth.Cusec = int(t.Now.Nanosecond() / 1000)
+	auth.CTime = now.UTC().Truncate(time.Second)
+	auth.Cusec = int(now.Nanosecond() / 1000)
 	// The GSS checksum (RFC 4121 4.1.1): the bindings, mutual and integrity
 	// flags.
 	cksum := []byte{16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x22, 0, 0, 0}
