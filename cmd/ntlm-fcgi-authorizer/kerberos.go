@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/user"
 	"slices"
 	"strings"
 	"time"
@@ -77,7 +78,7 @@ func checkKerberos(cfg *config.Config, probe bool, stdout, stderr io.Writer) int
 				cc := ccache()
 				if _, serr := os.Stat(strings.TrimPrefix(cc, "FILE:")); serr != nil {
 					// Nothing to probe with: not the server's failure.
-					fmt.Fprintf(stdout, "kerberos %s@%s: not probed: the KDC does not take it as a client name (AS-REQ), and there is no ticket cache (%s): kinit as any user, then -check -probe again\n", p, realm, cc)
+					fmt.Fprintf(stdout, "kerberos %s@%s: not probed: the KDC does not take it as a client name (AS-REQ), and this user has no ticket cache (%s); get one as any domain user, then -check -probe again:\n  %s\n", p, realm, cc, kinitLine(realm))
 					continue
 				}
 				if _, tok, err = kerberos.TokenFromCCache(kcfg, cc, p); err != nil {
@@ -207,6 +208,17 @@ func testKerberos(cfg *config.Config, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "groups:      %s\n", strings.Join(strings.FieldsFunc(resp.Variables[v], func(r rune) bool { return r == '|' }), ", "))
 	}
 	return loginOK
+}
+
+// kinitLine is the command that gives the user running -check a ticket
+// cache for -check -probe: the service user's own (runuser), which a kinit
+// as root would not be. USER stands for any domain user.
+func kinitLine(realm string) string {
+	line := "kinit USER@" + realm
+	if u, err := user.Current(); err == nil && u.Uid != "0" {
+		line = "runuser -u " + u.Username + " -- " + line
+	}
+	return line
 }
 
 // ccache is the caller's ticket cache: KRB5CCNAME, else MIT's default.

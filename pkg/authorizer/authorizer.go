@@ -57,6 +57,7 @@ type Authorizer struct {
 	krb     KerberosAcceptor      // nil when no domain has a keytab_file
 	replay  *kerberos.ReplayCache // krb's, when built from the config
 	krbWarn warnLimiter
+	epaWarn warnLimiter // Extended Protection's missing certificate
 
 	obs            Observer
 	kerberosLogged atomic.Bool

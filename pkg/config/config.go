@@ -126,8 +126,8 @@ type Auth struct {
 	// of its own; 0 turns it off.
 	RefusalFloor Duration `toml:"refusal_floor"`
 	// ChannelBinding is Extended Protection for NTLM logins (also inside
-	// Negotiate): "off" (default), "when-sent" or "required"; see
-	// ChannelBinding and the README. Apache's CHANNEL_BINDING variable
+	// Negotiate): "off", "when-sent" or "required", or unset (the
+	// default, ChannelBindingDefault); see ChannelBinding and the README. Apache's CHANNEL_BINDING variable
 	// (SetEnvIf) overrides it per location. Under when-sent and required
 	// a target name (MsvAvTargetName) the client sends must also be HTTP/
 	// and one of ServerNames, or, when ServerNames is empty, HTTP/ and the
@@ -296,7 +296,6 @@ func Defaults() Config {
 			BindConnections:  true,
 			BindingCookie:    "NTLM_CONN",
 			RefusalFloor:     Duration(100 * time.Millisecond),
-			ChannelBinding:   ChannelBindingOff,
 		},
 		DC: DC{
 			DialTimeout:        Duration(3 * time.Second),
