@@ -638,12 +638,9 @@ func startAsUnit(t *testing.T, u unitExec, addr string, held *net.TCPListener) (
 			break
 		}
 	}
-	if !strings.Contains(logs.String(), "socket_activation=true") {
-		stop()
-		t.Fatalf("ExecStart=%s did not take the socket passed:\n%s", u.start, logs.String())
-	}
 	// An FCGI_GET_VALUES record, answered by the daemon itself (the held
-	// socket would take a connection with no daemon behind it).
+	// socket takes a connection with no daemon behind it): the daemon, which
+	// cannot bind a port below 1024, serves on the socket passed.
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		stop()
