@@ -14,7 +14,9 @@
 #                                    secret and the Apache include passing it
 #   /var/cache/goauthenntlm/groups   the groups cache directory
 # and the authorizer's system user, goauthenntlm (the last three by
-# scripts/setup.sh, which the Debian package's postinst runs too).
+# scripts/setup.sh, which the Debian package's postinst runs too). The
+# state directory /var/lib/goauthenntlm (the Kerberos replay file) is the
+# unit's StateDirectory=: systemd makes it at the first start.
 #
 # Run it again at will: it replaces the programs, docs, unit and snippet, and
 # never an existing config, secret or key. Secrets are never printed.

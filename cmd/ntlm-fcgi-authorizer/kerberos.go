@@ -17,6 +17,7 @@ import (
 	"github.com/goauthenntlm/goauthenntlm/pkg/config"
 	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
 	"github.com/goauthenntlm/goauthenntlm/pkg/kerberos"
+	"github.com/goauthenntlm/goauthenntlm/pkg/replay"
 )
 
 // checkKerberos is -check's part for keytabs (who may read them is
@@ -68,7 +69,7 @@ func checkKerberos(cfg *config.Config, probe bool, stdout, stderr io.Writer) int
 			rc = 2
 			continue
 		}
-		acc := kerberos.New(kerberos.Options{Services: []kerberos.Service{{Principals: cfg.Principals(d), Keytab: kt}}, ClientRealms: []string{realm}, MaxSkew: d.ClockSkew()})
+		acc := kerberos.New(kerberos.Options{Services: []kerberos.Service{{Principals: cfg.Principals(d), Keytab: kt}}, ClientRealms: []string{realm}, MaxSkew: d.ClockSkew(), Replay: toolReplay()})
 		for _, p := range cfg.Principals(d) {
 			tok, err := kerberos.ProbeSPN(kcfg, realm, p, kt)
 			if err != nil && strings.Contains(err.Error(), "KDC_ERR_C_PRINCIPAL_UNKNOWN") {
@@ -143,6 +144,12 @@ func checkSPNs(cfg *config.Config, d *config.Domain, realm string, stdout, stder
 	return rc
 }
 
+// toolReplay is the replay store of the command-line tools' Authorizers:
+// in memory, for their one login. The daemon's file is its own (locked
+// while it runs, and a tool's entry there would refuse nothing anyone
+// sends).
+func toolReplay() replay.Store { return replay.New(replay.Options{Slots: 64}) }
+
 // testKerberos is -test-kerberos: a Kerberos login from the caller's
 // ticket cache (KRB5CCNAME, after kinit) through an Authorizer built from
 // cfg as the daemon builds it: a ticket for the first service principal,
@@ -182,7 +189,7 @@ func testKerberos(cfg *config.Config, stdout, stderr io.Writer) int {
 		return fail("%v", err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a, err := authorizer.New(cfg, authorizer.Options{Logger: log, CallerSecret: secret})
+	a, err := authorizer.New(cfg, authorizer.Options{Logger: log, CallerSecret: secret, KerberosReplay: toolReplay()})
 	if err != nil {
 		return fail("%v", err)
 	}

@@ -45,6 +45,7 @@ type Config struct {
 	Domains []Domain `toml:"domain"`
 	Groups  Groups   `toml:"groups"`
 	Cookie  Cookie   `toml:"cookie"`
+	Replay  Replay   `toml:"replay"`
 	// Delegation hands applications credential caches to act as the
 	// user (package delegation).
 	Delegation Delegation `toml:"delegation"`
@@ -187,6 +188,20 @@ type Domain struct {
 	// keytab_file, which are ServiceAccount's (its sAMAccountName).
 	DelegateTo     []string `toml:"delegate_to"`
 	ServiceAccount string   `toml:"service_account"`
+	// TrustedRealms are the client realms, besides the keytab's own,
+	// whose users' tickets (cross-realm, from a trusted domain) this
+	// domain's keytab accepts. Default none: a ticket whose client realm
+	// is not the keytab's is refused.
+	TrustedRealms []string `toml:"trusted_realms"`
+}
+
+// Replay is where the Kerberos replay cache is kept (package replay).
+type Replay struct {
+	// File keeps the replay cache across restarts, in the daemon's state
+	// directory (systemd's StateDirectory=goauthenntlm). Empty: in memory
+	// only, and a token accepted before a restart is accepted once more
+	// after it.
+	File string `toml:"file"`
 }
 
 // Groups is the memberships cache shared by the authorizer and
@@ -315,6 +330,7 @@ func Defaults() Config {
 			HelperUsers:   []string{"www-data"},
 			Variable:      "AD_GROUPS",
 		},
+		Replay: Replay{File: "/var/lib/goauthenntlm/replay"},
 		Delegation: Delegation{
 			AppGroup:    "www-data",
 			MaxCCaches:  10000,
@@ -378,6 +394,7 @@ func Parse(path string, data []byte) (*Config, error) {
 		c.Cookie.SecretFiles[i] = resolve(base, c.Cookie.SecretFiles[i])
 	}
 	c.Groups.CacheDir = resolve(base, c.Groups.CacheDir)
+	c.Replay.File = resolve(base, c.Replay.File)
 	c.Delegation.CCacheDir = resolve(base, c.Delegation.CCacheDir)
 	if err := c.validate(data); err != nil {
 		return nil, err
@@ -727,7 +744,17 @@ func (c *Config) validateKerberos(data []byte, i int, bad func(int, string, ...a
 		if len(d.ServicePrincipals) > 0 {
 			bad(domainKeyLine(data, i, "service_principals"), "domain %q: service_principals needs keytab_file", d.Name)
 		}
+		if len(d.TrustedRealms) > 0 {
+			bad(domainKeyLine(data, i, "trusted_realms"), "domain %q: trusted_realms needs keytab_file", d.Name)
+		}
 		return
+	}
+	for _, r := range d.TrustedRealms {
+		// A trusted realm's users get a name in a served domain: without
+		// one the login could not be named.
+		if !slices.ContainsFunc(c.Domains, func(o Domain) bool { return strings.EqualFold(o.DNSName, r) }) {
+			bad(domainKeyLine(data, i, "trusted_realms"), "domain %q: trusted realm %q is no [[domain]]'s dns_name: add a [[domain]] for it", d.Name, r)
+		}
 	}
 	line := domainKeyLine(data, i, "keytab_file")
 	if d.DNSName == "" {
