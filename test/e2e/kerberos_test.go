@@ -217,6 +217,10 @@ func TestKerberosReplayAfterRestart(t *testing.T) {
 		if log, _ := s.logSince(t, off); !strings.Contains(log, "cause=replay ") {
 			t.Errorf("after the %s: no refusal with cause=replay; log:\n%s", step, log)
 		}
+		_, m := s.metrics(t, "/metrics")
+		if n, size := metricValue(m, "goauthenntlm_kerberos_replay_entries"), metricValue(m, "goauthenntlm_kerberos_replay_slots"); n < 1 || size != 1<<20 {
+			t.Errorf("after the %s: kerberos_replay_entries %v of kerberos_replay_slots %v, want at least 1 of 1048576", step, n, size)
+		}
 	}
 	fi, err := os.Stat(s.env["REPLAY_FILE"])
 	if err != nil {
