@@ -84,7 +84,7 @@ func main() {
 	flag.StringVar(&o.profile, "profile", "auto", "profile the authorizer (ntlm-fcgi-authorizer -pprof): auto (when a P1/P2 target is missed), always, never")
 	flag.DurationVar(&o.profDur, "profile-dur", 8*time.Second, "CPU profile length")
 	flag.BoolVar(&o.defineMissing, "define-missing", false, "define /expr/webusers/ and /authz/webusers/ (bench/apache-bench-groups.conf.in) when the stack's site lacks them")
-	flag.StringVar(&o.only, "only", "p1,p2,p3,p4,p5,p6,p7", "sections to run")
+	flag.StringVar(&o.only, "only", "p1,p2,p3,p4,p5,p6,p7,p8", "sections to run")
 	flag.StringVar(&o.variants, "variants", "", "P1/P3: run only these keep-alive variants (comma-separated names, e.g. trivial,private); empty: all")
 	flag.Parse()
 
@@ -194,6 +194,9 @@ func run(o *options) error {
 	}
 	if r.section("p7") {
 		r.kerberosPeer()
+	}
+	if r.section("p8") {
+		r.basicKDC()
 	}
 	if r.section("p4") {
 		r.memory()
