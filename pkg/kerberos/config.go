@@ -35,7 +35,11 @@ func FromConfig(cfg *config.Config, store replay.Store) (*Acceptor, error) {
 	if len(o.Services) == 0 {
 		return nil, nil
 	}
-	if o.Replay == nil && cfg.Replay.File != "" {
+	switch {
+	case o.Replay != nil:
+	case cfg.Replay.File == "":
+		o.Replay = replay.New(replay.Options{})
+	default:
 		t, err := replay.Open(cfg.Replay.File, replay.Options{})
 		if err != nil {
 			return nil, fmt.Errorf("replay.file: %w", err)
