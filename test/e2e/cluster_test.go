@@ -1,0 +1,335 @@
+//go:build linux
+
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// cluster is the cluster stack of scripts/cluster.sh: HAProxy's addresses
+// (its stack.env: URL, HTTPS_URL, PASSTHROUGH_URL, and node1's other
+// settings) and each node as a stack of its own.
+type cluster struct {
+	*stack
+	nodes [2]*stack
+}
+
+func loadCluster(t *testing.T) *cluster {
+	t.Helper()
+	path := os.Getenv("GOAUTHENNTLM_CLUSTER")
+	if path == "" {
+		t.Skip("GOAUTHENNTLM_CLUSTER not set: the cluster tests need the stack of scripts/cluster.sh (make test and make e2e-up bring it up)")
+	}
+	c := &cluster{stack: readStack(t, path)}
+	for i := range c.nodes {
+		p := c.env[fmt.Sprintf("NODE%d_STACK", i+1)]
+		if p == "" {
+			t.Fatalf("cluster env %s lacks NODE%d_STACK", path, i+1)
+		}
+		c.nodes[i] = readStack(t, p)
+	}
+	return c
+}
+
+// tlsArgs are curl's arguments to reach rawURL, on the site's host name,
+// over HTTPS: the stack's CA, the name resolved to 127.0.0.1.
+func (c *cluster) tlsArgs(t *testing.T, rawURL string) []string {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Scheme != "https" {
+		return nil
+	}
+	return []string{"--cacert", c.env["HTTPS_CA"], "--resolve", u.Host + ":127.0.0.1"}
+}
+
+// nodeMetric sums a counter over both nodes' /metrics.
+func (c *cluster) nodeMetric(t *testing.T, name string, labels ...string) float64 {
+	t.Helper()
+	var sum float64
+	for _, n := range c.nodes {
+		_, m := n.metrics(t, "/metrics")
+		sum += metricValue(m, name, labels...)
+	}
+	return sum
+}
+
+var curlResult = regexp.MustCompile(`(?m)^RESULT (\d+) (\d+)$`)
+
+// curlNTLMKeepAlive fetches path n times in one curl (one connection while
+// it stays open) as user by NTLM, with curl's cookie engine on (a browser
+// keeps the binding cookie), and returns each answer's status and body,
+// the connections curl opened, and the NTLM messages it sent.
+func (c *cluster) curlNTLMKeepAlive(t *testing.T, base, path, user string, n int) (answers []string, conns, sent int) {
+	t.Helper()
+	args := append([]string{"-s", "-v", "--max-time", "30", "-b", "", "--ntlm", "-u", `EXAMPLE\` + user + ":" + users[user],
+		"-w", "\nRESULT %{http_code} %{num_connects}\n"}, c.tlsArgs(t, base)...)
+	for range n {
+		args = append(args, strings.TrimSuffix(base, "/")+path)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "curl", args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("curl %v: %v\n%s", args, err, stderr.String())
+	}
+	rest, prev := string(out), 0
+	for _, m := range curlResult.FindAllStringSubmatchIndex(rest, -1) {
+		body := strings.TrimSpace(rest[prev:m[0]])
+		answers = append(answers, rest[m[2]:m[3]]+" "+body)
+		var k int
+		fmt.Sscan(rest[m[4]:m[5]], &k)
+		conns += k
+		prev = m[1]
+	}
+	sent = strings.Count(stderr.String(), "> Authorization: NTLM ")
+	return answers, conns, sent
+}
+
+// TestClusterNTLM: curl logs in by NTLM through HAProxy, with TLS ended at
+// HAProxy, and passed through to the nodes, and stays logged in on its
+// connection: one login for three requests, the later ones let in by the
+// connection's login on the node that checked it. HAProxy's HTTPS front
+// end offers h2: curl asks over h2 first, and on the NTLM challenge opens
+// an HTTP/1.1 connection ("Forcing HTTP/1.1 for NTLM"), where it logs in.
+func TestClusterNTLM(t *testing.T) {
+	c := loadCluster(t)
+	for _, front := range []struct {
+		name, base string
+		conns      int
+	}{
+		{"http", c.env["URL"], 1},
+		{"https ended at HAProxy, h2 offered", c.env["HTTPS_URL"], 2},
+		{"https passed through", c.env["PASSTHROUGH_URL"], 1},
+	} {
+		t.Run(front.name, func(t *testing.T) {
+			logins := c.nodeMetric(t, "goauthenntlm_logins_total")
+			reused := c.nodeMetric(t, "goauthenntlm_reused_total", `via="connection"`)
+			answers, conns, sent := c.curlNTLMKeepAlive(t, front.base, "/private/whoami", "jdoe", 3)
+			want := []string{"200 jdoe", "200 jdoe", "200 jdoe"}
+			if strings.Join(answers, "|") != strings.Join(want, "|") {
+				t.Fatalf("answers %q, want %q", answers, want)
+			}
+			if conns != front.conns || sent != 2 {
+				t.Errorf("%d connections and %d NTLM messages over HTTP/1.1 for three requests, want %d and 2 (Type1, Type3)", conns, sent, front.conns)
+			}
+			if d := c.nodeMetric(t, "goauthenntlm_logins_total") - logins; d != 1 {
+				t.Errorf("%v logins on the nodes, want 1", d)
+			}
+			if d := c.nodeMetric(t, "goauthenntlm_reused_total", `via="connection"`) - reused; d != 2 {
+				t.Errorf("%v requests let in by the connection's login, want 2", d)
+			}
+			// A wrong password is refused through HAProxy too.
+			code := curl(t, append([]string{"-o", "/dev/null", "-w", "%{http_code}", "--ntlm", "-u", `EXAMPLE\jdoe:wrong`},
+				append(c.tlsArgs(t, front.base), strings.TrimSuffix(front.base, "/")+"/private/whoami")...)...)
+			if code != "401" {
+				t.Errorf("wrong password: %s, want 401", code)
+			}
+		})
+	}
+}
+
+// nodeURL is path on node i (0 or 1) directly, under the site's host name
+// (Kerberos), or under base's host name when host is "".
+func (c *cluster) nodeURL(t *testing.T, i int, host, path string) string {
+	t.Helper()
+	u, err := url.Parse(c.env[fmt.Sprintf("NODE%d_URL", i+1)])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if host != "" {
+		u.Host = host + ":" + u.Port()
+	}
+	return strings.TrimSuffix(u.String(), "/") + path
+}
+
+// TestClusterKerberos: one Kerberos ticket logs in through HAProxy and on
+// either node (they share the keytab).
+func TestClusterKerberos(t *testing.T) {
+	c := loadCluster(t)
+	krbTool(t, "kinit")
+	host := c.env["SPN_HOST"]
+	cc := c.kinit(t, "alice", users["alice"])
+	for _, u := range []string{
+		strings.TrimSuffix(c.env["HOST_URL"], "/") + "/private/whoami",
+		c.nodeURL(t, 0, host, "/private/whoami"),
+		c.nodeURL(t, 1, host, "/private/whoami"),
+	} {
+		if code, body := c.curlNegotiate(t, cc, u); code != 200 || body != "alice" {
+			t.Errorf("%s: %d %q, want 200 alice", u, code, body)
+		}
+	}
+}
+
+// sharedCookieKey writes one new cookie key, as name, into each node's PUB
+// (the same bytes on every node, as an administrator copies it) and
+// returns each node's path.
+func (c *cluster) sharedCookieKey(t *testing.T, name string) [2]string {
+	t.Helper()
+	k := make([]byte, 32)
+	rand.Read(k)
+	data := []byte(base64.StdEncoding.EncodeToString(k) + "\n")
+	var paths [2]string
+	for i, n := range c.nodes {
+		paths[i] = n.daemonFile(t, name, data)
+	}
+	return paths
+}
+
+// cookieEverywhere rewrites both nodes' [cookie] table (the last table of
+// their configs, stack.sh's STACK_CONF_EXTRA) to secret_files and
+// generation, and reloads both; restored when t ends.
+func (c *cluster) cookieEverywhere(t *testing.T, gen int, secrets ...[2]string) {
+	t.Helper()
+	for i, n := range c.nodes {
+		var files []string
+		for _, s := range secrets {
+			files = append(files, fmt.Sprintf("%q", s[i]))
+		}
+		n.reconfigure(t, func(conf string) string {
+			at := strings.LastIndex(conf, "\n[cookie]\n")
+			if at < 0 {
+				t.Fatalf("node%d's config has no [cookie] table (scripts/cluster.sh adds one)", i+1)
+			}
+			return conf[:at] + fmt.Sprintf("\n[cookie]\nenabled = true\nsecret_files = [%s]\ngeneration = %d\n", strings.Join(files, ", "), gen)
+		})
+	}
+}
+
+// TestClusterCookie: a login cookie one node set logs in on the other
+// (shared key and generation); raising the generation on both revokes it
+// on both; a rotated key keeps old cookies while the old key is listed
+// second, and drops them once it is gone.
+func TestClusterCookie(t *testing.T) {
+	c := loadCluster(t)
+	a, b := c.sharedCookieKey(t, "cluster-cookie-a.key"), c.sharedCookieKey(t, "cluster-cookie-b.key")
+	c.cookieEverywhere(t, 0, a)
+	login, binding := loginCookie(t, c.nodes[0], "jdoe")
+	both := func(what string, want int) {
+		t.Helper()
+		for i, n := range c.nodes {
+			code, body := withCookieGet(t, n, pair(login), pair(binding))
+			if code != want || (want == 200 && body != "jdoe") {
+				t.Errorf("%s, node%d: %d %q, want %d", what, i+1, code, body, want)
+			}
+		}
+	}
+	both("node1's cookie", 200)
+
+	c.cookieEverywhere(t, 0, b, a)
+	both("node1's cookie, key rotated on both (old key still listed)", 200)
+	login2, binding2 := loginCookie(t, c.nodes[1], "alice")
+	if code, body := withCookieGet(t, c.nodes[0], pair(login2), pair(binding2)); code != 200 || body != "alice" {
+		t.Errorf("node2's cookie under the new key, on node1: %d %q, want 200 alice", code, body)
+	}
+	c.cookieEverywhere(t, 0, b)
+	both("node1's cookie, old key retired on both", 401)
+
+	login, binding = loginCookie(t, c.nodes[0], "jdoe")
+	both("a new cookie", 200)
+	c.cookieEverywhere(t, 1, b)
+	both("after raising generation on both", 401)
+}
+
+// served is which node (X-Served-By, set by HAProxy) answered.
+func served(resp *http.Response) string { return resp.Header.Get("X-Served-By") }
+
+// TestClusterNodeDown: a client logged in through HAProxy on one node; that
+// node's authorizer stops mid-session. HAProxy drains the node (its check
+// sees Apache's 500), closes the client's connection, and the client's
+// next requests log in again on the other node.
+func TestClusterNodeDown(t *testing.T) {
+	c := loadCluster(t)
+	cl := ntlmClient(nil)
+	defer cl.CloseIdleConnections()
+	resp, body := fetch(t, cl, c.url("/private/whoami"), `EXAMPLE\jdoe`, users["jdoe"])
+	if resp.StatusCode != 200 || strings.TrimSpace(string(body)) != "jdoe" {
+		t.Fatalf("login through HAProxy: %d %q", resp.StatusCode, body)
+	}
+	first := served(resp)
+	var down *stack
+	switch first {
+	case "node1":
+		down = c.nodes[0]
+	case "node2":
+		down = c.nodes[1]
+	default:
+		t.Fatalf("answered by %q, want node1 or node2 (X-Served-By)", first)
+	}
+	down.ctl(t, "stop-authz")
+	t.Cleanup(func() {
+		down.ctl(t, "start-authz")
+		c.waitHAProxy(t, first, "UP")
+	})
+	c.waitHAProxy(t, first, "DOWN")
+	for i := range 3 {
+		resp, body := fetch(t, cl, c.url("/private/whoami"), `EXAMPLE\jdoe`, users["jdoe"])
+		if resp.StatusCode != 200 || strings.TrimSpace(string(body)) != "jdoe" || served(resp) == first {
+			t.Errorf("request %d after %s's authorizer stopped: %d %q from %q, want 200 jdoe from the other node", i, first, resp.StatusCode, body, served(resp))
+		}
+	}
+}
+
+// waitHAProxy waits until HAProxy's log says server (node1, node2) of the
+// backend nodes is state (UP, DOWN).
+func (c *cluster) waitHAProxy(t *testing.T, server, state string) {
+	t.Helper()
+	re := regexp.MustCompile(`Server nodes/` + server + ` is (UP|DOWN)`)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		b, err := os.ReadFile(c.env["HAPROXY_LOG"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := re.FindAllStringSubmatch(string(b), -1); len(m) > 0 && m[len(m)-1][1] == state {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("HAProxy did not mark %s %s within 20 s", server, state)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestClusterChromium: a real Chromium logs in through HAProxy by NTLM
+// (typed credentials) and by Kerberos (a ticket, no prompt), over plain
+// HTTP and over HTTPS ended at HAProxy, whose front end offers h2.
+func TestClusterChromium(t *testing.T) {
+	c := loadCluster(t)
+	bin := chromiumBinary(t)
+	t.Run("NTLM", func(t *testing.T) {
+		if status, prompts := chromiumLogin(t, c.stack, "/private/whoami", `EXAMPLE\jdoe`, users["jdoe"]); status != 200 || prompts != 1 {
+			t.Errorf("Chromium through HAProxy: %d after %d prompts, want 200 after 1", status, prompts)
+		}
+	})
+	t.Run("Kerberos", func(t *testing.T) {
+		cc := c.kinit(t, "bob", users["bob"])
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		b, u := c.launchChromiumKerberos(ctx, t, bin, cc, "", "")
+		defer b.Close()
+		p, err := u.Goto(ctx, strings.TrimSuffix(c.env["HOST_URL"], "/")+"/private/whoami")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Status != 200 || strings.TrimSpace(p.Body) != "bob" || len(u.Prompts()) != 0 {
+			t.Errorf("Chromium by Kerberos through HAProxy: %d %q, prompts %v; want 200 bob, none (NetLog %s)", p.Status, p.Body, u.Prompts(), b.NetLogPath)
+		}
+	})
+}
