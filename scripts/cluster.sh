@@ -22,7 +22,9 @@
 # certificate, PEM), NODE1_URL NODE2_URL NODE1_HTTPS_URL NODE2_HTTPS_URL
 # (each node directly), NODE1_STACK NODE2_STACK (their stack.env),
 # AUTHZ_PID_FILE_1 AUTHZ_PID_FILE_2 AUTHZ_LOG_1 AUTHZ_LOG_2, COOKIE_SECRET_FILE,
-# HAPROXY_CONF HAPROXY_LOG HAPROXY_PID_FILE.
+# HAPROXY_CONF HAPROXY_LOG HAPROXY_PID_FILE; FRONT_URL, FRONT_LOG: an Apache
+# mod_proxy front end to node1 that pools its node connections across
+# clients (apache/cluster-front.conf.in).
 #
 # Environment, read by "up" (besides stack.sh's STACK_*):
 #   CLUSTER_LB_ALPN   the HTTPS front end's ALPN list (default h2,http/1.1)
@@ -48,6 +50,8 @@ case $2 in /*) dir=${2%/} ;; *) dir=$PWD/${2%/} ;; esac
 [ "$dir" != "" ] || die "refusing / as the cluster directory"
 lb=$dir/haproxy
 lb_pidf=$lb/haproxy.pid
+front=$dir/front
+front_pidf=$front/apache2.pid
 
 alive() { kill -0 "$(cat "$1" 2>/dev/null)" 2>/dev/null; }
 
@@ -125,9 +129,31 @@ start_haproxy() {
 	done
 }
 
-stop_haproxy() {
+# The pooled Apache front end (apache/cluster-front.conf.in), to node1.
+start_front() {
+	alive "$front_pidf" && return 0
+	mkdir -p "$front" "$pub/front-run"
+	(umask 077 && sed -e "s|@DIR@|$front|g" -e "s|@RUN@|$pub/front-run|g" -e "s|@PORT@|$FRONT_PORT|g" \
+		-e "s|@NODE_URL@|$(env_of "$dir/node1/stack.env" URL)|g" "$root/apache/cluster-front.conf.in" >"$front/httpd.conf")
+	apache2 -f "$front/httpd.conf" -DSTACK_ROOT -t >"$front/configtest.log" 2>&1 || {
+		cat "$front/configtest.log" >&2
+		die "apache2 -t rejects $front/httpd.conf"
+	}
+	setsid apache2 -f "$front/httpd.conf" -DSTACK_ROOT -DFOREGROUND >>"$front/stderr.log" 2>&1 </dev/null &
+	echo $! >"$front_pidf"
+	local deadline=$((SECONDS + 20))
+	until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$FRONT_PORT/public/file.txt")" = 200 ]; do
+		alive "$front_pidf" && [ $SECONDS -lt $deadline ] || {
+			tail -n 20 "$front/error.log" "$front/stderr.log" >&2
+			die "the Apache front end did not answer within 20 s"
+		}
+		sleep 0.2
+	done
+}
+
+stop_pidfile() { # pidfile
 	local pid
-	pid=$(cat "$lb_pidf" 2>/dev/null) || return 0
+	pid=$(cat "$1" 2>/dev/null) || return 0
 	if kill -0 "$pid" 2>/dev/null; then
 		kill -TERM "$pid"
 		for _ in $(seq 1 50); do
@@ -136,8 +162,10 @@ stop_haproxy() {
 		done
 		kill -KILL "$pid" 2>/dev/null || true
 	fi
-	rm -f "$lb_pidf"
+	rm -f "$1"
 }
+
+stop_haproxy() { stop_pidfile "$lb_pidf"; }
 
 write_env() {
 	local n1=$dir/node1/stack.env n2=$dir/node2/stack.env host
@@ -167,6 +195,8 @@ write_env() {
 			HAPROXY_CONF=$lb/haproxy.cfg
 			HAPROXY_LOG=$lb/haproxy.log
 			HAPROXY_PID_FILE=$lb_pidf
+			FRONT_URL=http://127.0.0.1:$FRONT_PORT/
+			FRONT_LOG=$front/access.log
 		EOF
 	} >"$dir/stack.env.tmp"
 	mv "$dir/stack.env.tmp" "$dir/stack.env"
@@ -222,8 +252,8 @@ generation = 0
 		# shellcheck disable=SC1091
 		. "$dir/ports"
 	else
-		LB_HTTP_PORT=$(port) LB_HTTPS_PORT=$(port) LB_PASS_PORT=$(port)
-		printf 'LB_HTTP_PORT=%s\nLB_HTTPS_PORT=%s\nLB_PASS_PORT=%s\n' "$LB_HTTP_PORT" "$LB_HTTPS_PORT" "$LB_PASS_PORT" >"$dir/ports"
+		LB_HTTP_PORT=$(port) LB_HTTPS_PORT=$(port) LB_PASS_PORT=$(port) FRONT_PORT=$(port)
+		printf 'LB_HTTP_PORT=%s\nLB_HTTPS_PORT=%s\nLB_PASS_PORT=%s\nFRONT_PORT=%s\n' "$LB_HTTP_PORT" "$LB_HTTPS_PORT" "$LB_PASS_PORT" "$FRONT_PORT" >"$dir/ports"
 	fi
 	local n1=$dir/node1/stack.env n2=$dir/node2/stack.env
 	(umask 077 && sed -e "s|@LB_HTTP_PORT@|$LB_HTTP_PORT|g" -e "s|@LB_HTTPS_PORT@|$LB_HTTPS_PORT|g" \
@@ -234,6 +264,7 @@ generation = 0
 		"$root/apache/cluster-haproxy.cfg.in" >"$lb/haproxy.cfg")
 	write_env
 	start_haproxy
+	start_front
 	cat <<-EOF
 
 		Cluster: HAProxy in front of two Apache + authorizer nodes, one DC.
@@ -259,6 +290,10 @@ status() {
 		echo "haproxy:              NOT running"
 		rc=1
 	fi
+	if alive "$front_pidf"; then echo "apache2 front:        running (pid $(cat "$front/apache2.pid"))"; else
+		echo "apache2 front:        NOT running"
+		rc=1
+	fi
 	return $rc
 }
 
@@ -269,6 +304,7 @@ down() {
 	}
 	[ -d "$dir/node1" ] || [ -d "$lb" ] || die "$dir does not look like a cluster directory; not deleting it"
 	stop_haproxy
+	stop_pidfile "$front_pidf"
 	# node2 first: it may use node1's DC.
 	local n
 	for n in 2 1; do

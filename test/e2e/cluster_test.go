@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -15,6 +16,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	ntlmssp "github.com/Azure/go-ntlmssp"
+
+	"github.com/goauthenntlm/goauthenntlm/internal/browser"
 )
 
 // cluster is the cluster stack of scripts/cluster.sh: HAProxy's addresses
@@ -332,4 +337,66 @@ func TestClusterChromium(t *testing.T) {
 			t.Errorf("Chromium by Kerberos through HAProxy: %d %q, prompts %v; want 200 bob, none (NetLog %s)", p.Status, p.Body, u.Prompts(), b.NetLogPath)
 		}
 	})
+}
+
+// clientFrom is an NTLM client (ntlmClient: a cookie jar, one connection)
+// whose connections leave from the local address src.
+func clientFrom(src string) *http.Client {
+	c := ntlmClient(nil)
+	n := c.Transport.(ntlmssp.Negotiator)
+	rt := n.RoundTripper.(countingRT)
+	tr := rt.next.(browser.Transport).Next.(*http.Transport)
+	tr.DialContext = (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}).DialContext
+	return c
+}
+
+// TestClusterPooledFront: an Apache mod_proxy front end that sends every
+// client's requests over one pooled connection to node1. Two users, from
+// two addresses, interleave their requests through it: every request is
+// answered as its own user or refused, never as the other user, with the
+// connection binding on (the default) and off; and the authorizer WARNs,
+// naming the front end's pooling as the cause.
+func TestClusterPooledFront(t *testing.T) {
+	c := loadCluster(t)
+	node := c.nodes[0]
+	for _, bind := range []bool{true, false} {
+		t.Run(fmt.Sprintf("bind_connections=%v", bind), func(t *testing.T) {
+			if !bind {
+				node.reconfigure(t, func(conf string) string {
+					return strings.Replace(conf, "[auth]\n", "[auth]\nbind_connections = false\n", 1)
+				})
+			}
+			off := node.logOffset(t)
+			clients := []struct {
+				user string
+				cl   *http.Client
+			}{{"jdoe", clientFrom("127.0.0.1")}, {"alice", clientFrom(c.env["DC_IP"])}}
+			var own, other, refused int
+			for range 8 {
+				for _, x := range clients {
+					resp, body := fetch(t, x.cl, c.env["FRONT_URL"]+"private/whoami", `EXAMPLE\`+x.user, users[x.user])
+					switch got := strings.TrimSpace(string(body)); {
+					case resp.StatusCode == 200 && got == x.user:
+						own++
+					case resp.StatusCode == 200:
+						other++
+						t.Errorf("%s's request answered as %q", x.user, got)
+					default:
+						refused++
+					}
+				}
+			}
+			for _, x := range clients {
+				x.cl.CloseIdleConnections()
+			}
+			log, _ := node.logSince(t, off)
+			t.Logf("16 requests: %d answered as their own user, %d as the other, %d refused", own, other, refused)
+			if own == 0 {
+				t.Errorf("no request answered as its own user through the front end:\n%s", log)
+			}
+			if !strings.Contains(log, "level=WARN") || !strings.Contains(log, "a front end") {
+				t.Errorf("no WARN naming the front end in node1's log:\n%s", log)
+			}
+		})
+	}
 }
