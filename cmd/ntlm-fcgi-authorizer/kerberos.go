@@ -16,7 +16,8 @@ import (
 	"github.com/goauthenntlm/goauthenntlm/pkg/kerberos"
 )
 
-// checkKerberos is -check's part for keytabs: each opens (as the user
+// checkKerberos is -check's part for keytabs (who may read them is
+// preflight's, as for the other secrets): each opens (as the user
 // running -check: run it as the service's), and holds a key for each
 // service principal. With probe it lists the keys (principal, kvno,
 // enctype; never a key) and asks the KDC for a ticket for each principal
@@ -33,11 +34,6 @@ func checkKerberos(cfg *config.Config, probe bool, stdout, stderr io.Writer) int
 			fmt.Fprintf(stderr, "ntlm-fcgi-authorizer: domain %s: %v\n", d.Name, err)
 			rc = 2
 			continue
-		}
-		if fi, err := os.Stat(d.KeytabFile); err == nil && fi.Mode().Perm()&0o007 != 0 {
-			// Its keys let anyone make tickets for any user to this site.
-			fmt.Fprintf(stderr, "ntlm-fcgi-authorizer: domain %s: keytab %s is open to other users (mode %04o): chmod 0640, owner root, group the service's\n", d.Name, d.KeytabFile, fi.Mode().Perm())
-			rc = 2
 		}
 		realm := strings.ToUpper(d.DNSName)
 		keys := kerberos.Keys(kt)

@@ -296,6 +296,19 @@ func run(base, cfg *config.Config) error {
 // build makes the Authorizer for cfg, taking over prev's logins and
 // Kerberos replay cache if set (a reload must not reopen a replay window).
 func build(cfg *config.Config, log *slog.Logger, prev *authorizer.Authorizer, bindingKey []byte, obs authorizer.Observer) (*authorizer.Authorizer, error) {
+	// The secret files as -check sees them: a keytab or secret opened to
+	// others since -check ran is refused here too.
+	var exposed []string
+	for _, err := range preflight.Secrets(cfg) {
+		if preflight.IsWarning(err) {
+			log.Warn("secret file", "problem", err.Error())
+			continue
+		}
+		exposed = append(exposed, err.Error())
+	}
+	if len(exposed) > 0 {
+		return nil, errors.New(strings.Join(exposed, "; "))
+	}
 	secret, err := cfg.CallerSecret()
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package kerberos
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"net"
@@ -8,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/goauthenntlm/goauthenntlm/pkg/kdc"
 	"github.com/jcmturner/gokrb5/v8/client"
 	krbconfig "github.com/jcmturner/gokrb5/v8/config"
 	"github.com/jcmturner/gokrb5/v8/credentials"
@@ -18,9 +20,10 @@ import (
 	"github.com/jcmturner/gokrb5/v8/types"
 )
 
-// The client side, for the command line only (-check -probe and
-// -test-login -kerberos): gokrb5's client talks to the KDC without a
-// context, which the request path never does.
+// The client side for the command line (-check -probe and -test-login
+// -kerberos) and the bench: gokrb5's client, which reads a ticket cache
+// and talks to the KDC without a context. The request path talks to the
+// KDC through package kdc; ClientTicket makes AP-REQs of either's tickets.
 
 // ClientConfig is a krb5.conf for realm whose KDCs are kdcs (the domain's
 // DCs, host or host:port; port 88 when none), so that the tools need no
@@ -94,23 +97,47 @@ type ClientTicket struct {
 	base  time.Time
 }
 
+// NewClientTicket is the ClientTicket of a service ticket tkt with its
+// session key, issued to cname@realm (a kdc.Credential's pieces).
+func NewClientTicket(tkt messages.Ticket, key types.EncryptionKey, cname types.PrincipalName, realm string) *ClientTicket {
+	return &ClientTicket{tkt: tkt, key: key, cname: cname, realm: realm, base: time.Now()}
+}
+
 // TicketWithPassword logs user in to realm with password and gets a
-// ticket for spn.
+// ticket for spn, through package kdc, at cfg's KDCs for realm.
 func TicketWithPassword(cfg *krbconfig.Config, user, realm, password, spn string) (*ClientTicket, error) {
-	cl := client.NewWithPassword(user, realm, password, cfg, client.DisablePAFXFAST(true))
-	defer cl.Destroy()
-	if err := cl.Login(); err != nil {
-		return nil, fmt.Errorf("AS-REQ as %s@%s: %w", user, realm, err)
+	var kdcs []string
+	for _, r := range cfg.Realms {
+		if strings.EqualFold(r.Realm, realm) {
+			kdcs = append(kdcs, r.KDC...)
+		}
 	}
-	tkt, key, err := cl.GetServiceTicket(spn)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := kdc.New(kdc.Config{Realm: realm, KDCs: kdcs})
+	tgt, err := c.Login(ctx, kdc.User{Name: user}, password)
 	if err != nil {
-		return nil, fmt.Errorf("TGS-REQ for %s: %w", spn, err)
+		return nil, err
 	}
-	return &ClientTicket{tkt: tkt, key: key, cname: cl.Credentials.CName(), realm: cl.Credentials.Realm(), base: time.Now()}, nil
+	st, err := c.ServiceTicket(ctx, tgt, spn)
+	if err != nil {
+		return nil, err
+	}
+	return NewClientTicket(st.Ticket, st.Key, st.Client, st.ClientRealm), nil
 }
 
 // Token is a new SPNEGO token (Kerberos first) for the ticket.
 func (c *ClientTicket) Token() ([]byte, error) {
+	tok, err := c.GSSToken()
+	if err != nil {
+		return nil, err
+	}
+	return WrapSPNEGO(tok)
+}
+
+// GSSToken is a new raw GSS-API Kerberos token (an AP-REQ, what Accept
+// takes) for the ticket.
+func (c *ClientTicket) GSSToken() ([]byte, error) {
 	auth, err := types.NewAuthenticator(c.realm, c.cname)
 	if err != nil {
 		return nil, err
@@ -127,9 +154,5 @@ func (c *ClientTicket) Token() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	tok, err := wrapGSS(OIDKerberos, tokAPReq, b)
-	if err != nil {
-		return nil, err
-	}
-	return WrapSPNEGO(tok)
+	return wrapGSS(OIDKerberos, tokAPReq, b)
 }

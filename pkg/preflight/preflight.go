@@ -31,20 +31,17 @@ import (
 // cache directory is writable. Each problem is a *config.Error with the
 // line of the key that names the file.
 //
-// Secret files readable by others than the service are problems too (see
-// exposure): the caller secret and the cookie secrets whenever anyone else
-// can read them, the LDAP password when every local user can (a *Warning
-// when only another group can). Which groups are the service's is known
-// only when the check runs as the service user; run as root, it checks
-// only what every user can read.
+// Secret files others than the service can read or replace are problems
+// too (Secrets): the caller secret, the cookie secrets and the keytabs
+// whenever anyone else can, the LDAP password when every local user can
+// read it (a *Warning when only another group can). Which user and groups
+// are the service's is known only when the check runs as the service
+// user; run as root, it checks only what every user can do.
 func Files(cfg *config.Config) []error {
 	var errs []error
-	groups := serviceGroups()
 	if cfg.CallerSecretFile != "" {
 		if _, err := cfg.CallerSecret(); err != nil {
 			errs = append(errs, cfg.Problem([]string{"caller_secret_file"}, "%v", err))
-		} else if err := exposure(cfg.CallerSecretFile, impersonation, groups); err != nil {
-			errs = append(errs, keepWarning(err, cfg.Problem([]string{"caller_secret_file"}, "caller secret: %v", err)))
 		}
 	}
 	ldap := false
@@ -57,8 +54,6 @@ func Files(cfg *config.Config) []error {
 			errs = append(errs, cfg.DomainProblem(i, "ldap_bind_password_file", "domain %s: ldap bind password: %v", d.Name, err))
 		} else if strings.TrimRight(string(pw), "\r\n") == "" {
 			errs = append(errs, cfg.DomainProblem(i, "ldap_bind_password_file", "domain %s: ldap bind password file %s is empty", d.Name, d.LDAPBindPasswordFile))
-		} else if err := exposure(d.LDAPBindPasswordFile, directoryRead, groups); err != nil {
-			errs = append(errs, keepWarning(err, cfg.DomainProblem(i, "ldap_bind_password_file", "domain %s: ldap bind password: %v", d.Name, err)))
 		}
 		if d.LDAPCAFile != "" {
 			if pem, err := os.ReadFile(d.LDAPCAFile); err != nil {
@@ -76,11 +71,10 @@ func Files(cfg *config.Config) []error {
 			}
 			if err != nil {
 				errs = append(errs, cfg.Problem([]string{"cookie", "secret_files"}, "cookie secret %s: %v", f, err))
-			} else if err := exposure(f, impersonation, groups); err != nil {
-				errs = append(errs, keepWarning(err, cfg.Problem([]string{"cookie", "secret_files"}, "cookie secret: %v", err)))
 			}
 		}
 	}
+	errs = append(errs, Secrets(cfg)...)
 	if ldap {
 		if err := cacheDir(cfg.Groups.CacheDir, cfg.Groups.HelperUsers); err != nil {
 			errs = append(errs, cfg.Problem([]string{"groups", "cache_dir"}, "groups.cache_dir: %v", err))

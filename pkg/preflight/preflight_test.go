@@ -368,20 +368,28 @@ func TestSecretFileGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	gid, _ := fileGID(fi)
-	other := []uint32{gid + 1}
+	if gid == 0 {
+		// Root's group is always accepted: make the file another's.
+		gid = 4242
+		if err := os.Chown(p, -1, int(gid)); err != nil {
+			t.Skipf("cannot give the file a group other than root's: %v", err)
+		}
+	}
+	own := service{uid: os.Geteuid(), groups: []uint32{gid}}
+	other := service{uid: os.Geteuid(), groups: []uint32{gid + 1}}
 	for _, tt := range []struct {
-		name   string
-		kind   secretKind
-		groups []uint32
-		want   string
+		name string
+		kind secretKind
+		svc  service
+		want string
 	}{
-		{"caller or cookie secret, the service's group", impersonation, []uint32{gid}, ""},
-		{"caller or cookie secret, another group", impersonation, other, "refused"},
+		{"caller or cookie secret or keytab, the service's group", impersonation, own, ""},
+		{"caller or cookie secret or keytab, another group", impersonation, other, "refused"},
 		{"LDAP password, another group", directoryRead, other, "warned"},
-		{"groups unknown (root)", impersonation, nil, ""},
+		{"service unknown (root)", impersonation, service{uid: -1}, ""},
 	} {
 		got := ""
-		if err := exposure(p, tt.kind, tt.groups); err != nil {
+		if err := exposure(p, tt.kind, tt.svc); err != nil {
 			got = "refused"
 			if IsWarning(err) {
 				got = "warned"
@@ -393,5 +401,119 @@ func TestSecretFileGroup(t *testing.T) {
 		if got != tt.want {
 			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
 		}
+	}
+}
+
+// Issue 29, 4: who could change or replace a secret knows it (a keytab of
+// theirs mints tickets for anyone): a file writable by a group or user
+// other than the service's, owned by another user, or in a directory
+// another user can write to is refused as an impersonation secret and
+// warned about as the LDAP password.
+func TestSecretFileReplaceable(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no file modes")
+	}
+	me := uint32(os.Getegid())
+	svc := service{uid: os.Geteuid(), groups: []uint32{me}}
+	type setup func(t *testing.T, dir string) string
+	file := func(mode os.FileMode) setup {
+		return func(t *testing.T, dir string) string {
+			p := filepath.Join(dir, "secret")
+			if err := os.WriteFile(p, []byte("s\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(p, mode); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+	}
+	in := func(dirMode os.FileMode) setup {
+		return func(t *testing.T, dir string) string {
+			sub := filepath.Join(dir, "sub")
+			if err := os.Mkdir(sub, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(sub, dirMode); err != nil {
+				t.Fatal(err)
+			}
+			return file(0o600)(t, sub)
+		}
+	}
+	chown := func(uid, gid int, s setup) setup {
+		return func(t *testing.T, dir string) string {
+			p := s(t, dir)
+			if err := os.Chown(p, uid, gid); err != nil {
+				t.Skipf("needs root to give a file away: %v", err)
+			}
+			return p
+		}
+	}
+	for _, tt := range []struct {
+		name string
+		make setup
+		want string // "" or part of the problem
+	}{
+		{"0600, ours", file(0o600), ""},
+		{"0640, our group", file(0o640), ""},
+		{"0602: every user writes", file(0o602), "every local user can write"},
+		{"0660, another group", chown(-1, 4242, file(0o660)), "group gid 4242, which is not the authorizer's"},
+		{"0640 of another owner", chown(4243, -1, file(0o640)), "owned by uid 4243, neither root nor the authorizer's user"},
+		{"in a directory every user writes", in(0o777), "is writable by every user"},
+		{"in a sticky directory every user writes, ours", in(os.ModeSticky | 0o777), ""},
+		{"in a directory another group writes", func(t *testing.T, dir string) string {
+			p := in(0o770)(t, dir)
+			if err := os.Chown(filepath.Dir(p), -1, 4242); err != nil {
+				t.Skipf("needs root to give a directory away: %v", err)
+			}
+			return p
+		}, "is writable by its group gid 4242"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := tt.make(t, t.TempDir())
+			for _, kind := range []secretKind{impersonation, directoryRead} {
+				err := exposure(p, kind, svc)
+				switch {
+				case tt.want == "" && err != nil:
+					t.Errorf("kind %d: %v", kind, err)
+				case tt.want == "":
+				case err == nil || !strings.Contains(err.Error(), tt.want):
+					t.Errorf("kind %d: %v, want %q", kind, err, tt.want)
+				case kind == impersonation && IsWarning(err):
+					t.Errorf("an impersonation secret is only warned about: %v", err)
+				case kind == directoryRead && !IsWarning(err) && !strings.Contains(tt.want, "every local user"):
+					t.Errorf("the LDAP password is refused, not warned about: %v", err)
+				}
+			}
+		})
+	}
+}
+
+// A keytab is checked as the other impersonation secrets are: Files
+// refuses one every user can read, on the line of its keytab_file.
+func TestFilesKeytabExposed(t *testing.T) {
+	dir := t.TempDir()
+	kt := filepath.Join(dir, "http.keytab")
+	if err := os.WriteFile(kt, []byte{5, 2}, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(kt, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "conf.toml")
+	conf := "[auth]\nserver_names = [\"www.example.test\"]\n[[domain]]\nname = \"EXAMPLE\"\ndns_name = \"example.test\"\ndcs = [\"127.0.0.1\"]\nkeytab_file = \"http.keytab\"\n"
+	cfg, err := config.Parse(path, []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := Files(cfg)
+	if len(errs) != 1 || IsWarning(errs[0]) || !strings.Contains(errs[0].Error(), path+":7: domain EXAMPLE: keytab: "+kt+" has mode -rw-r--r--: every local user can read") {
+		t.Errorf("Files = %v, want the keytab refused on line 7", errs)
+	}
+	if err := os.Chmod(kt, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if errs := Files(cfg); len(errs) != 0 {
+		t.Errorf("Files with a 0600 keytab = %v", errs)
 	}
 }

@@ -3,10 +3,13 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -106,4 +109,57 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// Issue 29, 4: a keytab Apache's group can read (0640
+// goauthenntlm:www-data) gives every CGI and PHP page the key that mints
+// tickets for any user. -check, run as the daemon's user, refuses it as it
+// refuses such a caller secret, and the daemon does not start on it
+// either; the same keytab root:goauthenntlm passes.
+func TestKeytabExposedToApache(t *testing.T) {
+	s := loadStack(t)
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to give the keytab to www-data's group")
+	}
+	kt := s.daemonFile(t, "exposed.keytab", mustRead(t, s.env["KEYTAB"]))
+	t.Cleanup(func() { os.Remove(kt) })
+	conf := regexp.MustCompile(`(?m)^keytab_file = .*$`).ReplaceAllString(string(mustRead(t, s.env["CONF"])), `keytab_file = "`+kt+`"`)
+	// Its own metrics address would clash with the stack's daemon's.
+	conf = regexp.MustCompile(`(?m)^metrics_listen = .*$`).ReplaceAllString(conf, `metrics_listen = ""`)
+	path := s.daemonFile(t, "conf-exposed-keytab.toml", []byte(conf))
+	t.Cleanup(func() { os.Remove(path) })
+
+	if out, errOut, rc := s.authz(t, "", "-config", path, "-check"); rc != 0 {
+		t.Fatalf("-check with the keytab 0640 root:%s: exit %d\n%s%s", s.env["AUTHZ_USER"], rc, out, errOut)
+	}
+	uid, gid := lookupIDs(t, s.env["AUTHZ_USER"], "www-data")
+	if err := os.Chown(kt, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	want := "keytab: " + kt + " has mode -rw-r----- and group www-data, which is not the authorizer's"
+	out, errOut, rc := s.authz(t, "", "-config", path, "-check")
+	if rc != 2 || !strings.Contains(errOut, want) {
+		t.Errorf("-check with the keytab 0640 %s:www-data: exit %d, want 2 and %q\n%s%s", s.env["AUTHZ_USER"], rc, want, out, errOut)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", freeLoopbackPort(t))
+	out, errOut, rc = s.authz(t, "", "-config", path, "-listen", addr)
+	if rc != 1 || !strings.Contains(errOut, want) {
+		t.Errorf("the daemon on the keytab 0640 %s:www-data: exit %d, want 1 and %q\n%s%s", s.env["AUTHZ_USER"], rc, want, out, errOut)
+	}
+}
+
+// lookupIDs is the uid of the user name and the gid of the group name.
+func lookupIDs(t *testing.T, name, group string) (uid, gid int) {
+	t.Helper()
+	u, err := user.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := user.LookupGroup(group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ = strconv.Atoi(u.Uid)
+	gid, _ = strconv.Atoi(g.Gid)
+	return uid, gid
 }
