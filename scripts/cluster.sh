@@ -72,27 +72,40 @@ cookie_key() {
 	echo "$f"
 }
 
-# HAProxy's own certificate for www.example.test, from node1's throwaway CA:
-# not the nodes' certificate, so that a test can tell which one a client's
-# channel binding is for. HAProxy reads certificate and key from one file.
-lb_cert() {
-	local t=$lb/tls ca=$dir/node1/tls-site host
-	host=$(env_of "$dir/node1/stack.env" HTTPS_HOST)
+# The site's certificates, from a throwaway CA of the cluster: the nodes'
+# (both the same, as one site's; stack.sh takes them through
+# STACK_SITE_TLS_DIR) and HAProxy's own, another one, so that a test can
+# tell which one a client's channel binding is for. HAProxy reads its
+# certificate and key from one file.
+cluster_tls() {
+	local t=$dir/tls host=www.example.test
 	[ -s "$t/lb.pem" ] && return 0
 	mkdir -p "$t"
 	chmod 0700 "$t"
 	(
 		umask 077
-		openssl req -newkey rsa:2048 -nodes -subj "/CN=$host" -keyout "$t/lb.key" -out "$t/lb.csr"
-		printf 'subjectAltName=DNS:%s,IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' "$host" >"$t/lb.ext"
-		openssl x509 -req -sha256 -days 3650 -in "$t/lb.csr" -CA "$ca/ca.pem" -CAkey "$ca/ca.key" -CAcreateserial \
-			-extfile "$t/lb.ext" -out "$t/lb.crt"
+		openssl req -x509 -newkey rsa:2048 -sha256 -days 3650 -nodes -subj "/CN=GoAuthenNTLM cluster CA" \
+			-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+			-keyout "$t/ca.key" -out "$t/ca.pem"
+		printf 'subjectAltName=DNS:%s,IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' "$host" >"$t/site.ext"
+		for c in site lb; do
+			openssl req -newkey rsa:2048 -nodes -subj "/CN=$host" -keyout "$t/$c.key" -out "$t/$c.csr"
+			openssl x509 -req -sha256 -days 3650 -in "$t/$c.csr" -CA "$t/ca.pem" -CAkey "$t/ca.key" -CAcreateserial \
+				-extfile "$t/site.ext" -out "$t/$c.crt"
+		done
+		mv "$t/site.crt" "$t/site.pem"
 		cat "$t/lb.crt" "$t/lb.key" >"$t/lb.pem"
 	) >"$t/openssl.log" 2>&1 || {
 		cat "$t/openssl.log" >&2
-		die "could not make HAProxy's certificate"
+		die "could not make the cluster's certificates"
 	}
-	install -m 0644 "$t/lb.crt" "$pub/lb.crt"
+}
+
+# lb_end_point is HAProxy's certificate's tls-server-end-point hash (RFC
+# 5929; SHA-256, the certificate's signature hash), what the nodes' Apache
+# passes the authorizer for requests whose TLS HAProxy ended.
+lb_end_point() {
+	openssl x509 -in "$dir/tls/lb.crt" -outform DER | openssl dgst -sha256 -r | cut -d' ' -f1
 }
 
 port() { # a free port, not one of those already taken
@@ -229,6 +242,12 @@ enabled = true
 secret_files = [\"$cookie\"]
 generation = 0
 "
+	cluster_tls
+	# Extended Protection behind HAProxy: a request HAProxy (127.0.0.1) says
+	# came over TLS is bound to HAProxy's certificate (README, Load balancers).
+	export STACK_APACHE_EXTRA="${STACK_APACHE_EXTRA:-}
+SetEnvIfExpr \"%{HTTP:X-Forwarded-Proto} == 'https' && -R '127.0.0.1/32'\" GOAUTHENNTLM_TLS_END_POINT=$(lb_end_point)
+"
 	dcdir=${STACK_DC_DIR:-}
 	for n in 1 2; do
 		# node1 brings up its DC unless one is given; node2 uses node1's.
@@ -240,14 +259,14 @@ generation = 0
 			mport=$(port)
 		fi
 		STACK_DC_DIR=$dcdir STACK_METRICS_ADDR=127.0.0.1:$mport \
-			STACK_SITE_TLS_DIR=$([ "$n" = 2 ] && echo "$dir/node1/tls-site") \
+			STACK_SITE_TLS_DIR=$dir/tls \
 			bash "$stack" up "$dir/node$n" "$ip" >"$dir/node$n.up.log" 2>&1 || {
 			cat "$dir/node$n.up.log" >&2
 			die "node$n did not come up"
 		}
 		[ -n "$dcdir" ] || dcdir=$(cd "$dir/node1/dc" && pwd -P)
 	done
-	lb_cert
+	install -m 0644 "$dir/tls/lb.crt" "$pub/lb.crt"
 	if [ -f "$dir/ports" ]; then
 		# shellcheck disable=SC1091
 		. "$dir/ports"
@@ -257,7 +276,7 @@ generation = 0
 	fi
 	local n1=$dir/node1/stack.env n2=$dir/node2/stack.env
 	(umask 077 && sed -e "s|@LB_HTTP_PORT@|$LB_HTTP_PORT|g" -e "s|@LB_HTTPS_PORT@|$LB_HTTPS_PORT|g" \
-		-e "s|@LB_PASS_PORT@|$LB_PASS_PORT|g" -e "s|@LB_PEM@|$lb/tls/lb.pem|g" \
+		-e "s|@LB_PASS_PORT@|$LB_PASS_PORT|g" -e "s|@LB_PEM@|$dir/tls/lb.pem|g" \
 		-e "s|@LB_ALPN@|${CLUSTER_LB_ALPN:-h2,http/1.1}|g" \
 		-e "s|@NODE1_PORT@|$(env_of "$n1" APACHE_PORT)|g" -e "s|@NODE2_PORT@|$(env_of "$n2" APACHE_PORT)|g" \
 		-e "s|@NODE1_HTTPS_PORT@|$(env_of "$n1" HTTPS_PORT)|g" -e "s|@NODE2_HTTPS_PORT@|$(env_of "$n2" HTTPS_PORT)|g" \

@@ -48,6 +48,7 @@
 #                          authorizer sharing a DC (scripts/cluster.sh)
 #   STACK_METRICS_ADDR     the authorizer's metrics_listen (default IP:9309,
 #                          which only one stack per IP can have)
+#   STACK_APACHE_EXTRA     Apache configuration appended to httpd.conf
 #   STACK_SITE_TLS_DIR     take the site's HTTPS certificate and CA from this
 #                          tls-site directory of another stack (one site,
 #                          several nodes) instead of making them
@@ -559,7 +560,12 @@ up() {
 	if ! alive "$apache_pidf"; then
 		# 0600: only root needs it (Apache reads its config as root), and
 		# it names the secret's file.
-		(umask 077 && fill "$root/apache/test-site.conf.in" >"$dir/apache/httpd.conf.tmp")
+		(umask 077 && {
+			fill "$root/apache/test-site.conf.in"
+			if [ -n "${STACK_APACHE_EXTRA:-}" ]; then
+				printf '\n# STACK_APACHE_EXTRA\n%s\n' "$STACK_APACHE_EXTRA"
+			fi
+		} >"$dir/apache/httpd.conf.tmp")
 		mv "$dir/apache/httpd.conf.tmp" "$dir/apache/httpd.conf"
 		start_apache || die "Apache did not start"
 	fi

@@ -5,6 +5,9 @@ package e2e
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"fmt"
 	"net"
@@ -20,6 +23,8 @@ import (
 	ntlmssp "github.com/Azure/go-ntlmssp"
 
 	"github.com/goauthenntlm/goauthenntlm/internal/browser"
+	"github.com/goauthenntlm/goauthenntlm/internal/chromium"
+	"github.com/goauthenntlm/goauthenntlm/pkg/ntlmmsg"
 )
 
 // cluster is the cluster stack of scripts/cluster.sh: HAProxy's addresses
@@ -404,4 +409,92 @@ func TestClusterPooledFront(t *testing.T) {
 	if log, _ := node.logSince(t, start); !regexp.MustCompile(`level=WARN msg="a front end`).MatchString(log) {
 		t.Errorf("no WARN naming the front end in node1's log:\n%s", log)
 	}
+}
+
+// TestClusterEPAOffload: TLS ends at HAProxy, so a client's channel binding
+// is for HAProxy's certificate. The nodes' Apache passes that
+// certificate's hash (GOAUTHENNTLM_TLS_END_POINT, set for requests HAProxy
+// says came over TLS): a login bound to it logs in under channel_binding
+// required; one bound to any other certificate (the nodes' own, which a
+// client of HAProxy never sees) or to none is refused, and so is a target
+// name other than the site's public one.
+func TestClusterEPAOffload(t *testing.T) {
+	c := loadCluster(t)
+	e := &epaSite{s: c.stack, host: c.env["HTTPS_HOST"], port: c.env["HTTPS_PORT"], roots: x509.NewCertPool()}
+	ca, err := os.ReadFile(c.env["HTTPS_CA"])
+	if err != nil || !e.roots.AppendCertsFromPEM(ca) {
+		t.Fatalf("the cluster's CA %s: %v", c.env["HTTPS_CA"], err)
+	}
+	seen := func(port string) *x509.Certificate {
+		conn, err := tls.Dial("tcp", "127.0.0.1:"+port, &tls.Config{ServerName: e.host, RootCAs: e.roots, NextProtos: []string{"http/1.1"}})
+		if err != nil {
+			t.Fatalf("TLS to 127.0.0.1:%s: %v", port, err)
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0]
+	}
+	e.cert = seen(e.port)
+	if e.binding, err = ntlmmsg.TLSChannelBindings(e.cert); err != nil {
+		t.Fatal(err)
+	}
+	node, err := ntlmmsg.TLSChannelBindings(seen(c.env["PASSTHROUGH_PORT"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if node == e.binding {
+		t.Fatal("HAProxy presents the nodes' certificate; the test needs another one")
+	}
+	site := avTarget("HTTP/" + e.host)
+	for _, tt := range []struct {
+		name string
+		av   ntlmmsg.AVPairs
+		want int
+	}{
+		{"HAProxy's certificate", ntlmmsg.AVPairs{site, avBinding(e.binding)}, 200},
+		{"the nodes' certificate", ntlmmsg.AVPairs{site, avBinding(node)}, 401},
+		{"no binding", ntlmmsg.AVPairs{site}, 401},
+		{"a node's own name as the target", ntlmmsg.AVPairs{avTarget("HTTP/node1.example.test"), avBinding(e.binding)}, 401},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := e.craftedLogin(t, e.client(), e.url("/epa/required/whoami"), tt.av)
+			if status != tt.want || (tt.want == 200 && body != "jdoe") {
+				t.Errorf("through HAProxy under required: %d %q, want %d", status, body, tt.want)
+			}
+		})
+	}
+	// Chromium computes the binding of the certificate it saw: HAProxy's.
+	if status, prompts := chromiumHTTPS(t, c.stack, e, "/epa/required/whoami"); status != 200 || prompts != 1 {
+		t.Errorf("Chromium through HAProxy under required: %d after %d prompts, want 200 after 1", status, prompts)
+	}
+}
+
+// chromiumHTTPS opens path on e's HTTPS site in a headless Chromium as
+// jdoe, typing the password at its prompt; it returns the status and the
+// number of prompts.
+func chromiumHTTPS(t *testing.T, s *stack, e *epaSite, path string) (status, prompts int) {
+	t.Helper()
+	bin := chromiumBinary(t)
+	spki := sha256.Sum256(e.cert.RawSubjectPublicKeyInfo)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	b, err := chromium.Launch(ctx, chromium.Options{Binary: bin, Dir: t.TempDir(), Flags: []string{
+		"--host-resolver-rules=MAP " + e.host + " 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+		"--ignore-certificate-errors-spki-list=" + base64.StdEncoding.EncodeToString(spki[:]),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	u, err := b.NewUser(ctx, `EXAMPLE\jdoe`, users["jdoe"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := u.Goto(ctx, e.url(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(p.Body) != "jdoe" && p.Status == 200 {
+		t.Errorf("Chromium: 200 %q, want jdoe", p.Body)
+	}
+	return p.Status, len(u.Prompts())
 }
