@@ -246,7 +246,7 @@ generation = 0
 	# Extended Protection behind HAProxy: a request HAProxy (127.0.0.1) says
 	# came over TLS is bound to HAProxy's certificate (README, Load balancers).
 	export STACK_APACHE_EXTRA="${STACK_APACHE_EXTRA:-}
-SetEnvIfExpr \"%{HTTP:X-Forwarded-Proto} == 'https' && -R '127.0.0.1/32'\" GOAUTHENNTLM_TLS_END_POINT=$(lb_end_point)
+SetEnvIfExpr \"%{HTTP:X-Forwarded-Proto} == 'https' && %{CONN_REMOTE_ADDR} -ipmatch '127.0.0.1/32'\" GOAUTHENNTLM_TLS_END_POINT=$(lb_end_point)
 "
 	dcdir=${STACK_DC_DIR:-}
 	for n in 1 2; do
