@@ -248,6 +248,12 @@ generation = 0
 	export STACK_APACHE_EXTRA="${STACK_APACHE_EXTRA:-}
 SetEnvIfExpr \"%{HTTP:X-Forwarded-Proto} == 'https' && %{CONN_REMOTE_ADDR} -ipmatch '127.0.0.1/32'\" GOAUTHENNTLM_TLS_END_POINT=$(lb_end_point)
 "
+	# HTTP/2 on the nodes' HTTPS site (TLS passed through: the client's
+	# ALPN reaches Apache): NTLM and Kerberos logins over an h2 site.
+	STACK_APACHE_EXTRA="$STACK_APACHE_EXTRA
+LoadModule http2_module /usr/lib/apache2/modules/mod_http2.so
+Protocols h2 http/1.1
+"
 	dcdir=${STACK_DC_DIR:-}
 	for n in 1 2; do
 		# node1 brings up its DC unless one is given; node2 uses node1's.

@@ -24,6 +24,7 @@ import (
 
 	"github.com/goauthenntlm/goauthenntlm/internal/browser"
 	"github.com/goauthenntlm/goauthenntlm/internal/chromium"
+	"github.com/goauthenntlm/goauthenntlm/internal/firefox"
 	"github.com/goauthenntlm/goauthenntlm/pkg/ntlmmsg"
 )
 
@@ -126,7 +127,7 @@ func TestClusterNTLM(t *testing.T) {
 	}{
 		{"http", c.env["URL"], 1},
 		{"https ended at HAProxy, h2 offered", c.env["HTTPS_URL"], 2},
-		{"https passed through", c.env["PASSTHROUGH_URL"], 1},
+		{"https passed through to the nodes' h2 site", c.env["PASSTHROUGH_URL"], 2},
 	} {
 		t.Run(front.name, func(t *testing.T) {
 			logins := c.nodeMetric(t, "goauthenntlm_logins_total")
@@ -497,4 +498,129 @@ func chromiumHTTPS(t *testing.T, s *stack, e *epaSite, path string) (status, pro
 		t.Errorf("Chromium: 200 %q, want jdoe", p.Body)
 	}
 	return p.Status, len(u.Prompts())
+}
+
+// h2Site is the nodes' HTTPS site, which has HTTP/2 on (Protocols h2
+// http/1.1), reached through HAProxy's TLS passthrough: the client's ALPN
+// reaches Apache.
+func (c *cluster) h2Site(t *testing.T) *epaSite {
+	t.Helper()
+	e := &epaSite{s: c.stack, host: c.env["HTTPS_HOST"], port: c.env["PASSTHROUGH_PORT"], roots: x509.NewCertPool()}
+	ca, err := os.ReadFile(c.env["HTTPS_CA"])
+	if err != nil || !e.roots.AppendCertsFromPEM(ca) {
+		t.Fatalf("the cluster's CA %s: %v", c.env["HTTPS_CA"], err)
+	}
+	conn, err := tls.Dial("tcp", "127.0.0.1:"+e.port, &tls.Config{ServerName: e.host, RootCAs: e.roots, NextProtos: []string{"h2", "http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if p := conn.ConnectionState().NegotiatedProtocol; p != "h2" {
+		t.Fatalf("the nodes' HTTPS site negotiated %q, want h2 (scripts/cluster.sh turns HTTP/2 on)", p)
+	}
+	e.cert = conn.ConnectionState().PeerCertificates[0]
+	return e
+}
+
+// protocols lists the request lines (with their protocol) and statuses the
+// nodes' Apache logged for requests carrying marker.
+func (c *cluster) protocols(t *testing.T, marker string) []string {
+	t.Helper()
+	var out []string
+	for _, n := range c.nodes {
+		b, err := os.ReadFile(n.env["APACHE_ACCESS_LOG"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if _, rest, ok := strings.Cut(l, "\"GET "); ok && strings.Contains(l, marker) {
+				req, after, _ := strings.Cut(rest, "\" ")
+				status, _, _ := strings.Cut(after, " ")
+				out = append(out, req[strings.LastIndexByte(req, ' ')+1:]+" "+status)
+			}
+		}
+	}
+	return out
+}
+
+// TestClusterH2 (issue 33, 5): on a site with HTTP/2 on, Chromium and
+// Firefox log in by NTLM and by Kerberos; the access log shows which
+// protocol each request went over. Apache's mod_http2 has no way to
+// answer HTTP_1_1_REQUIRED (as IIS does) for NTLM: each client's own
+// fallback is what happens. And no request on a shared h2 connection is
+// answered with a login it did not make: a client's login on an h2
+// connection does not let in another request on it that lacks its
+// binding cookie.
+func TestClusterH2(t *testing.T) {
+	c := loadCluster(t)
+	e := c.h2Site(t)
+	spki := sha256.Sum256(e.cert.RawSubjectPublicKeyInfo)
+	trust := "--ignore-certificate-errors-spki-list=" + base64.StdEncoding.EncodeToString(spki[:])
+	mark := func(name string) string { return fmt.Sprintf("c=h2%s%d", name, time.Now().UnixNano()%1e9) }
+	expect := func(t *testing.T, who string, status int, body string, prompts int, wantPrompts int, marker string) {
+		t.Helper()
+		t.Logf("%s: %d %q after %d prompts; requests (protocol, status): %v", who, status, strings.TrimSpace(body), prompts, c.protocols(t, marker))
+		if status != 200 || prompts != wantPrompts {
+			t.Errorf("%s on the h2 site: %d %q after %d prompts, want 200 after %d", who, status, body, prompts, wantPrompts)
+		}
+	}
+	t.Run("Chromium NTLM", func(t *testing.T) {
+		m := mark("cn")
+		status, prompts := chromiumHTTPS(t, c.stack, e, "/private/whoami?"+m)
+		expect(t, "Chromium by NTLM", status, "", prompts, 1, m)
+	})
+	t.Run("Chromium Kerberos", func(t *testing.T) {
+		m := mark("ck")
+		cc := c.kinit(t, "bob", users["bob"])
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		b, u := c.launchChromiumKerberos(ctx, t, chromiumBinary(t), cc, "", "", trust)
+		defer b.Close()
+		p, err := u.Goto(ctx, e.url("/private/whoami?"+m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		expect(t, "Chromium by Kerberos", p.Status, p.Body, len(u.Prompts()), 0, m)
+		if strings.TrimSpace(p.Body) != "bob" {
+			t.Errorf("Chromium by Kerberos: %q, want bob", p.Body)
+		}
+	})
+	t.Run("Firefox NTLM", func(t *testing.T) {
+		m := mark("fn")
+		pages, prompts, _ := firefoxVisit(t, e.host, m, firefox.Options{AcceptInsecureCerts: true}, "jdoe", users["jdoe"], e.url("/private/whoami?"+m))
+		expect(t, "Firefox by NTLM", pages[0].Status, pages[0].Body, len(prompts[0]), 1, m)
+		if strings.TrimSpace(pages[0].Body) != "jdoe" {
+			t.Errorf("Firefox by NTLM: %q, want jdoe", pages[0].Body)
+		}
+	})
+	t.Run("Firefox Kerberos", func(t *testing.T) {
+		m := mark("fk")
+		cc := c.kinit(t, "alice", users["alice"])
+		o := c.firefoxKerberos(cc)
+		o.AcceptInsecureCerts = true
+		pages, prompts, _ := firefoxVisit(t, e.host, m, o, "", "", e.url("/private/whoami?"+m))
+		expect(t, "Firefox by Kerberos", pages[0].Status, pages[0].Body, len(prompts[0]), 0, m)
+		if strings.TrimSpace(pages[0].Body) != "alice" {
+			t.Errorf("Firefox by Kerberos: %q, want alice", pages[0].Body)
+		}
+	})
+	t.Run("shared h2 connection", func(t *testing.T) {
+		tr := &http.Transport{ForceAttemptHTTP2: true, TLSClientConfig: &tls.Config{RootCAs: e.roots},
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, network, "127.0.0.1:"+e.port)
+			}}
+		defer tr.CloseIdleConnections()
+		resp, body := fetch(t, browser.NewClient(browser.Transport{Next: tr}, 30*time.Second), e.url("/private/whoami"), `EXAMPLE\jdoe`, users["jdoe"])
+		t.Logf("NTLM login over %s: %d %q", resp.Proto, resp.StatusCode, body)
+		if resp.StatusCode != 200 || strings.TrimSpace(string(body)) != "jdoe" {
+			t.Fatalf("login: %d %q", resp.StatusCode, body)
+		}
+		// Another request on the same h2 connection, without the login's
+		// binding cookie (another client's, multiplexed by a front end).
+		other, obody := fetch(t, &http.Client{Transport: tr}, e.url("/private/whoami"), "", "")
+		if other.StatusCode != 401 {
+			t.Errorf("a request without the binding cookie on the h2 connection jdoe logged in (%s): %d %q, want 401", other.Proto, other.StatusCode, obody)
+		}
+	})
 }
