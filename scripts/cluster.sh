@@ -22,7 +22,8 @@
 # certificate, PEM), NODE1_URL NODE2_URL NODE1_HTTPS_URL NODE2_HTTPS_URL
 # (each node directly), NODE1_STACK NODE2_STACK (their stack.env),
 # AUTHZ_PID_FILE_1 AUTHZ_PID_FILE_2 AUTHZ_LOG_1 AUTHZ_LOG_2, COOKIE_SECRET_FILE,
-# HAPROXY_CONF HAPROXY_LOG HAPROXY_PID_FILE; FRONT_URL, FRONT_LOG: an Apache
+# HAPROXY_CONF HAPROXY_LOG HAPROXY_PID_FILE; ONE_NODE_URL (HAProxy to node1
+# alone, for make bench's two-nodes-vs-one ratio); FRONT_URL, FRONT_LOG: an Apache
 # mod_proxy front end to node1 that pools its node connections across
 # clients (apache/cluster-front.conf.in).
 #
@@ -209,6 +210,7 @@ write_env() {
 			HAPROXY_LOG=$lb/haproxy.log
 			HAPROXY_PID_FILE=$lb_pidf
 			FRONT_URL=http://127.0.0.1:$FRONT_PORT/
+			ONE_NODE_URL=http://127.0.0.1:$LB_ONE_PORT/
 			FRONT_LOG=$front/access.log
 		EOF
 	} >"$dir/stack.env.tmp"
@@ -277,12 +279,12 @@ Protocols h2 http/1.1
 		# shellcheck disable=SC1091
 		. "$dir/ports"
 	else
-		LB_HTTP_PORT=$(port) LB_HTTPS_PORT=$(port) LB_PASS_PORT=$(port) FRONT_PORT=$(port)
-		printf 'LB_HTTP_PORT=%s\nLB_HTTPS_PORT=%s\nLB_PASS_PORT=%s\nFRONT_PORT=%s\n' "$LB_HTTP_PORT" "$LB_HTTPS_PORT" "$LB_PASS_PORT" "$FRONT_PORT" >"$dir/ports"
+		LB_HTTP_PORT=$(port) LB_HTTPS_PORT=$(port) LB_PASS_PORT=$(port) FRONT_PORT=$(port) LB_ONE_PORT=$(port)
+		printf 'LB_HTTP_PORT=%s\nLB_HTTPS_PORT=%s\nLB_PASS_PORT=%s\nFRONT_PORT=%s\nLB_ONE_PORT=%s\n' "$LB_HTTP_PORT" "$LB_HTTPS_PORT" "$LB_PASS_PORT" "$FRONT_PORT" "$LB_ONE_PORT" >"$dir/ports"
 	fi
 	local n1=$dir/node1/stack.env n2=$dir/node2/stack.env
 	(umask 077 && sed -e "s|@LB_HTTP_PORT@|$LB_HTTP_PORT|g" -e "s|@LB_HTTPS_PORT@|$LB_HTTPS_PORT|g" \
-		-e "s|@LB_PASS_PORT@|$LB_PASS_PORT|g" -e "s|@LB_PEM@|$dir/tls/lb.pem|g" \
+		-e "s|@LB_PASS_PORT@|$LB_PASS_PORT|g" -e "s|@LB_ONE_PORT@|$LB_ONE_PORT|g" -e "s|@LB_PEM@|$dir/tls/lb.pem|g" \
 		-e "s|@LB_ALPN@|${CLUSTER_LB_ALPN:-h2,http/1.1}|g" \
 		-e "s|@NODE1_PORT@|$(env_of "$n1" APACHE_PORT)|g" -e "s|@NODE2_PORT@|$(env_of "$n2" APACHE_PORT)|g" \
 		-e "s|@NODE1_HTTPS_PORT@|$(env_of "$n1" HTTPS_PORT)|g" -e "s|@NODE2_HTTPS_PORT@|$(env_of "$n2" HTTPS_PORT)|g" \
