@@ -345,6 +345,38 @@ kerberos() {
 	touch "$k/done"
 }
 
+# delegation sets up, once per DC (DIR/kerberos/delegation-done; a DC made
+# before it gets it at its next up), what the delegating location of the
+# stack needs (README "Delegation"):
+# - ldap/IP on the DC's account: the backend the location's CGI reaches as the
+#   user is this DC's LDAP, by address, since the stack puts no host name in
+#   /etc/hosts (a real deployment names the DC: ldap/dc1.example.com);
+# - carol, an account "sensitive and cannot be delegated" (UF_NOT_DELEGATED):
+#   the KDC issues no forwardable ticket for her, so she gets no credential
+#   cache;
+# - svc-http (the site's service account) may get tickets to ldap/IP as any
+#   user (msDS-AllowedToDelegateTo: constrained delegation, S4U2Proxy), also
+#   for users who did not log in by Kerberos (protocol transition,
+#   UF_TRUSTED_TO_AUTHENTICATE_FOR_DELEGATION).
+delegation() {
+	local k=$dir/kerberos st=(-s "$conf")
+	[ -e "$k/delegation-2-done" ] && return 0
+	samba-tool spn add "ldap/$(ip_of)" 'DC1$' "${st[@]}" >/dev/null 2>&1 ||
+		samba-tool spn list 'DC1$' "${st[@]}" | grep -iF "ldap/$(ip_of)" >/dev/null
+	if ! ldbsearch -H "$dir/private/sam.ldb" "(sAMAccountName=carol)" dn 2>/dev/null | grep '^dn: ' >/dev/null; then
+		samba-tool user create carol 'C4rol!Pass' "${st[@]}" >/dev/null
+	fi
+	# "on" fails when the flag is set already (a run cut short): then
+	# show must say so.
+	samba-tool user sensitive carol on "${st[@]}" >/dev/null 2>&1 ||
+		samba-tool user sensitive carol show "${st[@]}" | grep 'UF_NOT_DELEGATED: True' >/dev/null
+	samba-tool delegation add-service svc-http "ldap/$(ip_of)" "${st[@]}" >/dev/null 2>&1 ||
+		samba-tool delegation show svc-http "${st[@]}" | grep -iF "ldap/$(ip_of)" >/dev/null
+	samba-tool delegation for-any-protocol svc-http on "${st[@]}" >/dev/null 2>&1 ||
+		samba-tool delegation show svc-http "${st[@]}" | grep 'UF_TRUSTED_TO_AUTHENTICATE_FOR_DELEGATION: True' >/dev/null
+	touch "$k/delegation-2-done"
+}
+
 case $cmd in
 up)
 	ip=${3:?usage: dc.sh up DIR IP}
@@ -362,6 +394,7 @@ up)
 	fi
 	start "$profile"
 	kerberos
+	delegation
 	;;
 start) start "$profile" ;;
 restart)

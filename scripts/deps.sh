@@ -13,6 +13,8 @@ have smbclient || need+=(smbclient)
 have ldapsearch || need+=(ldap-utils)
 have apache2 || need+=(apache2)
 [ -e /usr/lib/apache2/modules/mod_authnz_external.so ] || need+=(libapache2-mod-authnz-external)
+# The Kerberos peer of make bench's P7, on the same Apache.
+[ -e /usr/lib/apache2/modules/mod_auth_gssapi.so ] || need+=(libapache2-mod-auth-gssapi)
 have curl || need+=(curl)
 have wrk || need+=(wrk)
 have openssl || need+=(openssl)

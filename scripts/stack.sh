@@ -29,6 +29,10 @@
 # that signed the site's certificate; clients trust this file).
 # For Kerberos: KRB5_CONFIG KRB5_REALM SPN_HOST (the same name) SERVICE_PRINCIPAL
 # HOST_URL KEYTAB KEYTAB_OLD_KVNO KEYTAB_RC4 KEYTAB_OTHER.
+# For delegation (README "Delegation"): DELEGATE_URL (a location handing its
+# CGIs the user's credential cache; its ldapwho prints the DN the DC's LDAP
+# gives the user it reaches with it), CCACHE_DIR, CCACHE_IDLE, NODELEG_USER
+# and NODELEG_PASS (an account "sensitive and cannot be delegated").
 #
 # Environment, read by "up":
 #   STACK_LOG_LEVEL        the authorizer's log_level (default info)
@@ -38,6 +42,8 @@
 #   STACK_CONF_EXTRA       TOML appended to the config (new tables only: it
 #                          lands after the template's last table)
 #   STACK_GROUPS_TTL       [groups] cache_ttl (default 3h; make test: 30s)
+#   STACK_CCACHE_IDLE      [delegation] ccache_idle (default 10s: tests see
+#                          the files go)
 #   STACK_APACHE_PORT, STACK_AUTHZ_PORT, STACK_HTTPS_PORT   fixed ports instead of free ones
 #   STACK_NO_BUILD=1       do not run go build (use the binaries in DIR/bin)
 #   STACK_DC_PROFILE       the DC's profile (scripts/dc.sh: default, hardened,
@@ -78,6 +84,7 @@ deps() {
 		command -v "$c" >/dev/null 2>&1 || missing="$missing $c"
 	done
 	[ -e /usr/lib/apache2/modules/mod_authnz_external.so ] || missing="$missing mod_authnz_external"
+	[ -e /usr/lib/apache2/modules/mod_auth_gssapi.so ] || missing="$missing mod_auth_gssapi"
 	/usr/bin/python3 -c 'import requests_ntlm' >/dev/null 2>&1 || missing="$missing requests_ntlm"
 	[ -z "$missing" ] && return 0
 	say "missing:$missing; running scripts/deps.sh"
@@ -218,7 +225,7 @@ choose_pub() {
 setup_files() {
 	local d
 	mkdir -p "$pub/bin" "$pub/apache/htdocs" "$pub/apache/cgi-bin" "$pub/apache/run" "$dir/apache"
-	for d in public private webusers powerusers outsiders epa/required epa/when-sent expr/webusers expr/powerusers expr/outsiders authz/webusers authz/powerusers authz/outsiders; do
+	for d in public private delegate webusers powerusers outsiders epa/required epa/when-sent expr/webusers expr/powerusers expr/outsiders authz/webusers authz/powerusers authz/outsiders; do
 		mkdir -p "$pub/apache/htdocs/$d"
 		# exactly 100 bytes, for the benchmarks
 		printf '%-99s\n' "GoAuthenNTLM test file in /$d/" >"$pub/apache/htdocs/$d/file.txt"
@@ -238,7 +245,33 @@ setup_files() {
 		printf 'Content-Type: text/plain\r\n\r\n'
 		{ env; echo "STDIN_BYTES=$n"; } | LC_ALL=C sort
 	EOF
-	chmod 755 "$pub/apache/cgi-bin/whoami" "$pub/apache/cgi-bin/env"
+	# What the DC's LDAP says the user is, reached with the credential
+	# cache the authorizer handed as KRB5CCNAME (the delegating location
+	# /delegate/; README "Delegation"): the DN of the first SID of the bound
+	# user's tokenGroups (Samba has no LDAP "who am I" operation).
+	cat >"$pub/apache/cgi-bin/ldapwho" <<-'EOF'
+		#!/usr/bin/python3
+		import base64, os, struct, subprocess, sys
+		sys.stdin.read()
+		print("Content-Type: text/plain\r\n\r", flush=True)
+		if not os.environ.get("KRB5CCNAME"):
+		    print("no KRB5CCNAME")
+		    sys.exit(0)
+		def ldap(*args):
+		    r = subprocess.run(["ldapsearch", "-N", "-Q", "-LLL", "-o", "ldif-wrap=no", "-Y", "GSSAPI",
+		                        "-H", "ldap://" + os.environ["LDAP_DC"]] + list(args),
+		                       capture_output=True, text=True, timeout=20)
+		    if r.returncode != 0:
+		        print("ldapsearch failed:", r.stderr.strip().replace("\n", " "))
+		        sys.exit(0)
+		    return r.stdout.splitlines()
+		tg = [l.split(":: ", 1)[1] for l in ldap("-b", "", "-s", "base", "tokenGroups") if l.startswith("tokenGroups:: ")]
+		b = base64.b64decode(tg[0])
+		n = b[1]
+		sid = "S-%d-%d-" % (b[0], int.from_bytes(b[2:8], "big")) + "-".join(map(str, struct.unpack("<%dI" % n, b[8:8 + 4 * n])))
+		print(next((l for l in ldap("-b", os.environ["LDAP_BASE"], "(objectSid=%s)" % sid, "dn") if l.startswith("dn: ")), "no DN for " + sid))
+	EOF
+	chmod 755 "$pub/apache/cgi-bin/whoami" "$pub/apache/cgi-bin/env" "$pub/apache/cgi-bin/ldapwho"
 	chmod -R a+rX "$pub/apache" "$pub/bin"
 
 	install -m 0640 -o root -g "$authz_user" "$dir/dc/svc-ntlm.pass" "$pub/ldap.pass"
@@ -274,6 +307,13 @@ setup_files() {
 	chown -R "$authz_user:www-data" "$pub/groups-cache"
 	chmod 02750 "$pub/groups-cache"
 	"${run_authz[@]}" find "$pub/groups-cache" -type f -exec chmod 0640 {} +
+	# The credential caches handed to the application ([delegation]): the
+	# authorizer's, group www-data, setgid, nothing for others (2710): its
+	# 0640 files are readable by Apache's CGIs alone. It removes what an
+	# earlier run left at its start.
+	mkdir -p "$pub/ccache"
+	chown "$authz_user:www-data" "$pub/ccache"
+	chmod 02710 "$pub/ccache"
 }
 
 fill() { # template -> stdout, replacing the @PLACEHOLDERS@
@@ -284,6 +324,7 @@ fill() { # template -> stdout, replacing the @PLACEHOLDERS@
 		-e "s|@LOG_LEVEL@|${STACK_LOG_LEVEL:-info}|g" -e "s|@DC_IP@|$DC_IP|g" \
 		-e "s|@LDAP_PASSFILE@|$pub/ldap.pass|g" -e "s|@LDAP_CA@|$pub/ca.pem|g" \
 		-e "s|@CACHE_DIR@|$pub/groups-cache|g" -e "s|@GROUPS_TTL@|$GROUPS_TTL|g" \
+		-e "s|@CCACHE_DIR@|$pub/ccache|g" -e "s|@CCACHE_IDLE@|$CCACHE_IDLE|g" \
 		-e "s|@CALLER_SECRET_FILE@|$pub/caller.secret|g" \
 		-e "s|@HTTPS_PORT@|$HTTPS_PORT|g" -e "s|@HTTPS_HOST@|$HTTPS_HOST|g" \
 		-e "s|@SITE_CERT@|$dir/tls-site/site.pem|g" -e "s|@SITE_KEY@|$dir/tls-site/site.key|g" \
@@ -383,6 +424,11 @@ write_env() {
 		HTTPS_HOST=$HTTPS_HOST
 		HTTPS_CA=$pub/https-ca.pem
 		HTTPS_CERT=$dir/tls-site/site.pem
+		DELEGATE_URL=http://$SPN_HOST:$APACHE_PORT/delegate/
+		CCACHE_DIR=$pub/ccache
+		CCACHE_IDLE=$CCACHE_IDLE
+		NODELEG_USER=carol
+		NODELEG_PASS=C4rol!Pass
 	EOF
 	mv "$dir/stack.env.tmp" "$dir/stack.env"
 }
@@ -457,6 +503,8 @@ print_info() {
 		  export KRB5_CONFIG=$pub/krb5.conf
 		  kinit jdoe@$KRB5_REALM
 		  curl --negotiate -u : --resolve $SPN_HOST:$APACHE_PORT:127.0.0.1 http://$SPN_HOST:$APACHE_PORT/private/whoami
+		Delegation: /delegate/ldapwho prints what the DC's LDAP says the user is, reached as the user:
+		  curl --negotiate -u : --delegation always --resolve $SPN_HOST:$APACHE_PORT:127.0.0.1 http://$SPN_HOST:$APACHE_PORT/delegate/ldapwho
 		Locations: /public/ (open) /private/ (any login); groups: /webusers/ /powerusers/ /outsiders/
 		           (ntlm-group-check), the same under /expr/ (Require expr) and /authz/ (authz provider)
 		Files: $dir/stack.env, config $CONF
@@ -513,7 +561,7 @@ up() {
 	chmod 0700 "$dir"
 	dir=$(cd "$dir" && pwd)
 	authz_pidf=$dir/authorizer.pid authz_log=$dir/authorizer.log apache_pidf=$dir/apache/apache2.pid
-	unset APACHE_PORT AUTHZ_ADDR GROUPS_TTL HTTPS_PORT METRICS_ADDR
+	unset APACHE_PORT AUTHZ_ADDR GROUPS_TTL HTTPS_PORT CCACHE_IDLE METRICS_ADDR
 	if [ -f "$dir/stack.env" ]; then
 		load_env
 		[ "$DC_IP" = "$ip" ] || die "the stack in $dir runs its DC on $DC_IP, not $ip; stack.sh down $dir first"
@@ -546,6 +594,7 @@ up() {
 	# /metrics and /healthz on the stack's own loopback IP: no port to pick.
 	METRICS_ADDR=${STACK_METRICS_ADDR:-${METRICS_ADDR:-$DC_IP:9309}}
 	GROUPS_TTL=${STACK_GROUPS_TTL:-${GROUPS_TTL:-3h}}
+	CCACHE_IDLE=${STACK_CCACHE_IDLE:-${CCACHE_IDLE:-10s}}
 	write_env
 
 	if ! alive "$authz_pidf"; then

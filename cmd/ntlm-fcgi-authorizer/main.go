@@ -33,6 +33,7 @@ import (
 	"github.com/goauthenntlm/goauthenntlm/internal/sdnotify"
 	"github.com/goauthenntlm/goauthenntlm/pkg/authorizer"
 	"github.com/goauthenntlm/goauthenntlm/pkg/config"
+	"github.com/goauthenntlm/goauthenntlm/pkg/delegation"
 	"github.com/goauthenntlm/goauthenntlm/pkg/discover"
 	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
 	"github.com/goauthenntlm/goauthenntlm/pkg/metrics"
@@ -160,7 +161,18 @@ func run(base, cfg *config.Config) error {
 		go msrv.Serve(mln)
 		defer msrv.Close()
 	}
-	a, err := build(cfg, log, nil, bindingKey, obs)
+	// The credential caches outlive reloads: a login's file stays its
+	// own. Opening removes the files an earlier run left.
+	var ccaches *delegation.Store
+	if d := cfg.Delegation; d.Enabled() {
+		var err error
+		ccaches, err = delegation.Open(delegation.Options{Dir: d.CCacheDir, Group: d.AppGroup, Max: d.MaxCCaches, Idle: d.CCacheIdle.D(), Logger: log})
+		if err != nil {
+			return err
+		}
+		defer ccaches.Close()
+	}
+	a, err := build(cfg, log, nil, bindingKey, obs, ccaches)
 	if err != nil {
 		return err
 	}
@@ -230,7 +242,7 @@ func run(base, cfg *config.Config) error {
 			return fmt.Errorf("serve: %w", err)
 		case <-hup:
 			notify(log, "RELOADING=1")
-			next, err := reload(cfg.Path(), h.get(), log, level, bindingKey, obs)
+			next, err := reload(cfg.Path(), h.get(), log, level, bindingKey, obs, ccaches)
 			if err != nil {
 				log.Error("reload failed; keeping the running configuration", "err", err)
 				notify(log, "READY=1\nSTATUS=reload failed; running the previous configuration")
@@ -241,6 +253,8 @@ func run(base, cfg *config.Config) error {
 				{"metrics_listen", cfg.MetricsListen, next.cfg.MetricsListen},
 				{"log_format", string(cfg.LogFormat), string(next.cfg.LogFormat)},
 				{"health_interval", cfg.HealthInterval.D().String(), next.cfg.HealthInterval.D().String()},
+				{"delegation.ccache_dir", cfg.Delegation.CCacheDir, next.cfg.Delegation.CCacheDir},
+				{"delegation.app_group", cfg.Delegation.AppGroup, next.cfg.Delegation.AppGroup},
 			} {
 				if k.was != k.now {
 					log.Warn(k.key+" changed: takes effect on restart only", k.key, k.was, "new", k.now)
@@ -265,7 +279,7 @@ func run(base, cfg *config.Config) error {
 				continue
 			}
 			next.Listen = cfg.Listen
-			a, err := build(next, log, h.get(), bindingKey, obs)
+			a, err := build(next, log, h.get(), bindingKey, obs, ccaches)
 			if err != nil {
 				log.Error("DCs changed in DNS, but the new DC pools cannot be built; keeping the ones in use", "err", err)
 				continue
@@ -295,7 +309,7 @@ func run(base, cfg *config.Config) error {
 
 // build makes the Authorizer for cfg, taking over prev's logins and
 // Kerberos replay cache if set (a reload must not reopen a replay window).
-func build(cfg *config.Config, log *slog.Logger, prev *authorizer.Authorizer, bindingKey []byte, obs authorizer.Observer) (*authorizer.Authorizer, error) {
+func build(cfg *config.Config, log *slog.Logger, prev *authorizer.Authorizer, bindingKey []byte, obs authorizer.Observer, ccaches *delegation.Store) (*authorizer.Authorizer, error) {
 	// The secret files as -check sees them: a keytab or secret opened to
 	// others since -check ran is refused here too.
 	var exposed []string
@@ -314,6 +328,9 @@ func build(cfg *config.Config, log *slog.Logger, prev *authorizer.Authorizer, bi
 		return nil, err
 	}
 	opt := authorizer.Options{Logger: log, CallerSecret: secret, BindingKey: bindingKey, Observer: obs}
+	if cfg.Delegation.Enabled() {
+		opt.CCaches = ccaches
+	}
 	if prev != nil {
 		opt.Table, opt.KerberosReplay = prev.Table(), prev.KerberosReplay()
 	}
@@ -325,7 +342,7 @@ type reloaded struct {
 	a         *authorizer.Authorizer
 }
 
-func reload(path string, old *authorizer.Authorizer, log *slog.Logger, level *slog.LevelVar, bindingKey []byte, obs authorizer.Observer) (reloaded, error) {
+func reload(path string, old *authorizer.Authorizer, log *slog.Logger, level *slog.LevelVar, bindingKey []byte, obs authorizer.Observer, ccaches *delegation.Store) (reloaded, error) {
 	base, err := config.Load(path)
 	if err != nil {
 		return reloaded{}, err
@@ -334,7 +351,7 @@ func reload(path string, old *authorizer.Authorizer, log *slog.Logger, level *sl
 	if err != nil {
 		return reloaded{}, err
 	}
-	a, err := build(cfg, log, old, bindingKey, obs)
+	a, err := build(cfg, log, old, bindingKey, obs, ccaches)
 	if err != nil {
 		return reloaded{}, err
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/goauthenntlm/goauthenntlm/pkg/config"
 	"github.com/goauthenntlm/goauthenntlm/pkg/conntable"
 	"github.com/goauthenntlm/goauthenntlm/pkg/dc"
+	"github.com/goauthenntlm/goauthenntlm/pkg/delegation"
 	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
 	"github.com/goauthenntlm/goauthenntlm/pkg/identity"
 	"github.com/goauthenntlm/goauthenntlm/pkg/kerberos"
@@ -37,17 +38,21 @@ import (
 // Authorizer answers mod_authnz_fcgi's AUTHENTICATOR calls. Create it with
 // New, run its housekeeping with Run, and serve it with an fcgi.Server.
 type Authorizer struct {
-	cfg      *config.Config
-	names    *identity.Names
-	log      *slog.Logger
-	table    *conntable.Table
-	domains  []*route // in config order
-	pools    []dc.Relay
-	secret   string       // caller secret; empty = none required
-	groups   *groups      // nil when no domain has LDAP settings
-	accounts *accounts    // nil when no domain has LDAP settings
-	trusts   *trusts      // nil when no domain has LDAP settings
-	cookie   *loginCookie // nil when the login cookie is off
+	cfg       *config.Config
+	names     *identity.Names
+	log       *slog.Logger
+	table     *conntable.Table
+	domains   []*route // in config order
+	pools     []dc.Relay
+	secret    string                // caller secret; empty = none required
+	groups    *groups               // nil when no domain has LDAP settings
+	accounts  *accounts             // nil when no domain has LDAP settings
+	trusts    *trusts               // nil when no domain has LDAP settings
+	cookie    *loginCookie          // nil when the login cookie is off
+	ccaches   *delegation.Store     // nil when no location may delegate
+	deleg     *delegation.Delegator // nil when no domain has delegate_to
+	delegWarn warnLimiter
+	basicCC   basicCCaches
 
 	krb     KerberosAcceptor      // nil when no domain has a keytab_file
 	replay  *kerberos.ReplayCache // krb's, when built from the config
@@ -97,6 +102,11 @@ type Options struct {
 	// KerberosReplay is the replay cache of the Authorizer this one
 	// replaces (a reload), so a reload does not let a token in twice.
 	KerberosReplay *kerberos.ReplayCache
+	// CCaches, when set, holds the credential caches handed to
+	// applications (delegation); the caller opens it from the
+	// configuration's [delegation], sweeps it through Run, and closes it
+	// at the daemon's stop (it outlives reloads).
+	CCaches *delegation.Store
 }
 
 // GroupSource looks up users' group memberships: *adgroup.Directory, in
@@ -135,6 +145,7 @@ func New(cfg *config.Config, opt Options) (*Authorizer, error) {
 		secret:     opt.CallerSecret,
 		bindingKey: opt.BindingKey,
 		obs:        opt.Observer,
+		ccaches:    opt.CCaches,
 	}
 	if a.obs == nil {
 		a.obs = nopObserver{}
@@ -174,6 +185,14 @@ func New(cfg *config.Config, opt Options) (*Authorizer, error) {
 		a.groups = newGroups(dir, log, a.obs)
 		a.accounts = &accounts{dir: dir, m: map[string]account{}}
 		a.trusts = &trusts{dir: dir, m: map[string]trustList{}}
+	}
+	if a.ccaches != nil {
+		d, err := newDelegator(cfg, log)
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		a.deleg = d
 	}
 	if a.krb = opt.Kerberos; a.krb == nil {
 		acc, err := kerberos.FromConfig(cfg, opt.KerberosReplay)
@@ -225,8 +244,11 @@ func (a *Authorizer) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case now := <-t.C:
 			a.table.Sweep()
+			if a.ccaches != nil {
+				a.ccaches.Sweep(now)
+			}
 		}
 	}
 }
@@ -314,7 +336,7 @@ func (a *Authorizer) serve(ctx context.Context, fr *fcgi.Request) *fcgi.Response
 				a.frontShared(key, l, p, "X-Forwarded-For or Forwarded names another client than at the login")
 			case a.bindingOK(l, p):
 				a.obs.Reused(ViaConnection)
-				return a.granted(ctx, l)
+				return a.granted(ctx, l, p)
 			case viaFront(p):
 				a.frontShared(key, l, p, "the request lacks the binding cookie of the browser that logged in")
 			default:
@@ -326,7 +348,7 @@ func (a *Authorizer) serve(ctx context.Context, fr *fcgi.Request) *fcgi.Response
 		if a.cookie != nil {
 			if l, browser, ok := a.cookie.login(p, a.browserValues(p), a.log.With("client", key.Client.String())); ok && !a.tooOld(l) && a.epaMet(l, p) {
 				a.obs.Reused(ViaCookie)
-				resp := a.granted(ctx, l)
+				resp := a.granted(ctx, l, p)
 				if a.cfg.Auth.BindConnections {
 					l.Binding = sha256.Sum256([]byte(browser))
 				}
@@ -435,7 +457,10 @@ func (a *Authorizer) loggedIn(ctx context.Context, r0 *request, l conntable.Logi
 	if a.groups != nil {
 		a.groups.refresh(l.User, l.Domain)
 	}
-	r := a.granted(ctx, l)
+	if l.CCache == "" && l.Scheme != conntable.SchemeKerberos && a.delegates(r0.Params) {
+		l.CCache = a.transitionCCache(ctx, r0, l)
+	}
+	r := a.granted(ctx, l, r0.Params)
 	// Basic sends its credentials with every request; there is no
 	// connection state to keep.
 	bind := a.cfg.Auth.BindConnections && l.Scheme != conntable.SchemeBasic

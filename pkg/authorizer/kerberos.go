@@ -45,20 +45,21 @@ type SIDSource interface {
 	Remember(user, domain string, groups []adgroup.Group) (*adgroup.Entry, error)
 }
 
-// warnLimiter says when a cause is due a WARN line again: once a minute.
+// warnLimiter says when a cause (a kerberos.Cause, a delegation.Outcome)
+// is due a WARN line again: once a minute.
 type warnLimiter struct {
 	mu   sync.Mutex
-	last map[kerberos.Cause]time.Time
+	last map[string]time.Time
 }
 
-func (w *warnLimiter) due(c kerberos.Cause, now time.Time) bool {
+func (w *warnLimiter) due(c string, now time.Time) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if now.Sub(w.last[c]) < time.Minute {
 		return false
 	}
 	if w.last == nil {
-		w.last = map[kerberos.Cause]time.Time{}
+		w.last = map[string]time.Time{}
 	}
 	w.last[c] = now
 	return true
@@ -98,7 +99,7 @@ func (a *Authorizer) kerberosLogin(ctx context.Context, r *request, tok []byte, 
 		// causes are read before any cryptography, so any client could
 		// otherwise fill the log with WARN lines (the metric counts all).
 		lvl := slog.LevelInfo
-		if a.krbWarn.due(ke.Cause, time.Now()) {
+		if a.krbWarn.due(string(ke.Cause), time.Now()) {
 			lvl = slog.LevelWarn
 		}
 		r.log.Log(ctx, lvl, "Kerberos login refused", "cause", string(ke.Cause), "principal", identity.Short(ke.Client), "spn", identity.Short(ke.SPN),
@@ -145,6 +146,9 @@ func (a *Authorizer) kerberosLogin(ctx context.Context, r *request, tok []byte, 
 		a.groups.fromPAC(ctx, user, dom.Name, l.PAC.GroupSIDs, a.cfg.Groups.CacheTTL.D())
 	}
 	login := conntable.Login{User: user, Domain: dom.Name, Scheme: conntable.SchemeKerberos, At: time.Now(), EPA: epa}
+	if a.delegates(r.Params) {
+		login.CCache = a.kerberosCCache(ctx, r, l, user)
+	}
 	a.obs.Login(Outcome{Scheme: login.Scheme, Result: ResultOK, User: login.User, Domain: login.Domain, Took: time.Since(start)})
 	r.log.Info("login", "user", login.User, "domain", login.Domain, "scheme", "Kerberos", "spn", l.SPN, "enctype", kerberos.EncTypeName(l.EncType), "pac", l.PAC != nil)
 	resp = a.loggedIn(ctx, r, login)

@@ -98,10 +98,12 @@ func notAllowed() *fcgi.Response {
 }
 
 // granted lets the request through as l, with the user's groups for
-// Require expr when that is configured.
-func (a *Authorizer) granted(ctx context.Context, l conntable.Login) *fcgi.Response {
-	// Sized for the groups variable too: growing it costs on every request.
-	vars := make(map[string]string, 3)
+// Require expr when that is configured, and its credential cache where the
+// location p delegates.
+func (a *Authorizer) granted(ctx context.Context, l conntable.Login, p map[string]string) *fcgi.Response {
+	// Sized for the groups and ccache variables too: growing it costs on
+	// every request.
+	vars := make(map[string]string, 4)
 	vars["REMOTE_USER"], vars["AUTH_DOMAIN"] = a.names.Format(l.User, l.Domain), l.Domain
 	r := &fcgi.Response{Status: http.StatusOK, Variables: vars}
 	if v := a.cfg.Groups.Variable; v != "" && a.groups != nil {
@@ -113,6 +115,7 @@ func (a *Authorizer) granted(ctx context.Context, l conntable.Login) *fcgi.Respo
 			r.Variables[v] = m.exported
 		}
 	}
+	a.handCCache(vars, l, p)
 	return r
 }
 

@@ -45,6 +45,9 @@ type Config struct {
 	Domains []Domain `toml:"domain"`
 	Groups  Groups   `toml:"groups"`
 	Cookie  Cookie   `toml:"cookie"`
+	// Delegation hands applications credential caches to act as the
+	// user (package delegation).
+	Delegation Delegation `toml:"delegation"`
 
 	// path is the file this came from, for messages; data its text, to
 	// point later checks (Problem) at the right line.
@@ -177,6 +180,13 @@ type Domain struct {
 	KeytabFile        string   `toml:"keytab_file"`
 	ServicePrincipals []string `toml:"service_principals"`
 	MaxClockSkew      Duration `toml:"max_clock_skew"`
+
+	// Delegation (package delegation): the backends' SPNs a delegating
+	// location's logins get tickets to from the KDC (S4U2Proxy, and
+	// protocol transition for NTLM and Basic), with the keys of
+	// keytab_file, which are ServiceAccount's (its sAMAccountName).
+	DelegateTo     []string `toml:"delegate_to"`
+	ServiceAccount string   `toml:"service_account"`
 }
 
 // Groups is the memberships cache shared by the authorizer and
@@ -218,6 +228,31 @@ type Cookie struct {
 	// revokes every login cookie issued before, at once.
 	Generation uint32 `toml:"generation"`
 }
+
+// Delegation is where the credential caches handed to applications as
+// KRB5CCNAME live (mod_auth_gssapi's GssapiDelegCcacheDir). Empty
+// CCacheDir: no location delegates. A location delegates with Apache's
+// DELEGATE=on (SetEnvIf), off by default.
+type Delegation struct {
+	// CCacheDir is the daemon's directory, group AppGroup, mode 2710.
+	CCacheDir string `toml:"ccache_dir"`
+	// AppGroup is the application's group (Apache's), which reads the
+	// files.
+	AppGroup string `toml:"app_group"`
+	// MaxCCaches bounds the files; past it logins get none (and a WARN).
+	MaxCCaches int `toml:"max_ccaches"`
+	// CCacheIdle: a file is removed this long after the last request it
+	// was handed to (and when its tickets end, and at start and stop).
+	CCacheIdle Duration `toml:"ccache_idle"`
+	// KDCTimeout bounds the KDC calls of one login (delegate_to); past it
+	// the login goes on without credentials.
+	KDCTimeout Duration `toml:"kdc_timeout"`
+	// MaxInFlight bounds the logins asking the KDC at once.
+	MaxInFlight int `toml:"max_in_flight"`
+}
+
+// Enabled reports whether any location may delegate.
+func (d *Delegation) Enabled() bool { return d.CCacheDir != "" }
 
 // hasCookiePrefix reports whether name starts with a prefix browsers give
 // a meaning (RFC 6265bis 4.1.3): the authorizer adds __Host- itself where
@@ -281,6 +316,13 @@ func Defaults() Config {
 			HelperUsers:   []string{"www-data"},
 			Variable:      "AD_GROUPS",
 		},
+		Delegation: Delegation{
+			AppGroup:    "www-data",
+			MaxCCaches:  10000,
+			CCacheIdle:  Duration(5 * time.Minute),
+			KDCTimeout:  Duration(3 * time.Second),
+			MaxInFlight: 16,
+		},
 		Cookie: Cookie{
 			Name:     "NTLM_AUTHEN",
 			Path:     "/",
@@ -337,6 +379,7 @@ func Parse(path string, data []byte) (*Config, error) {
 		c.Cookie.SecretFiles[i] = resolve(base, c.Cookie.SecretFiles[i])
 	}
 	c.Groups.CacheDir = resolve(base, c.Groups.CacheDir)
+	c.Delegation.CCacheDir = resolve(base, c.Delegation.CCacheDir)
 	if err := c.validate(data); err != nil {
 		return nil, err
 	}
@@ -466,6 +509,37 @@ func (c *Config) validate(data []byte) error {
 	}
 	if c.HealthInterval <= 0 {
 		bad(at("health_interval"), "health_interval must be positive")
+	}
+	if d := &c.Delegation; d.Enabled() {
+		if d.AppGroup == "" {
+			bad(at("delegation", "app_group"), "delegation.app_group: the application's group (Apache's, e.g. www-data) is needed")
+		}
+		if d.MaxCCaches <= 0 {
+			bad(at("delegation", "max_ccaches"), "delegation.max_ccaches must be positive")
+		}
+		if d.CCacheIdle <= 0 {
+			bad(at("delegation", "ccache_idle"), "delegation.ccache_idle must be positive")
+		}
+		if d.KDCTimeout <= 0 || d.MaxInFlight <= 0 {
+			bad(at("delegation", "kdc_timeout"), "delegation.kdc_timeout and max_in_flight must be positive")
+		}
+	}
+	for i := range c.Domains {
+		d := &c.Domains[i]
+		if len(d.DelegateTo) == 0 {
+			continue
+		}
+		switch {
+		case !c.Delegation.Enabled():
+			bad(domainKeyLine(data, i, "delegate_to"), "domain %s: delegate_to needs [delegation] ccache_dir, where the tickets go", d.Name)
+		case d.KeytabFile == "" || d.ServiceAccount == "" || d.DNSName == "":
+			bad(domainKeyLine(data, i, "delegate_to"), "domain %s: delegate_to needs keytab_file, service_account (the sAMAccountName whose keys it holds) and dns_name", d.Name)
+		}
+		for _, s := range d.DelegateTo {
+			if !strings.Contains(s, "/") || strings.Contains(s, "@") {
+				bad(domainKeyLine(data, i, "delegate_to"), "domain %s: delegate_to %q: a service principal without realm, as ldap/dc1.example.com", d.Name, s)
+			}
+		}
 	}
 	if c.NTLMDebug < 0 || c.NTLMDebug > 2 {
 		bad(at("ntlm_debug"), "ntlm_debug must be 0, 1 or 2, not %d", c.NTLMDebug)

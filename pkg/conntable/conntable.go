@@ -50,6 +50,10 @@ type Login struct {
 	// login cookie verified under: raising the generation revokes the
 	// connections the cookies logged in too.
 	CookieGen uint32
+	// CCache, when set, is the credential cache file of the login's
+	// delegated tickets (package delegation), handed to the application
+	// at locations that delegate.
+	CCache string
 }
 
 // Scheme is how a login was proved.

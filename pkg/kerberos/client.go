@@ -136,7 +136,8 @@ func (c *ClientTicket) Token() ([]byte, error) {
 }
 
 // GSSToken is a new raw GSS-API Kerberos token (an AP-REQ, what Accept
-// takes) for the ticket.
+// takes) for the ticket, asking for mutual authentication as browsers and
+// curl do (so an acceptor answers with an AP-REP).
 func (c *ClientTicket) GSSToken() ([]byte, error) {
 	auth, err := types.NewAuthenticator(c.realm, c.cname)
 	if err != nil {
@@ -144,12 +145,13 @@ func (c *ClientTicket) GSSToken() ([]byte, error) {
 	}
 	t := c.base.Add(time.Duration(c.next.Add(1)) * time.Microsecond).UTC()
 	auth.CTime, auth.Cusec = t.Truncate(time.Second), t.Nanosecond()/1000
-	auth.Cksum = types.Checksum{CksumType: gssChecksumType, Checksum: append(make([]byte, 20, 24), 0x30, 0, 0, 0)}
+	auth.Cksum = types.Checksum{CksumType: gssChecksumType, Checksum: append(make([]byte, 20, 24), 0x32, 0, 0, 0)}
 	binary.LittleEndian.PutUint32(auth.Cksum.Checksum, 16)
 	req, err := messages.NewAPReq(c.tkt, c.key, auth)
 	if err != nil {
 		return nil, err
 	}
+	types.SetFlag(&req.APOptions, flags.APOptionMutualRequired)
 	b, err := req.Marshal()
 	if err != nil {
 		return nil, err

@@ -13,6 +13,7 @@
 package kerberos
 
 import (
+	"encoding/asn1"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
@@ -22,6 +23,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/goauthenntlm/goauthenntlm/pkg/ccache"
+	fasn1 "github.com/jcmturner/gofork/encoding/asn1"
 	"github.com/jcmturner/gokrb5/v8/iana/adtype"
 	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
@@ -70,12 +73,13 @@ type Acceptor struct {
 	skew     time.Duration
 	now      func() time.Time
 	replay   *replayCache
+	tickets  *ticketCache
 	discard  *log.Logger
 }
 
 // New returns the Acceptor of o.
 func New(o Options) *Acceptor {
-	a := &Acceptor{services: o.Services, realms: map[string]bool{}, skew: o.MaxSkew, now: o.Now, discard: log.New(io.Discard, "", 0)}
+	a := &Acceptor{services: o.Services, realms: map[string]bool{}, skew: o.MaxSkew, now: o.Now, discard: log.New(io.Discard, "", 0), tickets: newTicketCache()}
 	for _, r := range o.ClientRealms {
 		a.realms[strings.ToUpper(r)] = true
 	}
@@ -120,8 +124,14 @@ type Login struct {
 	// Expires is the ticket's end time.
 	Expires time.Time
 
-	oid        []byte // the mech OID, DER, the client used
+	oid        asn1.ObjectIdentifier // the mech OID the client used (one of IsKerberosOID's)
 	sessionKey types.EncryptionKey
+	repKeys    *sealKeys           // the session key's for the AP-REP; nil: gokrb5's path
+	subKey     types.EncryptionKey // the authenticator's, if any
+	client     ccache.Principal    // the ticket's client, as the KDC wrote it
+	deleg      []byte              // the KRB-CRED the client delegated, unopened
+	ticket     messages.Ticket     // as received, its decrypted part left out
+	flags      fasn1.BitString     // the ticket's flags
 	ctime      time.Time
 	cusec      int
 }
@@ -136,6 +146,32 @@ type PAC struct {
 	// and universal groups, S-1-18 assertions) and the resource groups.
 	UserSID   string
 	GroupSIDs []string
+	// UserAccountControl are the account's flags as MS-SAMR 2.2.1.12
+	// spells them (USER_NOT_DELEGATED 0x4000).
+	UserAccountControl uint32
+}
+
+// userNotDelegated is MS-SAMR's USER_NOT_DELEGATED: "account is sensitive
+// and cannot be delegated".
+const userNotDelegated = 0x4000
+
+// protectedUsersRID is the Protected Users group's RID (MS-DTYP 2.4.2.4),
+// whose members' tickets are never delegated.
+const protectedUsersRID = "-525"
+
+// NotDelegable reports whether the KDC marked the account as one whose
+// tickets are not delegated: "sensitive and cannot be delegated", or a
+// member of Protected Users.
+func (p *PAC) NotDelegable() bool {
+	if p.UserAccountControl&userNotDelegated != 0 {
+		return true
+	}
+	for _, s := range p.GroupSIDs {
+		if strings.HasPrefix(s, "S-1-5-21-") && strings.HasSuffix(s, protectedUsersRID) {
+			return true
+		}
+	}
+	return false
 }
 
 // EncTypeRC4 is arcfour-hmac, accepted for old domains with a warning.
@@ -188,13 +224,16 @@ func (a *Acceptor) Accept(tok []byte) (l *Login, err error) {
 }
 
 func (a *Acceptor) accept(tok []byte) (*Login, error) {
-	raw, err := apReqOf(tok)
+	oid, raw, err := splitAPReq(tok)
 	if err != nil {
 		return nil, &Error{Cause: CauseMalformed, Detail: "not a Kerberos AP-REQ", Err: err}
 	}
 	var req messages.APReq
-	if err := req.Unmarshal(raw); err != nil {
-		return nil, &Error{Cause: CauseMalformed, Detail: "AP-REQ does not decode", Err: err}
+	if !decodeAPReq(raw, &req) {
+		// Not strict DER: gokrb5 decides, as it always did.
+		if err := req.Unmarshal(raw); err != nil {
+			return nil, &Error{Cause: CauseMalformed, Detail: "AP-REQ does not decode", Err: err}
+		}
 	}
 	if types.IsFlagSet(&req.APOptions, flags.APOptionUseSessionKey) {
 		return nil, refuse(CauseMalformed, "user-to-user tickets (use-session-key) are not accepted")
@@ -210,10 +249,11 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 		rerr.SPN = spn
 		return nil, rerr
 	}
-	if err := t.Decrypt(key); err != nil {
+	opened, err := a.open(t, key)
+	if err != nil {
 		return nil, &Error{Cause: CauseDecrypt, SPN: spn, Detail: fmt.Sprintf("the keytab's %s key kvno %d for %s does not decrypt the ticket", EncTypeName(key.KeyType), kvno, spn)}
 	}
-	enc := &t.DecryptedEncPart
+	enc := &opened.enc
 	client := enc.CName.PrincipalNameString() + "@" + enc.CRealm
 	fail := func(c Cause, format string, args ...any) (*Login, error) {
 		return nil, &Error{Cause: c, SPN: spn, Client: client, Detail: fmt.Sprintf(format, args...)}
@@ -225,7 +265,7 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 	if now.Sub(enc.EndTime) > a.skew {
 		return fail(CauseExpired, "the ticket expired at %s (now %s)", enc.EndTime.Format(time.RFC3339), now.Format(time.RFC3339))
 	}
-	if err := req.DecryptAuthenticator(enc.Key); err != nil {
+	if err := decryptAuthenticator(&req, opened); err != nil {
 		return fail(CauseMalformed, "the authenticator does not decrypt with the ticket's session key")
 	}
 	auth := &req.Authenticator
@@ -244,12 +284,10 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 	if len(enc.CName.NameString) != 1 || enc.CName.NameString[0] == "" {
 		return fail(CauseMalformed, "the client principal is not a user principal (one name component)")
 	}
-	var pc *PAC
-	if p, perr := a.pac(enc.AuthorizationData, key); perr != nil {
-		return fail(CausePAC, "%v", perr)
-	} else {
-		pc = p
+	if opened.pacErr != nil {
+		return fail(CausePAC, "%v", opened.pacErr)
 	}
+	pc := opened.pac
 	// Last, after every cryptographic check, so that garbage cannot fill
 	// the cache: an authenticator is good once.
 	rkey := spn + "\x00" + client + "\x00" + ct.Format(time.RFC3339Nano) + "\x00" + hex.EncodeToString(auth.Cksum.Checksum)
@@ -268,22 +306,41 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 	case replayed:
 		return fail(CauseReplay, "this authenticator (time %s) was accepted before", ct.Format(time.RFC3339Nano))
 	}
-	oid, _, _ := splitGSS(tok)
 	l := &Login{
 		User: enc.CName.NameString[0], Realm: strings.ToUpper(enc.CRealm), SPN: spn,
 		EncType: t.EncPart.EType, KVNO: kvno, PAC: pc, Expires: enc.EndTime,
 		Mutual:     types.IsFlagSet(&req.APOptions, flags.APOptionMutualRequired),
-		sessionKey: enc.Key, ctime: auth.CTime, cusec: auth.Cusec,
+		sessionKey: enc.Key, repKeys: opened.rep, subKey: auth.SubKey, ctime: auth.CTime, cusec: auth.Cusec,
+		client: ccache.Principal{Realm: enc.CRealm, Name: enc.CName},
+		ticket: messages.Ticket{TktVNO: t.TktVNO, Realm: t.Realm, SName: t.SName, EncPart: t.EncPart}, flags: enc.Flags,
 	}
-	l.oid = oidDER(oid)
+	l.oid = oid
 	if auth.Cksum.CksumType == gssChecksumType && len(auth.Cksum.Checksum) >= 24 {
 		c := auth.Cksum.Checksum
 		if binary.LittleEndian.Uint32(c) == 16 {
 			l.Bindings = append([]byte(nil), c[4:20]...)
 			l.GSSFlags = binary.LittleEndian.Uint32(c[20:24])
+			l.deleg = delegation(c)
 		}
 	}
 	return l, nil
+}
+
+// decryptAuthenticator decrypts req's authenticator with the session
+// key's derived keys when o has them, else as gokrb5 does.
+func decryptAuthenticator(req *messages.APReq, o *openTicket) error {
+	if o.auth == nil || len(req.Ticket.SName.NameString) == 0 || req.Ticket.SName.NameString[0] == "krbtgt" {
+		// gokrb5 picks the usage (a TGS-REQ's for krbtgt).
+		return req.DecryptAuthenticator(o.enc.Key)
+	}
+	b, err := o.auth.open(req.EncryptedAuthenticator.Cipher)
+	if err != nil {
+		return err
+	}
+	if decodeAuthenticator(b, &req.Authenticator) {
+		return nil
+	}
+	return req.Authenticator.Unmarshal(b)
 }
 
 // gssChecksumType is RFC 4121's checksum type for the GSS authenticator
@@ -366,7 +423,7 @@ func (a *Acceptor) key(svc *Service, name, realm string, kvno int, etype int32) 
 
 // pac finds the ticket's PAC (AD-IF-RELEVANT holding AD-WIN2K-PAC) and
 // checks its server signature with the service key.
-func (a *Acceptor) pac(ad types.AuthorizationData, key types.EncryptionKey) (*PAC, error) {
+func pacOf(ad types.AuthorizationData, key types.EncryptionKey, discard *log.Logger) (*PAC, error) {
 	for _, e := range ad {
 		if e.ADType != adtype.ADIfRelevant {
 			continue
@@ -386,11 +443,11 @@ func (a *Acceptor) pac(ad types.AuthorizationData, key types.EncryptionKey) (*PA
 			// Checks the server signature with key (and that the
 			// validation info, both signatures and the client info are
 			// there).
-			if err := p.ProcessPACInfoBuffers(key, a.discard); err != nil {
+			if err := p.ProcessPACInfoBuffers(key, discard); err != nil {
 				return nil, fmt.Errorf("PAC: %w", err)
 			}
 			k := p.KerbValidationInfo
-			out := &PAC{Account: k.EffectiveName.Value, Domain: k.LogonDomainName.Value, GroupSIDs: k.GetGroupMembershipSIDs()}
+			out := &PAC{Account: k.EffectiveName.Value, Domain: k.LogonDomainName.Value, GroupSIDs: k.GetGroupMembershipSIDs(), UserAccountControl: k.UserAccountControl}
 			out.UserSID = fmt.Sprintf("%s-%d", k.LogonDomainID.String(), k.UserID)
 			return out, nil
 		}

@@ -12,13 +12,14 @@ import (
 	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
 	"github.com/jcmturner/gokrb5/v8/messages"
+	"github.com/jcmturner/gokrb5/v8/types"
 )
 
 // The testdata are a throwaway test DC's (the stack's Samba 4.17, realm
 // EXAMPLE.TEST): the SPNEGO token curl --negotiate sent for jdoe to
 // HTTP/www.example.test, the service's keytab, and when it was sent. They
 // are no one's secrets; they give a ticket with a real PAC.
-func sambaToken(t *testing.T) (tok []byte, a *Acceptor) {
+func sambaToken(t testing.TB) (tok []byte, a *Acceptor) {
 	t.Helper()
 	b64, err := os.ReadFile("testdata/samba-jdoe.negotiate")
 	if err != nil {
@@ -49,6 +50,31 @@ func sambaToken(t *testing.T) (tok []byte, a *Acceptor) {
 		ClientRealms: []string{"example.test"},
 		Now:          func() time.Time { return at.Add(time.Second) },
 	})
+}
+
+// sambaAPReq is the testdata's AP-REQ decoded by gokrb5, its ticket's
+// encrypted part decrypted with the service key (req itself is left as
+// decoded), the key, and the Acceptor.
+func sambaAPReq(tb testing.TB) (messages.APReq, messages.EncTicketPart, types.EncryptionKey, *Acceptor) {
+	tb.Helper()
+	tok, a := sambaToken(tb)
+	raw, err := apReqOf(tok)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var req messages.APReq
+	if err := req.Unmarshal(raw); err != nil {
+		tb.Fatal(err)
+	}
+	key, _, rerr := a.key(&a.services[0], "HTTP/www.example.test", req.Ticket.Realm, req.Ticket.EncPart.KVNO, req.Ticket.EncPart.EType)
+	if rerr != nil {
+		tb.Fatal(rerr)
+	}
+	tkt := req.Ticket
+	if err := tkt.Decrypt(key); err != nil {
+		tb.Fatal(err)
+	}
+	return req, tkt.DecryptedEncPart, key, a
 }
 
 func TestSambaPAC(t *testing.T) {
@@ -85,19 +111,7 @@ func TestSambaPAC(t *testing.T) {
 // the KDC's signatures anew (here: the account name in the validation
 // info, jdoe -> jdox) fails the server signature: refused, cause pac.
 func TestSambaPACTampered(t *testing.T) {
-	tok, a := sambaToken(t)
-	raw, err := apReqOf(tok)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var req messages.APReq
-	if err := req.Unmarshal(raw); err != nil {
-		t.Fatal(err)
-	}
-	key, _, rerr := a.key(&a.services[0], "HTTP/www.example.test", req.Ticket.Realm, req.Ticket.EncPart.KVNO, req.Ticket.EncPart.EType)
-	if rerr != nil {
-		t.Fatal(rerr)
-	}
+	req, _, key, a := sambaAPReq(t)
 	plain, err := crypto.DecryptEncPart(req.Ticket.EncPart, key, keyusage.KDC_REP_TICKET)
 	if err != nil {
 		t.Fatal(err)
@@ -137,5 +151,23 @@ func TestReplayShareByPACSID(t *testing.T) {
 	}
 	if p := a.replay.principals[l.PAC.UserSID]; p == nil || p.n != 1 || len(a.replay.principals) != 1 {
 		t.Fatalf("shares %v, want one entry for %s", a.replay.principals, l.PAC.UserSID)
+	}
+}
+
+func TestNotDelegable(t *testing.T) {
+	dom := "S-1-5-21-1-2-3"
+	for _, tc := range []struct {
+		name string
+		p    PAC
+		want bool
+	}{
+		{"plain", PAC{UserAccountControl: 0x10, GroupSIDs: []string{dom + "-513"}}, false},
+		{"sensitive", PAC{UserAccountControl: 0x10 | 0x4000}, true},
+		{"protected users", PAC{GroupSIDs: []string{dom + "-513", dom + "-525"}}, true},
+		{"RID 1525 is another group", PAC{GroupSIDs: []string{dom + "-1525"}}, false},
+	} {
+		if got := tc.p.NotDelegable(); got != tc.want {
+			t.Errorf("%s: %v", tc.name, got)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/spnego"
+	"golang.org/x/crypto/cryptobyte"
 )
 
 // The Kerberos mechanism's OIDs: RFC 4121's, and the one Windows put first
@@ -60,26 +61,33 @@ func splitGSS(b []byte) (oid asn1.ObjectIdentifier, inner []byte, err error) {
 
 // apReqOf returns the AP-REQ inside a Kerberos initial context token.
 func apReqOf(b []byte) ([]byte, error) {
-	_, inner, err := splitGSS(b)
+	_, raw, err := splitAPReq(b)
+	return raw, err
+}
+
+// splitAPReq returns the mech OID and the AP-REQ of a Kerberos initial
+// context token.
+func splitAPReq(b []byte) (asn1.ObjectIdentifier, []byte, error) {
+	oid, inner, err := splitGSS(b)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(inner) < 2 || !bytes.Equal(inner[:2], tokAPReq) {
-		return nil, errors.New("the Kerberos token is not an AP-REQ (TOK_ID 01 00)")
+		return nil, nil, errors.New("the Kerberos token is not an AP-REQ (TOK_ID 01 00)")
 	}
-	return inner[2:], nil
+	return oid, inner[2:], nil
 }
 
 // wrapGSS frames msg (with its TOK_ID) as an initial-context-style token
 // under the Kerberos OID, the form an AP-REP takes on the wire.
 func wrapGSS(oid asn1.ObjectIdentifier, tokID, msg []byte) ([]byte, error) {
-	o, err := asn1.Marshal(oid)
-	if err != nil {
-		return nil, err
-	}
-	body := make([]byte, 0, len(o)+len(tokID)+len(msg))
-	body = append(append(append(body, o...), tokID...), msg...)
-	return asn1.Marshal(asn1.RawValue{Class: asn1.ClassApplication, Tag: 0, IsCompound: true, Bytes: body})
+	b := cryptobyte.NewBuilder(make([]byte, 0, 24+len(tokID)+len(msg)))
+	b.AddASN1(appTag(0), func(b *cryptobyte.Builder) {
+		b.AddASN1ObjectIdentifier(oid)
+		b.AddBytes(tokID)
+		b.AddBytes(msg)
+	})
+	return b.Bytes()
 }
 
 // WrapSPNEGO puts a Kerberos token in a SPNEGO NegTokenInit offering

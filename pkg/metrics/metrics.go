@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/authorizer"
+	"github.com/goauthenntlm/goauthenntlm/pkg/delegation"
 	"github.com/goauthenntlm/goauthenntlm/pkg/kerberos"
 )
 
@@ -40,6 +41,7 @@ type Metrics struct {
 	groupLookups  [3]prometheus.Counter  // by authorizer.LookupResult
 	krbRefused    *prometheus.CounterVec // cause
 	pacSIDs       prometheus.Counter
+	delegations   *prometheus.CounterVec // outcome
 	epaRefused    *prometheus.CounterVec // cause
 }
 
@@ -87,7 +89,13 @@ func New(src Source, health *Health) *Metrics {
 	m.epaRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "epa_refused_total",
 		Help: "Logins refused by Extended Protection (NTLM before the DC saw them, and Kerberos), by cause: binding_mismatch, binding_missing, binding_over_http, target_name, malformed."},
 		[]string{"cause"})
-	m.reg.MustRegister(m.logins, m.loginDuration, m.responses, reused, cached, lookups, m.krbRefused, m.pacSIDs, m.epaRefused,
+	m.delegations = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "delegations_total",
+		Help: "Logins at delegating locations, by how handing the application the user's credentials ended (forwarded, s4u2proxy, protocol_transition, not_delegable, kdc_refused, kdc_unreachable, busy, none_sent, bad_krbcred, full, write_failed): the log line of each says why."},
+		[]string{"outcome"})
+	for _, o := range delegation.Outcomes {
+		m.delegations.WithLabelValues(string(o))
+	}
+	m.reg.MustRegister(m.logins, m.loginDuration, m.responses, reused, cached, lookups, m.krbRefused, m.pacSIDs, m.epaRefused, m.delegations,
 		&gauges{src: src, health: health},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -111,6 +119,11 @@ func (m *Metrics) KerberosRefused(c kerberos.Cause) { m.krbRefused.WithLabelValu
 
 // PACSIDSearch implements authorizer.KerberosObserver.
 func (m *Metrics) PACSIDSearch() { m.pacSIDs.Inc() }
+
+var _ authorizer.DelegationObserver = (*Metrics)(nil)
+
+// Delegated implements authorizer.DelegationObserver.
+func (m *Metrics) Delegated(o delegation.Outcome) { m.delegations.WithLabelValues(string(o)).Inc() }
 
 // Answered implements authorizer.Observer.
 func (m *Metrics) Answered(code int) {

@@ -25,6 +25,7 @@ import (
 	"github.com/goauthenntlm/goauthenntlm/pkg/config"
 	"github.com/goauthenntlm/goauthenntlm/pkg/cookie"
 	"github.com/goauthenntlm/goauthenntlm/pkg/dc"
+	"github.com/goauthenntlm/goauthenntlm/pkg/delegation"
 )
 
 // Files opens every file cfg names, as the calling user, and checks the
@@ -80,6 +81,20 @@ func Files(cfg *config.Config) []error {
 			errs = append(errs, cfg.Problem([]string{"groups", "cache_dir"}, "groups.cache_dir: %v", err))
 		} else if err := movable(cfg.Groups.CacheDir); err != nil {
 			errs = append(errs, cfg.Problem([]string{"groups", "cache_dir"}, "groups.cache_dir: %v", err))
+		}
+	}
+	if d := cfg.Delegation; d.Enabled() {
+		// Run as the service user (the unit's ExecStartPre), the directory
+		// must be its own; run as root, any owner will do (it is the
+		// service user's), and movable below says who could replace it.
+		owner := os.Geteuid()
+		if owner == 0 {
+			owner = -1
+		}
+		if _, err := delegation.Check(d.CCacheDir, d.AppGroup, owner); err != nil {
+			errs = append(errs, cfg.Problem([]string{"delegation", "ccache_dir"}, "%v", err))
+		} else if err := movable(d.CCacheDir); err != nil {
+			errs = append(errs, cfg.Problem([]string{"delegation", "ccache_dir"}, "delegation.ccache_dir: %v", err))
 		}
 	}
 	return errs

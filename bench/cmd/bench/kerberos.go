@@ -5,34 +5,22 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
-	"time"
-
-	"github.com/goauthenntlm/goauthenntlm/pkg/kerberos"
 )
 
 // kerberosLogins (P6): Kerberos logins over FastCGI, as mod_authnz_fcgi
 // sends them (one new connection each, a new client address and port,
 // a fresh AP-REQ in SPNEGO), next to NTLM handshakes over FastCGI (Type1
-// and Type3, each relayed to the DC). The tokens come from one service
-// ticket jdoe got from the stack's KDC, each with an authenticator of its
-// own; making them costs the bench, not the authorizer, whose CPU per
-// login is the figure: the goal is no DC round trip and <= 1 ms of CPU.
+// and Type3, each relayed to the DC). The tokens come from the service
+// tickets of the bench's Kerberos accounts (krbTokens), each with an
+// authenticator of its own; making them costs the bench, not the
+// authorizer, whose CPU per login is the figure: the goal is no DC round
+// trip and <= 1 ms of CPU.
 func (r *runner) kerberosLogins() {
 	o := r.o
 	fail := func(err error) {
 		r.res.add(row{Section: "P6", Name: "kerberos logins", Value: "n/a", Result: "ERROR", Note: err.Error()})
 	}
-	realm, dcIP, host := r.env["KRB5_REALM"], r.env["DC_IP"], r.env["SPN_HOST"]
-	if realm == "" || host == "" {
-		fail(fmt.Errorf("the stack has no Kerberos (KRB5_REALM, SPN_HOST in stack.env): bring it up again"))
-		return
-	}
-	kcfg, err := kerberos.ClientConfig(realm, []string{dcIP})
-	if err != nil {
-		fail(err)
-		return
-	}
-	tkt, err := kerberos.TicketWithPassword(kcfg, "jdoe", realm, "Secr3t!Pass", "HTTP/"+host)
+	k, err := r.kerberosTokens()
 	if err != nil {
 		fail(err)
 		return
@@ -44,7 +32,7 @@ func (r *runner) kerberosLogins() {
 		return clientKey{ip: fmt.Sprintf("10.77.%d.%d", n/60000%250, 1+n/240%250), port: 1024 + int(n%60000)}
 	}
 	krb := func() error {
-		tok, err := tkt.Token()
+		tok, err := k.token()
 		if err != nil {
 			return err
 		}
@@ -58,30 +46,8 @@ func (r *runner) kerberosLogins() {
 		return nil
 	}
 	ntlm := func() error { return f.login(key(), `EXAMPLE\jdoe`, "Secr3t!Pass") }
-	meter := r.cpuMeter()
-	timed := func(op func() error) runResult {
-		before := meter.sample()
-		x := runConcurrent(o.hsConc, o.hsDur, 200000, op)
-		x.CPUus = perRequest(before, meter.sample(), x.Requests)
-		return x
-	}
 	say("P6: Kerberos logins vs NTLM handshakes over FastCGI, %d concurrent, %d rounds x %s each (warm-up 1s each)", o.hsConc, o.rounds, o.hsDur)
-	runConcurrent(o.hsConc, time.Second, 200000, krb)
-	runConcurrent(o.hsConc, time.Second, 200000, ntlm)
-	var rk, rn []runResult
-	for round := 0; round < o.rounds; round++ {
-		for i := 0; i < 2; i++ {
-			if (i+round)%2 == 0 {
-				x := timed(krb)
-				rk = append(rk, x)
-				say("  round %d kerberos %6.0f logins/s p50 %6.2f p99 %6.2f ms errors %d cpu µs/login %s %s", round+1, x.RPS, x.P50ms, x.P99ms, x.Errors, formatCPU(x.CPUus), x.FirstErr)
-			} else {
-				x := timed(ntlm)
-				rn = append(rn, x)
-				say("  round %d ntlm     %6.0f hs/s     p50 %6.2f p99 %6.2f ms errors %d cpu µs/hs %s %s", round+1, x.RPS, x.P50ms, x.P99ms, x.Errors, formatCPU(x.CPUus), x.FirstErr)
-			}
-		}
-	}
+	rk, rn := r.interleavedPair(r.cpuMeter(), pairOp{"kerberos", "logins/s", krb}, pairOp{"ntlm", "hs/s", ntlm})
 	r.res.Runs["kerberos/fcgi"], r.res.Runs["ntlm/fcgi"] = rk, rn
 	mk, mn := medianOf(rk), medianOf(rn)
 	r.res.add(row{Section: "P6", Name: "NTLM handshake via FastCGI", Value: fmt.Sprintf("%.0f hs/s", mn.RPS),

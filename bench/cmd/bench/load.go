@@ -16,6 +16,7 @@ const (
 	authNone authKind = iota
 	authNTLM
 	authBasic
+	authNegotiate // a Kerberos login (variant.krb's tokens) on the first request
 )
 
 const (
@@ -28,6 +29,7 @@ type variant struct {
 	path  string
 	auth  authKind
 	basic string // Authorization header for authBasic
+	krb   *krbTokens
 	note  string
 }
 
@@ -83,6 +85,9 @@ func (e *errRec) add(err error) {
 
 // connect opens a connection for v and authenticates it if v needs it.
 func connect(addr string, v variant) (*httpConn, error) {
+	if v.auth == authNegotiate {
+		return negotiateLogin(addr, v.path, v.krb, true)
+	}
 	h, err := dialHTTP(addr, 5*time.Second)
 	if err != nil {
 		return nil, err
@@ -259,4 +264,55 @@ func medianOf(rs []runResult) runResult {
 		}
 	}
 	return out
+}
+
+// pairOp is one side of an interleaved pair of concurrent runs.
+type pairOp struct {
+	name, unit string // for the log: "ours", "logins/s"
+	op         func() error
+}
+
+// interleavedPair runs a and b, each o.hsConc concurrent for o.hsDur, in
+// o.rounds rounds whose order alternates, after a 1 s warm-up of each;
+// every timed run records the CPU per operation of meter's processes.
+func (r *runner) interleavedPair(meter *cpuMeter, a, b pairOp) (ra, rb []runResult) {
+	o := r.o
+	runConcurrent(o.hsConc, time.Second, 200000, a.op)
+	runConcurrent(o.hsConc, time.Second, 200000, b.op)
+	for round := 0; round < o.rounds; round++ {
+		for i := 0; i < 2; i++ {
+			p, out := a, &ra
+			if (i+round)%2 != 0 {
+				p, out = b, &rb
+			}
+			before := meter.sample()
+			x := runConcurrent(o.hsConc, o.hsDur, 200000, p.op)
+			x.CPUus = perRequest(before, meter.sample(), x.Requests)
+			*out = append(*out, x)
+			say("  round %d %-8s %6.0f %-8s p50 %6.2f p99 %6.2f ms errors %d cpu µs/op %s %s", round+1, p.name, x.RPS, p.unit, x.P50ms, x.P99ms, x.Errors, formatCPU(x.CPUus), x.FirstErr)
+		}
+	}
+	return ra, rb
+}
+
+// keepAliveRounds runs each variant once to warm up (o.warm), then
+// o.rounds rounds of every variant (o.dur each, o.conns connections) in a
+// rotating order, so none always runs first; meter records each timed
+// run's CPU per request.
+func (r *runner) keepAliveRounds(vs []variant, meter *cpuMeter) map[string][]runResult {
+	o := r.o
+	for _, v := range vs {
+		w := runKeepAlive(r.site.addr, v, o.conns, o.warm, o.maxReq, nil)
+		say("  warm %-13s %8.0f req/s errors %d %s", v.name, w.RPS, w.Errors, w.FirstErr)
+	}
+	runs := map[string][]runResult{}
+	for round := 0; round < o.rounds; round++ {
+		for i := range vs {
+			v := vs[(i+round)%len(vs)]
+			x := runKeepAlive(r.site.addr, v, o.conns, o.dur, o.maxReq, meter)
+			runs[v.name] = append(runs[v.name], x)
+			say("  round %d %-13s %8.0f req/s p50 %6.2f p99 %6.2f ms errors %d, cpu %s %s", round+1, v.name, x.RPS, x.P50ms, x.P99ms, x.Errors, formatCPU(x.CPUus), x.FirstErr)
+		}
+	}
+	return runs
 }

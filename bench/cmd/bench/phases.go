@@ -79,20 +79,7 @@ func (r *runner) keepAliveMatrix() {
 		live = append(live, v)
 	}
 	say("P1/P3: %d variants x %d rounds x %s, %d connections; warm-up %s each; CPU per request in µs", len(live), o.rounds, o.dur, o.conns, o.warm)
-	meter := r.cpuMeter()
-	for _, v := range live {
-		w := runKeepAlive(r.site.addr, v, o.conns, o.warm, o.maxReq, nil)
-		say("  warm %-13s %8.0f req/s errors %d %s", v.name, w.RPS, w.Errors, w.FirstErr)
-	}
-	runs := map[string][]runResult{}
-	for round := 0; round < o.rounds; round++ {
-		for i := range live {
-			v := live[(i+round)%len(live)]
-			x := runKeepAlive(r.site.addr, v, o.conns, o.dur, o.maxReq, meter)
-			runs[v.name] = append(runs[v.name], x)
-			say("  round %d %-13s %8.0f req/s p50 %6.2f p99 %6.2f ms errors %d, cpu %s %s", round+1, v.name, x.RPS, x.P50ms, x.P99ms, x.Errors, formatCPU(x.CPUus), x.FirstErr)
-		}
-	}
+	runs := r.keepAliveRounds(live, r.cpuMeter())
 	med := map[string]runResult{}
 	notes := map[string]string{}
 	for _, v := range live {

@@ -82,12 +82,20 @@ type proc struct {
 }
 
 func startProc(name string, logPath string, args ...string) (*proc, error) {
+	return startProcEnv(name, logPath, nil, args...)
+}
+
+// startProcEnv is startProc with env added to the bench's environment.
+func startProcEnv(name string, logPath string, env []string, args ...string) (*proc, error) {
 	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = lf, lf
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.SysProcAttr = procgroup.SessionAttr()
 	if err := cmd.Start(); err != nil {
 		lf.Close()
@@ -143,6 +151,11 @@ type benchSite struct {
 	apache     *proc
 	triv       *proc
 	binDir     string
+	// gssapiKeytab, when set, is the keytab copy mod_auth_gssapi's
+	// location (bench/apache-bench-gssapi.conf.in) uses; apacheEnv is
+	// added to Apache's environment (its KRB5RCACHEDIR).
+	gssapiKeytab string
+	apacheEnv    []string
 }
 
 var (
@@ -201,6 +214,13 @@ func (s *benchSite) writeConfig(repo, authzAddr string) (string, error) {
 		return "", err
 	}
 	c += "\n# ---- bench/apache-bench.conf.in ----\n" + fill(string(extra))
+	if s.gssapiKeytab != "" {
+		g, err := os.ReadFile(filepath.Join(repo, "bench", "apache-bench-gssapi.conf.in"))
+		if err != nil {
+			return "", err
+		}
+		c += "\n# ---- bench/apache-bench-gssapi.conf.in ----\n" + strings.ReplaceAll(fill(string(g)), "@GSSAPI_KEYTAB@", s.gssapiKeytab)
+	}
 	if s.defineMiss && (!s.haveExpr || !s.haveAuthz) {
 		g, err := os.ReadFile(filepath.Join(repo, "bench", "apache-bench-groups.conf.in"))
 		if err != nil {
@@ -240,7 +260,7 @@ func (s *benchSite) startApache(repo, authzAddr string) error {
 	if out, err := exec.Command(args[0], append(args[1:], "-t")...).CombinedOutput(); err != nil {
 		return fmt.Errorf("apache2 -t on %s: %v\n%s", conf, err, out)
 	}
-	s.apache, err = startProc("apache2 (bench)", filepath.Join(s.dir, "stderr.log"), args...)
+	s.apache, err = startProcEnv("apache2 (bench)", filepath.Join(s.dir, "stderr.log"), s.apacheEnv, args...)
 	if err != nil {
 		return err
 	}
@@ -294,6 +314,9 @@ func (s *benchSite) setup(repo string) error {
 		return err
 	}
 	s.addr = fmt.Sprintf("127.0.0.1:%d", s.port)
+	if err := s.gssapiSetup(); err != nil {
+		say("mod_auth_gssapi not set up, P7 will say n/a: %v", err)
+	}
 	return s.startApache(repo, "")
 }
 
