@@ -84,7 +84,11 @@ mkdir -p "$out"
 manpage() { # program description helpfile
 	local name=$1 upper
 	upper=$(printf '%s' "$name" | tr a-z- A-Z-)
-	printf '.TH %s 1 "%s" "goauthenntlm %s"\n' "$upper" "$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%d)" "$DEB_VERSION"
+	# .TH title section date source manual. groff cuts a long field short
+	# into its neighbour (a version in the footer ran into the date:
+	# 0.0~git20261206.749252026-12-06; in the header, into the title), so
+	# the fields stay short and the version has a section of its own.
+	printf '.TH %s 1 "%s" "goauthenntlm" "GoAuthenNTLM"\n' "$upper" "$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%d)"
 	printf '.SH NAME\n%s \\- %s\n' "$name" "$2"
 	printf '.SH SYNOPSIS\n.B %s\n[\\fIoptions\\fR]\n' "$name"
 	printf '.SH OPTIONS\n'
@@ -92,6 +96,7 @@ manpage() { # program description helpfile
 	sed -e 's/\\/\\e/g' "$3" | awk '
 		/^  -/ { sub(/^  /, ""); gsub(/-/, "\\-"); print ".TP"; print ".B " $0; next }
 		/^    \t/ { sub(/^    \t/, ""); if ($0 ~ /^[.'"'"']/) $0 = "\\&" $0; print; next }'
+	printf '.SH VERSION\ngoauthenntlm %s\n' "$version"
 	printf '.SH FILES\n/etc/goauthenntlm/conf.toml, /usr/share/goauthenntlm/conf.toml.example (every key, explained)\n'
 	printf '.SH SEE ALSO\n/usr/share/doc/goauthenntlm/README.md.gz\n'
 }
@@ -173,8 +178,14 @@ for arch in $arches; do
 	! grep -q /usr/local/ "$work/$unit" || die "the unit still names /usr/local: adapt scripts/deb.sh"
 	install -D -m 644 "$work/$unit" "$root/lib/systemd/system/$unit"
 	install -D -m 644 apache/goauthenntlm-tmpfiles.conf "$root/usr/lib/tmpfiles.d/$pkg.conf"
-	sed -e 's|/usr/local/bin/|/usr/bin/|g' apache/goauthenntlm.conf >"$work/goauthenntlm.conf"
+	# The snippet (server-wide only) and its 401 page, which Apache serves
+	# (so not under /usr/share/doc, which dpkg may be told not to install);
+	# the example site, a document.
+	sed -e 's|/usr/local/|/usr/|g' apache/goauthenntlm.conf >"$work/goauthenntlm.conf"
 	install -D -m 644 "$work/goauthenntlm.conf" "$root/etc/apache2/conf-available/goauthenntlm.conf"
+	install -D -m 644 apache/goauthenntlm-401.html "$root/usr/share/$pkg/401.html"
+	sed -e 's|/usr/local/|/usr/|g' apache/example-site.conf >"$work/example-site.conf"
+	install -D -m 644 "$work/example-site.conf" "$root/usr/share/doc/$pkg/examples/example-site.conf"
 
 	# What the postinst needs (not under /usr/share/doc, which dpkg may be
 	# told not to install).
@@ -186,7 +197,7 @@ for arch in $arches; do
 	gzip -n -9 <README.md >"$doc/README.md.gz"
 	changelog | gzip -n -9 >"$doc/changelog.Debian.gz"
 	copyright "$work/bin-$arch/ntlm-fcgi-authorizer" "$work/bin-$arch/ntlm-group-check" "$work/bin-$arch/ntlm-migrate" >"$doc/copyright"
-	chmod 644 "$doc"/*
+	find "$doc" -type f -exec chmod 644 {} +
 
 	# Man pages from the host's build of each program (same flags on every
 	# architecture).

@@ -5,12 +5,17 @@
 #   /etc/systemd/system              the authorizer's unit
 #   /etc/tmpfiles.d                  goauthenntlm.conf: how the unit makes
 #                                    the groups cache at every start
-#   /etc/apache2/conf-available      the Apache snippet (goauthenntlm.conf)
+#   /etc/apache2/conf-available      the Apache snippet (goauthenntlm.conf),
+#                                    server-wide only; PREFIX/share/goauthenntlm
+#                                    holds its 401 page, the docs the example
+#                                    site (example-site.conf)
 #   /etc/goauthenntlm                conf.toml (from the example), the caller
 #                                    secret and the Apache include passing it
 #   /var/cache/goauthenntlm/groups   the groups cache directory
 # and the authorizer's system user, goauthenntlm (the last three by
-# scripts/setup.sh, which the Debian package's postinst runs too).
+# scripts/setup.sh, which the Debian package's postinst runs too). The
+# state directory /var/lib/goauthenntlm (the Kerberos replay file) is the
+# unit's StateDirectory=: systemd makes it at the first start.
 #
 # Run it again at will: it replaces the programs, docs, unit and snippet, and
 # never an existing config, secret or key. Secrets are never printed.
@@ -32,8 +37,13 @@ install -D -m 644 -t "$DESTDIR/etc/systemd/system" apache/ntlm-fcgi-authorizer.s
 # Beside the unit, in /etc: PREFIX/lib/tmpfiles.d is searched only for
 # PREFIX=/usr/local.
 install -D -m 644 apache/goauthenntlm-tmpfiles.conf "$DESTDIR/etc/tmpfiles.d/goauthenntlm.conf"
-install -D -m 644 apache/goauthenntlm.conf "$DESTDIR/etc/apache2/conf-available/goauthenntlm.conf"
-say "installed the programs in $DESTDIR$PREFIX/bin, the docs, the systemd unit (and its tmpfiles.d file) and the Apache snippet"
+# The snippet and the site example name the programs and the 401 page
+# under /usr/local; the page is not a document (Apache serves it), so it is
+# not under doc/.
+sed "s|/usr/local/|$PREFIX/|g" apache/goauthenntlm.conf | install -D -m 644 /dev/stdin "$DESTDIR/etc/apache2/conf-available/goauthenntlm.conf"
+sed "s|/usr/local/|$PREFIX/|g" apache/example-site.conf | install -D -m 644 /dev/stdin "$DESTDIR$PREFIX/share/doc/goauthenntlm/example-site.conf"
+install -D -m 644 apache/goauthenntlm-401.html "$DESTDIR$PREFIX/share/goauthenntlm/401.html"
+say "installed the programs in $DESTDIR$PREFIX/bin, the docs, the systemd unit (and its tmpfiles.d file), the Apache snippet and its 401 page, and the example site $PREFIX/share/doc/goauthenntlm/example-site.conf"
 
 # The user, /etc/goauthenntlm and the cache: shared with the Debian
 # package's postinst.
@@ -48,6 +58,8 @@ install: left to do (README, Install): put the LDAP service account's password
   settings in $target/conf.toml, then
   runuser -u $user -- $PREFIX/bin/ntlm-fcgi-authorizer -config /etc/goauthenntlm/conf.toml -check -probe
   systemctl daemon-reload && systemctl enable --now ntlm-fcgi-authorizer
-  a2enmod authnz_fcgi authn_core authz_core authz_user headers env setenvif && a2enconf goauthenntlm
+  a2enmod authnz_fcgi authn_core authz_core authz_user headers env setenvif alias rewrite ssl authnz_external
+  a2enconf goauthenntlm
+  your site: the <Location> blocks of $PREFIX/share/doc/goauthenntlm/example-site.conf in its <VirtualHost>
   apache2ctl configtest && systemctl reload apache2
 EOF

@@ -307,6 +307,9 @@ setup_files() {
 	chown -R "$authz_user:www-data" "$pub/groups-cache"
 	chmod 02750 "$pub/groups-cache"
 	"${run_authz[@]}" find "$pub/groups-cache" -type f -exec chmod 0640 {} +
+	# The authorizer's state directory (systemd's StateDirectory=): the
+	# Kerberos replay file, which outlives restart-authz. Its user's alone.
+	install -d -m 0700 -o "$authz_user" -g "$authz_user" "$pub/state"
 	# The credential caches handed to the application ([delegation]): the
 	# authorizer's, group www-data, setgid, nothing for others (2710): its
 	# 0640 files are readable by Apache's CGIs alone. It removes what an
@@ -324,6 +327,7 @@ fill() { # template -> stdout, replacing the @PLACEHOLDERS@
 		-e "s|@LOG_LEVEL@|${STACK_LOG_LEVEL:-info}|g" -e "s|@DC_IP@|$DC_IP|g" \
 		-e "s|@LDAP_PASSFILE@|$pub/ldap.pass|g" -e "s|@LDAP_CA@|$pub/ca.pem|g" \
 		-e "s|@CACHE_DIR@|$pub/groups-cache|g" -e "s|@GROUPS_TTL@|$GROUPS_TTL|g" \
+		-e "s|@REPLAY_FILE@|$pub/state/replay|g" \
 		-e "s|@CCACHE_DIR@|$pub/ccache|g" -e "s|@CCACHE_IDLE@|$CCACHE_IDLE|g" \
 		-e "s|@CALLER_SECRET_FILE@|$pub/caller.secret|g" \
 		-e "s|@HTTPS_PORT@|$HTTPS_PORT|g" -e "s|@HTTPS_HOST@|$HTTPS_HOST|g" \
@@ -407,6 +411,7 @@ write_env() {
 		LDAP_PASSFILE=$pub/ldap.pass
 		LDAP_BIND=svc-ntlm@EXAMPLE.TEST
 		GROUPS_CACHE=$pub/groups-cache
+		REPLAY_FILE=$pub/state/replay
 		GROUPS_TTL=$GROUPS_TTL
 		KRB5_CONFIG=$pub/krb5.conf
 		KRB5_REALM=$KRB5_REALM

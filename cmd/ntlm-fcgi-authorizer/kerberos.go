@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/user"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/goauthenntlm/goauthenntlm/pkg/config"
 	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
 	"github.com/goauthenntlm/goauthenntlm/pkg/kerberos"
+	"github.com/goauthenntlm/goauthenntlm/pkg/replay"
 )
 
 // checkKerberos is -check's part for keytabs (who may read them is
@@ -65,7 +67,7 @@ func checkKerberos(cfg *config.Config, probe bool, stdout, stderr io.Writer) int
 			rc = 2
 			continue
 		}
-		acc := kerberos.New(kerberos.Options{Services: []kerberos.Service{{Principals: cfg.Principals(d), Keytab: kt}}, ClientRealms: []string{realm}, MaxSkew: d.ClockSkew()})
+		acc := kerberos.New(kerberos.Options{Services: []kerberos.Service{{Principals: cfg.Principals(d), Keytab: kt}}, ClientRealms: []string{realm}, MaxSkew: d.ClockSkew(), Replay: toolReplay()})
 		for _, p := range cfg.Principals(d) {
 			tok, err := kerberos.ProbeSPN(kcfg, realm, p, kt)
 			if err != nil && strings.Contains(err.Error(), "KDC_ERR_C_PRINCIPAL_UNKNOWN") {
@@ -75,7 +77,7 @@ func checkKerberos(cfg *config.Config, probe bool, stdout, stderr io.Writer) int
 				cc := ccache()
 				if _, serr := os.Stat(strings.TrimPrefix(cc, "FILE:")); serr != nil {
 					// Nothing to probe with: not the server's failure.
-					fmt.Fprintf(stdout, "kerberos %s@%s: not probed: the KDC does not take it as a client name (AS-REQ), and there is no ticket cache (%s): kinit as any user, then -check -probe again\n", p, realm, cc)
+					fmt.Fprintf(stdout, "kerberos %s@%s: not probed: the KDC does not take it as a client name (AS-REQ), and this user has no ticket cache (%s); get one as any domain user, then -check -probe again:\n  %s\n", p, realm, cc, kinitLine(realm))
 					continue
 				}
 				if _, tok, err = kerberos.TokenFromCCache(kcfg, cc, p); err != nil {
@@ -98,6 +100,12 @@ func checkKerberos(cfg *config.Config, probe bool, stdout, stderr io.Writer) int
 	}
 	return rc
 }
+
+// toolReplay is the replay store of the command-line tools' Authorizers:
+// in memory, for their one login. The daemon's file is its own (locked
+// while it runs, and a tool's entry there would refuse nothing anyone
+// sends).
+func toolReplay() replay.Store { return replay.New(replay.Options{Slots: 64}) }
 
 // testKerberos is -test-kerberos: a Kerberos login from the caller's
 // ticket cache (KRB5CCNAME, after kinit) through an Authorizer built from
@@ -138,7 +146,7 @@ func testKerberos(cfg *config.Config, stdout, stderr io.Writer) int {
 		return fail("%v", err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a, err := authorizer.New(cfg, authorizer.Options{Logger: log, CallerSecret: secret})
+	a, err := authorizer.New(cfg, authorizer.Options{Logger: log, CallerSecret: secret, KerberosReplay: toolReplay()})
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -164,6 +172,17 @@ func testKerberos(cfg *config.Config, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "groups:      %s\n", strings.Join(strings.FieldsFunc(resp.Variables[v], func(r rune) bool { return r == '|' }), ", "))
 	}
 	return loginOK
+}
+
+// kinitLine is the command that gives the user running -check a ticket
+// cache for -check -probe: the service user's own (runuser), which a kinit
+// as root would not be. USER stands for any domain user.
+func kinitLine(realm string) string {
+	line := "kinit USER@" + realm
+	if u, err := user.Current(); err == nil && u.Uid != "0" {
+		line = "runuser -u " + u.Username + " -- " + line
+	}
+	return line
 }
 
 // ccache is the caller's ticket cache: KRB5CCNAME, else MIT's default.

@@ -178,6 +178,15 @@ func run(base, cfg *config.Config) error {
 	}
 	h.set(a)
 	defer func() { h.get().Close() }()
+	// After the requests in flight (defers run last first): the replay
+	// file is flushed to disk as the daemon stops.
+	defer func() {
+		if s := h.get().KerberosReplay(); s != nil {
+			if err := s.Close(); err != nil {
+				log.Warn("replay file: not flushed at exit", "err", err)
+			}
+		}
+	}()
 
 	ln, err := fcgi.Listen(context.Background(), "tcp", cfg.Listen)
 	if err != nil {

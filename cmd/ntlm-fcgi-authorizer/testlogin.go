@@ -53,7 +53,7 @@ func testLogin(cfg *config.Config, typed string, stdin *os.File, stdout, stderr 
 	}
 	rec := &recorder{}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a, err := authorizer.New(cfg, authorizer.Options{Logger: log, CallerSecret: secret, Observer: rec})
+	a, err := authorizer.New(cfg, authorizer.Options{Logger: log, CallerSecret: secret, Observer: rec, KerberosReplay: toolReplay()})
 	if err != nil {
 		return fail("%v", err)
 	}

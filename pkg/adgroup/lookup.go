@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/goauthenntlm/goauthenntlm/pkg/memberships"
 )
 
 // StaleError comes with an entry that Lookup served from the cache past
@@ -76,7 +78,7 @@ func lookup(ctx context.Context, c *Cache, groupsOf func(context.Context, string
 		e = &Entry{User: user, Domain: domain, Groups: groups}
 	case errors.Is(err, ErrNoSuchUser):
 		if rerr := c.Remove(name); rerr != nil {
-			log.Warn("memberships cache: entry of a user the directory no longer knows not removed", "user", user, "domain", domain, "err", rerr)
+			log.Log(ctx, memberships.WriteFailureLevel(rerr), "memberships cache: entry of a user the directory no longer knows not removed", "user", user, "domain", domain, "err", rerr)
 		}
 		return c.Stamp(name, &Entry{User: user, Domain: domain, Unknown: true}), nil
 	default:
@@ -89,7 +91,7 @@ func lookup(ctx context.Context, c *Cache, groupsOf func(context.Context, string
 	}
 	written, perr := c.Put(name, e)
 	if perr != nil {
-		log.Warn("memberships cache: not written", "user", user, "domain", domain, "err", perr)
+		log.Log(ctx, memberships.WriteFailureLevel(perr), "memberships cache: not written", "user", user, "domain", domain, "err", perr)
 		return c.Stamp(name, e), nil
 	}
 	return written, nil

@@ -33,6 +33,7 @@ import (
 	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
 	"github.com/goauthenntlm/goauthenntlm/pkg/identity"
 	"github.com/goauthenntlm/goauthenntlm/pkg/kerberos"
+	"github.com/goauthenntlm/goauthenntlm/pkg/replay"
 )
 
 // Authorizer answers mod_authnz_fcgi's AUTHENTICATOR calls. Create it with
@@ -54,9 +55,10 @@ type Authorizer struct {
 	delegWarn warnLimiter
 	basicCC   basicCCaches
 
-	krb     KerberosAcceptor      // nil when no domain has a keytab_file
-	replay  *kerberos.ReplayCache // krb's, when built from the config
+	krb     KerberosAcceptor // nil when no domain has a keytab_file
+	replay  replay.Store     // krb's, when built from the config
 	krbWarn warnLimiter
+	epaWarn warnLimiter // Extended Protection's missing certificate
 
 	obs            Observer
 	kerberosLogged atomic.Bool
@@ -101,7 +103,7 @@ type Options struct {
 	Kerberos KerberosAcceptor
 	// KerberosReplay is the replay cache of the Authorizer this one
 	// replaces (a reload), so a reload does not let a token in twice.
-	KerberosReplay *kerberos.ReplayCache
+	KerberosReplay replay.Store
 	// CCaches, when set, holds the credential caches handed to
 	// applications (delegation); the caller opens it from the
 	// configuration's [delegation], sweeps it through Run, and closes it
@@ -186,6 +188,9 @@ func New(cfg *config.Config, opt Options) (*Authorizer, error) {
 		a.accounts = &accounts{dir: dir, m: map[string]account{}}
 		a.trusts = &trusts{dir: dir, m: map[string]trustList{}}
 	}
+	// Kept even when this configuration has no keytab: the store holds
+	// its file's lock for the process, and a later reload may want it.
+	a.replay = opt.KerberosReplay
 	if a.ccaches != nil {
 		d, err := newDelegator(cfg, log)
 		if err != nil {
@@ -265,9 +270,11 @@ func (a *Authorizer) Close() error {
 	return errors.Join(errs...)
 }
 
-// KerberosReplay is the Kerberos replay cache, to hand to the Authorizer
-// that replaces this one on a reload; nil without Kerberos.
-func (a *Authorizer) KerberosReplay() *kerberos.ReplayCache { return a.replay }
+// KerberosReplay is the Kerberos replay store, to hand to the Authorizer
+// that replaces this one on a reload, and for the daemon to close at exit
+// (Close does not: the next Authorizer holds it); nil when no
+// configuration so far had Kerberos.
+func (a *Authorizer) KerberosReplay() replay.Store { return a.replay }
 
 // Table is the connection table, to hand to the Authorizer that replaces
 // this one on a reload.

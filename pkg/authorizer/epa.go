@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/config"
 	"github.com/goauthenntlm/goauthenntlm/pkg/conntable"
@@ -84,10 +85,12 @@ const (
 )
 
 // channelBindingMode is the request's channel_binding: the location's
-// CHANNEL_BINDING variable, else the configuration's. Only Apache's
-// configuration sets that variable (a client's headers arrive as HTTP_*).
-// A value that is not one of the three is a configuration mistake; it is
-// read as required, which refuses rather than lets in.
+// CHANNEL_BINDING variable, else the configuration's, else the default
+// (config.ChannelBindingDefault): when-sent over HTTPS, off over plain
+// HTTP. Only Apache's configuration sets that variable (a client's headers
+// arrive as HTTP_*). A value that is not one of the three is a
+// configuration mistake; it is read as required, which refuses rather than
+// lets in.
 func (a *Authorizer) channelBindingMode(r *request) config.ChannelBinding {
 	return a.channelBindingModeOf(r.Params)
 }
@@ -95,7 +98,13 @@ func (a *Authorizer) channelBindingMode(r *request) config.ChannelBinding {
 func (a *Authorizer) channelBindingModeOf(p map[string]string) config.ChannelBinding {
 	v := p[channelBindingParam]
 	if v == "" {
-		return a.cfg.Auth.ChannelBinding
+		if m := a.cfg.Auth.ChannelBinding; m != config.ChannelBindingDefault {
+			return m
+		}
+		if isHTTPS(p) {
+			return config.ChannelBindingWhenSent
+		}
+		return config.ChannelBindingOff
 	}
 	m, err := config.ParseChannelBinding(v)
 	if err != nil {
@@ -110,8 +119,8 @@ func (a *Authorizer) channelBindingModeOf(p map[string]string) config.ChannelBin
 // channel_binding the login meets, which the connection keeps (see
 // epaMet).
 func (a *Authorizer) checkEPA(r *request, msg *ntlmmsg.Authenticate) (uint8, *fcgi.Response) {
-	return a.decideEPA(r, msg.User, msg.Domain, func(m config.ChannelBinding) (EPACause, string, error) {
-		return a.epaVerdict(r, m, msg)
+	return a.decideEPA(r, msg.User, msg.Domain, func(m config.ChannelBinding, anyName bool) (EPACause, string, error) {
+		return a.epaVerdict(r, m, msg, anyName)
 	})
 }
 
@@ -126,19 +135,23 @@ func (a *Authorizer) checkKerberosEPA(r *request, bindings []byte, user, realm s
 	if len(bindings) == len(sent) {
 		copy(sent[:], bindings)
 	}
-	return a.decideEPA(r, user, realm, func(m config.ChannelBinding) (EPACause, string, error) {
+	return a.decideEPA(r, user, realm, func(m config.ChannelBinding, _ bool) (EPACause, string, error) {
 		return a.bindingVerdict(r, m, sent, true, true)
 	})
 }
 
 // decideEPA is the decision around a verdict: the level the login meets
 // (which the connection keeps), or the answer refusing it under the
-// request's channel_binding, logged and counted.
-func (a *Authorizer) decideEPA(r *request, user, domain string, verdict func(config.ChannelBinding) (EPACause, string, error)) (uint8, *fcgi.Response) {
+// request's channel_binding, logged and counted. verdict's anyName skips
+// the target name check: the default does where auth.server_names is
+// empty, for its own decision only (the level the login meets, which
+// explicit settings of later requests compare with, is always measured
+// with it).
+func (a *Authorizer) decideEPA(r *request, user, domain string, verdict func(m config.ChannelBinding, anyName bool) (EPACause, string, error)) (uint8, *fcgi.Response) {
 	mode := a.channelBindingMode(r)
 	var met uint8
 	for _, m := range []config.ChannelBinding{config.ChannelBindingRequired, config.ChannelBindingWhenSent} {
-		if cause, _, err := verdict(m); cause == "" && err == nil {
+		if cause, _, err := verdict(m, false); cause == "" && err == nil {
 			met = epaRank(m)
 			break
 		}
@@ -146,15 +159,30 @@ func (a *Authorizer) decideEPA(r *request, user, domain string, verdict func(con
 	if mode == config.ChannelBindingOff || met >= epaRank(mode) {
 		return met, nil
 	}
-	cause, detail, err := verdict(mode)
+	// The default checks a target name only against names the
+	// configuration lists: ServerName alone would refuse clients that
+	// reach the site by an alias.
+	anyName := a.defaultEPA(r.Params) && len(a.cfg.Auth.ServerNames) == 0
+	cause, detail, err := verdict(mode, anyName)
+	if err != nil && a.defaultEPA(r.Params) {
+		// The default, on a site whose Apache does not pass its
+		// certificate yet (installed before Extended Protection was on by
+		// default): the login goes in as it did, and the log says what
+		// to add. Only Apache's configuration decides this, never the
+		// client.
+		if a.epaWarn.due("epa_no_certificate", time.Now()) {
+			a.log.Warn("Extended Protection (on by default over HTTPS) cannot check a channel binding: Apache passes no certificate: enable the goauthenntlm conf and say RewriteEngine On in the HTTPS virtual host (its GOAUTHENNTLM_TLS_CERT rule), or set [auth] channel_binding = \"off\"", "err", err)
+		}
+		return 0, nil
+	}
 	if err != nil {
 		// Apache's side is missing (no certificate passed): not the
 		// client's fault, and every HTTPS login would fail alike.
-		a.log.Error("Extended Protection cannot check this login; see the GOAUTHENNTLM_TLS_CERT lines of apache/goauthenntlm.conf", "err", err)
+		a.log.Error("Extended Protection cannot check this login: Apache passes no certificate; enable the goauthenntlm conf and say RewriteEngine On in the HTTPS virtual host (its GOAUTHENNTLM_TLS_CERT rule)", "err", err)
 		return 0, status(http.StatusInternalServerError, "authorizer: no server certificate for channel binding")
 	}
 	if cause == "" {
-		return met, nil // not reached: met says otherwise
+		return met, nil // the default's decision, without the target name
 	}
 	r.log.Warn("login refused by Extended Protection", "cause", string(cause), "detail", detail,
 		"user", identity.Short(user), "domain", identity.Short(domain), "channel_binding", string(mode))
@@ -162,6 +190,12 @@ func (a *Authorizer) decideEPA(r *request, user, domain string, verdict func(con
 		o.EPARefused(cause)
 	}
 	return 0, a.challenge(true)
+}
+
+// defaultEPA reports whether the request's channel_binding is the default
+// (neither the configuration nor the location set one).
+func (a *Authorizer) defaultEPA(p map[string]string) bool {
+	return a.cfg.Auth.ChannelBinding == config.ChannelBindingDefault && p[channelBindingParam] == ""
 }
 
 // epaRank orders the channel_binding modes: a login that meets one meets
@@ -180,9 +214,10 @@ func epaRank(m config.ChannelBinding) uint8 {
 // the login cookie), may serve a request under its location's
 // channel_binding: only a login that met it. Logins of the login cookie and
 // of before this check met none: under when-sent and required a new
-// connection handshakes.
+// connection handshakes. The default checks new logins only (see
+// config.ChannelBindingDefault).
 func (a *Authorizer) epaMet(l conntable.Login, p map[string]string) bool {
-	if a.cfg.Auth.ChannelBinding == config.ChannelBindingOff && p[channelBindingParam] == "" {
+	if m := a.cfg.Auth.ChannelBinding; (m == config.ChannelBindingDefault || m == config.ChannelBindingOff) && p[channelBindingParam] == "" {
 		return true // the hot path's common case: one map lookup
 	}
 	return l.EPA >= epaRank(a.channelBindingModeOf(p))
@@ -191,12 +226,12 @@ func (a *Authorizer) epaMet(l conntable.Login, p map[string]string) bool {
 // epaVerdict is the decision table of Extended Protection: the cause of a
 // refusal ("" for none) with a detail for the log, or an error when the
 // server's own binding is needed and Apache did not pass the certificate.
-func (a *Authorizer) epaVerdict(r *request, mode config.ChannelBinding, msg *ntlmmsg.Authenticate) (EPACause, string, error) {
+func (a *Authorizer) epaVerdict(r *request, mode config.ChannelBinding, msg *ntlmmsg.Authenticate, anyName bool) (EPACause, string, error) {
 	av, v2, err := msg.ClientAVPairs()
 	if err != nil {
 		return EPAMalformed, err.Error(), nil
 	}
-	if v2 {
+	if v2 && !anyName {
 		if cause, detail := a.checkTargetName(r, av); cause != "" {
 			return cause, detail, nil
 		}

@@ -118,7 +118,10 @@ func TestChannelBindingDecisions(t *testing.T) {
 		{"wrong", ntlmmsg.AVPairs{cbAV(wrong[:])}, false},
 	}
 	// want[mode][transport][binding]: "" lets in, else the cause.
+	// "default": channel_binding not set (issue 29: on by default over
+	// HTTPS, as when-sent).
 	want := map[string]map[string]map[string]EPACause{
+		"default":   {"http": {}, "https": {"wrong": EPABindingMismatch}},
 		"off":       {"http": {}, "https": {}},
 		"when-sent": {"http": {}, "https": {"wrong": EPABindingMismatch}},
 		"required": {
@@ -127,8 +130,12 @@ func TestChannelBindingDecisions(t *testing.T) {
 		},
 	}
 	for _, sc := range []loginScheme{ntlmScheme("NTLM"), spnegoScheme()} {
-		for _, mode := range []string{"off", "when-sent", "required"} {
-			s, obs, relayed := epaSite(t, fmt.Sprintf("[auth]\nschemes = [\"ntlm\", \"negotiate\"]\nchannel_binding = %q\nserver_names = [\"www.example.test\"]\n", mode))
+		for _, mode := range []string{"default", "off", "when-sent", "required"} {
+			setting := fmt.Sprintf("channel_binding = %q\n", mode)
+			if mode == "default" {
+				setting = ""
+			}
+			s, obs, relayed := epaSite(t, "[auth]\nschemes = [\"ntlm\", \"negotiate\"]\n"+setting+"server_names = [\"www.example.test\"]\n")
 			port := 41000
 			for _, transport := range []string{"http", "https"} {
 				for _, b := range bindings {
@@ -350,7 +357,7 @@ func FuzzEPAVerdict(f *testing.F) {
 	f.Add(ntlmmsg.AVPairs{cbAV(right[:15])}.Marshal())
 	f.Fuzz(func(t *testing.T, av []byte) {
 		nt := append(make([]byte, 16+28), av...)
-		cause, _, err := s.epaVerdict(r, config.ChannelBindingRequired, &ntlmmsg.Authenticate{NtChallengeResponse: nt})
+		cause, _, err := s.epaVerdict(r, config.ChannelBindingRequired, &ntlmmsg.Authenticate{NtChallengeResponse: nt}, false)
 		if err != nil || cause != "" {
 			return
 		}
@@ -464,4 +471,65 @@ func TestChannelBindingTLSOffload(t *testing.T) {
 	if isHTTPS(map[string]string{"REQUEST_SCHEME": "http"}) {
 		t.Error("plain HTTP counts as HTTPS")
 	}
+}
+
+// TestChannelBindingDefault: with channel_binding unset, a target name is
+// checked over HTTPS only against auth.server_names (ServerName alone
+// would refuse clients that reach the site by an alias), while the level
+// a login meets for later locations is still measured with it; a site
+// whose Apache passes no certificate lets logins in as before (the log
+// says what to add) instead of failing them all with 500; a
+// connection's later requests are not held to it.
+func TestChannelBindingDefault(t *testing.T) {
+	sitePEM, right := siteCert(t, elliptic.P256(), x509.ECDSAWithSHA256)
+	_, wrong := siteCert(t, elliptic.P256(), x509.ECDSAWithSHA256)
+	for i, tt := range []struct {
+		conf, target, cert string
+		binding            ntlmmsg.ChannelBindings
+		status             int
+	}{
+		{"", "HTTP/alias.example.test", sitePEM, right, 200},
+		{"", "HTTP/alias.example.test", sitePEM, wrong, 401},
+		{`server_names = ["www.example.test"]`, "HTTP/alias.example.test", sitePEM, right, 401},
+		{`server_names = ["www.example.test"]`, "HTTP/www.example.test", sitePEM, right, 200},
+		// No certificate from Apache: in under the default...
+		{"", "HTTP/www.example.test", "", wrong, 200},
+		// ...a 500 under an explicit setting, as before.
+		{`channel_binding = "when-sent"`, "HTTP/www.example.test", "", wrong, 500},
+	} {
+		t.Run(fmt.Sprintf("%d", i), func(t *testing.T) {
+			s, obs, _ := epaSite(t, "[auth]\n"+tt.conf+"\n")
+			c := newClient(44000 + i)
+			c.https = true
+			c.env = map[string]string{}
+			if tt.cert != "" {
+				c.env[tlsCertParam] = tt.cert
+			}
+			c.extraAV = ntlmmsg.AVPairs{targetAV(tt.target), cbAV(tt.binding[:])}
+			if r := ntlmScheme("NTLM").login(t, s.Authorizer, c, "jdoe", "EXAMPLE", "pw-EXAMPLE", nil); r.Status != tt.status {
+				t.Errorf("%q, target %s: %d, want %d", tt.conf, tt.target, r.Status, tt.status)
+			}
+			obs.take()
+		})
+	}
+
+	// A login let in by the default despite another host's target name
+	// met nothing: an explicit when-sent location on its connection
+	// wants a new login.
+	s, obs, _ := epaSite(t, "[auth]\n")
+	c := newClient(44100)
+	c.https = true
+	c.env = map[string]string{tlsCertParam: sitePEM}
+	c.extraAV = ntlmmsg.AVPairs{targetAV("HTTP/alias.example.test"), cbAV(right[:])}
+	if r := ntlmScheme("NTLM").login(t, s.Authorizer, c, "jdoe", "EXAMPLE", "pw-EXAMPLE", nil); r.Status != 200 {
+		t.Fatalf("login under the default: %d", r.Status)
+	}
+	if r := c.do(s.Authorizer, ""); r.Status != 200 {
+		t.Errorf("the connection's next request under the default: %d, want 200", r.Status)
+	}
+	c.env[channelBindingParam] = "when-sent"
+	if r := c.do(s.Authorizer, ""); r.Status != 401 {
+		t.Errorf("the connection's next request under an explicit when-sent: %d, want 401", r.Status)
+	}
+	obs.take()
 }

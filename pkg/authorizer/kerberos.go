@@ -19,6 +19,7 @@ import (
 	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
 	"github.com/goauthenntlm/goauthenntlm/pkg/identity"
 	"github.com/goauthenntlm/goauthenntlm/pkg/kerberos"
+	"github.com/goauthenntlm/goauthenntlm/pkg/memberships"
 	"github.com/goauthenntlm/goauthenntlm/pkg/spnego"
 )
 
@@ -262,7 +263,7 @@ func (g *groups) fromPAC(ctx context.Context, user, domain string, sids []string
 	}
 	e, err := src.Remember(user, domain, named)
 	if err != nil {
-		g.log.Warn("memberships cache: Kerberos login's groups not written", "user", user, "domain", domain, "err", err)
+		g.log.Log(context.Background(), memberships.WriteFailureLevel(err), "memberships cache: Kerberos login's groups not written", "user", user, "domain", domain, "err", err)
 	}
 	g.mu.Lock()
 	if len(g.mem) >= maxMemberships {

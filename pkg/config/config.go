@@ -45,6 +45,7 @@ type Config struct {
 	Domains []Domain `toml:"domain"`
 	Groups  Groups   `toml:"groups"`
 	Cookie  Cookie   `toml:"cookie"`
+	Replay  Replay   `toml:"replay"`
 	// Delegation hands applications credential caches to act as the
 	// user (package delegation).
 	Delegation Delegation `toml:"delegation"`
@@ -126,8 +127,8 @@ type Auth struct {
 	// of its own; 0 turns it off.
 	RefusalFloor Duration `toml:"refusal_floor"`
 	// ChannelBinding is Extended Protection for NTLM logins (also inside
-	// Negotiate): "off" (default), "when-sent" or "required"; see
-	// ChannelBinding and the README. Apache's CHANNEL_BINDING variable
+	// Negotiate): "off", "when-sent" or "required", or unset (the
+	// default, ChannelBindingDefault); see ChannelBinding and the README. Apache's CHANNEL_BINDING variable
 	// (SetEnvIf) overrides it per location. Under when-sent and required
 	// a target name (MsvAvTargetName) the client sends must also be HTTP/
 	// and one of ServerNames, or, when ServerNames is empty, HTTP/ and the
@@ -187,6 +188,20 @@ type Domain struct {
 	// keytab_file, which are ServiceAccount's (its sAMAccountName).
 	DelegateTo     []string `toml:"delegate_to"`
 	ServiceAccount string   `toml:"service_account"`
+	// TrustedRealms are the client realms, besides the keytab's own,
+	// whose users' tickets (cross-realm, from a trusted domain) this
+	// domain's keytab accepts. Default none: a ticket whose client realm
+	// is not the keytab's is refused.
+	TrustedRealms []string `toml:"trusted_realms"`
+}
+
+// Replay is where the Kerberos replay cache is kept (package replay).
+type Replay struct {
+	// File keeps the replay cache across restarts, in the daemon's state
+	// directory (systemd's StateDirectory=goauthenntlm). Empty: in memory
+	// only, and a token accepted before a restart is accepted once more
+	// after it.
+	File string `toml:"file"`
 }
 
 // Groups is the memberships cache shared by the authorizer and
@@ -296,7 +311,6 @@ func Defaults() Config {
 			BindConnections:  true,
 			BindingCookie:    "NTLM_CONN",
 			RefusalFloor:     Duration(100 * time.Millisecond),
-			ChannelBinding:   ChannelBindingOff,
 		},
 		DC: DC{
 			DialTimeout:        Duration(3 * time.Second),
@@ -316,6 +330,7 @@ func Defaults() Config {
 			HelperUsers:   []string{"www-data"},
 			Variable:      "AD_GROUPS",
 		},
+		Replay: Replay{File: "/var/lib/goauthenntlm/replay"},
 		Delegation: Delegation{
 			AppGroup:    "www-data",
 			MaxCCaches:  10000,
@@ -379,6 +394,7 @@ func Parse(path string, data []byte) (*Config, error) {
 		c.Cookie.SecretFiles[i] = resolve(base, c.Cookie.SecretFiles[i])
 	}
 	c.Groups.CacheDir = resolve(base, c.Groups.CacheDir)
+	c.Replay.File = resolve(base, c.Replay.File)
 	c.Delegation.CCacheDir = resolve(base, c.Delegation.CCacheDir)
 	if err := c.validate(data); err != nil {
 		return nil, err
@@ -728,7 +744,17 @@ func (c *Config) validateKerberos(data []byte, i int, bad func(int, string, ...a
 		if len(d.ServicePrincipals) > 0 {
 			bad(domainKeyLine(data, i, "service_principals"), "domain %q: service_principals needs keytab_file", d.Name)
 		}
+		if len(d.TrustedRealms) > 0 {
+			bad(domainKeyLine(data, i, "trusted_realms"), "domain %q: trusted_realms needs keytab_file", d.Name)
+		}
 		return
+	}
+	for _, r := range d.TrustedRealms {
+		// A trusted realm's users get a name in a served domain: without
+		// one the login could not be named.
+		if !slices.ContainsFunc(c.Domains, func(o Domain) bool { return strings.EqualFold(o.DNSName, r) }) {
+			bad(domainKeyLine(data, i, "trusted_realms"), "domain %q: trusted realm %q is no [[domain]]'s dns_name: add a [[domain]] for it", d.Name, r)
+		}
 	}
 	line := domainKeyLine(data, i, "keytab_file")
 	if d.DNSName == "" {

@@ -63,6 +63,8 @@ func TestErrors(t *testing.T) {
 		{"keytab without principals", minimal + "dns_name = \"example.test\"\nkeytab_file = \"/k\"\n", `x.toml:6: domain "EXAMPLE": keytab_file needs service_principals, or auth.server_names`},
 		{"principal with realm", minimal + "dns_name = \"example.test\"\nkeytab_file = \"/k\"\nservice_principals = [\"HTTP/www.example.test@EXAMPLE.TEST\"]\n", `x.toml:7: domain "EXAMPLE": service principal "HTTP/www.example.test@EXAMPLE.TEST": write it as HTTP/host.name`},
 		{"principals without keytab", minimal + "service_principals = [\"HTTP/www.example.test\"]\n", `x.toml:5: domain "EXAMPLE": service_principals needs keytab_file`},
+		{"trusted realms without keytab", minimal + "trusted_realms = [\"other.test\"]\n", `x.toml:5: domain "EXAMPLE": trusted_realms needs keytab_file`},
+		{"trusted realm not served", minimal + "dns_name = \"example.test\"\nkeytab_file = \"/k\"\nservice_principals = [\"HTTP/www.example.test\"]\ntrusted_realms = [\"other.test\"]\n", `x.toml:8: domain "EXAMPLE": trusted realm "other.test" is no [[domain]]'s dns_name`},
 		{"negative skew", minimal + "max_clock_skew = \"-1m\"\n", `x.toml:5: domain "EXAMPLE": max_clock_skew must not be negative`},
 		{"delegate_to without ccache_dir", minimal + "dns_name = \"example.test\"\nkeytab_file = \"/k\"\nservice_principals = [\"HTTP/w.test\"]\nservice_account = \"svc\"\ndelegate_to = [\"ldap/dc1.example.test\"]\n", `x.toml:9: domain EXAMPLE: delegate_to needs [delegation] ccache_dir`},
 		{"delegate_to without service_account", "[delegation]\nccache_dir = \"/run/cc\"\n" + minimal + "dns_name = \"example.test\"\nkeytab_file = \"/k\"\nservice_principals = [\"HTTP/w.test\"]\ndelegate_to = [\"ldap/dc1.example.test\"]\n", `delegate_to needs keytab_file, service_account`},
@@ -166,5 +168,8 @@ func TestKerberosDefaults(t *testing.T) {
 	}
 	if d.ClockSkew() != 5*time.Minute || d.KeytabFile != "/etc/http.keytab" {
 		t.Errorf("skew %v keytab %s", d.ClockSkew(), d.KeytabFile)
+	}
+	if c.Replay.File != "/var/lib/goauthenntlm/replay" || len(d.TrustedRealms) != 0 {
+		t.Errorf("replay file %q, trusted realms %v", c.Replay.File, d.TrustedRealms)
 	}
 }

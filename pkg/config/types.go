@@ -96,6 +96,15 @@ func (s *Scheme) UnmarshalText(b []byte) error {
 type ChannelBinding string
 
 const (
+	// ChannelBindingDefault (channel_binding not set) checks a new login
+	// over HTTPS as when-sent, with its target name only where
+	// auth.server_names lists the site's names (a client reaching the site
+	// by a ServerAlias would otherwise be refused on upgrade); over plain
+	// HTTP it is off, and so it is for a connection's later requests and
+	// the login cookie. Clients that send no binding are not affected; one
+	// bound to another certificate (a login relayed from another TLS
+	// server) is refused.
+	ChannelBindingDefault ChannelBinding = ""
 	// ChannelBindingOff checks neither binding nor target name.
 	ChannelBindingOff ChannelBinding = "off"
 	// ChannelBindingWhenSent checks a binding the client sent, and the

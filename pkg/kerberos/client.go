@@ -86,21 +86,22 @@ func serviceToken(cl *client.Client, spn string) ([]byte, error) {
 }
 
 // ClientTicket is a service ticket as a client holds it, to make AP-REQ
-// tokens from, each with an authenticator of its own time (the bench
-// makes thousands a second; the replay cache refuses two of one time).
+// tokens from, each with an authenticator of the time it is made (one
+// microsecond later than the last at least, as a client's clock would
+// give; the bench makes thousands a second, a soak runs for minutes).
 type ClientTicket struct {
 	tkt   messages.Ticket
 	key   types.EncryptionKey
 	cname types.PrincipalName
 	realm string
-	next  atomic.Int64 // µs after base
-	base  time.Time
+	last  atomic.Int64     // Unix µs of the last authenticator
+	now   func() time.Time // nil: time.Now; tests set the client's clock
 }
 
 // NewClientTicket is the ClientTicket of a service ticket tkt with its
 // session key, issued to cname@realm (a kdc.Credential's pieces).
 func NewClientTicket(tkt messages.Ticket, key types.EncryptionKey, cname types.PrincipalName, realm string) *ClientTicket {
-	return &ClientTicket{tkt: tkt, key: key, cname: cname, realm: realm, base: time.Now()}
+	return &ClientTicket{tkt: tkt, key: key, cname: cname, realm: realm}
 }
 
 // TicketWithPassword logs user in to realm with password and gets a
@@ -143,7 +144,19 @@ func (c *ClientTicket) GSSToken() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := c.base.Add(time.Duration(c.next.Add(1)) * time.Microsecond).UTC()
+	var us int64
+	for {
+		last := c.last.Load()
+		now := time.Now
+		if c.now != nil {
+			now = c.now
+		}
+		us = max(now().UnixMicro(), last+1)
+		if c.last.CompareAndSwap(last, us) {
+			break
+		}
+	}
+	t := time.UnixMicro(us).UTC()
 	auth.CTime, auth.Cusec = t.Truncate(time.Second), t.Nanosecond()/1000
 	auth.Cksum = types.Checksum{CksumType: gssChecksumType, Checksum: append(make([]byte, 20, 24), 0x32, 0, 0, 0)}
 	binary.LittleEndian.PutUint32(auth.Cksum.Checksum, 16)

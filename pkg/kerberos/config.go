@@ -5,14 +5,16 @@ import (
 	"time"
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/config"
+	"github.com/goauthenntlm/goauthenntlm/pkg/replay"
 	"github.com/jcmturner/gokrb5/v8/keytab"
 )
 
 // FromConfig builds the Acceptor of cfg's domains that have a keytab_file,
 // reading the keytabs now (so a mistake shows at start); nil when none has.
-// replay, when set, is the replay cache of the Acceptor it replaces.
-func FromConfig(cfg *config.Config, replay *ReplayCache) (*Acceptor, error) {
-	o := Options{Replay: replay}
+// store, when set, is the replay store of the Acceptor it replaces; else
+// the one in [replay] file is opened (in memory when that is empty).
+func FromConfig(cfg *config.Config, store replay.Store) (*Acceptor, error) {
+	o := Options{Replay: store}
 	for i := range cfg.Domains {
 		d := &cfg.Domains[i]
 		if d.DNSName != "" {
@@ -27,11 +29,18 @@ func FromConfig(cfg *config.Config, replay *ReplayCache) (*Acceptor, error) {
 		}
 		// The service realm is the keytab's: the client's realm (its user's
 		// domain) is what must be served, checked apart.
-		o.Services = append(o.Services, Service{Principals: cfg.Principals(d), Keytab: kt})
+		o.Services = append(o.Services, Service{Principals: cfg.Principals(d), Keytab: kt, TrustedRealms: d.TrustedRealms})
 		o.MaxSkew = max(o.MaxSkew, d.ClockSkew())
 	}
 	if len(o.Services) == 0 {
 		return nil, nil
+	}
+	if o.Replay == nil && cfg.Replay.File != "" {
+		t, err := replay.Open(cfg.Replay.File, replay.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("replay.file: %w", err)
+		}
+		o.Replay = t
 	}
 	return New(o), nil
 }

@@ -20,7 +20,13 @@ const (
 	CauseRealm     Cause = "realm"       // the client's realm is not a served domain
 	CauseReplay    Cause = "replay"      // this authenticator was seen before
 	CausePAC       Cause = "pac"         // the PAC is missing pieces or its server signature is wrong
-	CauseBusy      Cause = "replay_full" // the replay cache is full: cannot accept safely
+	// CausePACClient: the PAC's client info names another client than
+	// the ticket.
+	CausePACClient Cause = "pac_client"
+	// CauseRealmTrust: the client's realm is served, but neither the
+	// keytab's nor in its domain's trusted_realms.
+	CauseRealmTrust Cause = "realm_untrusted"
+	CauseBusy       Cause = "replay_full" // the replay cache is full: cannot accept safely
 	// CausePrincipalBusy: this client principal holds its share of the
 	// replay cache (one account making authenticators in bulk).
 	CausePrincipalBusy Cause = "replay_principal_full"
@@ -28,7 +34,7 @@ const (
 
 // Causes lists every Cause, for metrics that want each label present.
 var Causes = []Cause{CauseMalformed, CauseNoKey, CauseKVNO, CauseDecrypt, CauseEnctype, CauseSkew,
-	CauseExpired, CauseRealm, CauseReplay, CausePAC, CauseBusy, CausePrincipalBusy}
+	CauseExpired, CauseRealm, CauseRealmTrust, CauseReplay, CausePAC, CausePACClient, CauseBusy, CausePrincipalBusy}
 
 // Remedy is what an administrator does about c.
 func (c Cause) Remedy() string {
@@ -45,14 +51,18 @@ func (c Cause) Remedy() string {
 		return "synchronise the clocks of client, server and domain controllers (NTP); max_clock_skew sets the tolerance"
 	case CauseRealm:
 		return "the user's realm is not a served [[domain]] (dns_name): serve that domain, or the client uses NTLM"
+	case CauseRealmTrust:
+		return "a user of another realm presented a cross-realm ticket for this keytab's service: if that realm's users may log in here, add it to the [[domain]]'s trusted_realms (the domain whose keytab_file holds the service's key)"
+	case CausePACClient:
+		return "the ticket's PAC was made for another client than the ticket names: a forged or spliced ticket (whoever did it holds the service key: change the service account's password and export the keytab again), or a KDC bug"
 	case CauseReplay:
 		return "a token was sent twice: a client or proxy resent it, or someone replays a captured token"
 	case CausePAC:
 		return "the ticket's PAC is incomplete or not signed with the service key: check that keytab_file belongs to this service account"
 	case CauseBusy:
-		return "too many Kerberos logins within max_clock_skew for the replay cache, from many accounts: many clients making a new connection per request, or several accounts flooding together (their principals show in the replay_principal_full lines); lower max_clock_skew, find the clients"
+		return "the replay cache is full of live entries (7/8 of its slots, or both of a token's buckets), from many accounts: 917,504 live entries with the default size, about 3,000 logins a second; many clients making a new connection per request, or several accounts flooding together (their principals show in the replay_principal_full lines); lower max_clock_skew, find the clients"
 	case CausePrincipalBusy:
-		return "this one account made more Kerberos logins within twice max_clock_skew than its share of the replay cache (only it is refused): a script opening a new connection per request (keep connections alive), or someone flooding with its ticket: disable the account (tickets it holds stay good until they expire)"
+		return "the replay cache is under pressure (3/4 of its slots live) and this account holds more than twice the average account's share (only the heaviest accounts are refused): a script opening a new connection per request (keep connections alive), or someone flooding with its ticket: disable the account (tickets it holds stay good until they expire)"
 	}
 	return "the client sent a token that is not a Kerberos AP-REQ this server can read"
 }

@@ -1,9 +1,11 @@
 // Package kerberos accepts Kerberos logins: an AP-REQ (RFC 4120), raw in
 // a GSS-API token or as SPNEGO's mechToken, checked with the service keys
-// of a keytab, without asking the KDC anything. It owns the keytabs, the
-// replay cache, the PAC (group SIDs, checked with the service key's
-// server signature) and the causes of refusal as typed errors, so that
-// package authorizer decides with a small interface and tests need no KDC.
+// of a keytab, without asking the KDC anything. It owns the keytabs, what
+// an authenticator's replay key is (package replay remembers them), the
+// PAC (group SIDs, checked with the service key's server signature, its
+// client matched with the ticket's) and the causes of refusal as typed
+// errors, so that package authorizer decides with a small interface and
+// tests need no KDC.
 //
 // The cryptography and the message codecs are github.com/jcmturner/gokrb5's;
 // the checks around them are here, because gokrb5's service.VerifyAPREQ
@@ -13,17 +15,21 @@
 package kerberos
 
 import (
+	"context"
+	"crypto/sha256"
 	"encoding/asn1"
 	"encoding/binary"
-	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/ccache"
+	"github.com/goauthenntlm/goauthenntlm/pkg/replay"
 	fasn1 "github.com/jcmturner/gofork/encoding/asn1"
 	"github.com/jcmturner/gokrb5/v8/iana/adtype"
 	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
@@ -43,6 +49,10 @@ type Service struct {
 	// e.g. "HTTP/www.example.test".
 	Principals []string
 	Keytab     *keytab.Keytab
+	// TrustedRealms are the client realms, besides the keytab's own,
+	// whose users this service accepts (a trusted domain's users, with
+	// cross-realm tickets); compared case-insensitively.
+	TrustedRealms []string
 }
 
 // Options configure an Acceptor.
@@ -52,16 +62,11 @@ type Options struct {
 	// domains' DNS names); compared case-insensitively.
 	ClientRealms []string
 	MaxSkew      time.Duration
-	// ReplayMax bounds the replay cache; 0: 1<<20 entries (about 80 MiB
-	// at worst: 3500 logins a second for 5 minutes).
-	ReplayMax int
-	// ReplayPerPrincipal bounds one client principal's live entries in
-	// the replay cache; 0: DefaultReplayPerPrincipal.
-	ReplayPerPrincipal int
-	// Replay, when set, is the replay cache to use (the replaced
-	// Acceptor's, on a reload); ReplayMax and ReplayPerPrincipal are then
-	// ignored.
-	Replay *ReplayCache
+	// Replay is the replay store (the replaced Acceptor's on a reload, a
+	// file's: replay.Open); nil: a new one in memory (replay.New) of
+	// ReplaySlots slots (0: replay.DefaultSlots), which a restart forgets.
+	Replay      replay.Store
+	ReplaySlots int
 	// Now replaces time.Now in tests.
 	Now func() time.Time
 }
@@ -72,7 +77,7 @@ type Acceptor struct {
 	realms   map[string]bool
 	skew     time.Duration
 	now      func() time.Time
-	replay   *replayCache
+	replay   replay.Store
 	tickets  *ticketCache
 	discard  *log.Logger
 }
@@ -90,13 +95,14 @@ func New(o Options) *Acceptor {
 		a.skew = 5 * time.Minute
 	}
 	if a.replay = o.Replay; a.replay == nil {
-		a.replay = NewReplayCache(o.ReplayMax, o.ReplayPerPrincipal)
+		// The store keeps the acceptor's clock (tests move it).
+		a.replay = replay.New(replay.Options{Slots: o.ReplaySlots, Now: func() time.Time { return a.now() }})
 	}
 	return a
 }
 
-// Replay is a's replay cache, for the Acceptor that replaces it.
-func (a *Acceptor) Replay() *ReplayCache { return a.replay }
+// Replay is a's replay store, for the Acceptor that replaces it.
+func (a *Acceptor) Replay() replay.Store { return a.replay }
 
 // Login is an accepted Kerberos token.
 type Login struct {
@@ -146,6 +152,8 @@ type PAC struct {
 	// and universal groups, S-1-18 assertions) and the resource groups.
 	UserSID   string
 	GroupSIDs []string
+
+	clientName string // PAC_CLIENT_INFO's
 	// UserAccountControl are the account's flags as MS-SAMR 2.2.1.12
 	// spells them (USER_NOT_DELEGATED 0x4000).
 	UserAccountControl uint32
@@ -281,6 +289,14 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 	if !a.realms[strings.ToUpper(enc.CRealm)] {
 		return fail(CauseRealm, "the client's realm %s is not a served domain's dns_name", enc.CRealm)
 	}
+	// The ticket's realm is the keytab's (its key opened the ticket). A
+	// client of another realm came through a trust the KDC followed; the
+	// configuration says which trusts this service honours, not the
+	// list of served domains (any of which would otherwise vouch for any
+	// keytab's users).
+	if !strings.EqualFold(enc.CRealm, t.Realm) && !slices.ContainsFunc(svc.TrustedRealms, func(r string) bool { return strings.EqualFold(r, enc.CRealm) }) {
+		return fail(CauseRealmTrust, "the client's realm %s is neither the keytab's (%s) nor in trusted_realms", enc.CRealm, strings.ToUpper(t.Realm))
+	}
 	if len(enc.CName.NameString) != 1 || enc.CName.NameString[0] == "" {
 		return fail(CauseMalformed, "the client principal is not a user principal (one name component)")
 	}
@@ -288,23 +304,36 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 		return fail(CausePAC, "%v", opened.pacErr)
 	}
 	pc := opened.pac
+	// The PAC names the client it was made for (PAC_CLIENT_INFO, MS-PAC
+	// 2.7): a PAC moved into a ticket of another client, by whoever holds
+	// the service key or a KDC bug, must not lend that client its
+	// account and groups. MIT and Heimdal refuse the same.
+	if pc != nil && !strings.EqualFold(pc.clientName, enc.CName.NameString[0]) {
+		return fail(CausePACClient, "the PAC was made for %q, the ticket is %s's", pc.clientName, client)
+	}
 	// Last, after every cryptographic check, so that garbage cannot fill
-	// the cache: an authenticator is good once.
-	rkey := spn + "\x00" + client + "\x00" + ct.Format(time.RFC3339Nano) + "\x00" + hex.EncodeToString(auth.Cksum.Checksum)
-	// The share is the account's: its SID when there is a PAC, else the
-	// principal's name in one case (AD matches names in any case, so
-	// jdoe and JDOE are one account and must not get two shares).
+	// the store: an authenticator is good once. Its key is what the
+	// client's key sealed, the authenticator's ciphertext, which nobody
+	// without the session key can make another of; never the ticket's
+	// cleartext (server name, realm), which anyone can respell in another
+	// case and which the key lookup matches in any case.
+	rkey := replay.Key(sha256.Sum256(req.EncryptedAuthenticator.Cipher))
+	// The account it counts against: its SID when there is a PAC, else
+	// the principal's name in one case (AD matches names in any case, so
+	// jdoe and JDOE are one account and must not count apart).
 	who := strings.ToLower(client)
 	if pc != nil && pc.UserSID != "" {
 		who = pc.UserSID
 	}
-	switch a.replay.add(rkey, who, ct.Add(a.skew), now) {
-	case full:
-		return fail(CauseBusy, "the replay cache is full (%d live entries)", a.replay.max)
-	case principalFull:
-		return fail(CausePrincipalBusy, "%s holds its share of the replay cache (%d live entries)", client, a.replay.per)
-	case replayed:
-		return fail(CauseReplay, "this authenticator (time %s) was accepted before", ct.Format(time.RFC3339Nano))
+	if err := a.replay.Add(context.Background(), rkey, who, ct.Add(a.skew)); err != nil {
+		var busy *replay.BusyError
+		switch {
+		case errors.Is(err, replay.ErrReplay):
+			return fail(CauseReplay, "this authenticator (time %s) was accepted before", ct.Format(time.RFC3339Nano))
+		case errors.As(err, &busy) && busy.Heavy:
+			return fail(CausePrincipalBusy, "the replay cache is under pressure (%d live entries) and %s holds %d of them, more than twice the average account", busy.Live, client, busy.Held)
+		}
+		return fail(CauseBusy, "%v", err)
 	}
 	l := &Login{
 		User: enc.CName.NameString[0], Realm: strings.ToUpper(enc.CRealm), SPN: spn,
@@ -447,7 +476,7 @@ func pacOf(ad types.AuthorizationData, key types.EncryptionKey, discard *log.Log
 				return nil, fmt.Errorf("PAC: %w", err)
 			}
 			k := p.KerbValidationInfo
-			out := &PAC{Account: k.EffectiveName.Value, Domain: k.LogonDomainName.Value, GroupSIDs: k.GetGroupMembershipSIDs(), UserAccountControl: k.UserAccountControl}
+			out := &PAC{Account: k.EffectiveName.Value, Domain: k.LogonDomainName.Value, GroupSIDs: k.GetGroupMembershipSIDs(), UserAccountControl: k.UserAccountControl, clientName: p.ClientInfo.Name}
 			out.UserSID = fmt.Sprintf("%s-%d", k.LogonDomainID.String(), k.UserID)
 			return out, nil
 		}

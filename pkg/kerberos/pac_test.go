@@ -58,23 +58,13 @@ func sambaToken(t testing.TB) (tok []byte, a *Acceptor) {
 func sambaAPReq(tb testing.TB) (messages.APReq, messages.EncTicketPart, types.EncryptionKey, *Acceptor) {
 	tb.Helper()
 	tok, a := sambaToken(tb)
-	raw, err := apReqOf(tok)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var req messages.APReq
-	if err := req.Unmarshal(raw); err != nil {
-		tb.Fatal(err)
-	}
-	key, _, rerr := a.key(&a.services[0], "HTTP/www.example.test", req.Ticket.Realm, req.Ticket.EncPart.KVNO, req.Ticket.EncPart.EType)
-	if rerr != nil {
-		tb.Fatal(rerr)
-	}
+	req := apReq(tb, tok)
+	key := ticketKey(tb, a, req)
 	tkt := req.Ticket
 	if err := tkt.Decrypt(key); err != nil {
 		tb.Fatal(err)
 	}
-	return req, tkt.DecryptedEncPart, key, a
+	return *req, tkt.DecryptedEncPart, key, a
 }
 
 func TestSambaPAC(t *testing.T) {
@@ -127,30 +117,114 @@ func TestSambaPACTampered(t *testing.T) {
 		t.Fatal(err)
 	}
 	req.Ticket.EncPart = ed
-	b, err := req.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	forged, err := wrapGSS(OIDKerberos, tokAPReq, b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	forged := frame(t, &req)
 	if l, err := a.Accept(forged); CauseOf(err) != CausePAC {
 		t.Fatalf("tampered PAC: %+v, %v; want cause pac", l, err)
 	}
 }
 
-// With a PAC, the replay-cache share is the account's SID: the one name an
-// account cannot spell another way (UPN, sAMAccountName, case) to get
-// another share.
+// With a PAC, the replay entry counts against the account's SID: the one
+// name an account cannot spell another way (UPN, sAMAccountName, case) to
+// count apart.
 func TestReplayShareByPACSID(t *testing.T) {
 	tok, a := sambaToken(t)
+	rec := &recorder{}
+	a.replay = rec
 	l, err := a.Accept(tok)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := a.replay.principals[l.PAC.UserSID]; p == nil || p.n != 1 || len(a.replay.principals) != 1 {
-		t.Fatalf("shares %v, want one entry for %s", a.replay.principals, l.PAC.UserSID)
+	if len(rec.principals) != 1 || rec.principals[0] != l.PAC.UserSID {
+		t.Fatalf("counted against %v, want %s", rec.principals, l.PAC.UserSID)
+	}
+}
+
+// splice returns the captured token with the client name in its ticket
+// and authenticator replaced by name (same length), re-encrypted with the
+// service key and the session key: what someone holding the service key
+// could make, a PAC of one user in a ticket of another. The PAC is left
+// as the KDC signed it.
+func splice(t *testing.T, tok []byte, a *Acceptor, name string) []byte {
+	t.Helper()
+	req := apReq(t, tok)
+	key := ticketKey(t, a, req)
+	if err := req.Ticket.Decrypt(key); err != nil {
+		t.Fatal(err)
+	}
+	skey := req.Ticket.DecryptedEncPart.Key
+	rename := func(ed types.EncryptedData, k types.EncryptionKey, usage uint32) types.EncryptedData {
+		plain, err := crypto.DecryptEncPart(ed, k, usage)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The first ASCII jdoe is the client name (cname comes before the
+		// authorization data; the PAC spells names in UTF-16).
+		i := bytes.Index(plain, []byte("jdoe"))
+		if i < 0 {
+			t.Fatal("no jdoe")
+		}
+		copy(plain[i:], name)
+		out, err := crypto.GetEncryptedData(plain, k, usage, ed.KVNO)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	req.Ticket.EncPart = rename(req.Ticket.EncPart, key, keyusage.KDC_REP_TICKET)
+	req.EncryptedAuthenticator = rename(req.EncryptedAuthenticator, skey, keyusage.AP_REQ_AUTHENTICATOR)
+	return frame(t, req)
+}
+
+// apReq decodes the AP-REQ in tok.
+func apReq(tb testing.TB, tok []byte) *messages.APReq {
+	tb.Helper()
+	raw, err := apReqOf(tok)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var req messages.APReq
+	if err := req.Unmarshal(raw); err != nil {
+		tb.Fatal(err)
+	}
+	return &req
+}
+
+// frame is req as a Kerberos GSS-API token again.
+func frame(t *testing.T, req *messages.APReq) []byte {
+	t.Helper()
+	b, err := req.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := wrapGSS(OIDKerberos, tokAPReq, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// ticketKey is the key of a's first service that opens req's ticket.
+func ticketKey(tb testing.TB, a *Acceptor, req *messages.APReq) types.EncryptionKey {
+	tb.Helper()
+	key, _, rerr := a.key(&a.services[0], "HTTP/www.example.test", req.Ticket.Realm, req.Ticket.EncPart.KVNO, req.Ticket.EncPart.EType)
+	if rerr != nil {
+		tb.Fatal(rerr)
+	}
+	return key
+}
+
+// The PAC's client info must name the ticket's client (in any case, as AD
+// compares names): jdoe's PAC in a ticket of jdox is refused, cause
+// pac_client, where it was accepted with jdoe's account and groups.
+func TestSambaPACClient(t *testing.T) {
+	tok, a := sambaToken(t)
+	if l, err := a.Accept(splice(t, tok, a, "jdox")); CauseOf(err) != CausePACClient {
+		t.Fatalf("jdoe's PAC in jdox's ticket: %+v, %v; want cause %s", l, err, CausePACClient)
+	}
+	_, a = sambaToken(t)
+	l, err := a.Accept(splice(t, tok, a, "JDOE"))
+	if err != nil || l.PAC == nil || l.PAC.Account != "jdoe" {
+		t.Fatalf("the same name in another case: %+v, %v", l, err)
 	}
 }
 

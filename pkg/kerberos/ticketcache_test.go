@@ -15,7 +15,7 @@ func sambaTokens(tb testing.TB, n int) ([][]byte, *Acceptor) {
 	tb.Helper()
 	req, enc, _, a := sambaAPReq(tb)
 	ct := NewClientTicket(req.Ticket, enc.Key, enc.CName, enc.CRealm)
-	ct.base = a.now().Add(-time.Second)
+	ct.now = func() time.Time { return a.now().Add(-time.Second) }
 	toks := make([][]byte, n)
 	for i := range toks {
 		var err error

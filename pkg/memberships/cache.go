@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -75,6 +76,12 @@ var (
 	// ErrUntrusted: the file or Dir could have been written by someone
 	// other than the authorizer (see Cache).
 	ErrUntrusted = errors.New("untrusted cache entry")
+	// ErrNotOwner (from Put and Remove): this process is not Dir's owner.
+	// What it wrote would be another user's file, which every reader
+	// refuses (ErrUntrusted), and it would replace the owner's good entry:
+	// root running -test-login would slow ntlm-group-check down until the
+	// entry expired. Nothing is written; the lookup itself succeeds.
+	ErrNotOwner = errors.New("this process does not own the cache directory")
 )
 
 // The file format: the magic line, then one "key<TAB>value" line each
@@ -366,6 +373,9 @@ func (c *Cache) Put(name string, e *Entry) (*Entry, error) {
 	if err := c.ensureDir(); err != nil {
 		return nil, err
 	}
+	if err := c.owned(); err != nil {
+		return nil, err
+	}
 	// The dot prefix keeps temporary files out of the hex name space.
 	f, err := os.CreateTemp(c.Dir, ".tmp-")
 	if err != nil {
@@ -419,6 +429,31 @@ func (c *Cache) Stamp(name string, e *Entry) *Entry {
 	cp.Expires = cp.Fetched.Add(c.ttl(cp.Unknown))
 	cp.ServeUntil = cp.Expires.Add(c.Grace)
 	return &cp
+}
+
+// WriteFailureLevel is the level at which to log a failed Put or Remove:
+// Info when the process is not the cache's owner (a diagnostic such as
+// -test-login run as root, which leaves the owner's entries alone by
+// design), else Warn.
+func WriteFailureLevel(err error) slog.Level {
+	if errors.Is(err, ErrNotOwner) {
+		return slog.LevelInfo
+	}
+	return slog.LevelWarn
+}
+
+// owned returns ErrNotOwner (wrapped) unless this process's effective
+// user owns Dir, the one user whose files readers trust (see trusted).
+// Where owners cannot be read, nobody's entries are trusted anyway.
+func (c *Cache) owned() error {
+	dm, err := statMeta(c.Dir)
+	if err != nil {
+		return fmt.Errorf("memberships cache: %w", err)
+	}
+	if euid := os.Geteuid(); dm.hasUID && dm.uid != uint32(euid) {
+		return fmt.Errorf("memberships cache %s belongs to uid %d, not to uid %d (this process): %w", c.Dir, dm.uid, euid, ErrNotOwner)
+	}
+	return nil
 }
 
 // ensureDir creates Dir 0750 if it is missing: the administrator (or

@@ -3,6 +3,10 @@
 package memberships
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"syscall"
 	"testing"
@@ -54,5 +58,55 @@ func TestCacheGroupReadTrusted(t *testing.T) {
 	os.Chmod(c.Path("jdoe"), 0o660)
 	if e, _, err := c.Get("jdoe"); e != nil || err == nil {
 		t.Errorf("group-writable file trusted: %v %v", e, err)
+	}
+}
+
+// Issue 34: -test-login run as root wrote root's files into the daemon's
+// cache, replacing its good entries by ones ntlm-group-check refuses
+// (file owner uid 0 is not the directory's). A process that does not own
+// the directory now writes and removes nothing there.
+func TestCacheNotOwnerWritesNothing(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to give the cache directory to another user")
+	}
+	const daemonUID = 65534 // nobody: any user but this process's
+	c, _ := newCache(t)
+	if _, err := c.Put("jdoe", &Entry{User: "jdoe", Domain: "EXAMPLE", Groups: jdoeGroup}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{c.Dir, c.Path("jdoe")} {
+		if err := os.Chown(p, daemonUID, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, err := os.ReadFile(c.Path("jdoe"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Put("jdoe", &Entry{User: "jdoe", Domain: "EXAMPLE"}); !errors.Is(err, ErrNotOwner) {
+		t.Errorf("Put as root into uid %d's cache: %v, want ErrNotOwner", daemonUID, err)
+	}
+	if err := c.Remove("jdoe"); !errors.Is(err, ErrNotOwner) {
+		t.Errorf("Remove as root from uid %d's cache: %v, want ErrNotOwner", daemonUID, err)
+	}
+	after, err := os.ReadFile(c.Path("jdoe"))
+	if err != nil || !bytes.Equal(before, after) {
+		t.Errorf("the owner's entry changed: %v", err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(c.Path("jdoe"), &st); err != nil || st.Uid != daemonUID {
+		t.Errorf("the entry's owner is uid %d, want %d (%v)", st.Uid, daemonUID, err)
+	}
+	names, _ := os.ReadDir(c.Dir)
+	if len(names) != 1 {
+		t.Errorf("dir holds %v", names)
+	}
+	// The reader's side: the entry is still trusted.
+	c.ReadOnly = true
+	if e, _, err := c.Get("jdoe"); e == nil || err != nil {
+		t.Errorf("the owner's entry after root's Put: %v %v", e, err)
+	}
+	if got := WriteFailureLevel(fmt.Errorf("x: %w", ErrNotOwner)); got != slog.LevelInfo {
+		t.Errorf("WriteFailureLevel(ErrNotOwner) = %v", got)
 	}
 }

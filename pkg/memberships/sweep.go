@@ -16,6 +16,12 @@ func (c *Cache) Remove(name string) error {
 	if c.Dir == "" {
 		return nil
 	}
+	if err := c.owned(); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
 	if err := os.Remove(c.Path(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("memberships cache: %w", err)
 	}

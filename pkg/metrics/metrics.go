@@ -80,7 +80,7 @@ func New(src Source, health *Health) *Metrics {
 	m.groupLookups[authorizer.LookupFailed] = lookups.WithLabelValues("failed")
 
 	m.krbRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "kerberos_refused_total",
-		Help: "Kerberos tokens refused, by cause (no_key, kvno, decrypt, enctype, skew, ticket_time, realm, replay, pac, malformed, replay_full, replay_principal_full): the WARN line of each says the remedy."}, []string{"cause"})
+		Help: "Kerberos tokens refused, by cause (no_key, kvno, decrypt, enctype, skew, ticket_time, realm, realm_untrusted, replay, pac, pac_client, malformed, replay_full, replay_principal_full): the WARN line of each says the remedy."}, []string{"cause"})
 	for _, c := range kerberos.Causes {
 		m.krbRefused.WithLabelValues(string(c))
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/goauthenntlm/goauthenntlm/pkg/cookie"
 	"github.com/goauthenntlm/goauthenntlm/pkg/dc"
 	"github.com/goauthenntlm/goauthenntlm/pkg/delegation"
+	"github.com/goauthenntlm/goauthenntlm/pkg/replay"
 )
 
 // Files opens every file cfg names, as the calling user, and checks the
@@ -76,6 +77,11 @@ func Files(cfg *config.Config) []error {
 		}
 	}
 	errs = append(errs, Secrets(cfg)...)
+	if cfg.Replay.File != "" && slices.ContainsFunc(cfg.Domains, func(d config.Domain) bool { return d.KeytabFile != "" }) {
+		if err := replay.Check(cfg.Replay.File); err != nil {
+			errs = append(errs, cfg.Problem([]string{"replay", "file"}, "%v", err))
+		}
+	}
 	if ldap {
 		if err := cacheDir(cfg.Groups.CacheDir, cfg.Groups.HelperUsers); err != nil {
 			errs = append(errs, cfg.Problem([]string{"groups", "cache_dir"}, "groups.cache_dir: %v", err))

@@ -489,21 +489,29 @@ func TestSecretFileReplaceable(t *testing.T) {
 	}
 }
 
+// kerberosConfig is a configuration in a new directory with a keytab_file
+// (line 7, a 0600 file http.keytab) and [replay] file "replay" (line 9).
+func kerberosConfig(t *testing.T) (dir, path string, cfg *config.Config) {
+	t.Helper()
+	dir = t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "http.keytab"), []byte{5, 2}, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path = filepath.Join(dir, "conf.toml")
+	conf := "[auth]\nserver_names = [\"www.example.test\"]\n[[domain]]\nname = \"EXAMPLE\"\ndns_name = \"example.test\"\ndcs = [\"127.0.0.1\"]\nkeytab_file = \"http.keytab\"\n[replay]\nfile = \"replay\"\n"
+	cfg, err := config.Parse(path, []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, path, cfg
+}
+
 // A keytab is checked as the other impersonation secrets are: Files
 // refuses one every user can read, on the line of its keytab_file.
 func TestFilesKeytabExposed(t *testing.T) {
-	dir := t.TempDir()
+	dir, path, cfg := kerberosConfig(t)
 	kt := filepath.Join(dir, "http.keytab")
-	if err := os.WriteFile(kt, []byte{5, 2}, 0o600); err != nil {
-		t.Fatal(err)
-	}
 	if err := os.Chmod(kt, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "conf.toml")
-	conf := "[auth]\nserver_names = [\"www.example.test\"]\n[[domain]]\nname = \"EXAMPLE\"\ndns_name = \"example.test\"\ndcs = [\"127.0.0.1\"]\nkeytab_file = \"http.keytab\"\n"
-	cfg, err := config.Parse(path, []byte(conf))
-	if err != nil {
 		t.Fatal(err)
 	}
 	errs := Files(cfg)
@@ -515,5 +523,24 @@ func TestFilesKeytabExposed(t *testing.T) {
 	}
 	if errs := Files(cfg); len(errs) != 0 {
 		t.Errorf("Files with a 0600 keytab = %v", errs)
+	}
+}
+
+// With Kerberos, the replay file is checked as the daemon would open it:
+// one another user could write is refused, on the line of [replay] file.
+func TestFilesReplayFile(t *testing.T) {
+	dir, path, cfg := kerberosConfig(t)
+	rf := filepath.Join(dir, "replay")
+	if err := os.WriteFile(rf, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if errs := Files(cfg); len(errs) != 0 {
+		t.Fatalf("Files = %v", errs)
+	}
+	if err := os.Chmod(rf, 0o620); err != nil {
+		t.Fatal(err)
+	}
+	if errs := Files(cfg); len(errs) != 1 || !strings.Contains(errs[0].Error(), path+":9: replay file "+rf+": is writable by group or others") {
+		t.Errorf("Files = %v, want the replay file refused on line 9", errs)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -188,6 +189,8 @@ func TestDebPackage(t *testing.T) {
 		{debUnit, 0o644, "root", "root"},
 		{debTmpfiles, 0o644, "root", "root"},
 		{debSnippet, 0o644, "root", "root"},
+		{"/usr/share/goauthenntlm/401.html", 0o644, "root", "root"},
+		{"/usr/share/doc/goauthenntlm/examples/example-site.conf", 0o644, "root", "root"},
 		{debEtc, fs.ModeDir | 0o750, "root", "goauthenntlm"},
 		{confFile, 0o640, "root", "goauthenntlm"},
 		{secretFile, 0o640, "root", "goauthenntlm"},
@@ -214,9 +217,17 @@ func TestDebPackage(t *testing.T) {
 	}
 
 	// The administrator's part: the LDAP password and CA, the [[domain]].
+	// The administrator's part, as the README writes it (Install, "What
+	// is left to the administrator"): each line run is the README's own,
+	// but for the CA's file name, the editor (the test edits) and
+	// systemctl (the test runs the unit's lines itself where systemd does
+	// not run).
+	readme := readmeAdminCommands(t)
 	ourGID := gidOf(t, "goauthenntlm")
-	writeAs(t, filepath.Join(debEtc, "ldap.pass"), readFile(t, s.env["LDAP_PASSFILE"]), 0o640, 0, ourGID)
-	writeAs(t, filepath.Join(debEtc, "ca.pem"), readFile(t, s.env["LDAP_CA"]), 0o640, 0, ourGID)
+	readme.run(t, "install -m 640 -g goauthenntlm /dev/null /etc/goauthenntlm/ldap.pass", "", 0)
+	putInto(t, filepath.Join(debEtc, "ldap.pass"), readFile(t, s.env["LDAP_PASSFILE"])) // "then put the password in"
+	readme.run(t, "cp your-ca.pem /etc/goauthenntlm/ca.pem", "", 0, "your-ca.pem", s.env["LDAP_CA"])
+	readme.has(t, "editor /etc/goauthenntlm/conf.toml")
 	addr := fmt.Sprintf("127.0.0.1:%d", freeLoopbackPort(t))
 	conf := string(example)
 	for _, r := range []struct{ re, with string }{
@@ -231,13 +242,71 @@ func TestDebPackage(t *testing.T) {
 		conf = re.ReplaceAllString(conf, r.with)
 	}
 	writeAs(t, confFile, []byte(conf), 0o640, 0, ourGID)
+	probe := readme.run(t, "runuser -u goauthenntlm -- ntlm-fcgi-authorizer -config /etc/goauthenntlm/conf.toml -check -probe", "", 0)
+	if !regexp.MustCompile(`(?m)^dc +EXAMPLE .* ok `).MatchString(probe) || !regexp.MustCompile(`(?m)^ldap +EXAMPLE .* ok `).MatchString(probe) {
+		t.Errorf("-check -probe as the README runs it: no DC and LDAP line ok:\n%s", probe)
+	}
 
+	readme.has(t, "systemctl daemon-reload && systemctl enable --now ntlm-fcgi-authorizer")
 	stop := startAsUnit(t, unit, addr)
 	login, errOut, rc := runAsUser(t, unit, users["jdoe"]+"\n", debAuthz, "-config", confFile, "-test-login", `EXAMPLE\jdoe`)
 	if rc != 0 || !strings.Contains(login, "REMOTE_USER: jdoe") {
 		t.Errorf("-test-login EXAMPLE\\jdoe with the installed package: exit %d\n%s%s", rc, login, errOut)
 	}
+	// As root, as the README shows it: the daemon's cache entries stay the
+	// daemon's (issue 34: root's run replaced them by root's, which
+	// ntlm-group-check refused until they expired).
+	login = readme.run(t, `ntlm-fcgi-authorizer -config /etc/goauthenntlm/conf.toml -test-login 'EXAMPLE\jdoe'`, users["jdoe"]+"\n", 0)
+	if !strings.Contains(login, "REMOTE_USER: jdoe") || !strings.Contains(login, "WebUsers") {
+		t.Errorf("-test-login as root: %s", login)
+	}
+	cacheDir := filepath.Join(debCache, "groups")
+	entries, _ := os.ReadDir(cacheDir)
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil && fi.Sys().(*syscall.Stat_t).Uid == 0 {
+			t.Errorf("-test-login as root left %s owned by root in the groups cache", e.Name())
+		}
+	}
+	check := exec.Command("setpriv", "--reuid=www-data", "--regid=www-data", "--init-groups", "--", "/usr/bin/ntlm-group-check", "-cache", cacheDir)
+	check.Stdin = strings.NewReader("jdoe\nWebUsers\n")
+	if out, err := check.CombinedOutput(); err != nil || strings.Contains(string(out), "untrusted") {
+		t.Errorf("ntlm-group-check as www-data after root's -test-login: %v\n%s", err, out)
+	}
 	stop()
+
+	// Apache: the modules and the snippet as the README enables them, and
+	// Apache's own check of the whole system configuration. What a2enmod
+	// enabled is disabled again at the end (the purge checks /etc/apache2
+	// is as it was).
+	modsBefore := dirNames(t, "/etc/apache2/mods-enabled")
+	restoreMods := func() {
+		for _, n := range dirNames(t, "/etc/apache2/mods-enabled") {
+			if !slices.Contains(modsBefore, n) {
+				os.Remove(filepath.Join("/etc/apache2/mods-enabled", n))
+				os.Remove(filepath.Join("/var/lib/apache2/module/enabled_by_admin", strings.TrimSuffix(strings.TrimSuffix(n, ".load"), ".conf")))
+			}
+		}
+	}
+	t.Cleanup(restoreMods)
+	readme.run(t, "a2enmod authnz_fcgi authn_core authz_core authz_user headers env setenvif alias rewrite ssl authnz_external", "", 0)
+	readme.run(t, "a2enconf goauthenntlm", "", 0)
+	readme.has(t, "editor /etc/apache2/sites-available/intranet.conf")
+	readme.has(t, "apache2ctl configtest && systemctl reload apache2")
+	if out, rc := sh(t, "apache2ctl configtest", ""); rc != 0 {
+		t.Errorf("apache2ctl configtest with the snippet enabled: exit %d\n%s", rc, out)
+	}
+	restoreMods()
+
+	// The man pages' header names the whole version, apart from the date.
+	if _, err := exec.LookPath("man"); err == nil {
+		page, _ := sh(t, "MANWIDTH=80 man -l /usr/share/man/man1/ntlm-fcgi-authorizer.1.gz", "")
+		footer := regexp.MustCompile(`(?m)^goauthenntlm +[0-9]{4}-[0-9]{2}-[0-9]{2} +NTLM-FCGI-AUTHORIZER\(1\)$`)
+		if !strings.Contains(page, "goauthenntlm "+version(v1)) || !footer.MatchString(page) {
+			t.Errorf("man ntlm-fcgi-authorizer does not show the version %s whole, or its footer runs fields together:\n%s", version(v1), page)
+		}
+	} else {
+		t.Log("man is not installed: the man page's layout is not checked")
+	}
 
 	// Upgrade: config, secrets, the admin's edit of the conffile kept.
 	snippet := append(readFile(t, debSnippet), "# edited by the admin\n"...)
@@ -647,4 +716,91 @@ func run(t *testing.T, name string, args ...string) string {
 		t.Fatalf("%s %v: %v\n%s", name, args, err, errOut.String())
 	}
 	return string(b)
+}
+
+// adminCommands are the lines of the README's block of what is left to
+// the administrator, after "What is left to the administrator".
+type adminCommands []string
+
+func readmeAdminCommands(t *testing.T) adminCommands {
+	t.Helper()
+	text := string(readFile(t, repoFile(t, "README.md")))
+	_, after, ok := strings.Cut(text, "What is left to the administrator")
+	if ok {
+		_, after, ok = strings.Cut(after, "```sh\n")
+	}
+	block, _, ok2 := strings.Cut(after, "```")
+	if !ok || !ok2 {
+		t.Fatal("README.md has no sh block after \"What is left to the administrator\": adapt this test")
+	}
+	var cmds adminCommands
+	for _, l := range strings.Split(block, "\n") {
+		if c, _, _ := strings.Cut(l, "#"); strings.TrimSpace(c) != "" {
+			cmds = append(cmds, strings.TrimSpace(c))
+		}
+	}
+	return cmds
+}
+
+// has fails the test unless line is one of the README's commands.
+func (a adminCommands) has(t *testing.T, line string) {
+	t.Helper()
+	if !slices.Contains(a, line) {
+		t.Fatalf("the README's administrator commands have no line %q (they are %q): the README and this test disagree", line, []string(a))
+	}
+}
+
+// run runs one of the README's commands as root (replacing each pair of
+// old, new strings first: a file name the README leaves to the reader),
+// with stdin, and wants exit code want; it returns what it printed.
+func (a adminCommands) run(t *testing.T, line, stdin string, want int, replace ...string) string {
+	t.Helper()
+	a.has(t, line)
+	line = strings.NewReplacer(replace...).Replace(line)
+	out, rc := sh(t, line, stdin)
+	if rc != want {
+		t.Fatalf("%s: exit %d, want %d\n%s", line, rc, want, out)
+	}
+	return out
+}
+
+// sh runs a shell command line as root with a login's PATH and stdin; it
+// returns stdout and stderr together and the exit code.
+func sh(t *testing.T, line, stdin string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "sh", "-c", line)
+	cmd.Dir = "/"
+	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", "HOME=/root"}
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return string(out), ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("%s: %v", line, err)
+	}
+	return string(out), 0
+}
+
+// putInto replaces path's content, keeping its mode and owner (as an
+// editor does).
+func putInto(t *testing.T, path string, data []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, data, 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range es {
+		names = append(names, e.Name())
+	}
+	return names
 }

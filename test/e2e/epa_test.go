@@ -215,6 +215,11 @@ func TestEPACraftedType3s(t *testing.T) {
 		{"own binding, upper-case name", "/epa/required/whoami", ntlmmsg.AVPairs{avTarget("HTTP/" + strings.ToUpper(e.host)), avBinding(e.binding)}, ""},
 		{"another certificate's binding", "/epa/required/whoami", ntlmmsg.AVPairs{site, avBinding(other)}, "binding_mismatch"},
 		{"another certificate's binding under when-sent", "/epa/when-sent/whoami", ntlmmsg.AVPairs{site, avBinding(other)}, "binding_mismatch"},
+		// Issue 29: on by default over HTTPS. /private/ sets no
+		// CHANNEL_BINDING and the stack's config no channel_binding.
+		{"another certificate's binding, no setting", "/private/whoami", ntlmmsg.AVPairs{site, avBinding(other)}, "binding_mismatch"},
+		{"own binding, no setting", "/private/whoami", ntlmmsg.AVPairs{site, avBinding(e.binding)}, ""},
+		{"no binding, no setting", "/private/whoami", ntlmmsg.AVPairs{site}, ""},
 		{"no binding under required", "/epa/required/whoami", ntlmmsg.AVPairs{site}, "binding_missing"},
 		// A victim that logs in over plain HTTP to the name an attacker
 		// answers (a poisoned name), which relays it to the HTTPS site:
@@ -297,6 +302,10 @@ func TestEPACurl(t *testing.T) {
 	if out := curl(t, append(args, e.url("/epa/when-sent/whoami"))...); out != "jdoe\n 200" {
 		t.Errorf("when-sent over HTTPS: %q, want jdoe and 200", out)
 	}
+	// The default over HTTPS (issue 29: when-sent) lets it in too.
+	if out := curl(t, append(args, e.url("/private/whoami"))...); out != "jdoe\n 200" {
+		t.Errorf("no setting over HTTPS: %q, want jdoe and 200", out)
+	}
 	off := e.s.logOffset(t)
 	if out := curl(t, append(args, "-o", "/dev/null", e.url("/epa/required/whoami"))...); out != " 401" {
 		t.Errorf("required over HTTPS: %q, want 401", out)
@@ -344,6 +353,7 @@ print(r.status_code, r.text.strip())
 	}
 	for _, tt := range []struct{ path, want string }{
 		{"/epa/when-sent/whoami", "200 jdoe"},
+		{"/private/whoami", "200 jdoe"}, // the default over HTTPS (issue 29)
 		{"/epa/required/whoami", "401 authentication required"},
 	} {
 		off := e.s.logOffset(t)

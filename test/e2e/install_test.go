@@ -97,6 +97,8 @@ func TestInstall(t *testing.T) {
 		{filepath.Join(dest, "etc/systemd/system/ntlm-fcgi-authorizer.service"), 0o644, -1, -1},
 		{filepath.Join(dest, "etc/tmpfiles.d/goauthenntlm.conf"), 0o644, -1, -1},
 		{filepath.Join(dest, "etc/apache2/conf-available/goauthenntlm.conf"), 0o644, -1, -1},
+		{filepath.Join(dest, "usr/local/share/goauthenntlm/401.html"), 0o644, -1, -1},
+		{filepath.Join(dest, "usr/local/share/doc/goauthenntlm/example-site.conf"), 0o644, -1, -1},
 	}...) {
 		fi, err := os.Stat(f.path)
 		if err != nil {

@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -111,16 +113,7 @@ func TestKerberosRefused(t *testing.T) {
 	}{
 		{"replay", nil, func(t *testing.T) int {
 			// The token of a login, sent again as it was.
-			out, _ := s.krbRun(t, cc, "", "curl", "-s", "-v", "-o", "/dev/null", "--negotiate", "-u", ":", "--resolve", host+":"+port+":127.0.0.1", s.siteURL(host, "/private/whoami"))
-			var h string
-			for _, l := range strings.Split(string(out), "\n") {
-				if v, ok := strings.CutPrefix(strings.TrimSpace(l), "> Authorization: Negotiate "); ok {
-					h = "Authorization: Negotiate " + v
-				}
-			}
-			if h == "" {
-				t.Fatalf("no token in curl's trace:\n%s", out)
-			}
+			h := s.usedToken(t, cc)
 			code, _ := strconv.Atoi(curl(t, "-o", "/dev/null", "-w", "%{http_code}", "-H", h, "--resolve", host+":"+port+":127.0.0.1", s.siteURL(host, "/private/whoami")))
 			return code
 		}},
@@ -177,6 +170,67 @@ func TestKerberosRefused(t *testing.T) {
 				t.Errorf("NTLM after the refusal: %d %q", code, body)
 			}
 		})
+	}
+}
+
+// usedToken logs in by Kerberos with curl --negotiate from cache cc and
+// returns the Authorization header it sent, accepted once.
+func (s *stack) usedToken(t *testing.T, cc string) string {
+	t.Helper()
+	host, port := s.env["SPN_HOST"], s.env["APACHE_PORT"]
+	out, _ := s.krbRun(t, cc, "", "curl", "-s", "-v", "-o", "/dev/null", "-w", "%{http_code}", "--negotiate", "-u", ":", "--resolve", host+":"+port+":127.0.0.1", s.siteURL(host, "/private/whoami"))
+	var h string
+	for _, l := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "> Authorization: Negotiate "); ok {
+			h = "Authorization: Negotiate " + v
+		}
+	}
+	if h == "" || !strings.HasSuffix(strings.TrimSpace(string(out)), "200") {
+		t.Fatalf("no token accepted in curl's trace:\n%s", out)
+	}
+	return h
+}
+
+// TestKerberosReplayAfterRestart: a token accepted before the authorizer
+// reloads (SIGHUP) or restarts is refused after it (the replay cache is
+// kept in its state directory's file, the service user's alone, 0600),
+// and a fresh login still works. The cache used to live in memory: the
+// replay after a restart was a 200.
+func TestKerberosReplayAfterRestart(t *testing.T) {
+	s := krbStack(t)
+	if s.env["REPLAY_FILE"] == "" {
+		t.Fatal("stack.env lacks REPLAY_FILE: bring the stack up again (scripts/stack.sh up)")
+	}
+	host, port := s.env["SPN_HOST"], s.env["APACHE_PORT"]
+	cc := s.kinit(t, "jdoe", users["jdoe"])
+	h := s.usedToken(t, cc)
+	for _, step := range []string{"reload", "restart"} {
+		if step == "reload" {
+			s.reload(t)
+		} else {
+			s.ctl(t, "restart-authz")
+		}
+		off := s.logOffset(t)
+		if code := curl(t, "-o", "/dev/null", "-w", "%{http_code}", "-H", h, "--resolve", host+":"+port+":127.0.0.1", s.siteURL(host, "/private/whoami")); code != "401" {
+			t.Fatalf("the token accepted before the %s, sent again after it: %s, want 401", step, code)
+		}
+		if log, _ := s.logSince(t, off); !strings.Contains(log, "cause=replay ") {
+			t.Errorf("after the %s: no refusal with cause=replay; log:\n%s", step, log)
+		}
+	}
+	fi, err := os.Stat(s.env["REPLAY_FILE"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := user.Lookup(s.env["AUTHZ_USER"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); fi.Mode().Perm() != 0o600 || strconv.Itoa(int(st.Uid)) != u.Uid {
+		t.Errorf("replay file mode %04o uid %d, want 0600 and %s's (%s)", fi.Mode().Perm(), st.Uid, u.Username, u.Uid)
+	}
+	if code, body := s.curlNegotiate(t, cc, s.siteURL(host, "/private/whoami")); code != 200 || body != "jdoe" {
+		t.Errorf("a fresh login after the restart: %d %q", code, body)
 	}
 }
 

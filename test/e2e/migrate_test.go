@@ -268,26 +268,35 @@ func runMigrated(t *testing.T, s *stack, migrate, old string) string {
 		site, _ := os.ReadFile(filepath.Join(out, "goauthenntlm-site.conf"))
 		t.Fatalf("apache2 -t: %v\n%s\nsite:\n%s", err, b, site)
 	}
+	startApache(t, httpdConf, filepath.Join(dir, "error.log"))
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	waitListening(t, addr)
+	return "http://" + addr
+}
+
+// startApache runs apache2 -f httpdConf in the foreground until the test
+// ends (SIGTERM), and logs errorLog if the test failed.
+func startApache(t *testing.T, httpdConf, errorLog string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
 	apache := exec.CommandContext(ctx, "apache2", "-f", httpdConf, "-DFOREGROUND")
 	apache.Cancel = func() error { return apache.Process.Signal(syscall.SIGTERM) }
 	apache.WaitDelay = 10 * time.Second
-	if b, err := os.ReadFile(filepath.Join(dir, "error.log")); err == nil && len(b) > 0 {
+	if b, err := os.ReadFile(errorLog); err == nil && len(b) > 0 {
 		t.Log(string(b))
 	}
 	if err := apache.Start(); err != nil {
+		cancel()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		cancel()
 		apache.Wait()
 		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			b, _ := os.ReadFile(errorLog)
 			t.Logf("apache error log:\n%s", b)
 		}
 	})
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	waitListening(t, addr)
-	return "http://" + addr
 }
 
 func waitListening(t *testing.T, addr string) {

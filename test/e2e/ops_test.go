@@ -273,6 +273,8 @@ func TestSystemdNotify(t *testing.T) {
 	conf = regexp.MustCompile(`(?m)^metrics_listen = .*$`).ReplaceAllString(conf, `metrics_listen = ""`)
 	// A cache of its own: the stack's daemon answers on the socket there.
 	conf = regexp.MustCompile(`(?m)^cache_dir = .*$`).ReplaceAllString(conf, `cache_dir = "`+filepath.Join(dir, "cache")+`"`)
+	// Its own replay file: the stack's daemon holds the stack's.
+	conf = regexp.MustCompile(`(?m)^file = .*$`).ReplaceAllString(conf, `file = "`+filepath.Join(dir, "replay")+`"`)
 	confPath := filepath.Join(dir, "conf.toml")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)

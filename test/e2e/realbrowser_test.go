@@ -129,7 +129,7 @@ func browserSteps(ctx context.Context, t *testing.T, s *stack, run string, b rea
 	}
 	want(jdoe, "/webusers/whoami", "jdoe-webusers", 200, "jdoe")
 	want(jdoe, "/powerusers/whoami", "jdoe-powerusers", 200, "jdoe")
-	want(jdoe, "/outsiders/whoami", "jdoe-outsiders", 401, "")
+	want(jdoe, "/outsiders/whoami", "jdoe-outsiders", 403, "")
 
 	// POSTs after the login: a form, then fetch(); the CGI reports how
 	// much of the body it read.
@@ -167,7 +167,7 @@ func browserSteps(ctx context.Context, t *testing.T, s *stack, run string, b rea
 	}
 
 	alice := user("alice", users["alice"])
-	want(alice, "/webusers/whoami", "alice-webusers", 401, "")
+	want(alice, "/webusers/whoami", "alice-webusers", 403, "")
 	bob := user("bob", users["bob"])
 	want(bob, "/outsiders/whoami", "bob-outsiders", 200, "bob")
 }
