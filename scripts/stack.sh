@@ -11,6 +11,8 @@
 #   stack.sh status DIR       what runs; exit 1 if something does not
 #   stack.sh restart-authz DIR   restart the authorizer (same binary, DIR/conf.toml)
 #   stack.sh restart-apache DIR  restart Apache (same DIR/apache/httpd.conf)
+#   stack.sh stop-authz DIR   stop the authorizer (a node's outage, scripts/cluster.sh)
+#   stack.sh start-authz DIR  start it again
 #   stack.sh dc-stop DIR      stop the DC, keeping its data (outage tests)
 #   stack.sh dc-start DIR     start it again (ready: an NTLM login got its answer)
 #   stack.sh dc-restart DIR PROFILE   restart the DC with another dc.sh profile
@@ -40,6 +42,16 @@
 #   STACK_NO_BUILD=1       do not run go build (use the binaries in DIR/bin)
 #   STACK_DC_PROFILE       the DC's profile (scripts/dc.sh: default, hardened,
 #                          ntlm-disabled); default: the DC's last one
+#   STACK_DC_DIR           use the running DC of another stack (its DIR/dc)
+#                          instead of starting one: DIR/dc links to it, and
+#                          "down" leaves it running. A second Apache and
+#                          authorizer sharing a DC (scripts/cluster.sh)
+#   STACK_METRICS_ADDR     the authorizer's metrics_listen (default IP:9309,
+#                          which only one stack per IP can have)
+#   STACK_APACHE_EXTRA     Apache configuration appended to httpd.conf
+#   STACK_SITE_TLS_DIR     take the site's HTTPS certificate and CA from this
+#                          tls-site directory of another stack (one site,
+#                          several nodes) instead of making them
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -47,7 +59,7 @@ root=$(cd "$here/.." && pwd)
 export PATH=$PATH:/usr/local/go/bin
 
 usage() {
-	sed -n '7,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	sed -n '7,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -62,7 +74,7 @@ die() {
 # the smbd of any running test DC. So run it only when something is missing.
 deps() {
 	local c missing=
-	for c in samba samba-tool smbclient ldapsearch apache2 curl wrk openssl ss setpriv chromium firefox-esr kinit faketime ldbmodify dpkg-deb fakeroot lintian; do
+	for c in samba samba-tool smbclient ldapsearch apache2 curl wrk openssl ss setpriv chromium firefox-esr kinit faketime ldbmodify dpkg-deb fakeroot lintian haproxy redis-server; do
 		command -v "$c" >/dev/null 2>&1 || missing="$missing $c"
 	done
 	[ -e /usr/lib/apache2/modules/mod_authnz_external.so ] || missing="$missing mod_authnz_external"
@@ -291,6 +303,12 @@ fill() { # template -> stdout, replacing the @PLACEHOLDERS@
 HTTPS_HOST=$SPN_HOST # the site has one host name, for Kerberos and HTTPS
 site_tls() {
 	local t=$dir/tls-site
+	if [ ! -s "$t/site.pem" ] && [ -n "${STACK_SITE_TLS_DIR:-}" ]; then
+		[ -s "$STACK_SITE_TLS_DIR/site.pem" ] || die "STACK_SITE_TLS_DIR $STACK_SITE_TLS_DIR has no site.pem"
+		mkdir -p "$t"
+		chmod 0700 "$t"
+		cp -p "$STACK_SITE_TLS_DIR/ca.pem" "$STACK_SITE_TLS_DIR/site.pem" "$STACK_SITE_TLS_DIR/site.key" "$t/"
+	fi
 	if [ ! -s "$t/site.pem" ]; then
 		mkdir -p "$t"
 		chmod 0700 "$t"
@@ -471,7 +489,25 @@ status() {
 }
 
 dc_up() { # ip
+	if [ -n "${STACK_DC_DIR:-}" ]; then
+		shared_dc "$1"
+		return
+	fi
 	bash "$here/dc.sh" up "$dir/dc" "$1" "${STACK_DC_PROFILE:-}"
+}
+
+# shared_dc IP: DIR/dc becomes a link to STACK_DC_DIR, a DC another stack
+# runs on IP; it must be up (this stack neither starts nor stops it).
+shared_dc() {
+	local d
+	d=$(cd "$STACK_DC_DIR" 2>/dev/null && pwd) || die "STACK_DC_DIR $STACK_DC_DIR does not exist"
+	[ -e "$d/provisioned" ] || die "STACK_DC_DIR $d holds no provisioned DC"
+	[ "$(cat "$d/ip")" = "$1" ] || die "the DC in $d runs on $(cat "$d/ip"), not $1"
+	alive "$d/samba.pid" || die "the DC in $d is not running"
+	if [ ! -L "$dir/dc" ]; then
+		[ ! -e "$dir/dc" ] || die "$dir/dc exists and is not a link to a shared DC"
+		ln -s "$d" "$dir/dc"
+	fi
 }
 
 up() {
@@ -482,7 +518,7 @@ up() {
 	chmod 0700 "$dir"
 	dir=$(cd "$dir" && pwd)
 	authz_pidf=$dir/authorizer.pid authz_log=$dir/authorizer.log apache_pidf=$dir/apache/apache2.pid
-	unset APACHE_PORT AUTHZ_ADDR GROUPS_TTL HTTPS_PORT
+	unset APACHE_PORT AUTHZ_ADDR GROUPS_TTL HTTPS_PORT METRICS_ADDR
 	if [ -f "$dir/stack.env" ]; then
 		load_env
 		[ "$DC_IP" = "$ip" ] || die "the stack in $dir runs its DC on $DC_IP, not $ip; stack.sh down $dir first"
@@ -513,7 +549,7 @@ up() {
 	site_tls
 	URL=http://127.0.0.1:$APACHE_PORT/
 	# /metrics and /healthz on the stack's own loopback IP: no port to pick.
-	METRICS_ADDR=$DC_IP:9309
+	METRICS_ADDR=${STACK_METRICS_ADDR:-${METRICS_ADDR:-$DC_IP:9309}}
 	GROUPS_TTL=${STACK_GROUPS_TTL:-${GROUPS_TTL:-3h}}
 	write_env
 
@@ -529,7 +565,12 @@ up() {
 	if ! alive "$apache_pidf"; then
 		# 0600: only root needs it (Apache reads its config as root), and
 		# it names the secret's file.
-		(umask 077 && fill "$root/apache/test-site.conf.in" >"$dir/apache/httpd.conf.tmp")
+		(umask 077 && {
+			fill "$root/apache/test-site.conf.in"
+			if [ -n "${STACK_APACHE_EXTRA:-}" ]; then
+				printf '\n# STACK_APACHE_EXTRA\n%s\n' "$STACK_APACHE_EXTRA"
+			fi
+		} >"$dir/apache/httpd.conf.tmp")
 		mv "$dir/apache/httpd.conf.tmp" "$dir/apache/httpd.conf"
 		start_apache || die "Apache did not start"
 	fi
@@ -559,7 +600,9 @@ down() {
 	fi
 	stop_pid "$apache_pidf" apache2
 	stop_pid "$authz_pidf" ntlm-fcgi-authorizer
-	if [ -d "$dir/dc" ]; then
+	if [ -L "$dir/dc" ]; then
+		rm -f "$dir/dc" # another stack's DC (STACK_DC_DIR): left running
+	elif [ -d "$dir/dc" ]; then
 		bash "$here/dc.sh" down "$dir/dc"
 	fi
 	if [ -f "$dir/pub" ]; then
@@ -585,6 +628,19 @@ restart-authz)
 	stop_pid "$authz_pidf" ntlm-fcgi-authorizer
 	start_authz || exit 1
 	say "ntlm-fcgi-authorizer restarted (pid $(cat "$authz_pidf"))"
+	;;
+stop-authz)
+	load_env
+	stop_pid "$authz_pidf" ntlm-fcgi-authorizer
+	say "ntlm-fcgi-authorizer stopped"
+	;;
+start-authz)
+	load_env
+	start_authz || exit 1
+	;;
+free-port)
+	# for scripts/cluster.sh: a port nothing uses, other than $3
+	free_port "${3:-}"
 	;;
 restart-apache)
 	load_env

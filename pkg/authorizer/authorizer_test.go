@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -255,5 +257,38 @@ func TestLoginLifetime(t *testing.T) {
 	}
 	if _, ok := a.table.Authenticated(k); ok {
 		t.Error("the expired login is still remembered")
+	}
+}
+
+// A front end that pools its connections to Apache sends another client's
+// request over a connection someone logged in: the X-Forwarded-For it adds
+// tells them apart, with the binding cookie off too, and a forged
+// X-Forwarded-For (the front end appends the address it saw) never
+// matches the login's.
+func TestFrontEndSharedConnection(t *testing.T) {
+	for _, bind := range []bool{true, false} {
+		a := newTest(t, fmt.Sprintf("[auth]\nbind_connections = %v\n", bind))
+		p := params("")
+		p["HTTP_X_FORWARDED_FOR"] = "10.0.0.1"
+		k, _ := connKey(p)
+		l := conntable.Login{User: "jdoe", Domain: "EXAMPLE", At: time.Now(), Forwarded: forwardedHash(p)}
+		if bind {
+			resp := &fcgi.Response{}
+			l.Binding = sha256.Sum256([]byte(a.browserValue(l, p, resp)))
+			v, _, _ := strings.Cut(strings.TrimPrefix(resp.Header.Get("Set-Cookie"), "NTLM_CONN="), ";")
+			p["HTTP_COOKIE"] = "NTLM_CONN=" + v
+		}
+		a.table.SetAuthenticated(k, l)
+		if r := serve(a, p); r.Status != 200 {
+			t.Fatalf("bind %v: the login's own client: %d", bind, r.Status)
+		}
+		for _, xff := range []string{"10.0.0.2", "10.0.0.1, 10.0.0.2", ""} {
+			q := maps.Clone(p)
+			q["HTTP_X_FORWARDED_FOR"] = xff
+			if r := serve(a, q); r.Status != 401 {
+				t.Errorf("bind %v: X-Forwarded-For %q on the connection 10.0.0.1 logged in: %d, want 401", bind, xff, r.Status)
+			}
+			a.table.SetAuthenticated(k, l)
+		}
 	}
 }
