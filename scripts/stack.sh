@@ -49,6 +49,8 @@
 #   STACK_METRICS_ADDR     the authorizer's metrics_listen (default IP:9309,
 #                          which only one stack per IP can have)
 #   STACK_APACHE_EXTRA     Apache configuration appended to httpd.conf
+#   STACK_REPLAY_REDIS_URL [replay] redis_url: the Kerberos replay cache in
+#                          this Redis (scripts/cluster.sh: shared by the nodes)
 #   STACK_SITE_TLS_DIR     take the site's HTTPS certificate and CA from this
 #                          tls-site directory of another stack (one site,
 #                          several nodes) instead of making them
@@ -288,6 +290,7 @@ fill() { # template -> stdout, replacing the @PLACEHOLDERS@
 		-e "s|@LDAP_PASSFILE@|$pub/ldap.pass|g" -e "s|@LDAP_CA@|$pub/ca.pem|g" \
 		-e "s|@CACHE_DIR@|$pub/groups-cache|g" -e "s|@GROUPS_TTL@|$GROUPS_TTL|g" \
 		-e "s|@REPLAY_FILE@|$pub/state/replay|g" \
+		-e "s|@REPLAY_REDIS@|${STACK_REPLAY_REDIS_URL:+redis_url = \"$STACK_REPLAY_REDIS_URL\"}|g" \
 		-e "s|@CALLER_SECRET_FILE@|$pub/caller.secret|g" \
 		-e "s|@HTTPS_PORT@|$HTTPS_PORT|g" -e "s|@HTTPS_HOST@|$HTTPS_HOST|g" \
 		-e "s|@SITE_CERT@|$dir/tls-site/site.pem|g" -e "s|@SITE_KEY@|$dir/tls-site/site.key|g" \
