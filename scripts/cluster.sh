@@ -278,6 +278,15 @@ generation = 0
 	export STACK_APACHE_EXTRA="${STACK_APACHE_EXTRA:-}
 SetEnvIfExpr \"%{HTTP:X-Forwarded-Proto} == 'https' && %{CONN_REMOTE_ADDR} -ipmatch '127.0.0.1/32'\" GOAUTHENNTLM_TLS_END_POINT=$(lb_end_point)
 "
+	# mod_remoteip, as sites behind a balancer use it to log and limit by
+	# the client's address: REMOTE_ADDR from X-Forwarded-For when HAProxy
+	# (127.0.0.1) sent it; the authorizer keys connections by the peer
+	# (GOAUTHENNTLM_PEER), so a forged X-Forwarded-For borrows no login.
+	STACK_APACHE_EXTRA="$STACK_APACHE_EXTRA
+LoadModule remoteip_module /usr/lib/apache2/modules/mod_remoteip.so
+RemoteIPHeader X-Forwarded-For
+RemoteIPInternalProxy 127.0.0.1
+"
 	# HTTP/2 on the nodes' HTTPS site (TLS passed through: the client's
 	# ALPN reaches Apache): NTLM and Kerberos logins over an h2 site.
 	STACK_APACHE_EXTRA="$STACK_APACHE_EXTRA

@@ -409,11 +409,12 @@ func hasLDAP(cfg *config.Config) bool {
 	return false
 }
 
-// connKey builds the connection identity from Apache's parameters.
+// connKey builds the connection identity from Apache's parameters: the
+// TCP peer's address (peerAddr) and port.
 func connKey(p map[string]string) (conntable.Key, error) {
-	c, err := addrPort(p["REMOTE_ADDR"], p["REMOTE_PORT"])
+	c, err := addrPort(peerAddr(p), p["REMOTE_PORT"])
 	if err != nil {
-		return conntable.Key{}, fmt.Errorf("REMOTE_ADDR/REMOTE_PORT: %w", err)
+		return conntable.Key{}, fmt.Errorf("%s/REMOTE_PORT: %w", peerParam, err)
 	}
 	s, err := addrPort(p["SERVER_ADDR"], p["SERVER_PORT"])
 	if err != nil {

@@ -292,3 +292,36 @@ func TestFrontEndSharedConnection(t *testing.T) {
 		}
 	}
 }
+
+// mod_remoteip makes REMOTE_ADDR an address from X-Forwarded-For and keeps
+// REMOTE_PORT the connection's: the connection is keyed by the peer
+// address Apache passes (GOAUTHENNTLM_PEER), so a forged X-Forwarded-For
+// naming a logged-in client's address, from that client's port, is
+// another connection; and a login through such a front end remembers
+// which client it was for.
+func TestRemoteIPPeerKey(t *testing.T) {
+	a := newTest(t, "[auth]\nbind_connections = false\n")
+	victim := params("")
+	victim["REMOTE_ADDR"], victim["REMOTE_PORT"], victim[peerParam] = "10.0.0.7", "40000", "10.0.0.7"
+	k, _ := connKey(victim)
+	a.table.SetAuthenticated(k, conntable.Login{User: "jdoe", Domain: "EXAMPLE", At: time.Now(), Forwarded: forwardedHash(victim)})
+	if r := serve(a, victim); r.Status != 200 {
+		t.Fatalf("the victim's own connection: %d", r.Status)
+	}
+	forged := maps.Clone(victim)
+	forged[peerParam] = "10.0.0.99" // a trusted proxy's address; REMOTE_ADDR from its forged X-Forwarded-For
+	if r := serve(a, forged); r.Status != 401 {
+		t.Errorf("a forged X-Forwarded-For from the victim's port: %d, want 401", r.Status)
+	}
+	// Two clients of one front end (10.0.0.5), which mod_remoteip tells
+	// apart by REMOTE_ADDR, on one pooled connection.
+	first := params("")
+	first["REMOTE_ADDR"], first["REMOTE_PORT"], first[peerParam] = "192.0.2.1", "50000", "10.0.0.5"
+	k, _ = connKey(first)
+	a.table.SetAuthenticated(k, conntable.Login{User: "jdoe", Domain: "EXAMPLE", At: time.Now(), Forwarded: forwardedHash(first)})
+	second := maps.Clone(first)
+	second["REMOTE_ADDR"] = "192.0.2.2"
+	if r := serve(a, second); r.Status != 401 {
+		t.Errorf("another client of the front end on the pooled connection: %d, want 401", r.Status)
+	}
+}

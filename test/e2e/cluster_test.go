@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -23,7 +24,6 @@ import (
 	ntlmssp "github.com/Azure/go-ntlmssp"
 
 	"github.com/goauthenntlm/goauthenntlm/internal/browser"
-	"github.com/goauthenntlm/goauthenntlm/internal/chromium"
 	"github.com/goauthenntlm/goauthenntlm/internal/firefox"
 	"github.com/goauthenntlm/goauthenntlm/pkg/ntlmmsg"
 )
@@ -464,7 +464,7 @@ func TestClusterEPAOffload(t *testing.T) {
 		})
 	}
 	// Chromium computes the binding of the certificate it saw: HAProxy's.
-	if status, prompts := chromiumHTTPS(t, c.stack, e, "/epa/required/whoami"); status != 200 || prompts != 1 {
+	if status, prompts := chromiumHTTPS(t, e, "/epa/required/whoami"); status != 200 || prompts != 1 {
 		t.Errorf("Chromium through HAProxy under required: %d after %d prompts, want 200 after 1", status, prompts)
 	}
 }
@@ -472,24 +472,12 @@ func TestClusterEPAOffload(t *testing.T) {
 // chromiumHTTPS opens path on e's HTTPS site in a headless Chromium as
 // jdoe, typing the password at its prompt; it returns the status and the
 // number of prompts.
-func chromiumHTTPS(t *testing.T, s *stack, e *epaSite, path string) (status, prompts int) {
+func chromiumHTTPS(t *testing.T, e *epaSite, path string) (status, prompts int) {
 	t.Helper()
-	bin := chromiumBinary(t)
-	spki := sha256.Sum256(e.cert.RawSubjectPublicKeyInfo)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	b, err := chromium.Launch(ctx, chromium.Options{Binary: bin, Dir: t.TempDir(), Flags: []string{
-		"--host-resolver-rules=MAP " + e.host + " 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-		"--ignore-certificate-errors-spki-list=" + base64.StdEncoding.EncodeToString(spki[:]),
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, u := e.launchChromium(ctx, t)
 	defer b.Close()
-	u, err := b.NewUser(ctx, `EXAMPLE\jdoe`, users["jdoe"])
-	if err != nil {
-		t.Fatal(err)
-	}
 	p, err := u.Goto(ctx, e.url(path))
 	if err != nil {
 		t.Fatal(err)
@@ -566,7 +554,7 @@ func TestClusterH2(t *testing.T) {
 	}
 	t.Run("Chromium NTLM", func(t *testing.T) {
 		m := mark("cn")
-		status, prompts := chromiumHTTPS(t, c.stack, e, "/private/whoami?"+m)
+		status, prompts := chromiumHTTPS(t, e, "/private/whoami?"+m)
 		expect(t, "Chromium by NTLM", status, "", prompts, 1, m)
 	})
 	t.Run("Chromium Kerberos", func(t *testing.T) {
@@ -682,5 +670,55 @@ func (c *cluster) clusterCtl(t *testing.T, cmd string) {
 	defer cancel()
 	if out, err := exec.CommandContext(ctx, "bash", repoFile(t, "scripts/cluster.sh"), cmd, c.dir).CombinedOutput(); err != nil {
 		t.Fatalf("cluster.sh %s: %v\n%s", cmd, err, out)
+	}
+}
+
+// TestClusterRemoteIP: the nodes run mod_remoteip trusting HAProxy's
+// address (127.0.0.1), which makes REMOTE_ADDR the address an
+// X-Forwarded-For names and leaves REMOTE_PORT the connection's. A client
+// logged in on node1 from one address; a connection from the trusted
+// address, from the same port, with an X-Forwarded-For naming the
+// client's address, is not the client's connection, even with the
+// binding cookie off: the authorizer keys connections by the peer
+// address Apache passes (GOAUTHENNTLM_PEER from CONN_REMOTE_ADDR).
+func TestClusterRemoteIP(t *testing.T) {
+	c := loadCluster(t)
+	node := c.nodes[0]
+	node.reconfigure(t, func(conf string) string {
+		return strings.Replace(conf, "[auth]\n", "[auth]\nbind_connections = false\n", 1)
+	})
+	victimIP := c.env["DC_IP"]
+	var port int
+	tr := &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(victimIP)}}).DialContext(ctx, network, addr)
+			if err == nil {
+				port = conn.LocalAddr().(*net.TCPAddr).Port
+			}
+			return conn, err
+		}}
+	defer tr.CloseIdleConnections()
+	victim := browser.NewClient(browser.Transport{Next: tr}, 30*time.Second)
+	if code, body := get(t, victim, node.url("/private/whoami"), `EXAMPLE\jdoe`, users["jdoe"]); code != 200 || body != "jdoe" {
+		t.Fatalf("the victim's login on node1: %d %q", code, body)
+	}
+	// The victim's connection stays open (idle in tr); the attacker
+	// connects from the trusted address and the victim's port.
+	attacker := &http.Client{Transport: &http.Transport{DisableKeepAlives: true,
+		DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: port}}).DialContext}}
+	req, _ := http.NewRequest("GET", node.url("/private/whoami"), nil)
+	req.Header.Set("X-Forwarded-For", victimIP)
+	resp, err := attacker.Do(req)
+	if err != nil {
+		t.Fatalf("the attacker's request from 127.0.0.1:%d: %v", port, err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Errorf("X-Forwarded-For %s from 127.0.0.1:%d, the victim's port: %d %q, want 401", victimIP, port, resp.StatusCode, b)
+	}
+	// The victim is still logged in on its own connection.
+	if code, body := get(t, victim, node.url("/private/whoami"), "", ""); code != 200 || body != "jdoe" {
+		t.Errorf("the victim's connection afterwards: %d %q, want 200 jdoe", code, body)
 	}
 }
