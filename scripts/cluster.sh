@@ -13,6 +13,7 @@
 #   cluster.sh status DIR     what runs; exit 1 if something does not
 #   cluster.sh down DIR       stop everything and delete DIR (a DC of
 #                             STACK_DC_DIR is left running)
+#   cluster.sh redis-stop|redis-start DIR   the replay cache's Redis (outage tests)
 #   Node outages: scripts/stack.sh stop-authz|start-authz DIR/nodeN
 #
 # DIR/stack.env: node1's stack.env (KRB5_CONFIG, SPN_HOST, HTTPS_CA, PUB,
@@ -23,7 +24,8 @@
 # (each node directly), NODE1_STACK NODE2_STACK (their stack.env),
 # AUTHZ_PID_FILE_1 AUTHZ_PID_FILE_2 AUTHZ_LOG_1 AUTHZ_LOG_2, COOKIE_SECRET_FILE,
 # HAPROXY_CONF HAPROXY_LOG HAPROXY_PID_FILE; ONE_NODE_URL (HAProxy to node1
-# alone, for make bench's two-nodes-vs-one ratio); FRONT_URL, FRONT_LOG: an Apache
+# alone, for make bench's two-nodes-vs-one ratio); REDIS_URL, REDIS_PID_FILE
+# (the nodes' shared replay cache); FRONT_URL, FRONT_LOG: an Apache
 # mod_proxy front end to node1 that pools its node connections across
 # clients (apache/cluster-front.conf.in).
 #
@@ -41,7 +43,7 @@ die() {
 	exit 1
 }
 usage() {
-	sed -n '7,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	sed -n '7,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -181,6 +183,30 @@ stop_pidfile() { # pidfile
 
 stop_haproxy() { stop_pidfile "$lb_pidf"; }
 
+# Redis, the nodes' shared Kerberos replay cache ([replay] redis_url): on
+# 127.0.0.1, no persistence (a test stack), no eviction (Redis's default).
+redis_pidf=$dir/redis.pid
+start_redis() {
+	alive "$redis_pidf" && return 0
+	mkdir -p "$pub/redis"
+	local as=()
+	if id -u redis >/dev/null 2>&1; then
+		chown redis: "$pub/redis"
+		as=(setpriv --reuid=redis --regid=redis --init-groups --)
+	fi
+	setsid "${as[@]}" redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no \
+		--dir "$pub/redis" --logfile "$pub/redis/redis.log" </dev/null >/dev/null 2>&1 &
+	echo $! >"$redis_pidf"
+	local deadline=$((SECONDS + 10))
+	until [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; do
+		alive "$redis_pidf" && [ $SECONDS -lt $deadline ] || {
+			tail -n 20 "$pub/redis/redis.log" >&2
+			die "redis-server did not answer PING within 10 s"
+		}
+		sleep 0.1
+	done
+}
+
 write_env() {
 	local n1=$dir/node1/stack.env n2=$dir/node2/stack.env host
 	host=$(env_of "$n1" HTTPS_HOST)
@@ -211,6 +237,8 @@ write_env() {
 			HAPROXY_PID_FILE=$lb_pidf
 			FRONT_URL=http://127.0.0.1:$FRONT_PORT/
 			ONE_NODE_URL=http://127.0.0.1:$LB_ONE_PORT/
+			REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
+			REDIS_PID_FILE=$redis_pidf
 			FRONT_LOG=$front/access.log
 		EOF
 	} >"$dir/stack.env.tmp"
@@ -265,6 +293,16 @@ RemoteIPInternalProxy 127.0.0.1
 LoadModule http2_module /usr/lib/apache2/modules/mod_http2.so
 Protocols h2 http/1.1
 "
+	if [ -f "$dir/ports" ]; then
+		# shellcheck disable=SC1091
+		. "$dir/ports"
+	else
+		LB_HTTP_PORT=$(port) LB_HTTPS_PORT=$(port) LB_PASS_PORT=$(port) FRONT_PORT=$(port) LB_ONE_PORT=$(port) REDIS_PORT=$(port)
+		printf 'LB_HTTP_PORT=%s\nLB_HTTPS_PORT=%s\nLB_PASS_PORT=%s\nFRONT_PORT=%s\nLB_ONE_PORT=%s\nREDIS_PORT=%s\n' \
+			"$LB_HTTP_PORT" "$LB_HTTPS_PORT" "$LB_PASS_PORT" "$FRONT_PORT" "$LB_ONE_PORT" "$REDIS_PORT" >"$dir/ports"
+	fi
+	start_redis
+	export STACK_REPLAY_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
 	dcdir=${STACK_DC_DIR:-}
 	for n in 1 2; do
 		# node1 brings up its DC unless one is given; node2 uses node1's.
@@ -284,13 +322,6 @@ Protocols h2 http/1.1
 		[ -n "$dcdir" ] || dcdir=$(cd "$dir/node1/dc" && pwd -P)
 	done
 	install -m 0644 "$dir/tls/lb.crt" "$pub/lb.crt"
-	if [ -f "$dir/ports" ]; then
-		# shellcheck disable=SC1091
-		. "$dir/ports"
-	else
-		LB_HTTP_PORT=$(port) LB_HTTPS_PORT=$(port) LB_PASS_PORT=$(port) FRONT_PORT=$(port) LB_ONE_PORT=$(port)
-		printf 'LB_HTTP_PORT=%s\nLB_HTTPS_PORT=%s\nLB_PASS_PORT=%s\nFRONT_PORT=%s\nLB_ONE_PORT=%s\n' "$LB_HTTP_PORT" "$LB_HTTPS_PORT" "$LB_PASS_PORT" "$FRONT_PORT" "$LB_ONE_PORT" >"$dir/ports"
-	fi
 	local n1=$dir/node1/stack.env n2=$dir/node2/stack.env
 	(umask 077 && sed -e "s|@LB_HTTP_PORT@|$LB_HTTP_PORT|g" -e "s|@LB_HTTPS_PORT@|$LB_HTTPS_PORT|g" \
 		-e "s|@LB_PASS_PORT@|$LB_PASS_PORT|g" -e "s|@LB_ONE_PORT@|$LB_ONE_PORT|g" -e "s|@LB_PEM@|$dir/tls/lb.pem|g" \
@@ -341,6 +372,7 @@ down() {
 	[ -d "$dir/node1" ] || [ -d "$lb" ] || die "$dir does not look like a cluster directory; not deleting it"
 	stop_haproxy
 	stop_pidfile "$front_pidf"
+	stop_pidfile "$redis_pidf"
 	# node2 first: it may use node1's DC.
 	local n
 	for n in 2 1; do
@@ -359,5 +391,12 @@ case $cmd in
 up) up "${3:-}" ;;
 down) down ;;
 status) status ;;
+redis-stop) stop_pidfile "$redis_pidf" ;;
+redis-start)
+	pub=$(cat "$dir/pub")
+	# shellcheck disable=SC1091
+	. "$dir/ports"
+	start_redis
+	;;
 *) usage ;;
 esac

@@ -55,6 +55,8 @@
 #   STACK_METRICS_ADDR     the authorizer's metrics_listen (default IP:9309,
 #                          which only one stack per IP can have)
 #   STACK_APACHE_EXTRA     Apache configuration appended to httpd.conf
+#   STACK_REPLAY_REDIS_URL [replay] redis_url: the Kerberos replay cache in
+#                          this Redis (scripts/cluster.sh: shared by the nodes)
 #   STACK_SITE_TLS_DIR     take the site's HTTPS certificate and CA from this
 #                          tls-site directory of another stack (one site,
 #                          several nodes) instead of making them
@@ -329,6 +331,7 @@ fill() { # template -> stdout, replacing the @PLACEHOLDERS@
 		-e "s|@CACHE_DIR@|$pub/groups-cache|g" -e "s|@GROUPS_TTL@|$GROUPS_TTL|g" \
 		-e "s|@REPLAY_FILE@|$pub/state/replay|g" \
 		-e "s|@CCACHE_DIR@|$pub/ccache|g" -e "s|@CCACHE_IDLE@|$CCACHE_IDLE|g" \
+		-e "s|@REPLAY_REDIS@|${STACK_REPLAY_REDIS_URL:+redis_url = \"$STACK_REPLAY_REDIS_URL\"}|g" \
 		-e "s|@CALLER_SECRET_FILE@|$pub/caller.secret|g" \
 		-e "s|@HTTPS_PORT@|$HTTPS_PORT|g" -e "s|@HTTPS_HOST@|$HTTPS_HOST|g" \
 		-e "s|@SITE_CERT@|$dir/tls-site/site.pem|g" -e "s|@SITE_KEY@|$dir/tls-site/site.key|g" \

@@ -613,6 +613,66 @@ func TestClusterH2(t *testing.T) {
 	})
 }
 
+// TestClusterKerberosReplay: the nodes share their Kerberos replay cache in
+// Redis ([replay] redis_url): a token node1 accepted is refused by node2
+// as a replay. With Redis down, Kerberos logins are refused (the store
+// fails closed, cause replay_store) while NTLM goes on; with Redis back,
+// Kerberos logs in again.
+func TestClusterKerberosReplay(t *testing.T) {
+	c := loadCluster(t)
+	if c.env["REDIS_URL"] == "" {
+		t.Skip("the cluster stack has no REDIS_URL (made before it shared a replay cache)")
+	}
+	krbTool(t, "kinit")
+	host := c.env["SPN_HOST"]
+	cc := c.kinit(t, "jdoe", users["jdoe"])
+	// A token node1 accepts, taken from curl's trace.
+	u1 := c.nodeURL(t, 0, host, "/private/whoami")
+	out, _ := c.krbRun(t, cc, "", "curl", "-s", "-v", "--negotiate", "-u", ":", "--resolve", strings.Split(u1, "/")[2]+":127.0.0.1", u1)
+	var h string
+	for _, l := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "> Authorization: Negotiate "); ok {
+			h = "Authorization: Negotiate " + v
+		}
+	}
+	if h == "" || !strings.Contains(out, "\njdoe") {
+		t.Fatalf("no Kerberos login on node1 in curl's trace:\n%s", out)
+	}
+	u2 := c.nodeURL(t, 1, host, "/private/whoami")
+	off := c.nodes[1].logOffset(t)
+	code := curl(t, "-o", "/dev/null", "-w", "%{http_code}", "-H", h, "--resolve", strings.Split(u2, "/")[2]+":127.0.0.1", u2)
+	if log, _ := c.nodes[1].logSince(t, off); code != "401" || !strings.Contains(log, "cause=replay ") {
+		t.Errorf("node1's token sent to node2: %s, want 401 with cause=replay in node2's log:\n%s", code, log)
+	}
+
+	c.clusterCtl(t, "redis-stop")
+	t.Cleanup(func() { c.clusterCtl(t, "redis-start") })
+	off = c.nodes[0].logOffset(t)
+	if code, body := c.curlNegotiate(t, cc, u1); code != 401 {
+		t.Errorf("Kerberos with Redis down: %d %q, want 401 (fail closed)", code, body)
+	}
+	if log, _ := c.nodes[0].logSince(t, off); !strings.Contains(log, "cause=replay_store") {
+		t.Errorf("no cause=replay_store in node1's log:\n%s", log)
+	}
+	if code := curl(t, "-o", "/dev/null", "-w", "%{http_code}", "--ntlm", "-u", `EXAMPLE\jdoe:`+users["jdoe"], c.nodeURL(t, 0, "", "/private/whoami")); code != "200" {
+		t.Errorf("NTLM with Redis down: %s, want 200", code)
+	}
+	c.clusterCtl(t, "redis-start")
+	if code, body := c.curlNegotiate(t, cc, u1); code != 200 || body != "jdoe" {
+		t.Errorf("Kerberos with Redis back: %d %q, want 200 jdoe", code, body)
+	}
+}
+
+// clusterCtl runs a scripts/cluster.sh subcommand on the cluster.
+func (c *cluster) clusterCtl(t *testing.T, cmd string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "bash", repoFile(t, "scripts/cluster.sh"), cmd, c.dir).CombinedOutput(); err != nil {
+		t.Fatalf("cluster.sh %s: %v\n%s", cmd, err, out)
+	}
+}
+
 // TestClusterRemoteIP: the nodes run mod_remoteip trusting HAProxy's
 // address (127.0.0.1), which makes REMOTE_ADDR the address an
 // X-Forwarded-For names and leaves REMOTE_PORT the connection's. A client
