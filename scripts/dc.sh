@@ -345,6 +345,48 @@ kerberos() {
 	touch "$k/done"
 }
 
+# many_groups makes the user manygroups (M4ny!Groups) a member of 1,000
+# groups big0000..big0999, once per DC (DIR/manygroups.done): the ticket of
+# such a user is about 12 KiB in base64, over Apache's default
+# LimitRequestFieldSize. A twentieth of the groups are domain-local, a
+# twentieth universal, the rest global; of the last hundred, some hold
+# big0000 instead of the user (nested). Written in one transaction to the
+# DC's database with Samba's own Python, as samba-tool does (about 13 s;
+# one samba-tool call per group would take seconds each).
+# STACK_MANY_GROUPS=0 skips it.
+many_groups() {
+	[ "${STACK_MANY_GROUPS:-1}" = 0 ] && return 0
+	[ -e "$dir/manygroups.done" ] && return 0
+	/usr/bin/python3 - "$conf" <<-'EOF'
+		import sys
+		from samba.auth import system_session
+		from samba.param import LoadParm
+		from samba.samdb import SamDB
+
+		lp = LoadParm()
+		lp.load(sys.argv[1])
+		db = SamDB(url=lp.samdb_url(), session_info=system_session(), lp=lp)
+		base = str(db.domain_dn())
+		if not db.search(base=base, expression="(sAMAccountName=manygroups)", attrs=[]):
+		    db.newuser("manygroups", "M4ny!Groups")
+		user = "CN=manygroups,CN=Users," + base
+		first = "CN=big0000,CN=Users," + base
+		GLOBAL, LOCAL, UNIVERSAL = -2147483646, -2147483644, -2147483640
+		db.transaction_start()
+		try:
+		    for i in range(1000):
+		        gt = LOCAL if i % 20 == 1 else UNIVERSAL if i % 20 == 2 else GLOBAL
+		        member = first if i >= 900 and i % 2 else user
+		        db.add({"dn": "CN=big%04d,CN=Users,%s" % (i, base), "objectClass": "group",
+		                "sAMAccountName": "big%04d" % i, "groupType": str(gt), "member": member})
+		    db.transaction_commit()
+		except Exception:
+		    db.transaction_cancel()
+		    raise
+	EOF
+	touch "$dir/manygroups.done"
+}
+
 # delegation sets up, once per DC (DIR/kerberos/delegation-done; a DC made
 # before it gets it at its next up), what the delegating location of the
 # stack needs (README "Delegation"):
@@ -394,6 +436,7 @@ up)
 	fi
 	start "$profile"
 	kerberos
+	many_groups
 	delegation
 	;;
 start) start "$profile" ;;

@@ -47,7 +47,9 @@
 #   STACK_APACHE_PORT, STACK_AUTHZ_PORT, STACK_HTTPS_PORT   fixed ports instead of free ones
 #   STACK_NO_BUILD=1       do not run go build (use the binaries in DIR/bin)
 #   STACK_DC_PROFILE       the DC's profile (scripts/dc.sh: default, hardened,
-#                          ntlm-disabled); default: the DC's last one
+#                          ntlm-disabled); default: the DC's last one; with
+#                          ntlm-disabled, the authorizer checks Basic by the KDC
+#   STACK_MANY_GROUPS=0    no user manygroups in 1,000 groups (scripts/dc.sh)
 #   STACK_DC_DIR           use the running DC of another stack (its DIR/dc)
 #                          instead of starting one: DIR/dc links to it, and
 #                          "down" leaves it running. A second Apache and
@@ -337,7 +339,18 @@ fill() { # template -> stdout, replacing the @PLACEHOLDERS@
 		-e "s|@SITE_CERT@|$dir/tls-site/site.pem|g" -e "s|@SITE_KEY@|$dir/tls-site/site.key|g" \
 		-e "s|@METRICS_ADDR@|$METRICS_ADDR|g" \
 		-e "s|@KEYTAB@|$pub/http.keytab|g" -e "s|@SPN_HOST@|$SPN_HOST|g" \
-		-e "s|@KRB5_REALM@|$KRB5_REALM|g" -e "s|@KRB5_CONFIG@|$pub/krb5.conf|g" "$1"
+		-e "s|@KRB5_REALM@|$KRB5_REALM|g" -e "s|@KRB5_CONFIG@|$pub/krb5.conf|g" \
+		-e "s|@BASIC@|$(basic_check)|g" "$1"
+}
+
+# basic_check is how the stack's authorizer checks Basic passwords: by the
+# KDC when the DC refuses NTLM (profile ntlm-disabled), else relayed as NTLM.
+basic_check() {
+	if [ "$(cat "$dir/dc/profile" 2>/dev/null)" = ntlm-disabled ]; then
+		echo kerberos
+	else
+		echo ntlm
+	fi
 }
 
 # The site's HTTPS certificate (Extended Protection, issue 24), for
@@ -503,6 +516,7 @@ print_info() {
 		  EXAMPLE\\jdoe   Secr3t!Pass    groups WebUsers, PowerUsers (via WebUsers)
 		  EXAMPLE\\alice  Al1ce!Pass     no groups
 		  EXAMPLE\\bob    B0b!Passw0rd   group Outsiders
+		  EXAMPLE\\carol  C4rol!Pass     "sensitive and cannot be delegated"
 		Try:
 		  curl --ntlm -u 'EXAMPLE\\jdoe:Secr3t!Pass' ${URL}private/whoami
 		  curl --ntlm -u 'EXAMPLE\\jdoe:Secr3t!Pass' ${URL}webusers/whoami
@@ -511,6 +525,9 @@ print_info() {
 		  export KRB5_CONFIG=$pub/krb5.conf
 		  kinit jdoe@$KRB5_REALM
 		  curl --negotiate -u : --resolve $SPN_HOST:$APACHE_PORT:127.0.0.1 http://$SPN_HOST:$APACHE_PORT/private/whoami
+		Basic over HTTPS (checked $( [ "$(basic_check)" = kerberos ] && echo "by the KDC: the DC refuses NTLM" || echo "by NTLM at the DC")):
+		  curl -u 'jdoe:Secr3t!Pass' --cacert $pub/https-ca.pem --resolve $HTTPS_HOST:$HTTPS_PORT:127.0.0.1 https://$HTTPS_HOST:$HTTPS_PORT/private/whoami
+		A user in 1,000 groups (a Kerberos ticket of about 12 KiB): manygroups  M4ny!Groups
 		Delegation: /delegate/ldapwho prints what the DC's LDAP says the user is, reached as the user:
 		  curl --negotiate -u : --delegation always --resolve $SPN_HOST:$APACHE_PORT:127.0.0.1 http://$SPN_HOST:$APACHE_PORT/delegate/ldapwho
 		Locations: /public/ (open) /private/ (any login); groups: /webusers/ /powerusers/ /outsiders/

@@ -49,3 +49,37 @@ func TestCheckKerberos(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckApacheFieldSize(t *testing.T) {
+	dir := t.TempDir()
+	write := func(text string) string {
+		p := filepath.Join(dir, "apache2.conf")
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cfg := config.Defaults()
+	cfg.Listen = "127.0.0.1:9000"
+	cfg.Auth.Schemes = []config.Scheme{config.SchemeNTLM, config.SchemeNegotiate}
+	cfg.Domains = []config.Domain{{Name: "EXAMPLE", KeytabFile: "/k"}}
+	ours := "AuthnzFcgiDefineProvider authn ntlm fcgi://127.0.0.1:9000/\n"
+	if w := checkApacheFieldSize(&cfg, write(ours)); !strings.Contains(w, "LimitRequestFieldSize is 8190") {
+		t.Errorf("default limit, Kerberos on: %q", w)
+	}
+	for name, text := range map[string]string{
+		"raised":         ours + "LimitRequestFieldSize 65536\n",
+		"another Apache": "AuthnzFcgiDefineProvider authn ntlm fcgi://127.0.0.1:9001/\n",
+	} {
+		if w := checkApacheFieldSize(&cfg, write(text)); w != "" {
+			t.Errorf("%s: %q, want no warning", name, w)
+		}
+	}
+	if w := checkApacheFieldSize(&cfg, filepath.Join(dir, "none")); w != "" {
+		t.Errorf("no Apache configuration: %q", w)
+	}
+	cfg.Domains[0].KeytabFile = ""
+	if w := checkApacheFieldSize(&cfg, write(ours)); w != "" {
+		t.Errorf("no Kerberos: %q", w)
+	}
+}

@@ -44,6 +44,7 @@ func main() {
 	confPath := flag.String("config", envOr("GOAUTHENNTLM_CONFIG", "/etc/goauthenntlm/conf.toml"), "configuration file")
 	check := flag.Bool("check", false, "check the configuration and the files it names, then exit: silent and 0 when all is well, else every problem and 2")
 	probe := flag.Bool("probe", false, "with -check: also connect to each DC and LDAP server and print one line for each (exit 1 if one fails)")
+	apacheConf := flag.String("apache-config", "/etc/apache2/apache2.conf", "with -check: Apache's main configuration file, read (with its includes) for a LimitRequestFieldSize too small for Kerberos tickets when it asks this authorizer")
 	listen := flag.String("listen", "", "listen here instead of the configuration's listen")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this loopback address (for profiling)")
 	version := flag.Bool("version", false, "print the version and exit")
@@ -71,7 +72,7 @@ func main() {
 		os.Exit(2)
 	}
 	if *check {
-		os.Exit(runCheck(cfg, *probe))
+		os.Exit(runCheck(cfg, *probe, *apacheConf))
 	}
 	if *testKrb {
 		os.Exit(testKerberos(cfg, os.Stdout, os.Stderr))
@@ -94,13 +95,37 @@ func main() {
 	}
 }
 
+// checkApacheFieldSize is the warning, or "", about the Apache at
+// apacheConf: when it asks this authorizer, Kerberos is on, and nothing in
+// its configuration raises LimitRequestFieldSize to what a big ticket
+// needs. Where it cannot tell (no such file, another Apache, a value in
+// some virtual host) it says nothing.
+func checkApacheFieldSize(cfg *config.Config, apacheConf string) string {
+	kerberos := false
+	for i := range cfg.Domains {
+		kerberos = kerberos || cfg.Domains[i].KeytabFile != ""
+	}
+	if !kerberos || !cfg.Auth.Offers(config.SchemeNegotiate) {
+		return ""
+	}
+	a, err := preflight.ApacheConfig(apacheConf)
+	if err != nil || !a.Asks(cfg.Listen) || a.LargestFieldSize >= preflight.KerberosFieldSize {
+		return ""
+	}
+	return fmt.Sprintf("Apache's LimitRequestFieldSize is %d (%s and its includes): the Kerberos tickets of users in more than about 550 groups are answered 400 \"Size of a request header field exceeds server limit\" before the authorizer sees them; set LimitRequestFieldSize %d in the server config (apache/goauthenntlm.conf does)",
+		a.FieldSize, apacheConf, preflight.KerberosFieldSize)
+}
+
 // runCheck is -check: every problem with the files the configuration names,
 // and with probe one line per server.
-func runCheck(cfg *config.Config, probe bool) int {
+func runCheck(cfg *config.Config, probe bool, apacheConf string) int {
 	failed := false
 	for _, err := range preflight.Files(cfg) {
 		fmt.Fprintf(os.Stderr, "ntlm-fcgi-authorizer: %v\n", err)
 		failed = failed || !preflight.IsWarning(err)
+	}
+	if w := checkApacheFieldSize(cfg, apacheConf); w != "" {
+		fmt.Fprintf(os.Stderr, "ntlm-fcgi-authorizer: warning: %s\n", w)
 	}
 	if failed {
 		return 2

@@ -60,6 +60,8 @@ type Authorizer struct {
 	krbWarn warnLimiter
 	epaWarn warnLimiter // Extended Protection's missing certificate
 
+	basicCache *basicCache // Basic passwords the KDC accepted
+
 	obs            Observer
 	kerberosLogged atomic.Bool
 	rc4Logged      atomic.Bool
@@ -74,6 +76,7 @@ type Authorizer struct {
 type route struct {
 	dom  *config.Domain
 	pool dc.Relay
+	kdc  KDC // Basic passwords' checker when dom.BasicByKDC(), else nil
 }
 
 // Options are what New needs besides the configuration.
@@ -104,6 +107,9 @@ type Options struct {
 	// KerberosReplay is the replay cache of the Authorizer this one
 	// replaces (a reload), so a reload does not let a token in twice.
 	KerberosReplay replay.Store
+	// NewKDC, when set, replaces the KDC client of a domain whose Basic
+	// passwords the KDC checks (tests pass fakes).
+	NewKDC func(*config.Domain) KDC
 	// CCaches, when set, holds the credential caches handed to
 	// applications (delegation); the caller opens it from the
 	// configuration's [delegation], sweeps it through Run, and closes it
@@ -228,8 +234,21 @@ func New(cfg *config.Config, opt Options) (*Authorizer, error) {
 			byDCs[k] = p
 			a.pools = append(a.pools, p)
 		}
-		a.domains = append(a.domains, &route{dom: d, pool: p})
+		rt := &route{dom: d, pool: p}
+		if d.BasicByKDC() {
+			if a.krb == nil {
+				a.Close()
+				return nil, fmt.Errorf("domain %s: basic = %q needs keytab_file, to open the KDC's service ticket", d.Name, d.Basic)
+			}
+			if opt.NewKDC != nil {
+				rt.kdc = opt.NewKDC(d)
+			} else {
+				rt.kdc = newKDC(cfg, d)
+			}
+		}
+		a.domains = append(a.domains, rt)
 	}
+	a.basicCache = newBasicCache(cfg.Auth.BasicCacheTTL.D(), cfg.Auth.BasicCacheSize)
 	// On a reload the old table carries over, so logins survive it. A
 	// handshake between its Type1 and Type3 does not: its DC connection
 	// belongs to the old pools, and the client is asked to start over.
@@ -343,6 +362,10 @@ func (a *Authorizer) serve(ctx context.Context, fr *fcgi.Request) *fcgi.Response
 				a.frontShared(key, l, p, "X-Forwarded-For or Forwarded names another client than at the login")
 			case a.bindingOK(l, p):
 				a.obs.Reused(ViaConnection)
+				if !l.CCacheTried && a.delegates(p) {
+					l = a.lateCCache(ctx, fr, key, l)
+					a.table.SetAuthenticated(key, l)
+				}
 				return a.granted(ctx, l, p)
 			case viaFront(p):
 				a.frontShared(key, l, p, "the request lacks the binding cookie of the browser that logged in")
@@ -355,6 +378,9 @@ func (a *Authorizer) serve(ctx context.Context, fr *fcgi.Request) *fcgi.Response
 		if a.cookie != nil {
 			if l, browser, ok := a.cookie.login(p, a.browserValues(p), a.log.With("client", key.Client.String())); ok && !a.tooOld(l) && a.epaMet(l, p) {
 				a.obs.Reused(ViaCookie)
+				if a.delegates(p) {
+					l = a.lateCCache(ctx, fr, key, l)
+				}
 				resp := a.granted(ctx, l, p)
 				if a.cfg.Auth.BindConnections {
 					l.Binding = sha256.Sum256([]byte(browser))
@@ -464,8 +490,11 @@ func (a *Authorizer) loggedIn(ctx context.Context, r0 *request, l conntable.Logi
 	if a.groups != nil {
 		a.groups.refresh(l.User, l.Domain)
 	}
-	if l.CCache == "" && l.Scheme != conntable.SchemeKerberos && a.delegates(r0.Params) {
-		l.CCache = a.transitionCCache(ctx, r0, l)
+	if a.delegates(r0.Params) {
+		if l.CCache == "" && l.Scheme != conntable.SchemeKerberos {
+			l.CCache = a.transitionCCache(ctx, r0, l)
+		}
+		l.CCacheTried = true
 	}
 	r := a.granted(ctx, l, r0.Params)
 	// Basic sends its credentials with every request; there is no

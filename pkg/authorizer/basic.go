@@ -44,6 +44,11 @@ func (a *Authorizer) basic(ctx context.Context, r *request, token []byte) *fcgi.
 		return a.challenge(true)
 	}
 	rt := a.route(name.Domain.Name)
+	if rt.kdc != nil {
+		// Never on to NTLM after the KDC's answer, whatever it is: a
+		// wrong password must not get a second try by another path.
+		return a.basicKerberos(ctx, r, rt, name, userPart, password)
+	}
 
 	ctx, cancel := a.dcContext(ctx)
 	defer cancel()

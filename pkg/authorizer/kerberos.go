@@ -46,8 +46,9 @@ type SIDSource interface {
 	Remember(user, domain string, groups []adgroup.Group) (*adgroup.Entry, error)
 }
 
-// warnLimiter says when a cause (a kerberos.Cause, a delegation.Outcome)
-// is due a WARN line again: once a minute.
+// warnLimiter says when a cause (a kerberos.Cause, a kdc.Cause, a
+// delegation.Outcome) is due a WARN line again: once a minute. Its keys
+// are a fixed set of causes, never a client's input.
 type warnLimiter struct {
 	mu   sync.Mutex
 	last map[string]time.Time
@@ -120,11 +121,34 @@ func (a *Authorizer) kerberosLogin(ctx context.Context, r *request, tok []byte, 
 	if resp != nil {
 		return resp
 	}
+	login, resp := a.ticketLogin(ctx, r, l, conntable.SchemeKerberos)
+	if resp != nil {
+		return resp
+	}
+	login.EPA = epa
+	if a.delegates(r.Params) {
+		login.CCache = a.kerberosCCache(ctx, r, l, login.User)
+	}
+	a.obs.Login(Outcome{Scheme: login.Scheme, Result: ResultOK, User: login.User, Domain: login.Domain, Took: time.Since(start)})
+	r.log.Info("login", "user", login.User, "domain", login.Domain, "scheme", "Kerberos", "spn", l.SPN, "enctype", kerberos.EncTypeName(l.EncType), "pac", l.PAC != nil)
+	resp = a.loggedIn(ctx, r, login)
+	if resp.Status == http.StatusOK && l.Mutual {
+		a.mutual(r, resp, l, wrapped)
+	}
+	return resp
+}
+
+// ticketLogin is the login of a ticket the acceptor took (from a browser,
+// or got with a Basic password): the account the PAC names, its groups
+// remembered from the PAC; without a PAC (an MIT KDC) the directory names
+// the account, as for NTLM. The same identity rules for every way a
+// ticket arrives.
+func (a *Authorizer) ticketLogin(ctx context.Context, r *request, l *kerberos.Login, scheme conntable.Scheme) (conntable.Login, *fcgi.Response) {
 	dom := a.names.Served(l.Realm)
 	if dom == nil {
 		// The acceptor takes served realms only; this is a bug guard.
 		r.log.Error("Kerberos login from an unserved realm passed the acceptor", "realm", l.Realm)
-		return a.challenge(true)
+		return conntable.Login{}, a.challenge(true)
 	}
 	user := l.User
 	if l.PAC != nil && l.PAC.Account != "" {
@@ -135,28 +159,18 @@ func (a *Authorizer) kerberosLogin(ctx context.Context, r *request, tok []byte, 
 	name, err := a.names.Login(user, dom.Name, "")
 	if err != nil {
 		r.log.Warn("Kerberos login refused", "cause", "name", "principal", identity.Short(l.User+"@"+l.Realm), "err", err)
-		return a.challenge(true)
+		return conntable.Login{}, a.challenge(true)
 	}
 	if l.PAC == nil {
 		// No PAC (an MIT KDC): the directory names the account, as for NTLM.
 		var resp *fcgi.Response
 		if user, resp = a.accountName(ctx, r, name); resp != nil {
-			return resp
+			return conntable.Login{}, resp
 		}
 	} else if a.groups != nil {
 		a.groups.fromPAC(ctx, user, dom.Name, l.PAC.GroupSIDs, a.cfg.Groups.CacheTTL.D())
 	}
-	login := conntable.Login{User: user, Domain: dom.Name, Scheme: conntable.SchemeKerberos, At: time.Now(), EPA: epa}
-	if a.delegates(r.Params) {
-		login.CCache = a.kerberosCCache(ctx, r, l, user)
-	}
-	a.obs.Login(Outcome{Scheme: login.Scheme, Result: ResultOK, User: login.User, Domain: login.Domain, Took: time.Since(start)})
-	r.log.Info("login", "user", login.User, "domain", login.Domain, "scheme", "Kerberos", "spn", l.SPN, "enctype", kerberos.EncTypeName(l.EncType), "pac", l.PAC != nil)
-	resp = a.loggedIn(ctx, r, login)
-	if resp.Status == http.StatusOK && l.Mutual {
-		a.mutual(r, resp, l, wrapped)
-	}
-	return resp
+	return conntable.Login{User: user, Domain: dom.Name, Scheme: scheme, At: time.Now()}, nil
 }
 
 // bindingText shows an authenticator's channel binding in the debug log.

@@ -36,6 +36,13 @@ func newFakeSite(t testing.TB, conf string, domains ...string) *fakeSite {
 // the relays and the logger are the test's.
 func newFakeSiteWith(t testing.TB, conf string, opt Options, domains ...string) *fakeSite {
 	t.Helper()
+	return newFakeSiteDomains(t, conf, "", opt, domains...)
+}
+
+// newFakeSiteDomains is newFakeSiteWith with domainConf added to each
+// [[domain]] table.
+func newFakeSiteDomains(t testing.TB, conf, domainConf string, opt Options, domains ...string) *fakeSite {
+	t.Helper()
 	if len(domains) == 0 {
 		domains = []string{"EXAMPLE"}
 	}
@@ -47,7 +54,7 @@ func newFakeSiteWith(t testing.TB, conf string, opt Options, domains ...string) 
 		s.dcs[name] = d
 		addr := fmt.Sprintf("127.0.0.1:%d", i+1)
 		byAddr[addr] = d
-		conf += fmt.Sprintf("\n[[domain]]\nname = %q\ndns_name = %q\ndcs = [%q]\n", name, d.DNSDomain, addr)
+		conf += fmt.Sprintf("\n[[domain]]\nname = %q\ndns_name = %q\ndcs = [%q]\n", name, d.DNSDomain, addr) + domainConf
 		if opt.Groups != nil {
 			// The directory is the fake one; the settings only say there is one.
 			conf += "ldap_urls = [\"ldaps://" + addr + "\"]\nldap_base_dn = \"DC=x\"\nldap_bind_user = \"u\"\nldap_bind_password_file = \"p\"\n"

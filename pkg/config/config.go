@@ -118,6 +118,14 @@ type Auth struct {
 	// from here, never from the request's Host header, which the client
 	// chooses.
 	ServerNames []string `toml:"server_names"`
+	// BasicCacheTTL is how long a Basic password the KDC accepted (a
+	// domain with basic = "kerberos") is taken again without asking the
+	// KDC: clients send Basic with every request, and each check is two
+	// KDC exchanges. 0 turns the cache off. Entries are keyed by an HMAC
+	// (with a per-process random key) of the name and password; at most
+	// BasicCacheSize are held.
+	BasicCacheTTL  Duration `toml:"basic_cache_ttl"`
+	BasicCacheSize int      `toml:"basic_cache_size"`
 	// RefusalFloor is the least time the answer to a refused login (an
 	// NTLM authenticate or a Basic password the DC did not accept) takes,
 	// counted from the request's arrival: the DC answers an unknown
@@ -182,6 +190,14 @@ type Domain struct {
 	ServicePrincipals []string `toml:"service_principals"`
 	MaxClockSkew      Duration `toml:"max_clock_skew"`
 
+	// Basic is how a Basic password for this domain is checked: "ntlm"
+	// (the default: relayed to a DC as an NTLM network logon), "kerberos"
+	// (an AS exchange with the password and a TGS exchange for our own
+	// service principal at the domain's KDCs, the ticket opened with
+	// keytab_file: for domains with NTLM switched off), or "auto"
+	// (kerberos when keytab_file is set, else ntlm).
+	Basic string `toml:"basic"`
+
 	// Delegation (package delegation): the backends' SPNs a delegating
 	// location's logins get tickets to from the KDC (S4U2Proxy, and
 	// protocol transition for NTLM and Basic), with the keys of
@@ -209,6 +225,18 @@ type Replay struct {
 	// password (AUTH), if it has one.
 	RedisURL          string `toml:"redis_url"`
 	RedisPasswordFile string `toml:"redis_password_file"`
+}
+
+// Basic checks of a Domain.
+const (
+	BasicNTLM     = "ntlm"
+	BasicKerberos = "kerberos"
+	BasicAuto     = "auto"
+)
+
+// BasicByKDC reports whether d's Basic passwords are checked by the KDC.
+func (d *Domain) BasicByKDC() bool {
+	return d.Basic == BasicKerberos || d.Basic == BasicAuto && d.KeytabFile != ""
 }
 
 // Groups is the memberships cache shared by the authorizer and
@@ -318,6 +346,8 @@ func Defaults() Config {
 			BindConnections:  true,
 			BindingCookie:    "NTLM_CONN",
 			RefusalFloor:     Duration(100 * time.Millisecond),
+			BasicCacheTTL:    Duration(time.Minute),
+			BasicCacheSize:   10000,
 		},
 		DC: DC{
 			DialTimeout:        Duration(3 * time.Second),
@@ -696,6 +726,9 @@ func (c *Config) validate(data []byte) error {
 	if hasCookiePrefix(c.Auth.BindingCookie) {
 		bad(at("auth", "binding_cookie"), "auth.binding_cookie %q: leave out the prefix; __Host- is added on HTTPS", c.Auth.BindingCookie)
 	}
+	if c.Auth.BasicCacheTTL < 0 || c.Auth.BasicCacheTTL.D() > time.Hour || c.Auth.BasicCacheSize < 0 {
+		bad(at("auth", "basic_cache_ttl"), "auth.basic_cache_ttl must be between 0s and 1h, basic_cache_size not negative")
+	}
 	if c.Auth.RefusalFloor < 0 || c.Auth.RefusalFloor.D() > 10*time.Second {
 		bad(at("auth", "refusal_floor"), "auth.refusal_floor must be between 0s and 10s")
 	}
@@ -745,6 +778,17 @@ func validVarName(s string) bool {
 // validateKerberos checks the i-th domain's Kerberos settings.
 func (c *Config) validateKerberos(data []byte, i int, bad func(int, string, ...any)) {
 	d := &c.Domains[i]
+	switch d.Basic {
+	case "":
+		d.Basic = BasicNTLM
+	case BasicNTLM, BasicAuto:
+	case BasicKerberos:
+		if d.KeytabFile == "" {
+			bad(domainKeyLine(data, i, "basic"), "domain %q: basic = \"kerberos\" needs keytab_file: the service ticket the password gets is opened with it, which proves the KDC real", d.Name)
+		}
+	default:
+		bad(domainKeyLine(data, i, "basic"), "domain %q: basic = %q: use \"ntlm\", \"kerberos\" or \"auto\"", d.Name, d.Basic)
+	}
 	if d.MaxClockSkew < 0 {
 		bad(domainKeyLine(data, i, "max_clock_skew"), "domain %q: max_clock_skew must not be negative", d.Name)
 	}

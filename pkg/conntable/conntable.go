@@ -54,6 +54,10 @@ type Login struct {
 	// delegated tickets (package delegation), handed to the application
 	// at locations that delegate.
 	CCache string
+	// CCacheTried: a credential cache was asked for, made or not (at the
+	// login, or at the connection's first request at a delegating
+	// location): not again for this login.
+	CCacheTried bool
 }
 
 // Scheme is how a login was proved.

@@ -325,7 +325,7 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 	if pc != nil && pc.UserSID != "" {
 		who = pc.UserSID
 	}
-	if err := a.replay.Add(context.Background(), rkey, who, ct.Add(a.skew)); err != nil {
+	if err := a.replay.Add(context.Background(), rkey, who, ct.Add(a.skew+replayMargin)); err != nil {
 		var busy *replay.BusyError
 		switch {
 		case errors.Is(err, replay.ErrReplay):
@@ -356,6 +356,16 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 	}
 	return l, nil
 }
+
+// replayMargin is how much longer than the skew window an authenticator
+// is remembered. The store decides expiry by its own reading of the clock,
+// taken after the skew check's (after the ticket and authenticator are
+// opened and the store's lock is had), and a store shared by several nodes
+// by another machine's clock: kept only until ctime+max_clock_skew, an
+// entry could be gone while the skew check still let its replay in. A few
+// seconds cover the gap and the nodes' clock differences for 2% more live
+// entries at the default skew.
+const replayMargin = 5 * time.Second
 
 // decryptAuthenticator decrypts req's authenticator with the session
 // key's derived keys when o has them, else as gokrb5 does.

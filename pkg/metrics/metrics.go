@@ -20,6 +20,7 @@ import (
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/authorizer"
 	"github.com/goauthenntlm/goauthenntlm/pkg/delegation"
+	"github.com/goauthenntlm/goauthenntlm/pkg/kdc"
 	"github.com/goauthenntlm/goauthenntlm/pkg/kerberos"
 )
 
@@ -43,6 +44,7 @@ type Metrics struct {
 	pacSIDs       prometheus.Counter
 	delegations   *prometheus.CounterVec // outcome
 	epaRefused    *prometheus.CounterVec // cause
+	basicKDC      *prometheus.CounterVec // result
 }
 
 // commonCodes are the answers the authorizer gives; their counters are
@@ -89,13 +91,19 @@ func New(src Source, health *Health) *Metrics {
 	m.epaRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "epa_refused_total",
 		Help: "Logins refused by Extended Protection (NTLM before the DC saw them, and Kerberos), by cause: binding_mismatch, binding_missing, binding_over_http, target_name, malformed."},
 		[]string{"cause"})
+	m.basicKDC = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "basic_kdc_total",
+		Help: "Basic passwords checked by the KDC (domains with basic = \"kerberos\"), by result: ok (AS and TGS exchanges made), cached (taken from the Basic cache, no KDC exchange), ticket_refused (our keytab did not open the KDC's ticket), or the KDC's cause (wrong_credentials, account_disabled, account_locked, account_expired, password_expired, password_must_change, clock_skew, kdc_unreachable, ...)."},
+		[]string{"result"})
+	for _, r := range append([]string{"ok", "cached", "ticket_refused"}, kdcCauses()...) {
+		m.basicKDC.WithLabelValues(r)
+	}
 	m.delegations = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "delegations_total",
 		Help: "Logins at delegating locations, by how handing the application the user's credentials ended (forwarded, s4u2proxy, protocol_transition, not_delegable, kdc_refused, kdc_unreachable, busy, none_sent, bad_krbcred, full, write_failed): the log line of each says why."},
 		[]string{"outcome"})
 	for _, o := range delegation.Outcomes {
 		m.delegations.WithLabelValues(string(o))
 	}
-	m.reg.MustRegister(m.logins, m.loginDuration, m.responses, reused, cached, lookups, m.krbRefused, m.pacSIDs, m.epaRefused, m.delegations,
+	m.reg.MustRegister(m.logins, m.loginDuration, m.responses, reused, cached, lookups, m.krbRefused, m.pacSIDs, m.epaRefused, m.basicKDC, m.delegations,
 		&gauges{src: src, health: health},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -116,6 +124,19 @@ var _ authorizer.KerberosObserver = (*Metrics)(nil)
 
 // KerberosRefused implements authorizer.KerberosObserver.
 func (m *Metrics) KerberosRefused(c kerberos.Cause) { m.krbRefused.WithLabelValues(string(c)).Inc() }
+
+var _ authorizer.BasicKDCObserver = (*Metrics)(nil)
+
+// BasicKDC implements authorizer.BasicKDCObserver.
+func (m *Metrics) BasicKDC(result string) { m.basicKDC.WithLabelValues(result).Inc() }
+
+func kdcCauses() []string {
+	out := make([]string, 0, len(kdc.Causes))
+	for _, c := range kdc.Causes {
+		out = append(out, string(c))
+	}
+	return out
+}
 
 // PACSIDSearch implements authorizer.KerberosObserver.
 func (m *Metrics) PACSIDSearch() { m.pacSIDs.Inc() }

@@ -193,6 +193,18 @@ func TestDelegationProtocolTransition(t *testing.T) {
 	if n := strings.Count(log, "how=protocol_transition"); n != 2 {
 		t.Errorf("%d credential caches by protocol transition, want 2 (NTLM, and Basic once):\n%s", n, log)
 	}
+	// A connection that logged in at a location that does not delegate
+	// gets its cache at its first request at one (curl keeps the
+	// connection, NTLM-authenticated, for the second URL, and the binding
+	// cookie: -b "").
+	off = s.logOffset(t)
+	out := curl(t, "-s", "-b", "", "--ntlm", "-u", `EXAMPLE\alice:Al1ce!Pass`, "-w", "connects=%{num_connects}\n", s.url("/private/whoami"), s.url("/delegate/ldapwho"))
+	if !strings.Contains(out, "dn: CN=alice,CN=Users,DC=example,DC=test\nconnects=0") {
+		t.Errorf("a connection logged in elsewhere, at the delegating location: %q", out)
+	}
+	if log, _ := s.logSince(t, off); strings.Count(log, "msg=login ") != 1 || !strings.Contains(log, "how=protocol_transition") {
+		t.Errorf("want one login, then a cache at the delegating location:\n%s", log)
+	}
 	// Where the location does not delegate: nothing.
 	if out := curl(t, "-s", "--ntlm", "-u", `EXAMPLE\jdoe:Secr3t!Pass`, s.url("/private/ldapwho")); !strings.Contains(out, "no KRB5CCNAME") {
 		t.Errorf("location without delegation: %q", out)

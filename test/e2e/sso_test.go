@@ -15,6 +15,8 @@ var users = map[string]string{
 	"jdoe":  "Secr3t!Pass",
 	"alice": "Al1ce!Pass",
 	"bob":   "B0b!Passw0rd",
+	// in 1,000 groups (scripts/dc.sh many_groups)
+	"manygroups": "M4ny!Groups",
 }
 
 func TestCurlNTLM(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// clusterScaling is P8: NTLM logins/s and keep-alive requests/s through
+// clusterScaling is P9: NTLM logins/s and keep-alive requests/s through
 // HAProxy to two Apache + authorizer nodes, against HAProxy to node1 alone
 // (scripts/cluster.sh on the bench stack's DC), in interleaved rounds. On
 // this 2-core machine both nodes share the cores, so the ratio shows what
@@ -18,7 +18,7 @@ func (r *runner) clusterScaling() {
 	o := r.o
 	dir := r.env["STACK_DIR"] + "-cluster"
 	sh := filepath.Join(r.repo, "scripts", "cluster.sh")
-	say("P8: the cluster stack in %s on the bench DC (%s)", dir, r.env["DC_IP"])
+	say("P9: the cluster stack in %s on the bench DC (%s)", dir, r.env["DC_IP"])
 	cmd := exec.Command("bash", sh, "up", dir, r.env["DC_IP"])
 	cmd.Env = append(os.Environ(), "STACK_DC_DIR="+r.env["DC_DIR"])
 	out, err := cmd.CombinedOutput()
@@ -29,12 +29,12 @@ func (r *runner) clusterScaling() {
 		})
 	}
 	if err != nil {
-		r.res.add(row{Section: "P8", Name: "cluster", Value: "n/a", Result: "ERROR", Note: fmt.Sprintf("cluster.sh up: %v: %s", err, lastLines(out, 5))})
+		r.res.add(row{Section: "P9", Name: "cluster", Value: "n/a", Result: "ERROR", Note: fmt.Sprintf("cluster.sh up: %v: %s", err, lastLines(out, 5))})
 		return
 	}
 	env, err := loadStackEnv(dir)
 	if err != nil {
-		r.res.add(row{Section: "P8", Name: "cluster", Value: "n/a", Result: "ERROR", Note: err.Error()})
+		r.res.add(row{Section: "P9", Name: "cluster", Value: "n/a", Result: "ERROR", Note: err.Error()})
 		return
 	}
 	addr := func(k string) string {
@@ -55,7 +55,7 @@ func (r *runner) clusterScaling() {
 	v := variant{name: "private", path: "/private/file.txt", auth: authNTLM}
 	const maxHS = 200000
 	runs := map[string][]runResult{}
-	say("P8: %d rounds: logins (%d concurrent, %s) and keep-alive GETs (%d connections, %s), two nodes and one", o.rounds, o.hsConc, o.hsDur, o.conns, o.dur)
+	say("P9: %d rounds: logins (%d concurrent, %s) and keep-alive GETs (%d connections, %s), two nodes and one", o.rounds, o.hsConc, o.hsDur, o.conns, o.dur)
 	runConcurrent(o.hsConc, time.Second, maxHS, login(two))
 	runConcurrent(o.hsConc, time.Second, maxHS, login(one))
 	for round := 0; round < o.rounds; round++ {
@@ -78,7 +78,7 @@ func (r *runner) clusterScaling() {
 	for _, what := range []string{"logins", "requests"} {
 		m2, m1 := medianOf(runs["cluster/"+what+"/two"]), medianOf(runs["cluster/"+what+"/one"])
 		unit := map[string]string{"logins": "logins/s", "requests": "req/s"}[what]
-		x := row{Section: "P8", Name: "NTLM " + what + " via HAProxy, two nodes", Value: fmt.Sprintf("%.0f %s", m2.RPS, unit),
+		x := row{Section: "P9", Name: "NTLM " + what + " via HAProxy, two nodes", Value: fmt.Sprintf("%.0f %s", m2.RPS, unit),
 			P50ms: f64(m2.P50ms), P99ms: f64(m2.P99ms), RatioOf: "one node", Result: "info", Errors: m2.Errors + m1.Errors,
 			Note: fmt.Sprintf("one node %.0f %s; 2 cores shared by both nodes", m1.RPS, unit)}
 		if m1.RPS > 0 {
