@@ -19,6 +19,9 @@ have curl || need+=(curl)
 have wrk || need+=(wrk)
 have openssl || need+=(openssl)
 have ss || need+=(iproute2)
+# The stacks hold the authorizer's privileged port as systemd's .socket unit
+# does, through systemd's own socket-activation helper.
+have systemd-socket-activate || need+=(systemd)
 have make || need+=(make)
 # The real-browser end-to-end tests (test/e2e/chromium_test.go, firefox_test.go).
 have chromium || need+=(chromium)

@@ -329,7 +329,7 @@ func (e *Error) Error() string {
 // Defaults returns a Config with every default filled in and no domain.
 func Defaults() Config {
 	return Config{
-		Listen:         "127.0.0.1:9301",
+		Listen:         "127.0.0.1:930",
 		LogLevel:       LogLevel(slog.LevelInfo),
 		LogFormat:      LogText,
 		HealthInterval: Duration(10 * time.Second),

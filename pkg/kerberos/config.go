@@ -37,7 +37,9 @@ func FromConfig(cfg *config.Config, store replay.Store) (*Acceptor, error) {
 	if len(o.Services) == 0 {
 		return nil, nil
 	}
-	if o.Replay == nil && cfg.Replay.RedisURL != "" {
+	switch {
+	case o.Replay != nil:
+	case cfg.Replay.RedisURL != "":
 		var pw string
 		if f := cfg.Replay.RedisPasswordFile; f != "" {
 			b, err := os.ReadFile(f)
@@ -51,8 +53,9 @@ func FromConfig(cfg *config.Config, store replay.Store) (*Acceptor, error) {
 			return nil, fmt.Errorf("replay.redis_url: %w", err)
 		}
 		o.Replay = r
-	}
-	if o.Replay == nil && cfg.Replay.File != "" {
+	case cfg.Replay.File == "":
+		o.Replay = replay.New(replay.Options{})
+	default:
 		t, err := replay.Open(cfg.Replay.File, replay.Options{})
 		if err != nil {
 			return nil, fmt.Errorf("replay.file: %w", err)

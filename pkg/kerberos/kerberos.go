@@ -63,8 +63,9 @@ type Options struct {
 	ClientRealms []string
 	MaxSkew      time.Duration
 	// Replay is the replay store (the replaced Acceptor's on a reload, a
-	// file's: replay.Open); nil: a new one in memory (replay.New) of
-	// ReplaySlots slots (0: replay.DefaultSlots), which a restart forgets.
+	// file's: replay.Open; FromConfig gives the daemon's); nil: a new one
+	// in memory (replay.New) of ReplaySlots slots (0: 1<<16, 2 MiB, for
+	// tests and tools), which a restart forgets.
 	Replay      replay.Store
 	ReplaySlots int
 	// Now replaces time.Now in tests.
@@ -96,7 +97,11 @@ func New(o Options) *Acceptor {
 	}
 	if a.replay = o.Replay; a.replay == nil {
 		// The store keeps the acceptor's clock (tests move it).
-		a.replay = replay.New(replay.Options{Slots: o.ReplaySlots, Now: func() time.Time { return a.now() }})
+		slots := o.ReplaySlots
+		if slots <= 0 {
+			slots = 1 << 16
+		}
+		a.replay = replay.New(replay.Options{Slots: slots, Now: func() time.Time { return a.now() }})
 	}
 	return a
 }

@@ -526,6 +526,30 @@ func TestFilesKeytabExposed(t *testing.T) {
 	}
 }
 
+// Issue 29, 1: an address any local user could bind while the daemon is
+// down is warned about: a port at or above ip_unprivileged_port_start.
+func TestSquattable(t *testing.T) {
+	for _, tt := range []struct {
+		listen string
+		start  int
+		want   string
+	}{
+		{"127.0.0.1:930", 1024, ""},
+		{"127.0.0.1:9301", 1024, "port 9301 is not below 1024"},
+		{"[::1]:1024", 1024, "port 1024 is not below 1024"},
+		{"127.0.0.1:930", 0, "net.ipv4.ip_unprivileged_port_start is 0, so every user may bind port 930"},
+		{"127.0.0.1:930", 931, ""},
+	} {
+		err := squattable(tt.listen, tt.start)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%s, start %d: %v", tt.listen, tt.start, err)
+		case tt.want != "" && (err == nil || !IsWarning(err) || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("%s, start %d: %v, want a warning saying %q", tt.listen, tt.start, err, tt.want)
+		}
+	}
+}
+
 // With Kerberos, the replay file is checked as the daemon would open it:
 // one another user could write is refused, on the line of [replay] file.
 func TestFilesReplayFile(t *testing.T) {
