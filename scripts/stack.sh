@@ -12,9 +12,8 @@
 #   stack.sh restart-authz DIR   restart the authorizer (same binary, DIR/conf.toml;
 #                             its address stays held meanwhile)
 #   stack.sh stop-authz DIR   stop the authorizer; its address stays held (root's)
+#   stack.sh start-authz DIR  start it again after stop-authz
 #   stack.sh restart-apache DIR  restart Apache (same DIR/apache/httpd.conf)
-#   stack.sh stop-authz DIR   stop the authorizer (a node's outage, scripts/cluster.sh)
-#   stack.sh start-authz DIR  start it again
 #   stack.sh dc-stop DIR      stop the DC, keeping its data (outage tests)
 #   stack.sh dc-start DIR     start it again (ready: an NTLM login got its answer)
 #   stack.sh dc-restart DIR PROFILE   restart the DC with another dc.sh profile
@@ -75,7 +74,7 @@ root=$(cd "$here/.." && pwd)
 export PATH=$PATH:/usr/local/go/bin
 
 usage() {
-	sed -n '7,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	sed -n '7,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -837,11 +836,6 @@ stop-authz)
 	;;
 hold-authz)
 	hold_authz
-	;;
-stop-authz)
-	load_env
-	stop_pid "$authz_pidf" ntlm-fcgi-authorizer
-	say "ntlm-fcgi-authorizer stopped"
 	;;
 start-authz)
 	load_env
