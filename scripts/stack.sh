@@ -12,6 +12,7 @@
 #   stack.sh restart-authz DIR   restart the authorizer (same binary, DIR/conf.toml;
 #                             its address stays held meanwhile)
 #   stack.sh stop-authz DIR   stop the authorizer; its address stays held (root's)
+#   stack.sh start-authz DIR  start it again after stop-authz
 #   stack.sh restart-apache DIR  restart Apache (same DIR/apache/httpd.conf)
 #   stack.sh dc-stop DIR      stop the DC, keeping its data (outage tests)
 #   stack.sh dc-start DIR     start it again (ready: an NTLM login got its answer)
@@ -54,6 +55,18 @@
 #                          ntlm-disabled); default: the DC's last one; with
 #                          ntlm-disabled, the authorizer checks Basic by the KDC
 #   STACK_MANY_GROUPS=0    no user manygroups in 1,000 groups (scripts/dc.sh)
+#   STACK_DC_DIR           use the running DC of another stack (its DIR/dc)
+#                          instead of starting one: DIR/dc links to it, and
+#                          "down" leaves it running. A second Apache and
+#                          authorizer sharing a DC (scripts/cluster.sh)
+#   STACK_METRICS_ADDR     the authorizer's metrics_listen (default IP:9309,
+#                          which only one stack per IP can have)
+#   STACK_APACHE_EXTRA     Apache configuration appended to httpd.conf
+#   STACK_REPLAY_REDIS_URL [replay] redis_url: the Kerberos replay cache in
+#                          this Redis (scripts/cluster.sh: shared by the nodes)
+#   STACK_SITE_TLS_DIR     take the site's HTTPS certificate and CA from this
+#                          tls-site directory of another stack (one site,
+#                          several nodes) instead of making them
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -61,7 +74,7 @@ root=$(cd "$here/.." && pwd)
 export PATH=$PATH:/usr/local/go/bin
 
 usage() {
-	sed -n '7,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	sed -n '7,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -76,7 +89,7 @@ die() {
 # the smbd of any running test DC. So run it only when something is missing.
 deps() {
 	local c missing=
-	for c in samba samba-tool smbclient ldapsearch apache2 curl wrk openssl ss setpriv systemd-socket-activate chromium firefox-esr kinit faketime ldbmodify dpkg-deb fakeroot lintian; do
+	for c in samba samba-tool smbclient ldapsearch apache2 curl wrk openssl ss setpriv systemd-socket-activate chromium firefox-esr kinit faketime ldbmodify dpkg-deb fakeroot lintian haproxy redis-server; do
 		command -v "$c" >/dev/null 2>&1 || missing="$missing $c"
 	done
 	[ -e /usr/lib/apache2/modules/mod_authnz_external.so ] || missing="$missing mod_authnz_external"
@@ -338,6 +351,7 @@ fill() { # template -> stdout, replacing the @PLACEHOLDERS@
 		-e "s|@CACHE_DIR@|$pub/groups-cache|g" -e "s|@GROUPS_TTL@|$GROUPS_TTL|g" \
 		-e "s|@REPLAY_FILE@|$pub/state/replay|g" \
 		-e "s|@CCACHE_DIR@|$pub/ccache|g" -e "s|@CCACHE_IDLE@|$CCACHE_IDLE|g" \
+		-e "s|@REPLAY_REDIS@|${STACK_REPLAY_REDIS_URL:+redis_url = \"$STACK_REPLAY_REDIS_URL\"}|g" \
 		-e "s|@CALLER_SECRET_FILE@|$pub/caller.secret|g" \
 		-e "s|@HTTPS_PORT@|$HTTPS_PORT|g" -e "s|@HTTPS_HOST@|$HTTPS_HOST|g" \
 		-e "s|@SITE_CERT@|$dir/tls-site/site.pem|g" -e "s|@SITE_KEY@|$dir/tls-site/site.key|g" \
@@ -364,6 +378,12 @@ basic_check() {
 HTTPS_HOST=$SPN_HOST # the site has one host name, for Kerberos and HTTPS
 site_tls() {
 	local t=$dir/tls-site
+	if [ ! -s "$t/site.pem" ] && [ -n "${STACK_SITE_TLS_DIR:-}" ]; then
+		[ -s "$STACK_SITE_TLS_DIR/site.pem" ] || die "STACK_SITE_TLS_DIR $STACK_SITE_TLS_DIR has no site.pem"
+		mkdir -p "$t"
+		chmod 0700 "$t"
+		cp -p "$STACK_SITE_TLS_DIR/ca.pem" "$STACK_SITE_TLS_DIR/site.pem" "$STACK_SITE_TLS_DIR/site.key" "$t/"
+	fi
 	if [ ! -s "$t/site.pem" ]; then
 		mkdir -p "$t"
 		chmod 0700 "$t"
@@ -648,7 +668,25 @@ status() {
 }
 
 dc_up() { # ip
+	if [ -n "${STACK_DC_DIR:-}" ]; then
+		shared_dc "$1"
+		return
+	fi
 	bash "$here/dc.sh" up "$dir/dc" "$1" "${STACK_DC_PROFILE:-}"
+}
+
+# shared_dc IP: DIR/dc becomes a link to STACK_DC_DIR, a DC another stack
+# runs on IP; it must be up (this stack neither starts nor stops it).
+shared_dc() {
+	local d
+	d=$(cd "$STACK_DC_DIR" 2>/dev/null && pwd) || die "STACK_DC_DIR $STACK_DC_DIR does not exist"
+	[ -e "$d/provisioned" ] || die "STACK_DC_DIR $d holds no provisioned DC"
+	[ "$(cat "$d/ip")" = "$1" ] || die "the DC in $d runs on $(cat "$d/ip"), not $1"
+	alive "$d/samba.pid" || die "the DC in $d is not running"
+	if [ ! -L "$dir/dc" ]; then
+		[ ! -e "$dir/dc" ] || die "$dir/dc exists and is not a link to a shared DC"
+		ln -s "$d" "$dir/dc"
+	fi
 }
 
 up() {
@@ -660,7 +698,7 @@ up() {
 	dir=$(cd "$dir" && pwd)
 	authz_pidf=$dir/authorizer.pid authz_log=$dir/authorizer.log apache_pidf=$dir/apache/apache2.pid
 	holder_pidf=$dir/authorizer-socket.pid
-	unset APACHE_PORT AUTHZ_ADDR AUTHZ_SOCKET_PID_FILE GROUPS_TTL HTTPS_PORT CCACHE_IDLE
+	unset APACHE_PORT AUTHZ_ADDR AUTHZ_SOCKET_PID_FILE GROUPS_TTL HTTPS_PORT CCACHE_IDLE METRICS_ADDR
 	if [ -f "$dir/stack.env" ]; then
 		load_env
 		[ "$DC_IP" = "$ip" ] || die "the stack in $dir runs its DC on $DC_IP, not $ip; stack.sh down $dir first"
@@ -709,7 +747,7 @@ up() {
 	site_tls
 	URL=http://127.0.0.1:$APACHE_PORT/
 	# /metrics and /healthz on the stack's own loopback IP: no port to pick.
-	METRICS_ADDR=$DC_IP:9309
+	METRICS_ADDR=${STACK_METRICS_ADDR:-${METRICS_ADDR:-$DC_IP:9309}}
 	GROUPS_TTL=${STACK_GROUPS_TTL:-${GROUPS_TTL:-3h}}
 	CCACHE_IDLE=${STACK_CCACHE_IDLE:-${CCACHE_IDLE:-10s}}
 	write_env
@@ -726,7 +764,12 @@ up() {
 	if ! alive "$apache_pidf"; then
 		# 0600: only root needs it (Apache reads its config as root), and
 		# it names the secret's file.
-		(umask 077 && fill "$root/apache/test-site.conf.in" >"$dir/apache/httpd.conf.tmp")
+		(umask 077 && {
+			fill "$root/apache/test-site.conf.in"
+			if [ -n "${STACK_APACHE_EXTRA:-}" ]; then
+				printf '\n# STACK_APACHE_EXTRA\n%s\n' "$STACK_APACHE_EXTRA"
+			fi
+		} >"$dir/apache/httpd.conf.tmp")
 		mv "$dir/apache/httpd.conf.tmp" "$dir/apache/httpd.conf"
 		start_apache || die "Apache did not start"
 	fi
@@ -757,7 +800,9 @@ down() {
 	stop_pid "$apache_pidf" apache2
 	stop_pid "$authz_pidf" ntlm-fcgi-authorizer
 	stop_pid "$holder_pidf" "the authorizer's socket holder"
-	if [ -d "$dir/dc" ]; then
+	if [ -L "$dir/dc" ]; then
+		rm -f "$dir/dc" # another stack's DC (STACK_DC_DIR): left running
+	elif [ -d "$dir/dc" ]; then
 		bash "$here/dc.sh" down "$dir/dc"
 	fi
 	if [ -f "$dir/pub" ]; then
@@ -791,6 +836,14 @@ stop-authz)
 	;;
 hold-authz)
 	hold_authz
+	;;
+start-authz)
+	load_env
+	start_authz || exit 1
+	;;
+free-port)
+	# for scripts/cluster.sh: a port nothing uses, other than $3
+	free_port "${3:-}"
 	;;
 restart-apache)
 	load_env

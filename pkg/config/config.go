@@ -218,6 +218,13 @@ type Replay struct {
 	// only, and a token accepted before a restart is accepted once more
 	// after it.
 	File string `toml:"file"`
+	// RedisURL, when set, keeps the replay cache in Redis instead, shared
+	// by every node behind a load balancer (redis://host:port/db,
+	// rediss:// for TLS): a token one node accepted is a replay on the
+	// others. File is then not used. RedisPasswordFile holds Redis's
+	// password (AUTH), if it has one.
+	RedisURL          string `toml:"redis_url"`
+	RedisPasswordFile string `toml:"redis_password_file"`
 }
 
 // Basic checks of a Domain.
@@ -426,6 +433,7 @@ func Parse(path string, data []byte) (*Config, error) {
 	c.Groups.CacheDir = resolve(base, c.Groups.CacheDir)
 	c.Replay.File = resolve(base, c.Replay.File)
 	c.Delegation.CCacheDir = resolve(base, c.Delegation.CCacheDir)
+	c.Replay.RedisPasswordFile = resolve(base, c.Replay.RedisPasswordFile)
 	if err := c.validate(data); err != nil {
 		return nil, err
 	}
