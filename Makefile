@@ -45,12 +45,21 @@ TEST_ENV := GOAUTHENNTLM_STACK=$(TEST_ABS)/stack.env \
 	GOAUTHENNTLM_TEST_SMBCONF=$(TEST_ABS)/dc/etc/smb.conf \
 	GOAUTHENNTLM_TEST_DC2=$(TEST_IP2):445
 TEST2_ENV := GOAUTHENNTLM_STACK=$(TEST2_ABS)/stack.env
+# The cluster stack of the tests (scripts/cluster.sh): HAProxy and two
+# Apache + authorizer nodes on the test stack's DC, ports on 127.0.0.1.
+CLUSTER_DIR := .stack/test-cluster
+CLUSTER_ABS := $(CURDIR)/$(CLUSTER_DIR)
+CLUSTER_UP  := STACK_LOG_LEVEL=debug STACK_DC_DIR=$(TEST_ABS)/dc bash scripts/cluster.sh up $(CLUSTER_DIR) $(TEST_IP)
+TEST_ENV += GOAUTHENNTLM_CLUSTER=$(CLUSTER_ABS)/stack.env
+# make demo-cluster: its own DC.
+DEMO_CLUSTER_DIR := .stack/demo-cluster
+DEMO_CLUSTER_IP  := 127.0.0.14
 # Both test stacks up (or started again): stack.sh up DIR IP for each.
 TEST_UP  := STACK_LOG_LEVEL=debug STACK_GROUPS_TTL=$(TEST_GROUPS_TTL) bash $(STACK) up $(TEST_DIR) $(TEST_IP)
 # The hardened stack runs the core tests only: no user in 1,000 groups.
 TEST2_UP := STACK_LOG_LEVEL=debug STACK_GROUPS_TTL=$(TEST_GROUPS_TTL) STACK_DC_PROFILE=hardened STACK_MANY_GROUPS=0 bash $(STACK) up $(TEST2_DIR) $(TEST_IP2)
 
-.PHONY: all build install deb deps demo demo-down test unit vet fuzz fuzz-seeds e2e e2e-up e2e-down bench soak clean
+.PHONY: all build install deb deps demo demo-down demo-cluster demo-cluster-down test unit vet fuzz fuzz-seeds e2e e2e-up e2e-down bench soak clean
 
 all: build
 
@@ -82,6 +91,15 @@ demo:
 
 demo-down:
 	bash $(STACK) down $(DEMO_DIR)
+
+# HAProxy in front of two Apache + authorizer nodes (README "Load balancers").
+demo-cluster:
+	bash scripts/cluster.sh up $(DEMO_CLUSTER_DIR) $(DEMO_CLUSTER_IP)
+	@echo
+	@echo "Cluster demo running. Stop it with: make demo-cluster-down"
+
+demo-cluster-down:
+	bash scripts/cluster.sh down $(DEMO_CLUSTER_DIR)
 
 # The module must build beyond Linux (the stack and the TCP_CORK tuning
 # are Linux-only, the packages are not).
@@ -116,14 +134,17 @@ fuzz-seeds:
 # Everything, on a fresh stack that is always torn down afterwards.
 test:
 	@rc=0; \
-	trap 'echo "== tearing down the test stacks"; bash $(STACK) down $(TEST_DIR) || true; bash $(STACK) down $(TEST2_DIR) || true' EXIT; \
+	trap 'echo "== tearing down the test stacks"; bash scripts/cluster.sh down $(CLUSTER_DIR) || true; bash $(STACK) down $(TEST_DIR) || true; bash $(STACK) down $(TEST2_DIR) || true' EXIT; \
 	echo "== dependencies"; bash $(STACK) deps; \
 	bash $(STACK) down $(TEST_DIR) >/dev/null 2>&1 || true; \
 	bash $(STACK) down $(TEST2_DIR) >/dev/null 2>&1 || true; \
+	bash scripts/cluster.sh down $(CLUSTER_DIR) >/dev/null 2>&1 || true; \
 	echo "== test stack ($(TEST_DIR), DC on $(TEST_IP))"; \
 	$(TEST_UP) || { echo "FAIL: the test stack did not come up"; exit 1; }; \
 	echo "== hardened test stack ($(TEST2_DIR), DC on $(TEST_IP2))"; \
 	$(TEST2_UP) || { echo "FAIL: the hardened test stack did not come up"; exit 1; }; \
+	echo "== cluster stack ($(CLUSTER_DIR): HAProxy, two nodes on the test stack's DC)"; \
+	$(CLUSTER_UP) || { echo "FAIL: the cluster stack did not come up"; exit 1; }; \
 	echo "== vet"; $(GO) vet ./... || rc=1; $(PORTABLE) || rc=1; $(GOFMT_CHECK) || rc=1; \
 	echo "== unit, integration and fuzz seed tests$(if $(RACE),, (no -race: cgo or a C compiler missing))"; \
 	$(TEST_ENV) $(GO) test $(RACE) -count=1 -timeout 12m $(PKGS) || rc=1; \
@@ -136,7 +157,8 @@ test:
 	if [ $$rc != 0 ]; then \
 		echo "== FAIL; last lines of the stacks' logs:"; \
 		tail -n 40 $(TEST_DIR)/authorizer.log $(TEST_DIR)/apache/error.log \
-			$(TEST2_DIR)/authorizer.log $(TEST2_DIR)/apache/error.log 2>/dev/null || true; \
+			$(TEST2_DIR)/authorizer.log $(TEST2_DIR)/apache/error.log \
+			$(CLUSTER_DIR)/node1/authorizer.log $(CLUSTER_DIR)/node2/authorizer.log $(CLUSTER_DIR)/haproxy/haproxy.log 2>/dev/null || true; \
 		exit 1; \
 	fi; \
 	echo "== make test: PASS"
@@ -145,12 +167,14 @@ test:
 e2e-up:
 	$(TEST_UP)
 	$(TEST2_UP)
+	$(CLUSTER_UP)
 
 e2e: e2e-up
 	$(TEST_ENV) $(GO) test -count=1 -v -timeout 10m ./test/e2e/...
 	$(TEST2_ENV) $(GO) test -count=1 -v -timeout 5m -run '$(E2E_CORE)' ./test/e2e/...
 
 e2e-down:
+	bash scripts/cluster.sh down $(CLUSTER_DIR)
 	bash $(STACK) down $(TEST_DIR)
 	bash $(STACK) down $(TEST2_DIR)
 

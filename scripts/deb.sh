@@ -33,6 +33,7 @@ revision=${DEB_REVISION:-1}
 maintainer=${DEB_MAINTAINER:-GoAuthenNTLM authors <goauthenntlm@users.noreply.github.com>}
 pkg=goauthenntlm
 unit=ntlm-fcgi-authorizer.service
+socket=ntlm-fcgi-authorizer.socket
 programs="ntlm-fcgi-authorizer ntlm-group-check ntlm-migrate"
 
 say() { echo "deb: $*" >&2; }
@@ -177,6 +178,10 @@ for arch in $arches; do
 		die "the unit's Documentation= line changed: adapt scripts/deb.sh"
 	! grep -q /usr/local/ "$work/$unit" || die "the unit still names /usr/local: adapt scripts/deb.sh"
 	install -D -m 644 "$work/$unit" "$root/lib/systemd/system/$unit"
+	sed -e 's|^Documentation=file:///usr/local/share/doc/goauthenntlm/README.md$|Documentation=file:///usr/share/doc/goauthenntlm/README.md.gz|' \
+		apache/$socket >"$work/$socket"
+	! grep -q /usr/local/ "$work/$socket" || die "the socket unit still names /usr/local: adapt scripts/deb.sh"
+	install -D -m 644 "$work/$socket" "$root/lib/systemd/system/$socket"
 	install -D -m 644 apache/goauthenntlm-tmpfiles.conf "$root/usr/lib/tmpfiles.d/$pkg.conf"
 	# The snippet (server-wide only) and its 401 page, which Apache serves
 	# (so not under /usr/share/doc, which dpkg may be told not to install);

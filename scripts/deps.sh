@@ -19,6 +19,9 @@ have curl || need+=(curl)
 have wrk || need+=(wrk)
 have openssl || need+=(openssl)
 have ss || need+=(iproute2)
+# The stacks hold the authorizer's privileged port as systemd's .socket unit
+# does, through systemd's own socket-activation helper.
+have systemd-socket-activate || need+=(systemd)
 have make || need+=(make)
 # The real-browser end-to-end tests (test/e2e/chromium_test.go, firefox_test.go).
 have chromium || need+=(chromium)
@@ -30,6 +33,10 @@ have faketime || need+=(faketime)
 have ldbmodify || need+=(ldb-tools)
 # Extended Protection: a second NTLM client that sends channel bindings.
 /usr/bin/python3 -c 'import requests_ntlm' >/dev/null 2>&1 || need+=(python3-requests-ntlm)
+# Several nodes behind a load balancer (scripts/cluster.sh): HAProxy in front,
+# Redis as the nodes' shared Kerberos replay cache.
+have haproxy || need+=(haproxy)
+have redis-server || need+=(redis-server)
 # The Debian package (make deb) and its checks.
 have dpkg-deb || need+=(dpkg-dev)
 have dpkg-buildpackage || need+=(dpkg-dev)
@@ -48,11 +55,12 @@ if [ ${#need[@]} -gt 0 ]; then
 	apt-get update -qq -o DPkg::Lock::Timeout=600
 	apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 "${need[@]}" >/dev/null
 
-	# Debian may start its own Samba and Apache on install (where an init
-	# system runs them); they would hold ports 445/389/636 and 80. Stop
+	# Debian may start its own Samba, Apache, HAProxy and Redis on install
+	# (where an init system runs them); they would hold ports 445/389/636,
+	# 80 and 6379. Stop
 	# them, right after installing only: later, a "service smbd stop"
 	# would also kill the smbd of a DC this project started.
-	for svc in samba-ad-dc smbd nmbd winbind apache2; do
+	for svc in samba-ad-dc smbd nmbd winbind apache2 haproxy redis-server; do
 		if command -v service >/dev/null 2>&1 && service "$svc" status >/dev/null 2>&1; then
 			service "$svc" stop >/dev/null 2>&1 || true
 		fi

@@ -2,7 +2,8 @@
 # Installs GoAuthenNTLM (make install runs it after the build):
 #   PREFIX/bin                       the three programs
 #   PREFIX/share/doc/goauthenntlm    README, LICENSE, conf.toml.example
-#   /etc/systemd/system              the authorizer's unit
+#   /etc/systemd/system              the authorizer's units: the service and
+#                                    the socket that holds its address
 #   /etc/tmpfiles.d                  goauthenntlm.conf: how the unit makes
 #                                    the groups cache at every start
 #   /etc/apache2/conf-available      the Apache snippet (goauthenntlm.conf),
@@ -33,7 +34,7 @@ say() { echo "install: $*"; }
 
 install -D -m 755 -t "$DESTDIR$PREFIX/bin" bin/ntlm-fcgi-authorizer bin/ntlm-group-check bin/ntlm-migrate
 install -D -m 644 -t "$DESTDIR$PREFIX/share/doc/goauthenntlm" README.md LICENSE conf.toml.example
-install -D -m 644 -t "$DESTDIR/etc/systemd/system" apache/ntlm-fcgi-authorizer.service
+install -D -m 644 -t "$DESTDIR/etc/systemd/system" apache/ntlm-fcgi-authorizer.service apache/ntlm-fcgi-authorizer.socket
 # Beside the unit, in /etc: PREFIX/lib/tmpfiles.d is searched only for
 # PREFIX=/usr/local.
 install -D -m 644 apache/goauthenntlm-tmpfiles.conf "$DESTDIR/etc/tmpfiles.d/goauthenntlm.conf"
@@ -43,7 +44,7 @@ install -D -m 644 apache/goauthenntlm-tmpfiles.conf "$DESTDIR/etc/tmpfiles.d/goa
 sed "s|/usr/local/|$PREFIX/|g" apache/goauthenntlm.conf | install -D -m 644 /dev/stdin "$DESTDIR/etc/apache2/conf-available/goauthenntlm.conf"
 sed "s|/usr/local/|$PREFIX/|g" apache/example-site.conf | install -D -m 644 /dev/stdin "$DESTDIR$PREFIX/share/doc/goauthenntlm/example-site.conf"
 install -D -m 644 apache/goauthenntlm-401.html "$DESTDIR$PREFIX/share/goauthenntlm/401.html"
-say "installed the programs in $DESTDIR$PREFIX/bin, the docs, the systemd unit (and its tmpfiles.d file), the Apache snippet and its 401 page, and the example site $PREFIX/share/doc/goauthenntlm/example-site.conf"
+say "installed the programs in $DESTDIR$PREFIX/bin, the docs, the systemd units (and their tmpfiles.d file), the Apache snippet and its 401 page, and the example site $PREFIX/share/doc/goauthenntlm/example-site.conf"
 
 # The user, /etc/goauthenntlm and the cache: shared with the Debian
 # package's postinst.
@@ -57,7 +58,7 @@ install: left to do (README, Install): put the LDAP service account's password
   $target/ca.pem (or change those settings), set the [[domain]]
   settings in $target/conf.toml, then
   runuser -u $user -- $PREFIX/bin/ntlm-fcgi-authorizer -config /etc/goauthenntlm/conf.toml -check -probe
-  systemctl daemon-reload && systemctl enable --now ntlm-fcgi-authorizer
+  systemctl daemon-reload && systemctl enable --now ntlm-fcgi-authorizer.socket ntlm-fcgi-authorizer.service
   a2enmod authnz_fcgi authn_core authz_core authz_user headers env setenvif alias rewrite ssl authnz_external
   a2enconf goauthenntlm
   your site: the <Location> blocks of $PREFIX/share/doc/goauthenntlm/example-site.conf in its <VirtualHost>

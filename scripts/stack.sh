@@ -9,7 +9,10 @@
 #                             again on a running stack: starts what is not
 #                             running and prints the same information.
 #   stack.sh status DIR       what runs; exit 1 if something does not
-#   stack.sh restart-authz DIR   restart the authorizer (same binary, DIR/conf.toml)
+#   stack.sh restart-authz DIR   restart the authorizer (same binary, DIR/conf.toml;
+#                             its address stays held meanwhile)
+#   stack.sh stop-authz DIR   stop the authorizer; its address stays held (root's)
+#   stack.sh start-authz DIR  start it again after stop-authz
 #   stack.sh restart-apache DIR  restart Apache (same DIR/apache/httpd.conf)
 #   stack.sh dc-stop DIR      stop the DC, keeping its data (outage tests)
 #   stack.sh dc-start DIR     start it again (ready: an NTLM login got its answer)
@@ -20,7 +23,10 @@
 #
 # DIR/stack.env, shell-sourceable KEY=value lines, tells tests where things
 # are: URL APACHE_PORT AUTHZ_ADDR DC_IP DC_DIR CONF BIN AUTHZ_LOG
-# APACHE_ERROR_LOG APACHE_ACCESS_LOG and more (see write_env). The same
+# APACHE_ERROR_LOG APACHE_ACCESS_LOG and more (see write_env). AUTHZ_ADDR is
+# 127.0.0.1 and a free port below 1024, which only root can bind: root
+# holds it for the authorizer as systemd's ntlm-fcgi-authorizer.socket does
+# (see start_holder), so no other local user can take it, ever. The same
 # locations over HTTPS: HTTPS_URL (https://www.example.test:HTTPS_PORT/; the
 # name is not in DNS: curl --resolve www.example.test:HTTPS_PORT:127.0.0.1,
 # Chromium --host-resolver-rules), HTTPS_PORT, HTTPS_CA (the throwaway CA
@@ -43,11 +49,24 @@
 #   STACK_CCACHE_IDLE      [delegation] ccache_idle (default 10s: tests see
 #                          the files go)
 #   STACK_APACHE_PORT, STACK_AUTHZ_PORT, STACK_HTTPS_PORT   fixed ports instead of free ones
+#                          (STACK_AUTHZ_PORT: below 1024, or -check warns)
 #   STACK_NO_BUILD=1       do not run go build (use the binaries in DIR/bin)
 #   STACK_DC_PROFILE       the DC's profile (scripts/dc.sh: default, hardened,
 #                          ntlm-disabled); default: the DC's last one; with
 #                          ntlm-disabled, the authorizer checks Basic by the KDC
 #   STACK_MANY_GROUPS=0    no user manygroups in 1,000 groups (scripts/dc.sh)
+#   STACK_DC_DIR           use the running DC of another stack (its DIR/dc)
+#                          instead of starting one: DIR/dc links to it, and
+#                          "down" leaves it running. A second Apache and
+#                          authorizer sharing a DC (scripts/cluster.sh)
+#   STACK_METRICS_ADDR     the authorizer's metrics_listen (default IP:9309,
+#                          which only one stack per IP can have)
+#   STACK_APACHE_EXTRA     Apache configuration appended to httpd.conf
+#   STACK_REPLAY_REDIS_URL [replay] redis_url: the Kerberos replay cache in
+#                          this Redis (scripts/cluster.sh: shared by the nodes)
+#   STACK_SITE_TLS_DIR     take the site's HTTPS certificate and CA from this
+#                          tls-site directory of another stack (one site,
+#                          several nodes) instead of making them
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -55,7 +74,7 @@ root=$(cd "$here/.." && pwd)
 export PATH=$PATH:/usr/local/go/bin
 
 usage() {
-	sed -n '7,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	sed -n '7,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -70,7 +89,7 @@ die() {
 # the smbd of any running test DC. So run it only when something is missing.
 deps() {
 	local c missing=
-	for c in samba samba-tool smbclient ldapsearch apache2 curl wrk openssl ss setpriv chromium firefox-esr kinit faketime ldbmodify dpkg-deb fakeroot lintian; do
+	for c in samba samba-tool smbclient ldapsearch apache2 curl wrk openssl ss setpriv systemd-socket-activate chromium firefox-esr kinit faketime ldbmodify dpkg-deb fakeroot lintian haproxy redis-server; do
 		command -v "$c" >/dev/null 2>&1 || missing="$missing $c"
 	done
 	[ -e /usr/lib/apache2/modules/mod_authnz_external.so ] || missing="$missing mod_authnz_external"
@@ -99,6 +118,7 @@ else
 fi
 
 authz_pidf=$dir/authorizer.pid
+holder_pidf=$dir/authorizer-socket.pid
 authz_log=$dir/authorizer.log
 apache_pidf=$dir/apache/apache2.pid
 
@@ -127,6 +147,18 @@ free_port() { # [excluded port]
 		}
 	done
 	die "no free TCP port found"
+}
+
+free_privileged_port() { # for the authorizer: below 1024, where only root binds
+	local p i
+	for i in $(seq 1 200); do
+		p=$((600 + RANDOM % 424))
+		port_used "$p" || {
+			echo "$p"
+			return 0
+		}
+	done
+	die "no free TCP port below 1024 found"
 }
 
 # wait_port NAME HOST PORT PIDFILE LOG SECONDS
@@ -319,6 +351,7 @@ fill() { # template -> stdout, replacing the @PLACEHOLDERS@
 		-e "s|@CACHE_DIR@|$pub/groups-cache|g" -e "s|@GROUPS_TTL@|$GROUPS_TTL|g" \
 		-e "s|@REPLAY_FILE@|$pub/state/replay|g" \
 		-e "s|@CCACHE_DIR@|$pub/ccache|g" -e "s|@CCACHE_IDLE@|$CCACHE_IDLE|g" \
+		-e "s|@REPLAY_REDIS@|${STACK_REPLAY_REDIS_URL:+redis_url = \"$STACK_REPLAY_REDIS_URL\"}|g" \
 		-e "s|@CALLER_SECRET_FILE@|$pub/caller.secret|g" \
 		-e "s|@HTTPS_PORT@|$HTTPS_PORT|g" -e "s|@HTTPS_HOST@|$HTTPS_HOST|g" \
 		-e "s|@SITE_CERT@|$dir/tls-site/site.pem|g" -e "s|@SITE_KEY@|$dir/tls-site/site.key|g" \
@@ -345,6 +378,12 @@ basic_check() {
 HTTPS_HOST=$SPN_HOST # the site has one host name, for Kerberos and HTTPS
 site_tls() {
 	local t=$dir/tls-site
+	if [ ! -s "$t/site.pem" ] && [ -n "${STACK_SITE_TLS_DIR:-}" ]; then
+		[ -s "$STACK_SITE_TLS_DIR/site.pem" ] || die "STACK_SITE_TLS_DIR $STACK_SITE_TLS_DIR has no site.pem"
+		mkdir -p "$t"
+		chmod 0700 "$t"
+		cp -p "$STACK_SITE_TLS_DIR/ca.pem" "$STACK_SITE_TLS_DIR/site.pem" "$STACK_SITE_TLS_DIR/site.key" "$t/"
+	fi
 	if [ ! -s "$t/site.pem" ]; then
 		mkdir -p "$t"
 		chmod 0700 "$t"
@@ -378,6 +417,9 @@ write_conf() {
 	chown root:"$authz_user" "$CONF.tmp"
 	chmod 0640 "$CONF.tmp"
 	mv "$CONF.tmp" "$CONF"
+	# The e2e tests' copy of the config as written (stack_test.go,
+	# originalConf) is of the one replaced.
+	rm -f "$dir/conf.toml.orig"
 }
 
 write_env() {
@@ -386,6 +428,7 @@ write_env() {
 		URL=http://127.0.0.1:$APACHE_PORT/
 		APACHE_PORT=$APACHE_PORT
 		AUTHZ_ADDR=$AUTHZ_ADDR
+		AUTHZ_SOCKET_PID_FILE=$holder_pidf
 		METRICS_ADDR=$METRICS_ADDR
 		DC_IP=$DC_IP
 		DC_DIR=$dir/dc
@@ -448,6 +491,83 @@ build() {
 	}
 }
 
+# The authorizer's address is held by root, as systemd's
+# ntlm-fcgi-authorizer.socket holds it on a real system: a port below 1024,
+# which no other user can bind, kept open while the authorizer restarts or
+# is stopped, so that no local user can take it in the meantime and receive
+# Apache's requests (the caller secret with them) and answer them. Apache's
+# connections then wait in the socket's backlog for the next authorizer
+# (mod_authnz_fcgi gives up after 30 s with a 500: never a 200).
+#
+# The holder is systemd-socket-activate (Debian's systemd package: the same
+# LISTEN_FDS/LISTEN_PID hand-over as the unit, and no binding code of ours).
+# It binds, waits for a first connection, then execs "stack.sh hold-authz",
+# which keeps the socket as descriptor 3 and starts the authorizer as its
+# user with it, whenever start_authz signals it (SIGUSR1). A small script
+# of ours could bind and hand over too; this exercises the daemon exactly
+# as systemd starts it.
+start_holder() {
+	alive "$holder_pidf" && [ -e "$dir/authorizer-socket.ready" ] && return 0
+	stop_pid "$holder_pidf" "the authorizer's socket holder"
+	rm -f "$dir/authorizer-socket.ready"
+	echo "--- $(date '+%F %T') socket $AUTHZ_ADDR" >>"$authz_log"
+	setsid systemd-socket-activate -l "$AUTHZ_ADDR" -- bash "$here/stack.sh" hold-authz "$dir" \
+		>>"$authz_log" 2>&1 </dev/null &
+	echo $! >"$holder_pidf"
+	local deadline=$((SECONDS + 10))
+	until [ -e "$dir/authorizer-socket.ready" ]; do
+		if ! alive "$holder_pidf" || [ $SECONDS -ge "$deadline" ]; then
+			say "could not hold $AUTHZ_ADDR for the authorizer; last lines of $authz_log:"
+			tail -n 5 "$authz_log" >&2 || true
+			stop_pid "$holder_pidf" "the authorizer's socket holder"
+			return 1
+		fi
+		# The first connection makes systemd-socket-activate exec the
+		# holder; the authorizer accepts it later and reads its end.
+		port_open "${AUTHZ_ADDR%:*}" "${AUTHZ_ADDR##*:}" || true
+		sleep 0.1
+	done
+}
+
+# hold_authz is the holder (root, descriptor 3 the listening socket):
+# SIGUSR1 starts the authorizer if it is not running, SIGTERM stops it
+# and lets the socket go.
+hold_authz() {
+	[ "${LISTEN_FDS:-}" = 1 ] || die "hold-authz: no socket passed (run by start_holder)"
+	unset LISTEN_PID LISTEN_FDS LISTEN_FDNAMES
+	trap 'spawn_authz' USR1
+	trap 'stop_pid "$authz_pidf" ntlm-fcgi-authorizer; exit 0' TERM INT
+	: >"$dir/authorizer-socket.ready"
+	while :; do
+		sleep 1 3>&- &
+		wait $! || true
+	done
+}
+
+# spawn_authz starts the authorizer with the held socket, as its own
+# session (stop_pid stops its group), in a subshell whose pid the exec'd
+# daemon keeps: LISTEN_PID names it.
+spawn_authz() {
+	alive "$authz_pidf" && return 0
+	load_env
+	echo "--- $(date '+%F %T') start" >>"$authz_log"
+	(
+		export LISTEN_PID=$BASHPID LISTEN_FDS=1
+		exec setsid "${run_authz[@]}" "$BIN/ntlm-fcgi-authorizer" -config "$CONF"
+	) >>"$authz_log" 2>&1 </dev/null &
+	echo $! >"$authz_pidf"
+}
+
+# fcgi_answers HOST PORT: a FastCGI request on a new connection is answered
+# within a second. An open port says nothing here: the held socket takes
+# connections into its backlog whether an authorizer runs or not.
+fcgi_answers() {
+	# An empty FCGI_GET_VALUES management record: answered, never logged.
+	timeout 1 bash -c 'exec 3<>"/dev/tcp/$0/$1" &&
+		printf "\x01\x09\x00\x00\x00\x00\x00\x00" >&3 &&
+		[ -n "$(head -c 1 <&3 | od -An -tx1)" ]' "$1" "$2" 2>/dev/null
+}
+
 start_authz() {
 	alive "$authz_pidf" && return 0
 	[ -x "$BIN/ntlm-fcgi-authorizer" ] || {
@@ -461,10 +581,18 @@ start_authz() {
 	fi
 	# Warnings (a secret file another group can read, say) do not stop it.
 	[ ! -s "$dir/authorizer.check" ] || cat "$dir/authorizer.check" >&2
-	echo "--- $(date '+%F %T') start" >>"$authz_log"
-	setsid "${run_authz[@]}" "$BIN/ntlm-fcgi-authorizer" -config "$CONF" >>"$authz_log" 2>&1 </dev/null &
-	echo $! >"$authz_pidf"
-	wait_port ntlm-fcgi-authorizer "${AUTHZ_ADDR%:*}" "${AUTHZ_ADDR##*:}" "$authz_pidf" "$authz_log" 20
+	start_holder || return 1
+	rm -f "$authz_pidf"
+	kill -USR1 "$(cat "$holder_pidf")"
+	local deadline=$((SECONDS + 20))
+	until alive "$authz_pidf" && fcgi_answers "${AUTHZ_ADDR%:*}" "${AUTHZ_ADDR##*:}"; do
+		if [ $SECONDS -ge "$deadline" ] || { [ -s "$authz_pidf" ] && ! alive "$authz_pidf"; }; then
+			say "ntlm-fcgi-authorizer does not answer on $AUTHZ_ADDR; last lines of $authz_log:"
+			tail -n 30 "$authz_log" >&2 || true
+			return 1
+		fi
+		sleep 0.1
+	done
 }
 
 apache_args() { echo -f "$dir/apache/httpd.conf" -DFOREGROUND -DSTACK_ROOT; }
@@ -495,6 +623,7 @@ print_info() {
 		  EXAMPLE\\jdoe   Secr3t!Pass    groups WebUsers, PowerUsers (via WebUsers)
 		  EXAMPLE\\alice  Al1ce!Pass     no groups
 		  EXAMPLE\\bob    B0b!Passw0rd   group Outsiders
+		  EXAMPLE\\carol  C4rol!Pass     "sensitive and cannot be delegated"
 		Try:
 		  curl --ntlm -u 'EXAMPLE\\jdoe:Secr3t!Pass' ${URL}private/whoami
 		  curl --ntlm -u 'EXAMPLE\\jdoe:Secr3t!Pass' ${URL}webusers/whoami
@@ -527,6 +656,10 @@ status() {
 		echo "ntlm-fcgi-authorizer: NOT running"
 		rc=1
 	fi
+	if alive "$holder_pidf"; then echo "authorizer's socket:  held by root (pid $(cat "$holder_pidf")) on $AUTHZ_ADDR"; else
+		echo "authorizer's socket:  NOT held"
+		rc=1
+	fi
 	if alive "$dir/dc/samba.pid"; then echo "samba DC:             running (pid $(cat "$dir/dc/samba.pid")) on $DC_IP"; else
 		echo "samba DC:             NOT running"
 		rc=1
@@ -535,7 +668,25 @@ status() {
 }
 
 dc_up() { # ip
+	if [ -n "${STACK_DC_DIR:-}" ]; then
+		shared_dc "$1"
+		return
+	fi
 	bash "$here/dc.sh" up "$dir/dc" "$1" "${STACK_DC_PROFILE:-}"
+}
+
+# shared_dc IP: DIR/dc becomes a link to STACK_DC_DIR, a DC another stack
+# runs on IP; it must be up (this stack neither starts nor stops it).
+shared_dc() {
+	local d
+	d=$(cd "$STACK_DC_DIR" 2>/dev/null && pwd) || die "STACK_DC_DIR $STACK_DC_DIR does not exist"
+	[ -e "$d/provisioned" ] || die "STACK_DC_DIR $d holds no provisioned DC"
+	[ "$(cat "$d/ip")" = "$1" ] || die "the DC in $d runs on $(cat "$d/ip"), not $1"
+	alive "$d/samba.pid" || die "the DC in $d is not running"
+	if [ ! -L "$dir/dc" ]; then
+		[ ! -e "$dir/dc" ] || die "$dir/dc exists and is not a link to a shared DC"
+		ln -s "$d" "$dir/dc"
+	fi
 }
 
 up() {
@@ -546,10 +697,19 @@ up() {
 	chmod 0700 "$dir"
 	dir=$(cd "$dir" && pwd)
 	authz_pidf=$dir/authorizer.pid authz_log=$dir/authorizer.log apache_pidf=$dir/apache/apache2.pid
-	unset APACHE_PORT AUTHZ_ADDR GROUPS_TTL HTTPS_PORT CCACHE_IDLE
+	holder_pidf=$dir/authorizer-socket.pid
+	unset APACHE_PORT AUTHZ_ADDR AUTHZ_SOCKET_PID_FILE GROUPS_TTL HTTPS_PORT CCACHE_IDLE METRICS_ADDR
 	if [ -f "$dir/stack.env" ]; then
 		load_env
 		[ "$DC_IP" = "$ip" ] || die "the stack in $dir runs its DC on $DC_IP, not $ip; stack.sh down $dir first"
+		if [ -z "${AUTHZ_SOCKET_PID_FILE:-}" ]; then
+			# A stack from before root held the authorizer's address:
+			# Apache and the authorizer move to a port below 1024.
+			say "moving the authorizer from $AUTHZ_ADDR to an address root holds"
+			stop_pid "$apache_pidf" apache2
+			stop_pid "$authz_pidf" ntlm-fcgi-authorizer
+			unset AUTHZ_ADDR
+		fi
 	fi
 
 	deps
@@ -568,7 +728,17 @@ up() {
 	CONF=$pub/conf.toml
 	if [ -z "${APACHE_PORT:-}" ]; then
 		APACHE_PORT=${STACK_APACHE_PORT:-$(free_port)}
-		AUTHZ_ADDR=127.0.0.1:${STACK_AUTHZ_PORT:-$(free_port "$APACHE_PORT")}
+	fi
+	if [ -z "${AUTHZ_ADDR:-}" ]; then
+		AUTHZ_ADDR=127.0.0.1:${STACK_AUTHZ_PORT:-$(free_privileged_port)}
+		# Several stacks pick at once: the one whose holder cannot bind
+		# the port picks another.
+		local try
+		for try in 1 2 3 4 5; do
+			start_holder && break
+			[ -z "${STACK_AUTHZ_PORT:-}" ] && [ $try -lt 5 ] || die "no address for the authorizer"
+			AUTHZ_ADDR=127.0.0.1:$(free_privileged_port)
+		done
 	fi
 	if [ -z "${HTTPS_PORT:-}" ]; then
 		HTTPS_PORT=${STACK_HTTPS_PORT:-$(free_port "$APACHE_PORT")}
@@ -577,7 +747,7 @@ up() {
 	site_tls
 	URL=http://127.0.0.1:$APACHE_PORT/
 	# /metrics and /healthz on the stack's own loopback IP: no port to pick.
-	METRICS_ADDR=$DC_IP:9309
+	METRICS_ADDR=${STACK_METRICS_ADDR:-${METRICS_ADDR:-$DC_IP:9309}}
 	GROUPS_TTL=${STACK_GROUPS_TTL:-${GROUPS_TTL:-3h}}
 	CCACHE_IDLE=${STACK_CCACHE_IDLE:-${CCACHE_IDLE:-10s}}
 	write_env
@@ -594,7 +764,12 @@ up() {
 	if ! alive "$apache_pidf"; then
 		# 0600: only root needs it (Apache reads its config as root), and
 		# it names the secret's file.
-		(umask 077 && fill "$root/apache/test-site.conf.in" >"$dir/apache/httpd.conf.tmp")
+		(umask 077 && {
+			fill "$root/apache/test-site.conf.in"
+			if [ -n "${STACK_APACHE_EXTRA:-}" ]; then
+				printf '\n# STACK_APACHE_EXTRA\n%s\n' "$STACK_APACHE_EXTRA"
+			fi
+		} >"$dir/apache/httpd.conf.tmp")
 		mv "$dir/apache/httpd.conf.tmp" "$dir/apache/httpd.conf"
 		start_apache || die "Apache did not start"
 	fi
@@ -624,7 +799,10 @@ down() {
 	fi
 	stop_pid "$apache_pidf" apache2
 	stop_pid "$authz_pidf" ntlm-fcgi-authorizer
-	if [ -d "$dir/dc" ]; then
+	stop_pid "$holder_pidf" "the authorizer's socket holder"
+	if [ -L "$dir/dc" ]; then
+		rm -f "$dir/dc" # another stack's DC (STACK_DC_DIR): left running
+	elif [ -d "$dir/dc" ]; then
 		bash "$here/dc.sh" down "$dir/dc"
 	fi
 	if [ -f "$dir/pub" ]; then
@@ -649,7 +827,23 @@ restart-authz)
 	load_env
 	stop_pid "$authz_pidf" ntlm-fcgi-authorizer
 	start_authz || exit 1
-	say "ntlm-fcgi-authorizer restarted (pid $(cat "$authz_pidf"))"
+	say "ntlm-fcgi-authorizer restarted (pid $(cat "$authz_pidf")); $AUTHZ_ADDR stayed held"
+	;;
+stop-authz)
+	load_env
+	stop_pid "$authz_pidf" ntlm-fcgi-authorizer
+	say "ntlm-fcgi-authorizer stopped; root still holds $AUTHZ_ADDR (stack.sh restart-authz starts it)"
+	;;
+hold-authz)
+	hold_authz
+	;;
+start-authz)
+	load_env
+	start_authz || exit 1
+	;;
+free-port)
+	# for scripts/cluster.sh: a port nothing uses, other than $3
+	free_port "${3:-}"
 	;;
 restart-apache)
 	load_env

@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"os"
 	"os/user"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/goauthenntlm/goauthenntlm/pkg/adgroup"
 	"github.com/goauthenntlm/goauthenntlm/pkg/authorizer"
 	"github.com/goauthenntlm/goauthenntlm/pkg/config"
 	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
@@ -96,6 +98,47 @@ func checkKerberos(cfg *config.Config, probe bool, stdout, stderr io.Writer) int
 				fmt.Fprintf(stdout, "  remedy: %s\n", c.Remedy())
 			}
 			rc = max(rc, 1)
+		}
+		if len(d.LDAPURLs) > 0 {
+			rc = max(rc, checkSPNs(cfg, d, realm, stdout, stderr))
+		}
+	}
+	return rc
+}
+
+// checkSPNs is -check -probe's look at the accounts that hold d's service
+// principals: each one's SPNs, from LDAP (servicePrincipalName), and a
+// warning for each that is not configured. Every SPN of an account shares
+// its keys, and a ticket's service name is cleartext: a ticket the KDC
+// issued for the account's cifs/ or another site's HTTP/ SPN opens with
+// this keytab and, renamed, logs in here.
+func checkSPNs(cfg *config.Config, d *config.Domain, realm string, stdout, stderr io.Writer) int {
+	dir, err := adgroup.NewDirectory(cfg, nil)
+	if err != nil {
+		fmt.Fprintf(stdout, "kerberos %s: SPNs not listed: %v\n", realm, err)
+		return 1
+	}
+	defer dir.Close()
+	configured := cfg.Principals(d)
+	rc := 0
+	seen := map[string]bool{}
+	for _, p := range configured {
+		account, spns, _, err := dir.SPNs(context.Background(), d.Name, p)
+		if err != nil {
+			fmt.Fprintf(stdout, "kerberos %s@%s: FAILED: its account's SPNs: %v\n", p, realm, err)
+			rc = 1
+			continue
+		}
+		if seen[strings.ToLower(account)] {
+			continue
+		}
+		seen[strings.ToLower(account)] = true
+		fmt.Fprintf(stdout, "kerberos %s@%s: held by the account %s, whose SPNs are: %s\n", p, realm, account, strings.Join(spns, " "))
+		for _, other := range spns {
+			if slices.ContainsFunc(configured, func(c string) bool { return strings.EqualFold(c, other) }) {
+				continue
+			}
+			fmt.Fprintf(stderr, "ntlm-fcgi-authorizer: warning: domain %s: the service account %s also holds %s, which is not configured: every SPN of an account shares its keys, so a ticket the KDC issues for %s opens with this keytab, and its service name, which is not encrypted, can be rewritten to log in here; give this site an account of its own (README, Kerberos), or require channel binding over HTTPS (channel_binding = \"required\")\n", d.Name, account, other, other)
 		}
 	}
 	return rc

@@ -120,7 +120,10 @@ func checkApacheFieldSize(cfg *config.Config, apacheConf string) string {
 // and with probe one line per server.
 func runCheck(cfg *config.Config, probe bool, apacheConf string) int {
 	failed := false
-	for _, err := range preflight.Files(cfg) {
+	for _, err := range append(preflight.Files(cfg), preflight.Squattable(cfg.Listen)) {
+		if err == nil {
+			continue
+		}
 		fmt.Fprintf(os.Stderr, "ntlm-fcgi-authorizer: %v\n", err)
 		failed = failed || !preflight.IsWarning(err)
 	}
@@ -213,9 +216,9 @@ func run(base, cfg *config.Config) error {
 		}
 	}()
 
-	ln, err := fcgi.Listen(context.Background(), "tcp", cfg.Listen)
+	ln, held, err := listen(cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return err
 	}
 	srv := &fcgi.Server{Handler: h, Logger: log}
 
@@ -254,11 +257,16 @@ func run(base, cfg *config.Config) error {
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("ntlm-fcgi-authorizer ready", "listen", ln.Addr().String(), "config", cfg.Path(), "domains", len(cfg.Domains))
+	log.Info("ntlm-fcgi-authorizer ready", "listen", ln.Addr().String(), "socket_activation", held, "config", cfg.Path(), "domains", len(cfg.Domains))
 	if mln != nil {
 		log.Info("serving /metrics and /healthz", "metrics_listen", mln.Addr().String())
 		if !cfg.MetricsIsLoopback() {
 			log.Warn("metrics_listen is not a loopback address: whoever reaches it sees user counts and DC state", "metrics_listen", cfg.MetricsListen)
+		}
+	}
+	if !held {
+		if err := preflight.Squattable(cfg.Listen); err != nil {
+			log.Warn("the listen address is bound by this process alone", "problem", err.Error())
 		}
 	}
 	switch {
@@ -339,6 +347,50 @@ func run(base, cfg *config.Config) error {
 			return nil
 		}
 	}
+}
+
+// listen returns the FastCGI listener on addr (the configuration's
+// listen) and whether another process holds it too. Under socket
+// activation (systemd's ntlm-fcgi-authorizer.socket, the stacks' holder)
+// it is the socket passed, which root bound and keeps while this process
+// is stopped or restarting, so that no one else can take the address; it
+// must be addr, or Apache, pointed at addr, would not reach this process.
+// Otherwise addr is bound here (refused if someone holds it) and is free
+// again whenever this process is not running.
+func listen(addr string) (net.Listener, bool, error) {
+	files, err := sdnotify.Files()
+	if err != nil {
+		return nil, false, err
+	}
+	if len(files) == 0 {
+		ln, err := fcgi.Listen(context.Background(), "tcp", addr)
+		if errors.Is(err, syscall.EACCES) {
+			err = fmt.Errorf("%w: only root binds a port below 1024; let systemd hold it for this daemon (ntlm-fcgi-authorizer.socket: README, Install)", err)
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("listen: %w", err)
+		}
+		return ln, false, nil
+	}
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	if len(files) != 1 {
+		return nil, false, fmt.Errorf("listen: socket activation passed %d sockets; the authorizer takes one, its listen address %s", len(files), addr)
+	}
+	ln, err := net.FileListener(files[0])
+	if err != nil {
+		return nil, false, fmt.Errorf("listen: the socket passed by socket activation: %w", err)
+	}
+	got, ok := ln.Addr().(*net.TCPAddr)
+	want, err := net.ResolveTCPAddr("tcp", addr)
+	if !ok || err != nil || got.Port != want.Port || !got.IP.Equal(want.IP) {
+		ln.Close()
+		return nil, false, fmt.Errorf("listen: socket activation passed a socket on %s, but listen is %s: Apache is pointed at listen, so make the .socket unit's ListenStream= and listen the same address", ln.Addr(), addr)
+	}
+	return ln, true, nil
 }
 
 // build makes the Authorizer for cfg, taking over prev's logins and

@@ -64,7 +64,7 @@ func run(args []string) int {
 	fl := flag.NewFlagSet("ntlm-migrate", flag.ContinueOnError)
 	out := fl.String("o", ".", "directory to write conf.toml, goauthenntlm-site.conf (and cookie.key) to")
 	root := fl.String("root", "", "ServerRoot for relative Include paths (default: the files' ServerRoot, else the first file's directory)")
-	listen := fl.String("listen", "127.0.0.1:9301", "the authorizer's listen address (apache/goauthenntlm.conf's fcgi:// address must match)")
+	listen := fl.String("listen", "127.0.0.1:930", "the authorizer's listen address (apache/goauthenntlm.conf's fcgi:// address must match)")
 	groups := fl.String("groups", "expr", "how Require group is rewritten: expr (Require expr on AD_GROUPS) or external (Require external-group, ntlm-group-check)")
 	// No default value in the flag: -h prints it, and the man page is made
 	// from -h (a build directory's path would make builds differ).

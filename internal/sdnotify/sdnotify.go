@@ -1,7 +1,9 @@
-// Package sdnotify tells systemd how the daemon is doing (sd_notify(3)):
-// READY=1 once it listens, RELOADING=1 and READY=1 around a reload,
-// STOPPING=1 at shutdown, so that a Type=notify unit's ordering
-// (Before=apache2.service) means the port is open.
+// Package sdnotify is the daemon's side of systemd's service protocols.
+// Notify tells systemd how the daemon is doing (sd_notify(3)): READY=1
+// once it serves, RELOADING=1 and READY=1 around a reload, STOPPING=1 at
+// shutdown, so that a Type=notify unit's ordering (Before=apache2.service)
+// means logins are answered. Files takes the listening sockets socket
+// activation passed (sd_listen_fds(3)).
 //
 // It is the protocol's few lines (one datagram to $NOTIFY_SOCKET) rather
 // than github.com/coreos/go-systemd/v22/daemon, whose SdNotify does the

@@ -31,27 +31,36 @@ func (r *Resolver) Account(ctx context.Context, name string, upn bool, implicit 
 	}
 	var sam string
 	err := r.withConn(ctx, func(pc *pconn) error {
-		res, err := r.search(ctx, pc, accountSearch(r.cfg.BaseDN, name, upn, implicit...), false)
+		e, err := r.searchOne(ctx, pc, accountSearch(r.cfg.BaseDN, name, upn, implicit...), fmt.Sprintf("find account %q", name), ErrNoSuchUser)
 		if err != nil {
-			if ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) {
-				return fmt.Errorf("ldap %s: find account %q: %w", pc.srv.url, name, ErrAmbiguous)
-			}
-			return fmt.Errorf("ldap %s: find account %q: %w", pc.srv.url, name, err)
+			return err
 		}
-		switch len(res.Entries) {
-		case 0:
-			return fmt.Errorf("ldap %s: find account %q: %w", pc.srv.url, name, ErrNoSuchUser)
-		case 1:
-		default:
-			return fmt.Errorf("ldap %s: find account %q: %w", pc.srv.url, name, ErrAmbiguous)
-		}
-		sam = res.Entries[0].GetAttributeValue("sAMAccountName")
+		sam = e.GetAttributeValue("sAMAccountName")
 		if sam == "" {
-			return fmt.Errorf("ldap %s: account %q has no sAMAccountName", pc.srv.url, res.Entries[0].DN)
+			return fmt.Errorf("ldap %s: account %q has no sAMAccountName", pc.srv.url, e.DN)
 		}
 		return nil
 	})
 	return sam, err
+}
+
+// searchOne runs req, which may match one entry only (its SizeLimit is
+// 2), and returns that entry: none is the error none, more than one
+// ErrAmbiguous, each wrapped with the server and what (what was sought).
+func (r *Resolver) searchOne(ctx context.Context, pc *pconn, req *ldap.SearchRequest, what string, none error) (*ldap.Entry, error) {
+	res, err := r.search(ctx, pc, req, false)
+	switch {
+	case ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded):
+		err = ErrAmbiguous
+	case err != nil:
+	case len(res.Entries) == 0:
+		err = none
+	case len(res.Entries) > 1:
+		err = ErrAmbiguous
+	default:
+		return res.Entries[0], nil
+	}
+	return nil, fmt.Errorf("ldap %s: %s: %w", pc.srv.url, what, err)
 }
 
 // accountSearch finds the accounts a typed login name can mean; see

@@ -2,6 +2,8 @@ package adgroup
 
 import (
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -50,5 +52,27 @@ func TestIntegrationAccount(t *testing.T) {
 		if got, err := r.Account(ctx, name, true, "example.test"); !errors.Is(err, ErrNoSuchUser) {
 			t.Errorf("Account(%q) = %q, %v; want ErrNoSuchUser", name, got, err)
 		}
+	}
+}
+
+func TestSPNSearch(t *testing.T) {
+	if got, want := spnSearch("DC=x", "HTTP/www.example.test").Filter, "(servicePrincipalName=HTTP/www.example.test)"; got != want {
+		t.Errorf("filter %s, want %s", got, want)
+	}
+	if got, want := spnSearch("DC=x", "*)(x").Filter, `(servicePrincipalName=\2a\29\28x)`; got != want {
+		t.Errorf("filter %s, want %s", got, want)
+	}
+}
+
+// The test DC's svc-http holds HTTP/www.example.test (scripts/dc.sh).
+func TestIntegrationSPNs(t *testing.T) {
+	r := newTestResolver(t, testConfig(t))
+	ctx := testCtx(t)
+	acct, spns, err := r.SPNs(ctx, "http/WWW.example.test")
+	if err != nil || acct != "svc-http" || !slices.ContainsFunc(spns, func(s string) bool { return strings.EqualFold(s, "HTTP/www.example.test") }) {
+		t.Errorf("SPNs(http/WWW.example.test) = %q, %q, %v; want svc-http holding HTTP/www.example.test", acct, spns, err)
+	}
+	if _, _, err := r.SPNs(ctx, "HTTP/nosuch.example.test"); !errors.Is(err, ErrNoSPN) {
+		t.Errorf("SPNs of an SPN nobody holds: %v, want ErrNoSPN", err)
 	}
 }

@@ -67,6 +67,7 @@ type Authorizer struct {
 	rc4Logged      atomic.Bool
 	bindingKey     []byte
 	certs          certBindings // Extended Protection: each TLS certificate's binding
+	frontWarned    atomic.Int64 // when frontShared last logged at WARN (UnixNano)
 }
 
 // route is a configured domain and the DC pool serving it. Domains with the
@@ -357,9 +358,17 @@ func (a *Authorizer) serve(ctx context.Context, fr *fcgi.Request) *fcgi.Response
 			case !a.epaMet(l, p):
 				a.log.Info("this connection's login did not meet this location's channel_binding: challenged again",
 					"client", key.Client.String(), "user", l.User)
+			case l.Forwarded != forwardedHash(p):
+				a.frontShared(key, l, p, "X-Forwarded-For or Forwarded names another client than at the login")
 			case a.bindingOK(l, p):
 				a.obs.Reused(ViaConnection)
+				if !l.CCacheTried && a.delegates(p) {
+					l = a.lateCCache(ctx, fr, key, l)
+					a.table.SetAuthenticated(key, l)
+				}
 				return a.granted(ctx, l, p)
+			case viaFront(p):
+				a.frontShared(key, l, p, "the request lacks the binding cookie of the browser that logged in")
 			default:
 				a.log.Info("request without this connection's binding cookie: challenged again (another client on the same address and port?)",
 					"client", key.Client.String(), "user", l.User)
@@ -369,10 +378,14 @@ func (a *Authorizer) serve(ctx context.Context, fr *fcgi.Request) *fcgi.Response
 		if a.cookie != nil {
 			if l, browser, ok := a.cookie.login(p, a.browserValues(p), a.log.With("client", key.Client.String())); ok && !a.tooOld(l) && a.epaMet(l, p) {
 				a.obs.Reused(ViaCookie)
+				if a.delegates(p) {
+					l = a.lateCCache(ctx, fr, key, l)
+				}
 				resp := a.granted(ctx, l, p)
 				if a.cfg.Auth.BindConnections {
 					l.Binding = sha256.Sum256([]byte(browser))
 				}
+				l.Forwarded = forwardedHash(p)
 				a.table.SetAuthenticated(key, l)
 				return resp
 			}
@@ -445,11 +458,12 @@ func hasLDAP(cfg *config.Config) bool {
 	return false
 }
 
-// connKey builds the connection identity from Apache's parameters.
+// connKey builds the connection identity from Apache's parameters: the
+// TCP peer's address (peerAddr) and port.
 func connKey(p map[string]string) (conntable.Key, error) {
-	c, err := addrPort(p["REMOTE_ADDR"], p["REMOTE_PORT"])
+	c, err := addrPort(peerAddr(p), p["REMOTE_PORT"])
 	if err != nil {
-		return conntable.Key{}, fmt.Errorf("REMOTE_ADDR/REMOTE_PORT: %w", err)
+		return conntable.Key{}, fmt.Errorf("%s/REMOTE_PORT: %w", peerParam, err)
 	}
 	s, err := addrPort(p["SERVER_ADDR"], p["SERVER_PORT"])
 	if err != nil {
@@ -476,8 +490,11 @@ func (a *Authorizer) loggedIn(ctx context.Context, r0 *request, l conntable.Logi
 	if a.groups != nil {
 		a.groups.refresh(l.User, l.Domain)
 	}
-	if l.CCache == "" && l.Scheme != conntable.SchemeKerberos && a.delegates(r0.Params) {
-		l.CCache = a.transitionCCache(ctx, r0, l)
+	if a.delegates(r0.Params) {
+		if l.CCache == "" && l.Scheme != conntable.SchemeKerberos {
+			l.CCache = a.transitionCCache(ctx, r0, l)
+		}
+		l.CCacheTried = true
 	}
 	r := a.granted(ctx, l, r0.Params)
 	// Basic sends its credentials with every request; there is no
@@ -491,6 +508,7 @@ func (a *Authorizer) loggedIn(ctx context.Context, r0 *request, l conntable.Logi
 		l.Binding = sha256.Sum256([]byte(browser))
 	}
 	if l.Scheme != conntable.SchemeBasic {
+		l.Forwarded = forwardedHash(r0.Params)
 		a.table.SetAuthenticated(r0.key, l)
 	}
 	if a.cookie != nil {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -255,5 +257,71 @@ func TestLoginLifetime(t *testing.T) {
 	}
 	if _, ok := a.table.Authenticated(k); ok {
 		t.Error("the expired login is still remembered")
+	}
+}
+
+// A front end that pools its connections to Apache sends another client's
+// request over a connection someone logged in: the X-Forwarded-For it adds
+// tells them apart, with the binding cookie off too, and a forged
+// X-Forwarded-For (the front end appends the address it saw) never
+// matches the login's.
+func TestFrontEndSharedConnection(t *testing.T) {
+	for _, bind := range []bool{true, false} {
+		a := newTest(t, fmt.Sprintf("[auth]\nbind_connections = %v\n", bind))
+		p := params("")
+		p["HTTP_X_FORWARDED_FOR"] = "10.0.0.1"
+		k, _ := connKey(p)
+		l := conntable.Login{User: "jdoe", Domain: "EXAMPLE", At: time.Now(), Forwarded: forwardedHash(p)}
+		if bind {
+			resp := &fcgi.Response{}
+			l.Binding = sha256.Sum256([]byte(a.browserValue(l, p, resp)))
+			v, _, _ := strings.Cut(strings.TrimPrefix(resp.Header.Get("Set-Cookie"), "NTLM_CONN="), ";")
+			p["HTTP_COOKIE"] = "NTLM_CONN=" + v
+		}
+		a.table.SetAuthenticated(k, l)
+		if r := serve(a, p); r.Status != 200 {
+			t.Fatalf("bind %v: the login's own client: %d", bind, r.Status)
+		}
+		for _, xff := range []string{"10.0.0.2", "10.0.0.1, 10.0.0.2", ""} {
+			q := maps.Clone(p)
+			q["HTTP_X_FORWARDED_FOR"] = xff
+			if r := serve(a, q); r.Status != 401 {
+				t.Errorf("bind %v: X-Forwarded-For %q on the connection 10.0.0.1 logged in: %d, want 401", bind, xff, r.Status)
+			}
+			a.table.SetAuthenticated(k, l)
+		}
+	}
+}
+
+// mod_remoteip makes REMOTE_ADDR an address from X-Forwarded-For and keeps
+// REMOTE_PORT the connection's: the connection is keyed by the peer
+// address Apache passes (GOAUTHENNTLM_PEER), so a forged X-Forwarded-For
+// naming a logged-in client's address, from that client's port, is
+// another connection; and a login through such a front end remembers
+// which client it was for.
+func TestRemoteIPPeerKey(t *testing.T) {
+	a := newTest(t, "[auth]\nbind_connections = false\n")
+	victim := params("")
+	victim["REMOTE_ADDR"], victim["REMOTE_PORT"], victim[peerParam] = "10.0.0.7", "40000", "10.0.0.7"
+	k, _ := connKey(victim)
+	a.table.SetAuthenticated(k, conntable.Login{User: "jdoe", Domain: "EXAMPLE", At: time.Now(), Forwarded: forwardedHash(victim)})
+	if r := serve(a, victim); r.Status != 200 {
+		t.Fatalf("the victim's own connection: %d", r.Status)
+	}
+	forged := maps.Clone(victim)
+	forged[peerParam] = "10.0.0.99" // a trusted proxy's address; REMOTE_ADDR from its forged X-Forwarded-For
+	if r := serve(a, forged); r.Status != 401 {
+		t.Errorf("a forged X-Forwarded-For from the victim's port: %d, want 401", r.Status)
+	}
+	// Two clients of one front end (10.0.0.5), which mod_remoteip tells
+	// apart by REMOTE_ADDR, on one pooled connection.
+	first := params("")
+	first["REMOTE_ADDR"], first["REMOTE_PORT"], first[peerParam] = "192.0.2.1", "50000", "10.0.0.5"
+	k, _ = connKey(first)
+	a.table.SetAuthenticated(k, conntable.Login{User: "jdoe", Domain: "EXAMPLE", At: time.Now(), Forwarded: forwardedHash(first)})
+	second := maps.Clone(first)
+	second["REMOTE_ADDR"] = "192.0.2.2"
+	if r := serve(a, second); r.Status != 401 {
+		t.Errorf("another client of the front end on the pooled connection: %d, want 401", r.Status)
 	}
 }

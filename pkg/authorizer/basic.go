@@ -107,8 +107,11 @@ func (a *Authorizer) basic(ctx context.Context, r *request, token []byte) *fcgi.
 	return a.loggedIn(ctx, r, login)
 }
 
+// isHTTPS reports whether the client's connection is TLS: to Apache, or to
+// a front end that ended it (tlsEndPointParam).
 func isHTTPS(p map[string]string) bool {
-	return strings.EqualFold(p["HTTPS"], "on") || strings.EqualFold(p["REQUEST_SCHEME"], "https")
+	_, offloaded := p[tlsEndPointParam]
+	return strings.EqualFold(p["HTTPS"], "on") || strings.EqualFold(p["REQUEST_SCHEME"], "https") || offloaded
 }
 
 func latin1(b []byte) string {

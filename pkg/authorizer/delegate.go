@@ -13,6 +13,7 @@ import (
 	"github.com/goauthenntlm/goauthenntlm/pkg/config"
 	"github.com/goauthenntlm/goauthenntlm/pkg/conntable"
 	"github.com/goauthenntlm/goauthenntlm/pkg/delegation"
+	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
 	"github.com/goauthenntlm/goauthenntlm/pkg/identity"
 	"github.com/goauthenntlm/goauthenntlm/pkg/kdc"
 	"github.com/goauthenntlm/goauthenntlm/pkg/kerberos"
@@ -124,6 +125,17 @@ func (a *Authorizer) kerberosCCache(ctx context.Context, r *request, l *kerberos
 		return ""
 	}
 	return a.storeCCache(r, user, creds, delegation.S4U2Proxy)
+}
+
+// lateCCache makes the credential cache of a login made elsewhere (at a
+// location that does not delegate, or by the login cookie) at its first
+// request at a delegating location, by protocol transition: the KDC checks
+// nothing the login did not, and the connection keeps the file (or that
+// none could be made) for its next requests.
+func (a *Authorizer) lateCCache(ctx context.Context, fr *fcgi.Request, key conntable.Key, l conntable.Login) conntable.Login {
+	r := &request{Request: fr, key: key, log: a.log.With("client", key.Client.String()), start: time.Now()}
+	l.CCache, l.CCacheTried = a.transitionCCache(ctx, r, l), true
+	return l
 }
 
 // basicCCaches are the credential caches of Basic logins by user: Basic

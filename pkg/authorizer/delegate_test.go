@@ -122,3 +122,25 @@ func TestDelegationNTLMNone(t *testing.T) {
 		t.Errorf("%d files", store.Len())
 	}
 }
+
+// A connection that logged in at a location without delegation is asked
+// for a cache once at its first request at a delegating one, not at each.
+func TestDelegationLateOnce(t *testing.T) {
+	store, _ := ccacheStore(t)
+	s, _ := krbSite(t, Options{CCaches: store})
+	c := newClient(42020)
+	if r := c.ntlmLogin(t, s.Authorizer, "jdoe", "EXAMPLE", "pw-EXAMPLE"); r.Status != 200 {
+		t.Fatalf("login: %d", r.Status)
+	}
+	key, _ := connKey(c.params(""))
+	if l, _ := s.table.Authenticated(key); l.CCacheTried {
+		t.Fatal("tried at a location without delegation")
+	}
+	c.env = map[string]string{"DELEGATE": "on"}
+	if r := c.do(s.Authorizer, ""); r.Status != 200 || r.Variables["KRB5CCNAME"] != "" {
+		t.Fatalf("at the delegating location: %d %v", r.Status, r.Variables)
+	}
+	if l, _ := s.table.Authenticated(key); !l.CCacheTried || l.User != "jdoe" {
+		t.Errorf("not marked tried: %+v", l)
+	}
+}

@@ -1,9 +1,12 @@
 package authorizer
 
 import (
+	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -64,8 +67,20 @@ type EPAObserver interface {
 // tlsCertParam is the variable Apache passes the server certificate in
 // (PEM, as mod_ssl's SSL_SERVER_CERT; see apache/goauthenntlm.conf), and
 // channelBindingParam the per-location override of auth.channel_binding.
+//
+// tlsEndPointParam is for TLS ended before Apache, by a load balancer or
+// proxy: Apache's configuration sets it (SetEnvIfExpr, for requests its
+// front end says came over TLS) to the front end's certificate's
+// tls-server-end-point hash (RFC 5929: the SHA-256 of the certificate's
+// DER for the usual SHA-256 or SHA-1 signed ones), in hex; several,
+// comma-separated, while a certificate is replaced. A client's binding is
+// for the certificate it saw, the front end's; the request then counts as
+// HTTPS. A client cannot set it (its headers arrive as HTTP_*); a forged
+// X-Forwarded-Proto only makes Apache demand the front end's binding,
+// which a relayed login does not carry.
 const (
 	tlsCertParam        = "GOAUTHENNTLM_TLS_CERT"
+	tlsEndPointParam    = "GOAUTHENNTLM_TLS_END_POINT"
 	channelBindingParam = "CHANNEL_BINDING"
 )
 
@@ -251,17 +266,40 @@ func (a *Authorizer) bindingVerdict(r *request, mode config.ChannelBinding, sent
 		}
 		return "", "", nil
 	}
-	want, err := a.certs.bindings(r.Params[tlsCertParam])
+	ok, err := a.bindingMatches(r.Params, sent)
 	if err != nil {
 		return "", "", err
 	}
-	if sent != want {
+	if !ok {
 		return EPABindingMismatch, "channel binding of another certificate", nil
 	}
 	if mode == config.ChannelBindingRequired && !protected {
 		return EPABindingMissing, "a channel binding without a MIC (MsvAvFlags 0x2)", nil
 	}
 	return "", "", nil
+}
+
+// bindingMatches reports whether sent is the binding of the certificate
+// the client saw: the front end's (tlsEndPointParam) when TLS ended
+// before Apache, else Apache's own (tlsCertParam).
+func (a *Authorizer) bindingMatches(p map[string]string, sent ntlmmsg.ChannelBindings) (bool, error) {
+	eps, offloaded := p[tlsEndPointParam]
+	if !offloaded {
+		want, err := a.certs.bindings(p[tlsCertParam])
+		return sent == want, err
+	}
+	match := false
+	for _, f := range strings.Split(eps, ",") {
+		ep, err := hex.DecodeString(strings.TrimSpace(f))
+		if err != nil || (len(ep) != sha256.Size && len(ep) != sha512.Size384 && len(ep) != sha512.Size) {
+			return false, fmt.Errorf("%s from Apache's config: %q is not the hex of a SHA-256, -384 or -512 hash", tlsEndPointParam, identity.Short(f))
+		}
+		// Every value is checked, so that a typo shows at the first login.
+		if ntlmmsg.GSSChannelBindings(append([]byte("tls-server-end-point:"), ep...)) == sent {
+			match = true
+		}
+	}
+	return match, nil
 }
 
 // micFlagged reports whether the client's AV pairs say its Type3 carries

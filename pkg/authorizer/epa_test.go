@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -429,6 +430,46 @@ func TestChannelBindingOnLaterRequests(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TLS ended at a front end: Apache passes the front end's certificate's
+// tls-server-end-point hash (GOAUTHENNTLM_TLS_END_POINT); a client's
+// binding for that certificate matches, one for any other does not, and
+// the request counts as HTTPS although it reached Apache over HTTP.
+func TestChannelBindingTLSOffload(t *testing.T) {
+	a := newTest(t, "")
+	lbPEM, lbCB := siteCert(t, elliptic.P256(), x509.ECDSAWithSHA256)
+	_, otherCB := siteCert(t, elliptic.P256(), x509.ECDSAWithSHA256)
+	lb, err := parseCertText(lbPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := fmt.Sprintf("%x", sha256.Sum256(lb.Raw))
+	for _, tt := range []struct {
+		name, param string
+		sent        ntlmmsg.ChannelBindings
+		want        bool
+		err         bool
+	}{
+		{"the front end's certificate", ep, lbCB, true, false},
+		{"another certificate", ep, otherCB, false, false},
+		{"during a replacement, the new one listed first", strings.Repeat("ab", 32) + ", " + ep, lbCB, true, false},
+		{"zeros (plain HTTP to an attacker)", ep, ntlmmsg.ChannelBindings{}, false, false},
+		{"not hex", "not-a-hash", lbCB, false, true},
+		{"too short", ep[:40], lbCB, false, true},
+	} {
+		p := map[string]string{"REQUEST_SCHEME": "http", tlsEndPointParam: tt.param}
+		got, err := a.bindingMatches(p, tt.sent)
+		if got != tt.want || (err != nil) != tt.err {
+			t.Errorf("%s: %v, %v; want %v, error %v", tt.name, got, err, tt.want, tt.err)
+		}
+		if !isHTTPS(p) {
+			t.Errorf("%s: a request whose TLS a front end ended does not count as HTTPS", tt.name)
+		}
+	}
+	if isHTTPS(map[string]string{"REQUEST_SCHEME": "http"}) {
+		t.Error("plain HTTP counts as HTTPS")
 	}
 }
 

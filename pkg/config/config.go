@@ -218,6 +218,13 @@ type Replay struct {
 	// only, and a token accepted before a restart is accepted once more
 	// after it.
 	File string `toml:"file"`
+	// RedisURL, when set, keeps the replay cache in Redis instead, shared
+	// by every node behind a load balancer (redis://host:port/db,
+	// rediss:// for TLS): a token one node accepted is a replay on the
+	// others. File is then not used. RedisPasswordFile holds Redis's
+	// password (AUTH), if it has one.
+	RedisURL          string `toml:"redis_url"`
+	RedisPasswordFile string `toml:"redis_password_file"`
 }
 
 // Basic checks of a Domain.
@@ -322,7 +329,7 @@ func (e *Error) Error() string {
 // Defaults returns a Config with every default filled in and no domain.
 func Defaults() Config {
 	return Config{
-		Listen:         "127.0.0.1:9301",
+		Listen:         "127.0.0.1:930",
 		LogLevel:       LogLevel(slog.LevelInfo),
 		LogFormat:      LogText,
 		HealthInterval: Duration(10 * time.Second),
@@ -426,6 +433,7 @@ func Parse(path string, data []byte) (*Config, error) {
 	c.Groups.CacheDir = resolve(base, c.Groups.CacheDir)
 	c.Replay.File = resolve(base, c.Replay.File)
 	c.Delegation.CCacheDir = resolve(base, c.Delegation.CCacheDir)
+	c.Replay.RedisPasswordFile = resolve(base, c.Replay.RedisPasswordFile)
 	if err := c.validate(data); err != nil {
 		return nil, err
 	}
@@ -781,8 +789,16 @@ func (c *Config) validateKerberos(data []byte, i int, bad func(int, string, ...a
 	default:
 		bad(domainKeyLine(data, i, "basic"), "domain %q: basic = %q: use \"ntlm\", \"kerberos\" or \"auto\"", d.Name, d.Basic)
 	}
-	if d.MaxClockSkew < 0 {
+	switch {
+	case d.MaxClockSkew < 0:
 		bad(domainKeyLine(data, i, "max_clock_skew"), "domain %q: max_clock_skew must not be negative", d.Name)
+	case d.MaxClockSkew.D() > time.Hour:
+		// A token is remembered until its time plus the skew, up to twice
+		// the skew from now; the replay file, read at start, drops entries
+		// further than 24h off as torn, so a larger skew let tokens
+		// accepted before a restart pass again after it. An hour is far
+		// past any clock a Kerberos deployment keeps (AD's default: 5m).
+		bad(domainKeyLine(data, i, "max_clock_skew"), "domain %q: max_clock_skew must be at most 1h (AD's default is 5m): a wider window is a wider replay window", d.Name)
 	}
 	if d.KeytabFile == "" {
 		if len(d.ServicePrincipals) > 0 {

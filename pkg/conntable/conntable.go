@@ -39,6 +39,10 @@ type Login struct {
 	// Binding, when set, is the SHA-256 of the binding cookie a request on
 	// this connection must carry.
 	Binding [32]byte
+	// Forwarded is the SHA-256 of the X-Forwarded-For and Forwarded fields
+	// of the login's request (zero: none): a front end's connection that
+	// carries a request with others carries another client's.
+	Forwarded [32]byte
 	// EPA is the strongest Extended Protection level the login met, as
 	// package authorizer counts it (0: none checked).
 	EPA uint8
@@ -50,6 +54,10 @@ type Login struct {
 	// delegated tickets (package delegation), handed to the application
 	// at locations that delegate.
 	CCache string
+	// CCacheTried: a credential cache was asked for, made or not (at the
+	// login, or at the connection's first request at a delegating
+	// location): not again for this login.
+	CCacheTried bool
 }
 
 // Scheme is how a login was proved.

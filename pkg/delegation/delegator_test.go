@@ -58,7 +58,10 @@ func TestDelegatorReuse(t *testing.T) {
 		t.Errorf("not asked again with 4 minutes left")
 	}
 	// A failure is not kept.
-	fail := func(ctx context.Context, r *Realm) ([]ccache.Credential, error) { calls.Add(1); return nil, errors.New("no") }
+	fail := func(ctx context.Context, r *Realm) ([]ccache.Credential, error) {
+		calls.Add(1)
+		return nil, errors.New("no")
+	}
 	d.get(context.Background(), "example.test", "alice", fail)
 	d.get(context.Background(), "example.test", "alice", fail)
 	if n := calls.Load(); n != 4 {

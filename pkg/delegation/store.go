@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,6 +50,11 @@ type Options struct {
 	Group string
 	// Max bounds the files held; 0: 10000.
 	Max int
+	// PerUser bounds one account's files (0: 16): past it, the account's
+	// least recently used file makes room for its new one, so that one
+	// account (a client opening connection after connection) cannot take
+	// the others' share of Max.
+	PerUser int
 	// Idle is how long a file lives after the last request handed it;
 	// 0: 5 minutes.
 	Idle   time.Duration
@@ -57,26 +63,37 @@ type Options struct {
 
 // Store holds the credential cache files. It is safe for concurrent use.
 type Store struct {
-	dir  string
-	gid  int
-	max  int
-	idle time.Duration
-	log  *slog.Logger
+	dir     string
+	gid     int
+	max     int
+	perUser int
+	idle    time.Duration
+	log     *slog.Logger
 
 	mu    sync.Mutex
-	files map[string]*file // by path
+	files map[string]*file    // by path
+	owned map[string][]string // an account's paths, by accountOf
 }
 
 type file struct {
+	owner    string    // accountOf the client
+	writing  bool      // being created: not to be removed before it exists
 	expires  time.Time // the tickets' end
 	lastUsed time.Time
 }
+
+// accountOf is the key an account's files are counted under: the
+// client's name in one case (the KDC matches names in any case).
+func accountOf(p ccache.Principal) string { return strings.ToLower(p.String()) }
 
 // Open checks Options.Dir and removes the files a previous run left
 // there (a crash, or a stop that could not finish).
 func Open(o Options) (*Store, error) {
 	if o.Max <= 0 {
 		o.Max = 10000
+	}
+	if o.PerUser <= 0 {
+		o.PerUser = 16
 	}
 	if o.Idle <= 0 {
 		o.Idle = 5 * time.Minute
@@ -88,7 +105,7 @@ func Open(o Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{dir: o.Dir, gid: gid, max: o.Max, idle: o.Idle, log: o.Logger, files: map[string]*file{}}
+	s := &Store{dir: o.Dir, gid: gid, max: o.Max, perUser: o.PerUser, idle: o.Idle, log: o.Logger, files: map[string]*file{}, owned: map[string][]string{}}
 	n, err := s.removeLeftovers()
 	if err != nil {
 		return nil, err
@@ -195,24 +212,84 @@ func (s *Store) Write(client ccache.Principal, creds []ccache.Credential, now ti
 			expires = c.EndTime
 		}
 	}
+	owner := accountOf(client)
+	var evicted string
 	s.mu.Lock()
+	if len(s.owned[owner]) >= s.perUser {
+		if evicted = s.leastUsed(owner); evicted == "" {
+			// All of the account's files are being written (a burst of
+			// its logins): none can make room yet.
+			s.mu.Unlock()
+			return "", ErrFull
+		}
+		s.drop(evicted)
+	}
 	if len(s.files) >= s.max {
 		s.mu.Unlock()
+		s.remove(evicted)
 		return "", ErrFull
 	}
 	var r [16]byte
 	rand.Read(r[:])
 	path := filepath.Join(s.dir, filePrefix+hex.EncodeToString(r[:]))
 	// Held before it exists, so that the count bounds files being written.
-	s.files[path] = &file{expires: expires, lastUsed: now}
+	s.files[path] = &file{owner: owner, expires: expires, lastUsed: now, writing: true}
+	s.owned[owner] = append(s.owned[owner], path)
 	s.mu.Unlock()
-	if err := s.create(path, b); err != nil {
-		s.mu.Lock()
-		delete(s.files, path)
-		s.mu.Unlock()
+	s.remove(evicted)
+	err = s.create(path, b)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.drop(path)
 		return "", err
 	}
+	if f := s.files[path]; f != nil {
+		f.writing = false
+	}
 	return path, nil
+}
+
+// leastUsed is owner's file used longest ago, of those written; "" for
+// none; s.mu held. One being written is never taken: removing it before
+// it exists would leave the file, once made, to nobody.
+func (s *Store) leastUsed(owner string) string {
+	var oldest string
+	for _, p := range s.owned[owner] {
+		if f := s.files[p]; !f.writing && (oldest == "" || f.lastUsed.Before(s.files[oldest].lastUsed)) {
+			oldest = p
+		}
+	}
+	return oldest
+}
+
+// drop forgets path (its file is removed by the caller); s.mu held.
+func (s *Store) drop(path string) {
+	f, ok := s.files[path]
+	if !ok {
+		return
+	}
+	delete(s.files, path)
+	ps := s.owned[f.owner]
+	if i := slices.Index(ps, path); i >= 0 {
+		ps = slices.Delete(ps, i, i+1)
+	}
+	if len(ps) == 0 {
+		delete(s.owned, f.owner)
+	} else {
+		s.owned[f.owner] = ps
+	}
+}
+
+// remove removes the file at path ("": none), which the Store has
+// dropped.
+func (s *Store) remove(path string) {
+	if path == "" {
+		return
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.log.Warn("delegation: cannot remove a credential cache", "path", path, "err", err)
+	}
 }
 
 // create writes b to a new file at path, never through a link or over
@@ -268,16 +345,16 @@ func (s *Store) Sweep(now time.Time) {
 	var gone []string
 	s.mu.Lock()
 	for p, f := range s.files {
-		if !now.Before(f.expires) || now.Sub(f.lastUsed) > s.idle {
+		if !f.writing && (!now.Before(f.expires) || now.Sub(f.lastUsed) > s.idle) {
 			gone = append(gone, p)
-			delete(s.files, p)
 		}
+	}
+	for _, p := range gone {
+		s.drop(p)
 	}
 	s.mu.Unlock()
 	for _, p := range gone {
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			s.log.Warn("delegation: cannot remove a credential cache", "path", p, "err", err)
-		}
+		s.remove(p)
 	}
 }
 
@@ -293,7 +370,7 @@ func (s *Store) Len() int {
 func (s *Store) Close() error {
 	s.mu.Lock()
 	files := s.files
-	s.files = map[string]*file{}
+	s.files, s.owned = map[string]*file{}, map[string][]string{}
 	s.mu.Unlock()
 	var errs []error
 	for p := range files {

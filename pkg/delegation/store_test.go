@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -154,5 +155,85 @@ func TestStoreNoFollow(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(victim); string(b) != "keep" {
 		t.Fatalf("victim now %q", b)
+	}
+}
+
+// One account cannot fill the directory: every new connection of a
+// delegating client (Apache closes idle ones after seconds) wrote one more
+// file, so one user looping over new connections, or a few busy browsers,
+// took all of max_ccaches within the idle time and every other user's
+// login got no credentials (ErrFull). Past PerUser files the account's
+// least recently used one makes room (fails on the old code: ErrFull for
+// both).
+func TestStoreOneAccountCannotFillIt(t *testing.T) {
+	s, err := Open(Options{Dir: dir(t), Group: gid, Max: 20, PerUser: 4, Idle: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Now()
+	mallory := ccache.Principal{Realm: "EXAMPLE.TEST", Name: types.NewPrincipalName(1, "mallory")}
+	var paths []string
+	for i := range 30 {
+		creds := tgt(now.Add(time.Hour))
+		creds[0].Client = mallory
+		p, err := s.Write(mallory, creds, now.Add(time.Duration(i)*time.Second))
+		if err != nil {
+			t.Fatalf("mallory's file %d: %v", i, err)
+		}
+		paths = append(paths, p)
+		if i == 26 {
+			// A file in use (a connection still open) is not the one to go.
+			s.Use(paths[26], now.Add(30*time.Second))
+		}
+	}
+	// The same account in another case is the same account.
+	upper := ccache.Principal{Realm: "example.test", Name: types.NewPrincipalName(1, "MALLORY")}
+	if _, err := s.Write(upper, tgt(now.Add(time.Hour)), now.Add(31*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if s.Len() != 4 {
+		t.Errorf("%d files held, want mallory's 4", s.Len())
+	}
+	if _, err := os.Stat(paths[0]); !os.IsNotExist(err) || s.Use(paths[0], now.Add(31*time.Second)) {
+		t.Errorf("mallory's oldest file is still there: %v", err)
+	}
+	if !s.Use(paths[29], now.Add(31*time.Second)) || !s.Use(paths[26], now.Add(31*time.Second)) {
+		t.Error("mallory's newest and most recently used files went")
+	}
+	if _, err := s.Write(jdoe(), tgt(now.Add(time.Hour)), now.Add(31*time.Second)); err != nil {
+		t.Fatalf("jdoe after mallory: %v", err)
+	}
+}
+
+// A burst of one account's logins past PerUser leaves no file on disk
+// that the Store does not hold: a file being written is never the one
+// that makes room (removed before it existed, it was made afterwards and
+// left to nobody until the next start, one more per race).
+func TestStoreBurstLeavesNoOrphan(t *testing.T) {
+	d := dir(t)
+	s, err := Open(Options{Dir: d, Group: gid, PerUser: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Now()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 50 {
+				s.Write(jdoe(), tgt(now.Add(time.Hour)), now)
+			}
+		}()
+	}
+	wg.Wait()
+	ents, err := os.ReadDir(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != s.Len() || s.Len() > 2 {
+		t.Fatalf("%d files in the directory, %d held (at most 2)", len(ents), s.Len())
 	}
 }

@@ -2,6 +2,8 @@ package kerberos
 
 import (
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/config"
@@ -35,7 +37,25 @@ func FromConfig(cfg *config.Config, store replay.Store) (*Acceptor, error) {
 	if len(o.Services) == 0 {
 		return nil, nil
 	}
-	if o.Replay == nil && cfg.Replay.File != "" {
+	switch {
+	case o.Replay != nil:
+	case cfg.Replay.RedisURL != "":
+		var pw string
+		if f := cfg.Replay.RedisPasswordFile; f != "" {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return nil, fmt.Errorf("replay.redis_password_file: %w", err)
+			}
+			pw = strings.TrimSpace(string(b))
+		}
+		r, err := replay.NewRedis(replay.RedisOptions{URL: cfg.Replay.RedisURL, Password: pw})
+		if err != nil {
+			return nil, fmt.Errorf("replay.redis_url: %w", err)
+		}
+		o.Replay = r
+	case cfg.Replay.File == "":
+		o.Replay = replay.New(replay.Options{})
+	default:
 		t, err := replay.Open(cfg.Replay.File, replay.Options{})
 		if err != nil {
 			return nil, fmt.Errorf("replay.file: %w", err)

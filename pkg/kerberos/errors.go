@@ -30,11 +30,14 @@ const (
 	// CausePrincipalBusy: this client principal holds its share of the
 	// replay cache (one account making authenticators in bulk).
 	CausePrincipalBusy Cause = "replay_principal_full"
+	// CauseStore: the shared replay store (Redis) did not answer; the
+	// login is refused rather than let in unchecked.
+	CauseStore Cause = "replay_store"
 )
 
 // Causes lists every Cause, for metrics that want each label present.
 var Causes = []Cause{CauseMalformed, CauseNoKey, CauseKVNO, CauseDecrypt, CauseEnctype, CauseSkew,
-	CauseExpired, CauseRealm, CauseRealmTrust, CauseReplay, CausePAC, CausePACClient, CauseBusy, CausePrincipalBusy}
+	CauseExpired, CauseRealm, CauseRealmTrust, CauseReplay, CausePAC, CausePACClient, CauseBusy, CausePrincipalBusy, CauseStore}
 
 // Remedy is what an administrator does about c.
 func (c Cause) Remedy() string {
@@ -55,6 +58,8 @@ func (c Cause) Remedy() string {
 		return "a user of another realm presented a cross-realm ticket for this keytab's service: if that realm's users may log in here, add it to the [[domain]]'s trusted_realms (the domain whose keytab_file holds the service's key)"
 	case CausePACClient:
 		return "the ticket's PAC was made for another client than the ticket names: a forged or spliced ticket (whoever did it holds the service key: change the service account's password and export the keytab again), or a KDC bug"
+	case CauseStore:
+		return "the replay cache's Redis (replay.redis_url) did not answer: start it or restore the network to it; Kerberos logins are refused meanwhile (NTLM, login cookies and connections already logged in go on)"
 	case CauseReplay:
 		return "a token was sent twice: a client or proxy resent it, or someone replays a captured token"
 	case CausePAC:

@@ -63,8 +63,9 @@ type Options struct {
 	ClientRealms []string
 	MaxSkew      time.Duration
 	// Replay is the replay store (the replaced Acceptor's on a reload, a
-	// file's: replay.Open); nil: a new one in memory (replay.New) of
-	// ReplaySlots slots (0: replay.DefaultSlots), which a restart forgets.
+	// file's: replay.Open; FromConfig gives the daemon's); nil: a new one
+	// in memory (replay.New) of ReplaySlots slots (0: 1<<16, 2 MiB, for
+	// tests and tools), which a restart forgets.
 	Replay      replay.Store
 	ReplaySlots int
 	// Now replaces time.Now in tests.
@@ -96,7 +97,11 @@ func New(o Options) *Acceptor {
 	}
 	if a.replay = o.Replay; a.replay == nil {
 		// The store keeps the acceptor's clock (tests move it).
-		a.replay = replay.New(replay.Options{Slots: o.ReplaySlots, Now: func() time.Time { return a.now() }})
+		slots := o.ReplaySlots
+		if slots <= 0 {
+			slots = 1 << 16
+		}
+		a.replay = replay.New(replay.Options{Slots: slots, Now: func() time.Time { return a.now() }})
 	}
 	return a
 }
@@ -325,11 +330,13 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 	if pc != nil && pc.UserSID != "" {
 		who = pc.UserSID
 	}
-	if err := a.replay.Add(context.Background(), rkey, who, ct.Add(a.skew)); err != nil {
+	if err := a.replay.Add(context.Background(), rkey, who, ct.Add(a.skew+replayMargin)); err != nil {
 		var busy *replay.BusyError
 		switch {
 		case errors.Is(err, replay.ErrReplay):
 			return fail(CauseReplay, "this authenticator (time %s) was accepted before", ct.Format(time.RFC3339Nano))
+		case errors.Is(err, replay.ErrUnavailable):
+			return fail(CauseStore, "%v", err)
 		case errors.As(err, &busy) && busy.Heavy:
 			return fail(CausePrincipalBusy, "the replay cache is under pressure (%d live entries) and %s holds %d of them, more than twice the average account", busy.Live, client, busy.Held)
 		}
@@ -354,6 +361,16 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 	}
 	return l, nil
 }
+
+// replayMargin is how much longer than the skew window an authenticator
+// is remembered. The store decides expiry by its own reading of the clock,
+// taken after the skew check's (after the ticket and authenticator are
+// opened and the store's lock is had), and a store shared by several nodes
+// by another machine's clock: kept only until ctime+max_clock_skew, an
+// entry could be gone while the skew check still let its replay in. A few
+// seconds cover the gap and the nodes' clock differences for 2% more live
+// entries at the default skew.
+const replayMargin = 5 * time.Second
 
 // decryptAuthenticator decrypts req's authenticator with the session
 // key's derived keys when o has them, else as gokrb5 does.

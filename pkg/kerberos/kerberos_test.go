@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -439,6 +440,48 @@ func TestLoginPrintsNoKey(t *testing.T) {
 	for _, f := range []string{"%v", "%+v", "%#v", "%s"} {
 		if s := fmt.Sprintf(f, l); strings.Contains(s, fmt.Sprint(l.sessionKey.KeyValue)) || strings.Contains(s, "KeyValue") || !strings.Contains(s, "jdoe@EXAMPLE.TEST") {
 			t.Errorf("%s: %s", f, s)
+		}
+	}
+}
+
+// A replay sent at the very end of the clock-skew window is refused: the
+// skew check reads the clock first, the replay store reads it again a
+// little later (after the ticket and the authenticator are opened, and
+// after waiting for its lock); an entry kept only until the authenticator's
+// time plus max_clock_skew had expired by that second reading while the
+// first still let the token in, so a burst of replays timed at ctime+skew
+// got one through (fails on the old code: accepted).
+func TestReplayAtWindowEdge(t *testing.T) {
+	kt := krbtest.Keytab(spn, "EXAMPLE.TEST", 2)
+	var mu sync.Mutex
+	clock, tick := time.Now(), time.Duration(0)
+	a := New(Options{
+		Services:     []Service{{Realm: "EXAMPLE.TEST", Principals: []string{spn}, Keytab: kt}},
+		ClientRealms: []string{"example.test"}, MaxSkew: 5 * time.Minute,
+		Now: func() time.Time {
+			mu.Lock()
+			defer mu.Unlock()
+			clock = clock.Add(tick)
+			return clock
+		},
+	})
+	tok, err := krbtest.Token(krbtest.Ticket{Keytab: kt, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := a.Accept(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct := l.ctime.Add(time.Duration(l.cusec) * time.Microsecond)
+	for _, step := range []time.Duration{time.Nanosecond, time.Microsecond, time.Millisecond} {
+		// The acceptor's first reading is ctime+skew exactly (still in the
+		// window); every later one is step further on.
+		mu.Lock()
+		clock, tick = ct.Add(a.skew).Add(-step), step
+		mu.Unlock()
+		if _, err := a.Accept(tok); CauseOf(err) != CauseReplay && CauseOf(err) != CauseSkew {
+			t.Fatalf("replayed at ctime+max_clock_skew, store's clock %s later: %v, want %s", step, err, CauseReplay)
 		}
 	}
 }

@@ -212,10 +212,20 @@ var (
 		"Authenticated client connections remembered.", nil, nil)
 	evictedDesc = prometheus.NewDesc(ns+"_pending_evicted_total",
 		"Pending handshakes dropped at a max_pending limit for a newer one.", nil, nil)
+	replayDesc = prometheus.NewDesc(ns+"_kerberos_replay_entries",
+		"Kerberos authenticators the replay cache holds (live, or expired and not yet swept); past 3/4 of kerberos_replay_slots the heaviest accounts are refused, past 7/8 every Kerberos login.", nil, nil)
+	replaySlotsDesc = prometheus.NewDesc(ns+"_kerberos_replay_slots",
+		"The replay cache's size in entries.", nil, nil)
 )
 
+// sizedStore is a replay store that tells its fill (replay.Table).
+type sizedStore interface {
+	Len() int
+	Slots() int
+}
+
 func (g *gauges) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{dcUpDesc, dcDownDesc, dcInFlightDesc, dcConnsDesc, pendingDesc, connsDesc, evictedDesc} {
+	for _, d := range []*prometheus.Desc{dcUpDesc, dcDownDesc, dcInFlightDesc, dcConnsDesc, pendingDesc, connsDesc, evictedDesc, replayDesc, replaySlotsDesc} {
 		ch <- d
 	}
 }
@@ -237,6 +247,10 @@ func (g *gauges) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(pendingDesc, prometheus.GaugeValue, float64(st.Pending))
 	ch <- prometheus.MustNewConstMetric(connsDesc, prometheus.GaugeValue, float64(st.Connections))
 	ch <- prometheus.MustNewConstMetric(evictedDesc, prometheus.CounterValue, float64(st.Evicted))
+	if r, ok := a.KerberosReplay().(sizedStore); ok {
+		ch <- prometheus.MustNewConstMetric(replayDesc, prometheus.GaugeValue, float64(r.Len()))
+		ch <- prometheus.MustNewConstMetric(replaySlotsDesc, prometheus.GaugeValue, float64(r.Slots()))
+	}
 }
 
 func b2f(b bool) float64 {

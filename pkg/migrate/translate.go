@@ -169,7 +169,7 @@ func (t *translator) addAt(p Pos, l Level, format string, args ...any) {
 // passed in parseFindings so that the report and the outputs include them.
 func Translate(dirs []*Directive, parseFindings []Finding, opt Options) *Result {
 	if opt.Listen == "" {
-		opt.Listen = "127.0.0.1:9301"
+		opt.Listen = "127.0.0.1:930"
 	}
 	if opt.Groups == "" {
 		opt.Groups = GroupsExpr

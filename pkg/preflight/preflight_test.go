@@ -526,6 +526,30 @@ func TestFilesKeytabExposed(t *testing.T) {
 	}
 }
 
+// Issue 29, 1: an address any local user could bind while the daemon is
+// down is warned about: a port at or above ip_unprivileged_port_start.
+func TestSquattable(t *testing.T) {
+	for _, tt := range []struct {
+		listen string
+		start  int
+		want   string
+	}{
+		{"127.0.0.1:930", 1024, ""},
+		{"127.0.0.1:9301", 1024, "port 9301 is not below 1024"},
+		{"[::1]:1024", 1024, "port 1024 is not below 1024"},
+		{"127.0.0.1:930", 0, "net.ipv4.ip_unprivileged_port_start is 0, so every user may bind port 930"},
+		{"127.0.0.1:930", 931, ""},
+	} {
+		err := squattable(tt.listen, tt.start)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%s, start %d: %v", tt.listen, tt.start, err)
+		case tt.want != "" && (err == nil || !IsWarning(err) || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("%s, start %d: %v, want a warning saying %q", tt.listen, tt.start, err, tt.want)
+		}
+	}
+}
+
 // With Kerberos, the replay file is checked as the daemon would open it:
 // one another user could write is refused, on the line of [replay] file.
 func TestFilesReplayFile(t *testing.T) {
@@ -542,5 +566,32 @@ func TestFilesReplayFile(t *testing.T) {
 	}
 	if errs := Files(cfg); len(errs) != 1 || !strings.Contains(errs[0].Error(), path+":9: replay file "+rf+": is writable by group or others") {
 		t.Errorf("Files = %v, want the replay file refused on line 9", errs)
+	}
+}
+
+// The Redis password of the shared replay store ([replay]
+// redis_password_file) is checked as the other secrets: whoever reads it
+// can delete a captured token's replay entry from Redis, and replay the
+// token on any node, so every reader but the service is refused. It was
+// not checked at all (a 0644 file passed).
+func TestRedisPasswordFileExposed(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "redis.pass")
+	if err := os.WriteFile(p, []byte("pw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &config.Config{}
+	cfg.Replay.RedisURL, cfg.Replay.RedisPasswordFile = "redis://127.0.0.1:6379/0", p
+	errs := Secrets(cfg)
+	if len(errs) != 1 || IsWarning(errs[0]) || !strings.Contains(errs[0].Error(), p+" has mode") {
+		t.Fatalf("0644 Redis password: %v, want it refused", errs)
+	}
+	if err := os.Chmod(p, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if errs := Secrets(cfg); len(errs) != 0 {
+		t.Fatalf("0600 Redis password: %v", errs)
 	}
 }

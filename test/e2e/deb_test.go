@@ -28,6 +28,7 @@ import (
 const (
 	debPkg      = "goauthenntlm"
 	debUnit     = "/lib/systemd/system/ntlm-fcgi-authorizer.service"
+	debSocket   = "/lib/systemd/system/ntlm-fcgi-authorizer.socket"
 	debTmpfiles = "/usr/lib/tmpfiles.d/goauthenntlm.conf"
 	debEtc      = "/etc/goauthenntlm"
 	debCache    = "/var/cache/goauthenntlm"
@@ -187,6 +188,7 @@ func TestDebPackage(t *testing.T) {
 		{"/usr/bin/ntlm-group-check", 0o755, "root", "root"},
 		{"/usr/bin/ntlm-migrate", 0o755, "root", "root"},
 		{debUnit, 0o644, "root", "root"},
+		{debSocket, 0o644, "root", "root"},
 		{debTmpfiles, 0o644, "root", "root"},
 		{debSnippet, 0o644, "root", "root"},
 		{"/usr/share/goauthenntlm/401.html", 0o644, "root", "root"},
@@ -210,10 +212,23 @@ func TestDebPackage(t *testing.T) {
 	// Enabled, as deb-systemd-helper records it, where init-system-helpers
 	// is installed.
 	const wants = "/etc/systemd/system/multi-user.target.wants/ntlm-fcgi-authorizer.service"
+	const socketWants = "/etc/systemd/system/sockets.target.wants/ntlm-fcgi-authorizer.socket"
 	if _, err := exec.LookPath("deb-systemd-helper"); err == nil {
 		if target, err := os.Readlink(wants); err != nil || target != debUnit {
 			t.Errorf("the service is not enabled: %s -> %q (%v)", wants, target, err)
 		}
+		if target, err := os.Readlink(socketWants); err != nil || target != debSocket {
+			t.Errorf("the socket that holds the authorizer's address is not enabled: %s -> %q (%v)", socketWants, target, err)
+		}
+	}
+	// The socket holds the address the config and the snippet name, a
+	// port only root can bind.
+	stream := socketListen(t, debSocket)
+	if !strings.Contains(string(example), `listen = "`+stream+`"`) || !strings.Contains(string(readFile(t, debSnippet)), "fcgi://"+stream+"/") {
+		t.Errorf("the socket unit's ListenStream=%s is not the example config's listen and the snippet's fcgi:// address", stream)
+	}
+	if _, p, _ := net.SplitHostPort(stream); func() bool { n, err := strconv.Atoi(p); return err != nil || n >= 1024 }() {
+		t.Errorf("the socket unit's ListenStream=%s: a port any user may bind", stream)
 	}
 
 	// The administrator's part: the LDAP password and CA, the [[domain]].
@@ -228,7 +243,11 @@ func TestDebPackage(t *testing.T) {
 	putInto(t, filepath.Join(debEtc, "ldap.pass"), readFile(t, s.env["LDAP_PASSFILE"])) // "then put the password in"
 	readme.run(t, "cp your-ca.pem /etc/goauthenntlm/ca.pem", "", 0, "your-ca.pem", s.env["LDAP_CA"])
 	readme.has(t, "editor /etc/goauthenntlm/conf.toml")
-	addr := fmt.Sprintf("127.0.0.1:%d", freeLoopbackPort(t))
+	// systemd's part, as the socket unit says, on a port below 1024 free
+	// on this machine (other stacks hold theirs): bound by root and passed
+	// to the daemon, which runs as goauthenntlm.
+	held := holdPrivileged(t)
+	addr := held.Addr().String()
 	conf := string(example)
 	for _, r := range []struct{ re, with string }{
 		{`(?m)^listen = .*$`, `listen = "` + addr + `"`},
@@ -247,8 +266,8 @@ func TestDebPackage(t *testing.T) {
 		t.Errorf("-check -probe as the README runs it: no DC and LDAP line ok:\n%s", probe)
 	}
 
-	readme.has(t, "systemctl daemon-reload && systemctl enable --now ntlm-fcgi-authorizer")
-	stop := startAsUnit(t, unit, addr)
+	readme.has(t, "systemctl enable --now ntlm-fcgi-authorizer.socket ntlm-fcgi-authorizer.service")
+	stop := startAsUnit(t, unit, addr, held)
 	login, errOut, rc := runAsUser(t, unit, users["jdoe"]+"\n", debAuthz, "-config", confFile, "-test-login", `EXAMPLE\jdoe`)
 	if rc != 0 || !strings.Contains(login, "REMOTE_USER: jdoe") {
 		t.Errorf("-test-login EXAMPLE\\jdoe with the installed package: exit %d\n%s%s", rc, login, errOut)
@@ -273,6 +292,11 @@ func TestDebPackage(t *testing.T) {
 		t.Errorf("ntlm-group-check as www-data after root's -test-login: %v\n%s", err, out)
 	}
 	stop()
+	// The daemon stopped, the address stays taken: nobody cannot bind it.
+	if out, err := exec.Command("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--",
+		buildSquatter(t), "-listen", addr, "-user", "Administrator").CombinedOutput(); err == nil || !strings.Contains(string(out), "permission denied") {
+		t.Errorf("as nobody, an always-200 authorizer on %s with the service stopped: %v, want permission denied\n%s", addr, err, out)
+	}
 
 	// Apache: the modules and the snippet as the README enables them, and
 	// Apache's own check of the whole system configuration. What a2enmod
@@ -329,8 +353,15 @@ func TestDebPackage(t *testing.T) {
 	if !strings.Contains(run(t, debAuthz, "-version"), version(v2)) {
 		t.Errorf("after the upgrade, -version does not name %s", version(v2))
 	}
-	stop = startAsUnit(t, parseUnit(t, debUnit), addr)
+	stop = startAsUnit(t, parseUnit(t, debUnit), addr, held)
 	stop()
+
+	// The snippet is enabled (the README's a2enconf above); apt remove must
+	// disable it (and reload Apache), so that Apache stops calling the
+	// authorizer's address.
+	if _, err := os.Lstat("/etc/apache2/conf-enabled/goauthenntlm.conf"); err != nil {
+		t.Errorf("the snippet is not enabled before the removal: %v", err)
+	}
 
 	// Remove: the programs go, the config and secrets stay.
 	if b, err := exec.Command("dpkg", "-r", debPkg).CombinedOutput(); err != nil {
@@ -339,7 +370,7 @@ func TestDebPackage(t *testing.T) {
 	if st := dpkgStatus(t); st != "deinstall ok config-files" {
 		t.Errorf("after dpkg -r: status %q, want config-files", st)
 	}
-	for _, p := range []string{debAuthz, "/usr/bin/ntlm-group-check", "/usr/bin/ntlm-migrate", debUnit} {
+	for _, p := range []string{debAuthz, "/usr/bin/ntlm-group-check", "/usr/bin/ntlm-migrate", debUnit, debSocket, "/etc/apache2/conf-enabled/goauthenntlm.conf"} {
 		if _, err := os.Lstat(p); err == nil {
 			t.Errorf("dpkg -r left %s", p)
 		}
@@ -362,8 +393,9 @@ func TestDebPackage(t *testing.T) {
 			t.Errorf("dpkg --purge left %s", p)
 		}
 	}
-	for _, p := range []string{debEtc, debCache, wants,
-		"/etc/systemd/system/ntlm-fcgi-authorizer.service", // the mask of dpkg -r
+	for _, p := range []string{debEtc, debCache, wants, socketWants,
+		"/etc/systemd/system/ntlm-fcgi-authorizer.service", // the masks of dpkg -r
+		"/etc/systemd/system/ntlm-fcgi-authorizer.socket",
 		"/var/lib/systemd/deb-systemd-helper-enabled/ntlm-fcgi-authorizer.service.dsh-also",
 		"/var/lib/systemd/deb-systemd-helper-enabled/multi-user.target.wants/ntlm-fcgi-authorizer.service",
 		"/var/lib/systemd/deb-systemd-helper-masked/ntlm-fcgi-authorizer.service",
@@ -537,9 +569,11 @@ func runAsUser(t *testing.T, u unitExec, stdin string, args ...string) (stdout, 
 }
 
 // startAsUnit runs the unit's ExecStartPre lines, then its ExecStart with a
-// NOTIFY_SOCKET (Type=notify), waits for READY=1 and for addr to answer,
-// and returns how to stop it (SIGTERM, as KillSignal says).
-func startAsUnit(t *testing.T, u unitExec, addr string) (stop func()) {
+// NOTIFY_SOCKET (Type=notify) and, as the socket unit has systemd do, the
+// listener held passed as descriptor 3 (LISTEN_FDS, LISTEN_PID); waits for
+// READY=1 and for addr to answer, and returns how to stop it (SIGTERM, as
+// KillSignal says).
+func startAsUnit(t *testing.T, u unitExec, addr string, held *net.TCPListener) (stop func()) {
 	t.Helper()
 	old := syscall.Umask(0o022) // the unit's UMask
 	defer syscall.Umask(old)
@@ -557,8 +591,18 @@ func startAsUnit(t *testing.T, u unitExec, addr string) (stop func()) {
 	}
 	defer sock.Close()
 	args, asRoot := execLine(t, u.start)
-	cmd := unitCmd(u, asRoot, args...)
-	cmd.Env = append(cmd.Env, "NOTIFY_SOCKET="+notify)
+	// LISTEN_PID is the daemon's pid: sh's, which setpriv and the daemon
+	// keep through exec.
+	unit := unitCmd(u, asRoot, args...)
+	cmd := exec.Command("sh", append([]string{"-c", `LISTEN_PID=$$ exec "$@"`, "sh"}, unit.Args...)...)
+	cmd.Dir = unit.Dir
+	cmd.Env = append(unit.Env, "NOTIFY_SOCKET="+notify, "LISTEN_FDS=1")
+	lf, err := held.File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
+	cmd.ExtraFiles = []*os.File{lf}
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -594,13 +638,49 @@ func startAsUnit(t *testing.T, u unitExec, addr string) (stop func()) {
 			break
 		}
 	}
+	// An FCGI_GET_VALUES record, answered by the daemon itself (the held
+	// socket takes a connection with no daemon behind it): the daemon, which
+	// cannot bind a port below 1024, serves on the socket passed.
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		stop()
 		t.Fatalf("READY=1, but %s refuses connections: %v\n%s", addr, err, logs.String())
 	}
-	c.Close()
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte{1, 9, 0, 0, 0, 0, 0, 0}); err == nil {
+		_, err = c.Read(make([]byte, 1))
+	}
+	if err != nil {
+		stop()
+		t.Fatalf("READY=1, but no FastCGI answer on %s: %v\n%s", addr, err, logs.String())
+	}
 	return stop
+}
+
+// socketListen is the ListenStream= of the socket unit at path.
+func socketListen(t *testing.T, path string) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^ListenStream=(\S+)$`).FindAllSubmatch(readFile(t, path), -1)
+	if len(m) != 1 {
+		t.Fatalf("%s: %d ListenStream= lines, want 1: adapt this test", path, len(m))
+	}
+	return string(m[0][1])
+}
+
+// holdPrivileged binds, as root, a free loopback port below 1024, as the
+// socket unit has systemd do; it is closed when the test ends.
+func holdPrivileged(t *testing.T) *net.TCPListener {
+	t.Helper()
+	for port := 1023; port >= 600; port-- {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			t.Cleanup(func() { ln.Close() })
+			return ln.(*net.TCPListener)
+		}
+	}
+	t.Fatal("no free loopback port below 1024")
+	return nil
 }
 
 func checkOwner(t *testing.T, path string, mode fs.FileMode, owner, group string) {

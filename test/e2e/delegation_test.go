@@ -193,6 +193,18 @@ func TestDelegationProtocolTransition(t *testing.T) {
 	if n := strings.Count(log, "how=protocol_transition"); n != 2 {
 		t.Errorf("%d credential caches by protocol transition, want 2 (NTLM, and Basic once):\n%s", n, log)
 	}
+	// A connection that logged in at a location that does not delegate
+	// gets its cache at its first request at one (curl keeps the
+	// connection, NTLM-authenticated, for the second URL, and the binding
+	// cookie: -b "").
+	off = s.logOffset(t)
+	out := curl(t, "-s", "-b", "", "--ntlm", "-u", `EXAMPLE\alice:Al1ce!Pass`, "-w", "connects=%{num_connects}\n", s.url("/private/whoami"), s.url("/delegate/ldapwho"))
+	if !strings.Contains(out, "dn: CN=alice,CN=Users,DC=example,DC=test\nconnects=0") {
+		t.Errorf("a connection logged in elsewhere, at the delegating location: %q", out)
+	}
+	if log, _ := s.logSince(t, off); strings.Count(log, "msg=login ") != 1 || !strings.Contains(log, "how=protocol_transition") {
+		t.Errorf("want one login, then a cache at the delegating location:\n%s", log)
+	}
 	// Where the location does not delegate: nothing.
 	if out := curl(t, "-s", "--ntlm", "-u", `EXAMPLE\jdoe:Secr3t!Pass`, s.url("/private/ldapwho")); !strings.Contains(out, "no KRB5CCNAME") {
 		t.Errorf("location without delegation: %q", out)
@@ -317,5 +329,28 @@ func TestDelegationFirefox(t *testing.T) {
 	}
 	if log, _ := s.logSince(t, off); !strings.Contains(log, "how=forwarded") {
 		t.Errorf("firefox did not delegate its TGT:\n%s", log)
+	}
+}
+
+// With no KDC answering, a Kerberos login at the delegating location still
+// gets in, without credentials, within delegation.kdc_timeout (3 s), and
+// the log says why.
+func TestDelegationKDCDown(t *testing.T) {
+	s := delegationStack(t)
+	// A fresh daemon: no user's delegated tickets held from before.
+	s.ctl(t, "restart-authz")
+	cc := s.kinitForwardable(t, "jdoe", "Secr3t!Pass")
+	s.kvno(t, cc, s.env["SERVICE_PRINCIPAL"]) // the ticket to the site, while the KDC answers
+	s.ctl(t, "dc-stop")
+	defer s.ctl(t, "dc-start")
+	off := s.logOffset(t)
+	start := time.Now()
+	st, body := s.curlNegotiate(t, cc, s.env["DELEGATE_URL"]+"ldapwho")
+	took := time.Since(start)
+	if st != 200 || !strings.Contains(body, "no KRB5CCNAME") || took > 10*time.Second {
+		t.Fatalf("KDC down: %d %q after %s", st, body, took)
+	}
+	if log, _ := s.logSince(t, off); !strings.Contains(log, "outcome=kdc_unreachable") {
+		t.Errorf("KDC down: the log says\n%s", log)
 	}
 }

@@ -368,16 +368,13 @@ print(r.status_code, r.text.strip())
 	}
 }
 
-// TestEPAChromium: headless Chromium logs in over HTTPS under required;
-// its NetLog shows the Type3 it sent, whose NTLMv2 blob carries the
-// binding of the certificate it saw and the target name HTTP/<host>:<port>.
-func TestEPAChromium(t *testing.T) {
-	e := loadEPA(t)
-	bin := chromiumBinary(t)
+// launchChromium starts a headless Chromium that reaches e's host name at
+// 127.0.0.1 and trusts the certificate e presents, with one user whose
+// prompts are answered as jdoe. The caller closes the browser.
+func (e *epaSite) launchChromium(ctx context.Context, t *testing.T) (*chromium.Browser, *chromium.User) {
+	t.Helper()
 	spki := sha256.Sum256(e.cert.RawSubjectPublicKeyInfo)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	b, err := chromium.Launch(ctx, chromium.Options{Binary: bin, Dir: t.TempDir(), Flags: []string{
+	b, err := chromium.Launch(ctx, chromium.Options{Binary: chromiumBinary(t), Dir: t.TempDir(), Flags: []string{
 		// The last --host-resolver-rules counts: the site's name too.
 		"--host-resolver-rules=MAP " + e.host + " 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 		// Trust the stack's throwaway certificate by its key (the
@@ -387,11 +384,22 @@ func TestEPAChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := b.NewUser(ctx, `EXAMPLE\jdoe`, "Secr3t!Pass")
+	u, err := b.NewUser(ctx, `EXAMPLE\jdoe`, users["jdoe"])
 	if err != nil {
 		b.Close()
 		t.Fatal(err)
 	}
+	return b, u
+}
+
+// TestEPAChromium: headless Chromium logs in over HTTPS under required;
+// its NetLog shows the Type3 it sent, whose NTLMv2 blob carries the
+// binding of the certificate it saw and the target name HTTP/<host>:<port>.
+func TestEPAChromium(t *testing.T) {
+	e := loadEPA(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	b, u := e.launchChromium(ctx, t)
 	off := e.s.logOffset(t)
 	marker := fmt.Sprintf("c=epa%d", time.Now().UnixNano()%1e9)
 	p, perr := u.Goto(ctx, e.url("/epa/required/whoami?"+marker))

@@ -95,6 +95,7 @@ func TestInstall(t *testing.T) {
 		{filepath.Join(dest, "usr/local/bin/ntlm-migrate"), 0o755, -1, -1},
 		{filepath.Join(dest, "usr/local/share/doc/goauthenntlm/README.md"), 0o644, -1, -1},
 		{filepath.Join(dest, "etc/systemd/system/ntlm-fcgi-authorizer.service"), 0o644, -1, -1},
+		{filepath.Join(dest, "etc/systemd/system/ntlm-fcgi-authorizer.socket"), 0o644, -1, -1},
 		{filepath.Join(dest, "etc/tmpfiles.d/goauthenntlm.conf"), 0o644, -1, -1},
 		{filepath.Join(dest, "etc/apache2/conf-available/goauthenntlm.conf"), 0o644, -1, -1},
 		{filepath.Join(dest, "usr/local/share/goauthenntlm/401.html"), 0o644, -1, -1},

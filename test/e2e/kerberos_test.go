@@ -192,9 +192,9 @@ func (s *stack) usedToken(t *testing.T, cc string) string {
 }
 
 // TestKerberosReplayAfterRestart: a token accepted before the authorizer
-// reloads (SIGHUP) or restarts is refused after it (the replay cache is
-// kept in its state directory's file, the service user's alone, 0600),
-// and a fresh login still works. The cache used to live in memory: the
+// reloads (SIGHUP), restarts or is killed (kill -9) is refused after it
+// (the replay cache is kept in its state directory's file, the service
+// user's alone, 0600), and a fresh login still works. The cache used to live in memory: the
 // replay after a restart was a 200.
 func TestKerberosReplayAfterRestart(t *testing.T) {
 	s := krbStack(t)
@@ -217,6 +217,28 @@ func TestKerberosReplayAfterRestart(t *testing.T) {
 		if log, _ := s.logSince(t, off); !strings.Contains(log, "cause=replay ") {
 			t.Errorf("after the %s: no refusal with cause=replay; log:\n%s", step, log)
 		}
+		_, m := s.metrics(t, "/metrics")
+		if n, size := metricValue(m, "goauthenntlm_kerberos_replay_entries"), metricValue(m, "goauthenntlm_kerberos_replay_slots"); n < 1 || size != 1<<20 {
+			t.Errorf("after the %s: kerberos_replay_entries %v of kerberos_replay_slots %v, want at least 1 of 1048576", step, n, size)
+		}
+	}
+	// A crash: a token accepted just before kill -9 (no flush at exit) is
+	// refused after the restart too; the mapping's pages were the kernel's.
+	h = s.usedToken(t, cc)
+	pid, err := os.ReadFile(s.env["AUTHZ_PID_FILE"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := strconv.Atoi(strings.TrimSpace(string(pid)))
+	if err := syscall.Kill(p, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100 && syscall.Kill(p, 0) == nil; i++ {
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.ctl(t, "restart-authz")
+	if code := curl(t, "-o", "/dev/null", "-w", "%{http_code}", "-H", h, "--resolve", host+":"+port+":127.0.0.1", s.siteURL(host, "/private/whoami")); code != "401" {
+		t.Fatalf("the token accepted just before kill -9, sent again after the restart: %s, want 401", code)
 	}
 	fi, err := os.Stat(s.env["REPLAY_FILE"])
 	if err != nil {

@@ -241,10 +241,10 @@ func runMigrated(t *testing.T, s *stack, migrate, old string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(snippet), "fcgi://127.0.0.1:9301/") {
-		t.Fatal("apache/goauthenntlm.conf no longer names fcgi://127.0.0.1:9301/: adapt this test")
+	if !strings.Contains(string(snippet), "fcgi://127.0.0.1:930/") {
+		t.Fatal("apache/goauthenntlm.conf no longer names fcgi://127.0.0.1:930/: adapt this test")
 	}
-	snippet = []byte(strings.ReplaceAll(string(snippet), "fcgi://127.0.0.1:9301/", "fcgi://"+authzAddr+"/"))
+	snippet = []byte(strings.ReplaceAll(string(snippet), "fcgi://127.0.0.1:930/", "fcgi://"+authzAddr+"/"))
 	os.WriteFile(filepath.Join(dir, "goauthenntlm.conf"), snippet, 0o644)
 	port := freeLoopbackPort(t)
 	var hc strings.Builder

@@ -273,6 +273,9 @@ func TestSystemdNotify(t *testing.T) {
 	conf = regexp.MustCompile(`(?m)^metrics_listen = .*$`).ReplaceAllString(conf, `metrics_listen = ""`)
 	// A cache of its own: the stack's daemon answers on the socket there.
 	conf = regexp.MustCompile(`(?m)^cache_dir = .*$`).ReplaceAllString(conf, `cache_dir = "`+filepath.Join(dir, "cache")+`"`)
+	// No delegation: its credential caches are the stack daemon's, which
+	// a second daemon would remove at its start.
+	conf = regexp.MustCompile(`(?m)^(ccache_dir|delegate_to|service_account) = .*$`).ReplaceAllString(conf, "")
 	// Its own replay file: the stack's daemon holds the stack's.
 	conf = regexp.MustCompile(`(?m)^file = .*$`).ReplaceAllString(conf, `file = "`+filepath.Join(dir, "replay")+`"`)
 	confPath := filepath.Join(dir, "conf.toml")

@@ -164,7 +164,8 @@ func TestNegotiate(t *testing.T) {
 	if resp, fields := challengeGet(t, s, http.DefaultClient, "/private/whoami", h); resp.StatusCode != 401 || !slices.Contains(fields, "Negotiate") {
 		t.Errorf("Kerberos token, Kerberos served: %d %q, want 401 and a Negotiate challenge among them", resp.StatusCode, fields)
 	}
-	keytab := regexp.MustCompile(`(?m)^keytab_file = .*$`)
+	// delegate_to and service_account go with the keytab they use.
+	keytab := regexp.MustCompile(`(?m)^(keytab_file|delegate_to|service_account) = .*$`)
 	s.reconfigure(t, func(c string) string {
 		if !keytab.MatchString(c) {
 			t.Fatalf("the stack's config has no keytab_file:\n%s", c)

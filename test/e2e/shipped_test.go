@@ -79,7 +79,7 @@ func TestShippedApacheConfig(t *testing.T) {
 	}
 	httpsPort, httpPort := freeLoopbackPort(t), freeLoopbackPort(t)
 	snippet := replace("apache/goauthenntlm.conf",
-		"fcgi://127.0.0.1:9301/", "fcgi://"+s.env["AUTHZ_ADDR"]+"/",
+		"fcgi://127.0.0.1:930/", "fcgi://"+s.env["AUTHZ_ADDR"]+"/",
 		"/etc/goauthenntlm/apache-secret.conf", secretConf,
 		"/usr/local/share/goauthenntlm/401.html", filepath.Join(pub, "401.html"))
 	site := replace("apache/example-site.conf",

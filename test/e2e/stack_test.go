@@ -36,6 +36,12 @@ func loadStack(t *testing.T) *stack {
 	if path == "" {
 		t.Skip("GOAUTHENNTLM_STACK not set: the e2e tests need the stack of scripts/stack.sh (run make test or make e2e)")
 	}
+	return readStack(t, path)
+}
+
+// readStack reads the stack.env at path.
+func readStack(t *testing.T, path string) *stack {
+	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatalf("stack env: %v", err)

@@ -19,6 +19,7 @@
 //	P5 a sustained run: errors and TIME_WAIT on each side
 //	P6 Kerberos logins over FastCGI next to NTLM handshakes
 //	P7 Kerberos through Apache: ours vs mod_auth_gssapi, logins and keep-alive
+//	P9 NTLM logins and requests through HAProxy: two nodes vs one
 //
 // The table is printed and written with machine info to -out/results.json.
 package main
@@ -84,7 +85,7 @@ func main() {
 	flag.StringVar(&o.profile, "profile", "auto", "profile the authorizer (ntlm-fcgi-authorizer -pprof): auto (when a P1/P2 target is missed), always, never")
 	flag.DurationVar(&o.profDur, "profile-dur", 8*time.Second, "CPU profile length")
 	flag.BoolVar(&o.defineMissing, "define-missing", false, "define /expr/webusers/ and /authz/webusers/ (bench/apache-bench-groups.conf.in) when the stack's site lacks them")
-	flag.StringVar(&o.only, "only", "p1,p2,p3,p4,p5,p6,p7,p8", "sections to run")
+	flag.StringVar(&o.only, "only", "p1,p2,p3,p4,p5,p6,p7,p8,p9", "sections to run")
 	flag.StringVar(&o.variants, "variants", "", "P1/P3: run only these keep-alive variants (comma-separated names, e.g. trivial,private); empty: all")
 	flag.Parse()
 
@@ -197,6 +198,9 @@ func run(o *options) error {
 	}
 	if r.section("p8") {
 		r.basicKDC()
+	}
+	if r.section("p9") {
+		r.clusterScaling()
 	}
 	if r.section("p4") {
 		r.memory()
