@@ -789,8 +789,16 @@ func (c *Config) validateKerberos(data []byte, i int, bad func(int, string, ...a
 	default:
 		bad(domainKeyLine(data, i, "basic"), "domain %q: basic = %q: use \"ntlm\", \"kerberos\" or \"auto\"", d.Name, d.Basic)
 	}
-	if d.MaxClockSkew < 0 {
+	switch {
+	case d.MaxClockSkew < 0:
 		bad(domainKeyLine(data, i, "max_clock_skew"), "domain %q: max_clock_skew must not be negative", d.Name)
+	case d.MaxClockSkew.D() > time.Hour:
+		// A token is remembered until its time plus the skew, up to twice
+		// the skew from now; the replay file, read at start, drops entries
+		// further than 24h off as torn, so a larger skew let tokens
+		// accepted before a restart pass again after it. An hour is far
+		// past any clock a Kerberos deployment keeps (AD's default: 5m).
+		bad(domainKeyLine(data, i, "max_clock_skew"), "domain %q: max_clock_skew must be at most 1h (AD's default is 5m): a wider window is a wider replay window", d.Name)
 	}
 	if d.KeytabFile == "" {
 		if len(d.ServicePrincipals) > 0 {

@@ -77,6 +77,7 @@ type Store struct {
 
 type file struct {
 	owner    string    // accountOf the client
+	writing  bool      // being created: not to be removed before it exists
 	expires  time.Time // the tickets' end
 	lastUsed time.Time
 }
@@ -215,7 +216,12 @@ func (s *Store) Write(client ccache.Principal, creds []ccache.Credential, now ti
 	var evicted string
 	s.mu.Lock()
 	if len(s.owned[owner]) >= s.perUser {
-		evicted = s.leastUsed(owner)
+		if evicted = s.leastUsed(owner); evicted == "" {
+			// All of the account's files are being written (a burst of
+			// its logins): none can make room yet.
+			s.mu.Unlock()
+			return "", ErrFull
+		}
 		s.drop(evicted)
 	}
 	if len(s.files) >= s.max {
@@ -227,24 +233,30 @@ func (s *Store) Write(client ccache.Principal, creds []ccache.Credential, now ti
 	rand.Read(r[:])
 	path := filepath.Join(s.dir, filePrefix+hex.EncodeToString(r[:]))
 	// Held before it exists, so that the count bounds files being written.
-	s.files[path] = &file{owner: owner, expires: expires, lastUsed: now}
+	s.files[path] = &file{owner: owner, expires: expires, lastUsed: now, writing: true}
 	s.owned[owner] = append(s.owned[owner], path)
 	s.mu.Unlock()
 	s.remove(evicted)
-	if err := s.create(path, b); err != nil {
-		s.mu.Lock()
+	err = s.create(path, b)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
 		s.drop(path)
-		s.mu.Unlock()
 		return "", err
+	}
+	if f := s.files[path]; f != nil {
+		f.writing = false
 	}
 	return path, nil
 }
 
-// leastUsed is owner's file used longest ago; s.mu held.
+// leastUsed is owner's file used longest ago, of those written; "" for
+// none; s.mu held. One being written is never taken: removing it before
+// it exists would leave the file, once made, to nobody.
 func (s *Store) leastUsed(owner string) string {
 	var oldest string
 	for _, p := range s.owned[owner] {
-		if f := s.files[p]; oldest == "" || f.lastUsed.Before(s.files[oldest].lastUsed) {
+		if f := s.files[p]; !f.writing && (oldest == "" || f.lastUsed.Before(s.files[oldest].lastUsed)) {
 			oldest = p
 		}
 	}
@@ -333,7 +345,7 @@ func (s *Store) Sweep(now time.Time) {
 	var gone []string
 	s.mu.Lock()
 	for p, f := range s.files {
-		if !now.Before(f.expires) || now.Sub(f.lastUsed) > s.idle {
+		if !f.writing && (!now.Before(f.expires) || now.Sub(f.lastUsed) > s.idle) {
 			gone = append(gone, p)
 		}
 	}

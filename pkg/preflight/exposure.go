@@ -48,7 +48,8 @@ const (
 )
 
 // Secrets checks every secret file cfg names (the caller secret, the
-// cookie secrets, each LDAP bind password and each keytab) with exposure,
+// cookie secrets, each LDAP bind password, each keytab and the replay
+// store's Redis password) with exposure,
 // as the calling user: -check runs it within Files, and the daemon at
 // start and reload, so that a file opened up after -check passed is still
 // refused. Each problem is a *config.Error (or a *Warning of one) with the
@@ -71,6 +72,13 @@ func Secrets(cfg *config.Config) []error {
 			if err := exposure(d.KeytabFile, impersonation, svc); err != nil {
 				errs = append(errs, keepWarning(err, cfg.DomainProblem(i, "keytab_file", "domain %s: keytab: %v", d.Name, err)))
 			}
+		}
+	}
+	// The shared replay store's password: its reader can delete a
+	// captured token's entry, and replay the token on any node.
+	if cfg.Replay.RedisURL != "" && cfg.Replay.RedisPasswordFile != "" {
+		if err := exposure(cfg.Replay.RedisPasswordFile, impersonation, svc); err != nil {
+			errs = append(errs, keepWarning(err, cfg.Problem([]string{"replay", "redis_password_file"}, "replay store's Redis password: %v", err)))
 		}
 	}
 	if cfg.Cookie.Enabled {

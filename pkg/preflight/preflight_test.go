@@ -568,3 +568,30 @@ func TestFilesReplayFile(t *testing.T) {
 		t.Errorf("Files = %v, want the replay file refused on line 9", errs)
 	}
 }
+
+// The Redis password of the shared replay store ([replay]
+// redis_password_file) is checked as the other secrets: whoever reads it
+// can delete a captured token's replay entry from Redis, and replay the
+// token on any node, so every reader but the service is refused. It was
+// not checked at all (a 0644 file passed).
+func TestRedisPasswordFileExposed(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "redis.pass")
+	if err := os.WriteFile(p, []byte("pw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &config.Config{}
+	cfg.Replay.RedisURL, cfg.Replay.RedisPasswordFile = "redis://127.0.0.1:6379/0", p
+	errs := Secrets(cfg)
+	if len(errs) != 1 || IsWarning(errs[0]) || !strings.Contains(errs[0].Error(), p+" has mode") {
+		t.Fatalf("0644 Redis password: %v, want it refused", errs)
+	}
+	if err := os.Chmod(p, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if errs := Secrets(cfg); len(errs) != 0 {
+		t.Fatalf("0600 Redis password: %v", errs)
+	}
+}

@@ -331,3 +331,26 @@ func TestDelegationFirefox(t *testing.T) {
 		t.Errorf("firefox did not delegate its TGT:\n%s", log)
 	}
 }
+
+// With no KDC answering, a Kerberos login at the delegating location still
+// gets in, without credentials, within delegation.kdc_timeout (3 s), and
+// the log says why.
+func TestDelegationKDCDown(t *testing.T) {
+	s := delegationStack(t)
+	// A fresh daemon: no user's delegated tickets held from before.
+	s.ctl(t, "restart-authz")
+	cc := s.kinitForwardable(t, "jdoe", "Secr3t!Pass")
+	s.kvno(t, cc, s.env["SERVICE_PRINCIPAL"]) // the ticket to the site, while the KDC answers
+	s.ctl(t, "dc-stop")
+	defer s.ctl(t, "dc-start")
+	off := s.logOffset(t)
+	start := time.Now()
+	st, body := s.curlNegotiate(t, cc, s.env["DELEGATE_URL"]+"ldapwho")
+	took := time.Since(start)
+	if st != 200 || !strings.Contains(body, "no KRB5CCNAME") || took > 10*time.Second {
+		t.Fatalf("KDC down: %d %q after %s", st, body, took)
+	}
+	if log, _ := s.logSince(t, off); !strings.Contains(log, "outcome=kdc_unreachable") {
+		t.Errorf("KDC down: the log says\n%s", log)
+	}
+}
