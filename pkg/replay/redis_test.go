@@ -158,3 +158,25 @@ func TestRedisRetryIsNoReplay(t *testing.T) {
 		t.Errorf("another attempt with the same key: %v, want ErrReplay", err)
 	}
 }
+
+// A steady account's count starts again each window: recording a key does
+// not push its window back (else a script logging in all day would reach
+// its share and be locked out).
+func TestRedisPerAccountWindow(t *testing.T) {
+	url, stop := redisServer(t)
+	defer stop()
+	r, err := NewRedis(RedisOptions{URL: url, PerAccount: 2, Window: 400 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx := context.Background()
+	for i := byte(0); i < 8; i++ { // 4 windows at 2 keys each, keys outliving the window
+		if err := r.Add(ctx, Key{'s', i}, "script", time.Now().Add(time.Minute)); err != nil {
+			t.Fatalf("key %d: %v", i, err)
+		}
+		if i%2 == 1 {
+			time.Sleep(450 * time.Millisecond)
+		}
+	}
+}
