@@ -25,7 +25,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/ccache"
@@ -152,16 +151,16 @@ func CheckDir(dir string, gid, owner int) error {
 	if err != nil {
 		return fmt.Errorf("delegation.ccache_dir: %w (make it: install -d -o %s -g GROUP -m 2710 %s)", err, currentUser(), dir)
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
+	uid, dgid, ok := fileOwner(fi)
 	switch {
 	case !fi.IsDir():
 		return fmt.Errorf("delegation.ccache_dir %s is not a directory (a link is not taken)", dir)
 	case !ok:
 		return fmt.Errorf("delegation.ccache_dir %s: cannot read its owner", dir)
-	case owner >= 0 && int(st.Uid) != owner:
-		return fmt.Errorf("delegation.ccache_dir %s belongs to uid %d, not to this process's user %s: another user could replace the files", dir, st.Uid, currentUser())
-	case int(st.Gid) != gid:
-		return fmt.Errorf("delegation.ccache_dir %s has group %d, not delegation.app_group's %d (chgrp it; mode 2710)", dir, st.Gid, gid)
+	case owner >= 0 && uid != owner:
+		return fmt.Errorf("delegation.ccache_dir %s belongs to uid %d, not to this process's user %s: another user could replace the files", dir, uid, currentUser())
+	case dgid != gid:
+		return fmt.Errorf("delegation.ccache_dir %s has group %d, not delegation.app_group's %d (chgrp it; mode 2710)", dir, dgid, gid)
 	case fi.Mode()&fs.ModeSetgid == 0:
 		return fmt.Errorf("delegation.ccache_dir %s is not setgid: the files would not take the application's group (chmod 2710)", dir)
 	case fi.Mode().Perm()&0o007 != 0:
@@ -295,7 +294,7 @@ func (s *Store) remove(path string) {
 // create writes b to a new file at path, never through a link or over
 // another file, and checks that it took the application's group.
 func (s *Store) create(path string, b []byte) (err error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, fileMode)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|noFollow, fileMode)
 	if err != nil {
 		return fmt.Errorf("delegation: %w", err)
 	}
@@ -317,7 +316,7 @@ func (s *Store) create(path string, b []byte) (err error) {
 			return fmt.Errorf("delegation: %w", err)
 		}
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || int(st.Gid) != s.gid {
+	if _, fgid, ok := fileOwner(fi); !ok || fgid != s.gid {
 		return fmt.Errorf("delegation: %s did not take the application's group from its directory (is ccache_dir still setgid?)", path)
 	}
 	if _, err := f.Write(b); err != nil {

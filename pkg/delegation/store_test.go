@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -97,7 +96,7 @@ func TestStoreLifetime(t *testing.T) {
 		t.Fatal(err)
 	}
 	fi, err := os.Lstat(p1)
-	if err != nil || fi.Mode().Perm() != 0o640 || int(fi.Sys().(*syscall.Stat_t).Gid) != os.Getegid() {
+	if err != nil || fi.Mode().Perm() != 0o640 || func() bool { _, g, ok := fileOwner(fi); return !ok || g != os.Getegid() }() {
 		t.Fatalf("file %v %v", fi.Mode(), err)
 	}
 	cc, err := credentials.LoadCCache(p1)

@@ -48,7 +48,7 @@ func FromConfig(cfg *config.Config, store replay.Store) (*Acceptor, error) {
 			}
 			pw = strings.TrimSpace(string(b))
 		}
-		r, err := replay.NewRedis(replay.RedisOptions{URL: cfg.Replay.RedisURL, Password: pw})
+		r, err := replay.NewRedis(replay.RedisOptions{URL: cfg.Replay.RedisURL, Password: pw, Window: 2*o.MaxSkew + replayMargin})
 		if err != nil {
 			return nil, fmt.Errorf("replay.redis_url: %w", err)
 		}

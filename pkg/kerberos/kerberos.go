@@ -337,6 +337,8 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 			return fail(CauseReplay, "this authenticator (time %s) was accepted before", ct.Format(time.RFC3339Nano))
 		case errors.Is(err, replay.ErrUnavailable):
 			return fail(CauseStore, "%v", err)
+		case errors.As(err, &busy) && busy.Heavy && busy.Live == 0:
+			return fail(CausePrincipalBusy, "%s: %v", client, busy)
 		case errors.As(err, &busy) && busy.Heavy:
 			return fail(CausePrincipalBusy, "the replay cache is under pressure (%d live entries) and %s holds %d of them, more than twice the average account", busy.Live, client, busy.Held)
 		}

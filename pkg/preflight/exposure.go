@@ -172,9 +172,21 @@ func exposure(path string, kind secretKind, svc service) error {
 // A sticky directory (/tmp) lets only an entry's owner (and its own) do
 // so.
 func replaceableDir(path string, svc service) (dir, why string) {
-	abs, err := filepath.Abs(path)
+	dir, why, err := walkUp(path, func(parent, child os.FileInfo) string { return othersReplace(parent, child, svc) })
 	if err != nil {
 		return "", ""
+	}
+	return dir, why
+}
+
+// walkUp calls check with each directory on the way from path (as given,
+// and with its links resolved) up to /, and the entry below it, until
+// check says why that entry can be replaced: it returns that directory
+// and why, or "", "" at /, or the first error reading them.
+func walkUp(path string, check func(parent, child os.FileInfo) string) (dir, why string, err error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", "", err
 	}
 	paths := []string{abs}
 	if real, err := filepath.EvalSymlinks(abs); err == nil && real != abs {
@@ -188,19 +200,19 @@ func replaceableDir(path string, svc service) (dir, why string) {
 			}
 			pfi, err := os.Stat(parent)
 			if err != nil {
-				return "", ""
+				return "", "", err
 			}
 			cfi, err := os.Lstat(child)
 			if err != nil {
-				return "", ""
+				return "", "", err
 			}
-			if why := othersReplace(pfi, cfi, svc); why != "" {
-				return parent, why
+			if why := check(pfi, cfi); why != "" {
+				return parent, why, nil
 			}
 			child = parent
 		}
 	}
-	return "", ""
+	return "", "", nil
 }
 
 // othersReplace says why someone other than root and the service can

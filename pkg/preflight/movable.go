@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/user"
-	"path/filepath"
 	"slices"
 	"strconv"
 )
@@ -40,36 +39,12 @@ func movable(dir string) error {
 // movableBy is movable for the owner uid (called name), a member of the
 // groups inGroup says.
 func movableBy(dir string, uid uint32, name string, inGroup func(gid uint32) bool) error {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
+	parent, why, err := walkUp(dir, func(p, c os.FileInfo) string { return replaceable(p, c, uid, inGroup) })
+	if err != nil || why == "" {
 		return err
 	}
-	paths := []string{abs}
-	if real, err := filepath.EvalSymlinks(abs); err == nil && real != abs {
-		paths = append(paths, real)
-	}
-	for _, p := range paths {
-		for child := p; ; {
-			parent := filepath.Dir(child)
-			if parent == child {
-				break
-			}
-			pfi, err := os.Stat(parent)
-			if err != nil {
-				return err
-			}
-			cfi, err := os.Lstat(child)
-			if err != nil {
-				return err
-			}
-			if why := replaceable(pfi, cfi, uid, inGroup); why != "" {
-				return fmt.Errorf("%s can be replaced by a link by its owner %s: %s %s (root, which puts the cache right at every start, would follow the link); make %s root's, mode 0755, as the tmpfiles.d file goauthenntlm.conf does",
-					dir, name, parent, why, parent)
-			}
-			child = parent
-		}
-	}
-	return nil
+	return fmt.Errorf("%s can be replaced by a link by its owner %s: %s %s (root, which puts the cache right at every start, would follow the link); make %s root's, mode 0755, as the tmpfiles.d file goauthenntlm.conf does",
+		dir, name, parent, why, parent)
 }
 
 // replaceable says why the user uid can rename or remove the entry child

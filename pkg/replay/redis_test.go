@@ -103,3 +103,80 @@ func TestRedisBadURL(t *testing.T) {
 		t.Error("NewRedis accepted an http:// URL")
 	}
 }
+
+// One account past its share is refused as the heaviest (the others still
+// record theirs), so that one stolen ticket replayed in a loop cannot fill
+// the Redis every node shares.
+func TestRedisPerAccount(t *testing.T) {
+	url, stop := redisServer(t)
+	defer stop()
+	r, err := NewRedis(RedisOptions{URL: url, PerAccount: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx := context.Background()
+	until := time.Now().Add(time.Minute)
+	for i := byte(1); i <= 3; i++ {
+		if err := r.Add(ctx, Key{'m', i}, "S-1-5-21-1-2-3-1105", until); err != nil {
+			t.Fatalf("mallory's key %d: %v", i, err)
+		}
+	}
+	var busy *BusyError
+	if err := r.Add(ctx, Key{'m', 4}, "S-1-5-21-1-2-3-1105", until); !errors.As(err, &busy) || !busy.Heavy {
+		t.Fatalf("mallory's 4th key: %v, want a *BusyError with Heavy", err)
+	}
+	if err := r.Add(ctx, Key{'j', 1}, "S-1-5-21-1-2-3-1104", until); err != nil {
+		t.Errorf("jdoe while mallory is refused: %v", err)
+	}
+	// A replay is a replay, whoever's share is full.
+	if err := r.Add(ctx, Key{'m', 1}, "S-1-5-21-1-2-3-1105", until); !errors.Is(err, ErrReplay) {
+		t.Errorf("mallory's first key again: %v, want ErrReplay", err)
+	}
+}
+
+// go-redis sends a command again when the first try's answer was lost: the
+// second try finds the key its own first try wrote, which must not refuse
+// the login as a replay; another attempt with the same key still is one.
+func TestRedisRetryIsNoReplay(t *testing.T) {
+	url, stop := redisServer(t)
+	defer stop()
+	r, err := NewRedis(RedisOptions{URL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx := context.Background()
+	until := time.Now().Add(time.Minute)
+	if err := r.add(ctx, Key{9}, "jdoe", until, "attempt-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.add(ctx, Key{9}, "jdoe", until, "attempt-1"); err != nil {
+		t.Errorf("the same attempt retried: %v, want nil", err)
+	}
+	if err := r.add(ctx, Key{9}, "jdoe", until, "attempt-2"); !errors.Is(err, ErrReplay) {
+		t.Errorf("another attempt with the same key: %v, want ErrReplay", err)
+	}
+}
+
+// A steady account's count starts again each window: recording a key does
+// not push its window back (else a script logging in all day would reach
+// its share and be locked out).
+func TestRedisPerAccountWindow(t *testing.T) {
+	url, stop := redisServer(t)
+	defer stop()
+	r, err := NewRedis(RedisOptions{URL: url, PerAccount: 2, Window: 400 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx := context.Background()
+	for i := byte(0); i < 8; i++ { // 4 windows at 2 keys each, keys outliving the window
+		if err := r.Add(ctx, Key{'s', i}, "script", time.Now().Add(time.Minute)); err != nil {
+			t.Fatalf("key %d: %v", i, err)
+		}
+		if i%2 == 1 {
+			time.Sleep(450 * time.Millisecond)
+		}
+	}
+}

@@ -53,12 +53,15 @@ type BusyError struct {
 	// its share of the live keys while the store is under pressure: the
 	// heaviest accounts are refused first, the others still log in.
 	Heavy bool
-	// Live is how many keys the store holds; Held how many of them are
-	// the principal's.
+	// Live is how many keys the store holds (0 where it does not know:
+	// the shared store); Held how many of them are the principal's.
 	Live, Held int
 }
 
 func (e *BusyError) Error() string {
+	if e.Heavy && e.Live == 0 { // a shared store, which counts per account only
+		return fmt.Sprintf("replay: this account recorded its share (%d) of the shared store's keys within the clock skew", e.Held)
+	}
 	if e.Heavy {
 		return fmt.Sprintf("replay: store under pressure (%d live keys), and this account holds %d of them, more than its share", e.Live, e.Held)
 	}
