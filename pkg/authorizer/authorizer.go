@@ -55,10 +55,11 @@ type Authorizer struct {
 	delegWarn warnLimiter
 	basicCC   basicCCaches
 
-	krb     KerberosAcceptor // nil when no domain has a keytab_file
-	replay  replay.Store     // krb's, when built from the config
-	krbWarn warnLimiter
-	epaWarn warnLimiter // Extended Protection's missing certificate
+	krb       KerberosAcceptor // nil when no domain has a keytab_file
+	replay    replay.Store     // krb's, when built from the config
+	krbWarn   warnLimiter
+	epaWarn   warnLimiter // Extended Protection's missing certificate
+	frontWarn warnLimiter // frontShared: a front end mixing clients
 
 	basicCache *basicCache // Basic passwords the KDC accepted
 
@@ -67,7 +68,6 @@ type Authorizer struct {
 	rc4Logged      atomic.Bool
 	bindingKey     []byte
 	certs          certBindings // Extended Protection: each TLS certificate's binding
-	frontWarned    atomic.Int64 // when frontShared last logged at WARN (UnixNano)
 }
 
 // route is a configured domain and the DC pool serving it. Domains with the

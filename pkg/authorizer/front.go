@@ -68,8 +68,7 @@ func viaFront(p map[string]string) bool {
 // client's request over a connection a login was remembered for.
 func (a *Authorizer) frontShared(key conntable.Key, l conntable.Login, p map[string]string, why string) {
 	lvl := slog.LevelInfo
-	if now := time.Now().UnixNano(); now-a.frontWarned.Load() > int64(time.Minute) {
-		a.frontWarned.Store(now)
+	if a.frontWarn.due("front", time.Now()) {
 		lvl = slog.LevelWarn
 	}
 	a.log.Log(context.Background(), lvl, "a front end (reverse proxy or load balancer) sent another client's request over a connection to Apache that a login was remembered for: "+why+
