@@ -121,6 +121,7 @@ func (r *runner) kdcAuthorizer(name, authLine string) (string, error) {
 	c = regexp.MustCompile(`(?m)^cache_dir = .*$`).ReplaceAllString(c, "cache_dir = \""+cache+"\"")
 	c = regexp.MustCompile(`(?m)^metrics_listen = .*$`).ReplaceAllString(c, `metrics_listen = ""`)
 	c = strings.Replace(c, "[auth]\n", "[auth]\n"+authLine+"\n", 1)
+	c = string(ownReplayFile([]byte(c), "basic-"+name))
 	conf := filepath.Join(dir, "conf.toml")
 	if err := os.WriteFile(conf, []byte(c), 0o600); err != nil {
 		return "", err

@@ -303,10 +303,14 @@ func (r *runner) sustained() {
 // and takes CPU profiles of the keep-alive path and of handshakes.
 func (r *runner) maybeProfile() {
 	want := r.o.profile == "always"
+	wantKrb := want && (r.section("p6") || r.section("p7"))
 	if r.o.profile == "auto" {
 		for _, x := range r.res.Rows {
 			if (x.Section == "P1" || x.Section == "P2" || x.Section == "P3") && x.Result == "MISS" && !strings.HasPrefix(x.Name, "spawn") {
 				want = true
+			}
+			if (x.Section == "P6" || x.Section == "P7") && x.Result == "MISS" {
+				want, wantKrb = true, true
 			}
 		}
 	}
@@ -349,8 +353,17 @@ func (r *runner) maybeProfile() {
 		say("profile: %v", err)
 		return
 	}
+	kinds := []string{"keepalive", "handshake"}
+	var krb *krbTokens
+	if wantKrb {
+		if krb, err = r.kerberosTokens(); err != nil {
+			say("profile: no Kerberos tokens: %v", err)
+		} else {
+			kinds = append(kinds, "kerberos-login")
+		}
+	}
 	profiles := map[string]string{}
-	for _, kind := range []string{"keepalive", "handshake"} {
+	for _, kind := range kinds {
 		file := filepath.Join(outDir, "authz-"+kind+".cpu.pprof")
 		var wg sync.WaitGroup
 		wg.Add(1)
@@ -372,9 +385,16 @@ func (r *runner) maybeProfile() {
 			_, perr = io.Copy(f, resp.Body)
 		}()
 		var x runResult
-		if kind == "keepalive" {
+		switch kind {
+		case "keepalive":
 			x = runKeepAlive(r.site.addr, variant{name: "private", path: "/private/file.txt", auth: authNTLM}, r.o.conns, r.o.profDur+time.Second, r.o.maxReq, nil)
-		} else {
+		case "kerberos-login":
+			// P7's login: a new connection and a fresh AP-REQ each.
+			x = runConcurrent(r.o.hsConc, r.o.profDur+time.Second, 200000, func() error {
+				_, err := negotiateLogin(r.site.addr, "/private/file.txt", krb, false)
+				return err
+			})
+		default:
 			x = runConcurrent(r.o.hsConc, r.o.profDur+time.Second, 200000, func() error {
 				h, err := dialHTTP(r.site.addr, 5*time.Second)
 				if err != nil {
@@ -412,7 +432,8 @@ var reMetricsListen = regexp.MustCompile(`(?m)^[ \t]*metrics_listen[ \t]*=.*$`)
 
 // secondInstanceConfig writes to path the stack's config without
 // metrics_listen, which the stack's own authorizer holds (a second instance
-// would fail to start on it), readable by the same user and group.
+// would fail to start on it), with a replay file of its own (ownReplayFile),
+// readable by the same user and group.
 func secondInstanceConfig(conf, path string) (string, error) {
 	b, err := os.ReadFile(conf)
 	if err != nil {
@@ -422,11 +443,24 @@ func secondInstanceConfig(conf, path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(path, reMetricsListen.ReplaceAll(b, nil), fi.Mode().Perm()); err != nil {
+	b = ownReplayFile(reMetricsListen.ReplaceAll(b, nil), strings.TrimSuffix(filepath.Base(path), ".toml"))
+	if err := os.WriteFile(path, b, fi.Mode().Perm()); err != nil {
 		return "", err
 	}
 	if out, err := exec.Command("chown", "--reference="+conf, path).CombinedOutput(); err != nil {
 		return "", fmt.Errorf("chown %s: %v: %s", path, err, out)
 	}
 	return path, nil
+}
+
+// reReplayFile is the [replay] section's file line (the only key named
+// just "file").
+var reReplayFile = regexp.MustCompile(`(?m)^([ \t]*file[ \t]*=[ \t]*")([^"]*)(")`)
+
+// ownReplayFile gives a second authorizer from the stack's config a
+// replay file of its own next to the stack's, named after suffix: each
+// daemon locks its file, so a second one on the same file refuses to
+// start.
+func ownReplayFile(conf []byte, suffix string) []byte {
+	return reReplayFile.ReplaceAll(conf, []byte("${1}${2}-"+suffix+"${3}"))
 }
