@@ -114,7 +114,9 @@ func (a *Authorizer) kerberosLogin(ctx context.Context, r *request, tok []byte, 
 	}
 	// What the client bound, for finding out which clients send a
 	// binding: a hash of the server's public certificate, no secret.
-	r.log.Debug("kerberos: authenticator", "channel_binding", bindingText(l.Bindings), "gss_flags", fmt.Sprintf("%#x", l.GSSFlags))
+	if r.log.Enabled(ctx, slog.LevelDebug) { // formatting costs on every login otherwise
+		r.log.Debug("kerberos: authenticator", "channel_binding", bindingText(l.Bindings), "gss_flags", fmt.Sprintf("%#x", l.GSSFlags))
+	}
 	// Extended Protection: the binding the client sealed in its
 	// authenticator, as for NTLM's.
 	epa, resp := a.checkKerberosEPA(r, l.Bindings, l.User, l.Realm)

@@ -12,8 +12,6 @@ import (
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
 	"github.com/jcmturner/gokrb5/v8/iana/msgtype"
 	"github.com/jcmturner/gokrb5/v8/types"
-	"golang.org/x/crypto/cryptobyte"
-	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // MechOID is the Kerberos OID the client used, for the SPNEGO answer's
@@ -51,57 +49,50 @@ func (l *Login) APRep() ([]byte, error) {
 	return wrapGSS(l.MechOID(), tokAPRep, apRep(ed))
 }
 
-// The AP-REP's DER is built by hand with cryptobyte, not with gokrb5's
+// The AP-REP's DER is built by hand (der.go), not with gokrb5's
 // reflection-based encoder (a tenth of a login's CPU for two small
 // structures); aprep_test.go checks the bytes against gokrb5's.
 
 // encAPRepPart is EncAPRepPart (RFC 4120 section 5.5.2) without subkey:
 // [APPLICATION 27] SEQUENCE { ctime [0], cusec [1], seq-number [3] }.
 func encAPRepPart(ctime time.Time, cusec int, seq int64) []byte {
-	b := cryptobyte.NewBuilder(make([]byte, 0, 48))
-	b.AddASN1(cbasn1.Tag(asnAppTag.EncAPRepPart).Constructed()|classApplication, func(b *cryptobyte.Builder) {
-		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-			explicit(b, 0, func(b *cryptobyte.Builder) { b.AddASN1GeneralizedTime(ctime.UTC().Truncate(time.Second)) })
-			explicit(b, 1, func(b *cryptobyte.Builder) { b.AddASN1Int64(int64(cusec)) })
-			if seq != 0 { // OPTIONAL; absent is 0, as gokrb5 encodes it
-				explicit(b, 3, func(b *cryptobyte.Builder) { b.AddASN1Int64(seq) })
-			}
-		})
-	})
-	return b.BytesOrPanic()
+	w := newDERWriter(48)
+	if seq != 0 { // OPTIONAL; absent is 0, as gokrb5 encodes it
+		w.explicitInt(3, seq)
+	}
+	w.explicitInt(1, int64(cusec))
+	m := w.mark()
+	w.generalizedTime(ctime)
+	w.wrap(ctxConstructed|0, m)
+	w.wrap(tagSequence, 0)
+	w.wrap(classApplication|0x20|asnAppTag.EncAPRepPart, 0)
+	return w.bytes()
 }
 
 // apRep is KRB_AP_REP (RFC 4120 section 5.5.2): [APPLICATION 15]
 // SEQUENCE { pvno [0] 5, msg-type [1] 15, enc-part [2] EncryptedData },
 // the enc-part without kvno (it is the session key's).
 func apRep(ed types.EncryptedData) []byte {
-	b := cryptobyte.NewBuilder(make([]byte, 0, 32+len(ed.Cipher)))
-	b.AddASN1(cbasn1.Tag(asnAppTag.APREP).Constructed()|classApplication, func(b *cryptobyte.Builder) {
-		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-			explicit(b, 0, func(b *cryptobyte.Builder) { b.AddASN1Int64(5) })
-			explicit(b, 1, func(b *cryptobyte.Builder) { b.AddASN1Int64(msgtype.KRB_AP_REP) })
-			explicit(b, 2, func(b *cryptobyte.Builder) {
-				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-					explicit(b, 0, func(b *cryptobyte.Builder) { b.AddASN1Int64(int64(ed.EType)) })
-					if ed.KVNO != 0 {
-						explicit(b, 1, func(b *cryptobyte.Builder) { b.AddASN1Int64(int64(ed.KVNO)) })
-					}
-					explicit(b, 2, func(b *cryptobyte.Builder) { b.AddASN1OctetString(ed.Cipher) })
-				})
-			})
-		})
-	})
-	return b.BytesOrPanic()
+	w := newDERWriter(40 + len(ed.Cipher))
+	w.raw(ed.Cipher...)
+	w.wrap(tagOctetString, 0)
+	w.wrap(ctxConstructed|2, 0)
+	if ed.KVNO != 0 {
+		w.explicitInt(1, int64(ed.KVNO))
+	}
+	w.explicitInt(0, int64(ed.EType))
+	w.wrap(tagSequence, 0)
+	w.wrap(ctxConstructed|2, 0)
+	w.explicitInt(1, msgtype.KRB_AP_REP)
+	w.explicitInt(0, 5)
+	w.wrap(tagSequence, 0)
+	w.wrap(classApplication|0x20|asnAppTag.APREP, 0)
+	return w.bytes()
 }
 
 // classApplication is the APPLICATION class bits of a one-byte tag
 // (cryptobyte names the context-specific class only).
 const classApplication = 0x40
-
-// explicit adds an EXPLICIT context-specific tag n around what f adds.
-func explicit(b *cryptobyte.Builder, n uint8, f cryptobyte.BuilderContinuation) {
-	b.AddASN1(cbasn1.Tag(n).Constructed().ContextSpecific(), f)
-}
 
 // String names the login, never its session key: a Login printed with %v
 // or %+v (a log line, a test failure) shows this.

@@ -69,3 +69,48 @@ func TestWrapGSSMatchesEncodingASN1(t *testing.T) {
 		}
 	}
 }
+
+// FuzzAPRepDER: for any values, the hand-built EncAPRepPart and AP-REP
+// are gokrb5's bytes.
+func FuzzAPRepDER(f *testing.F) {
+	f.Add(int64(1796668201), 999999, int64(0x3fffffff), int32(18), 0, []byte{1, 2, 3})
+	f.Add(int64(0), 0, int64(-129), int32(-1), 300, bytes.Repeat([]byte{0x80}, 300))
+	f.Fuzz(func(t *testing.T, secs int64, cusec int, seq int64, etype int32, kvno int, cipher []byte) {
+		// KerberosTime has four-digit years; the acceptor's ctime comes
+		// from a GeneralizedTime it decoded.
+		if secs < -62135596800 || secs > 253402300799 {
+			return
+		}
+		ctime := time.Unix(secs, 0)
+		part := messages.EncAPRepPart{CTime: ctime.UTC(), Cusec: cusec, SequenceNumber: seq}
+		want, err := fasn1.Marshal(part)
+		if err != nil {
+			t.Skip(err)
+		}
+		want = asn1tools.AddASNAppTag(want, asnAppTag.EncAPRepPart)
+		if got := encAPRepPart(ctime, cusec, seq); !bytes.Equal(got, want) {
+			t.Fatalf("EncAPRepPart %v %d %d:\n got %x\nwant %x", ctime, cusec, seq, got, want)
+		}
+		ed := types.EncryptedData{EType: etype, KVNO: kvno, Cipher: cipher}
+		want, err = fasn1.Marshal(messages.APRep{PVNO: 5, MsgType: msgtype.KRB_AP_REP, EncPart: ed})
+		if err != nil {
+			t.Skip(err)
+		}
+		want = asn1tools.AddASNAppTag(want, asnAppTag.APREP)
+		if got := apRep(ed); !bytes.Equal(got, want) {
+			t.Fatalf("APRep %+v:\n got %x\nwant %x", ed, got, want)
+		}
+	})
+}
+
+// A writer that starts too small grows and keeps what it wrote.
+func TestDERWriterGrows(t *testing.T) {
+	w := newDERWriter(1)
+	w.raw(bytes.Repeat([]byte{7}, 300)...)
+	w.wrap(tagOctetString, 0)
+	w.explicitInt(0, -129)
+	want := append([]byte{0xa0, 4, 2, 2, 0xff, 0x7f, 4, 0x82, 1, 0x2c}, bytes.Repeat([]byte{7}, 300)...)
+	if !bytes.Equal(w.bytes(), want) {
+		t.Fatalf("got %x\nwant %x", w.bytes()[:12], want[:12])
+	}
+}

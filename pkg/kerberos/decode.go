@@ -29,110 +29,109 @@ func ctxTag(n uint8) cbasn1.Tag { return cbasn1.Tag(n).Constructed().ContextSpec
 
 const tagGeneralString = cbasn1.Tag(27)
 
-// field reads the explicitly tagged field n and has f read its content,
-// which f must use up.
-func field(s *cryptobyte.String, n uint8, f func(*cryptobyte.String) bool) bool {
+// The readers below are plain functions over the caller's
+// cryptobyte.Strings, not combinators of closures: a closure taking a
+// *cryptobyte.String made every field's String escape to the heap (28
+// allocations a login).
+
+// readField reads the explicitly tagged field n of s into c.
+func readField(s *cryptobyte.String, n uint8, c *cryptobyte.String) bool {
+	return s.ReadASN1(c, ctxTag(n))
+}
+
+// present reports whether the OPTIONAL field n comes next in s.
+func present(s *cryptobyte.String, n uint8) bool { return s.PeekASN1Tag(ctxTag(n)) }
+
+// seqField reads field n of s, a SEQUENCE, into body.
+func seqField(s *cryptobyte.String, n uint8, body *cryptobyte.String) bool {
 	var c cryptobyte.String
-	return s.ReadASN1(&c, ctxTag(n)) && f(&c) && c.Empty()
+	return readField(s, n, &c) && c.ReadASN1(body, cbasn1.SEQUENCE) && c.Empty()
 }
 
-// optional is field for an OPTIONAL one: absent is fine.
-func optional(s *cryptobyte.String, n uint8, f func(*cryptobyte.String) bool) bool {
-	if !s.PeekASN1Tag(ctxTag(n)) {
-		return true
+func intField[T int | int32 | int64](s *cryptobyte.String, n uint8, out *T) bool {
+	var c cryptobyte.String
+	return readField(s, n, &c) && c.ReadASN1Integer(out) && c.Empty()
+}
+
+func readGeneralString(s *cryptobyte.String, out *string) bool {
+	var b cryptobyte.String
+	if !s.ReadASN1(&b, tagGeneralString) {
+		return false
 	}
-	return field(s, n, f)
+	*out = string(b)
+	return true
 }
 
-func integer[T int | int32 | int64](out *T) func(*cryptobyte.String) bool {
-	return func(s *cryptobyte.String) bool { return s.ReadASN1Integer(out) }
+func stringField(s *cryptobyte.String, n uint8, out *string) bool {
+	var c cryptobyte.String
+	return readField(s, n, &c) && readGeneralString(&c, out) && c.Empty()
 }
 
-func generalString(out *string) func(*cryptobyte.String) bool {
-	return func(s *cryptobyte.String) bool {
-		var b cryptobyte.String
-		if !s.ReadASN1(&b, tagGeneralString) {
+func octetsField(s *cryptobyte.String, n uint8, out *[]byte) bool {
+	var c, b cryptobyte.String
+	if !readField(s, n, &c) || !c.ReadASN1(&b, cbasn1.OCTET_STRING) || !c.Empty() {
+		return false
+	}
+	*out = append([]byte{}, b...)
+	return true
+}
+
+func timeField(s *cryptobyte.String, n uint8, out *time.Time) bool {
+	var c cryptobyte.String
+	return readField(s, n, &c) && c.ReadASN1GeneralizedTime(out) && c.Empty()
+}
+
+func principalNameField(s *cryptobyte.String, n uint8, p *types.PrincipalName) bool {
+	var body, names cryptobyte.String
+	if !seqField(s, n, &body) || !intField(&body, 0, &p.NameType) || !seqField(&body, 1, &names) || !body.Empty() {
+		return false
+	}
+	p.NameString = []string{}
+	for !names.Empty() {
+		var name string
+		if !readGeneralString(&names, &name) {
 			return false
 		}
-		*out = string(b)
-		return true
+		p.NameString = append(p.NameString, name)
 	}
+	return true
 }
 
-func octets(out *[]byte) func(*cryptobyte.String) bool {
-	return func(s *cryptobyte.String) bool {
-		var b cryptobyte.String
-		if !s.ReadASN1(&b, cbasn1.OCTET_STRING) {
-			return false
-		}
-		*out = append([]byte{}, b...)
-		return true
-	}
-}
-
-func sequence(f func(*cryptobyte.String) bool) func(*cryptobyte.String) bool {
-	return func(s *cryptobyte.String) bool {
-		var b cryptobyte.String
-		return s.ReadASN1(&b, cbasn1.SEQUENCE) && f(&b) && b.Empty()
-	}
-}
-
-func principalName(p *types.PrincipalName) func(*cryptobyte.String) bool {
-	return sequence(func(s *cryptobyte.String) bool {
-		return field(s, 0, integer(&p.NameType)) && field(s, 1, sequence(func(s *cryptobyte.String) bool {
-			p.NameString = []string{}
-			for !s.Empty() {
-				var n string
-				if !generalString(&n)(s) {
-					return false
-				}
-				p.NameString = append(p.NameString, n)
-			}
-			return true
-		}))
-	})
-}
-
-func encryptedData(e *types.EncryptedData) func(*cryptobyte.String) bool {
-	return sequence(func(s *cryptobyte.String) bool {
-		return field(s, 0, integer(&e.EType)) && optional(s, 1, integer(&e.KVNO)) && field(s, 2, octets(&e.Cipher))
-	})
-}
-
-func kerberosTime(t *time.Time) func(*cryptobyte.String) bool {
-	return func(s *cryptobyte.String) bool { return s.ReadASN1GeneralizedTime(t) }
+func encryptedDataField(s *cryptobyte.String, n uint8, e *types.EncryptedData) bool {
+	var body cryptobyte.String
+	return seqField(s, n, &body) && intField(&body, 0, &e.EType) &&
+		(!present(&body, 1) || intField(&body, 1, &e.KVNO)) &&
+		octetsField(&body, 2, &e.Cipher) && body.Empty()
 }
 
 // decodeAPReq decodes b as messages.APReq.Unmarshal does, for strict DER
 // alone: false for anything else.
 func decodeAPReq(b []byte, req *messages.APReq) bool {
 	s := cryptobyte.String(b)
-	var body cryptobyte.String
-	if !s.ReadASN1(&body, appTag(asnAppTag.APREQ)) || !s.Empty() {
+	var outer, body cryptobyte.String
+	if !s.ReadASN1(&outer, appTag(asnAppTag.APREQ)) || !s.Empty() ||
+		!outer.ReadASN1(&body, cbasn1.SEQUENCE) || !outer.Empty() {
 		return false
 	}
 	var r messages.APReq
+	if !intField(&body, 0, &r.PVNO) || !intField(&body, 1, &r.MsgType) || r.MsgType != msgtype.KRB_AP_REQ {
+		return false
+	}
+	var c cryptobyte.String
+	var bs asn1.BitString
+	if !readField(&body, 2, &c) || !c.ReadASN1BitString(&bs) || !c.Empty() {
+		return false
+	}
+	r.APOptions = fasn1.BitString{Bytes: append([]byte{}, bs.Bytes...), BitLength: bs.BitLength}
+	var tkt, tb cryptobyte.String
 	t := &r.Ticket
-	ok := sequence(func(s *cryptobyte.String) bool {
-		return field(s, 0, integer(&r.PVNO)) && field(s, 1, integer(&r.MsgType)) &&
-			field(s, 2, func(s *cryptobyte.String) bool {
-				var bs asn1.BitString
-				if !s.ReadASN1BitString(&bs) {
-					return false
-				}
-				r.APOptions = fasn1.BitString{Bytes: append([]byte{}, bs.Bytes...), BitLength: bs.BitLength}
-				return true
-			}) &&
-			field(s, 3, func(s *cryptobyte.String) bool {
-				var tb cryptobyte.String
-				return s.ReadASN1(&tb, appTag(asnAppTag.Ticket)) && sequence(func(s *cryptobyte.String) bool {
-					return field(s, 0, integer(&t.TktVNO)) && field(s, 1, generalString(&t.Realm)) &&
-						field(s, 2, principalName(&t.SName)) && field(s, 3, encryptedData(&t.EncPart))
-				})(&tb) && tb.Empty()
-			}) &&
-			field(s, 4, encryptedData(&r.EncryptedAuthenticator))
-	})(&body) && body.Empty()
-	if !ok || r.MsgType != msgtype.KRB_AP_REQ {
+	if !readField(&body, 3, &c) || !c.ReadASN1(&tkt, appTag(asnAppTag.Ticket)) || !c.Empty() ||
+		!tkt.ReadASN1(&tb, cbasn1.SEQUENCE) || !tkt.Empty() ||
+		!intField(&tb, 0, &t.TktVNO) || !stringField(&tb, 1, &t.Realm) ||
+		!principalNameField(&tb, 2, &t.SName) || !encryptedDataField(&tb, 3, &t.EncPart) || !tb.Empty() {
+		return false
+	}
+	if !encryptedDataField(&body, 4, &r.EncryptedAuthenticator) || !body.Empty() {
 		return false
 	}
 	*req = r
@@ -143,36 +142,45 @@ func decodeAPReq(b []byte, req *messages.APReq) bool {
 // for strict DER alone: false for anything else.
 func decodeAuthenticator(b []byte, out *types.Authenticator) bool {
 	s := cryptobyte.String(b)
-	var body cryptobyte.String
-	if !s.ReadASN1(&body, appTag(asnAppTag.Authenticator)) || !s.Empty() {
+	var outer, body cryptobyte.String
+	if !s.ReadASN1(&outer, appTag(asnAppTag.Authenticator)) || !s.Empty() ||
+		!outer.ReadASN1(&body, cbasn1.SEQUENCE) || !outer.Empty() {
 		return false
 	}
 	var a types.Authenticator
-	ok := sequence(func(s *cryptobyte.String) bool {
-		return field(s, 0, integer(&a.AVNO)) && field(s, 1, generalString(&a.CRealm)) &&
-			field(s, 2, principalName(&a.CName)) &&
-			optional(s, 3, sequence(func(s *cryptobyte.String) bool {
-				return field(s, 0, integer(&a.Cksum.CksumType)) && field(s, 1, octets(&a.Cksum.Checksum))
-			})) &&
-			field(s, 4, integer(&a.Cusec)) && field(s, 5, kerberosTime(&a.CTime)) &&
-			optional(s, 6, sequence(func(s *cryptobyte.String) bool {
-				return field(s, 0, integer(&a.SubKey.KeyType)) && field(s, 1, octets(&a.SubKey.KeyValue))
-			})) &&
-			optional(s, 7, integer(&a.SeqNumber)) &&
-			optional(s, 8, sequence(func(s *cryptobyte.String) bool {
-				for !s.Empty() {
-					var e types.AuthorizationDataEntry
-					if !sequence(func(s *cryptobyte.String) bool {
-						return field(s, 0, integer(&e.ADType)) && field(s, 1, octets(&e.ADData))
-					})(s) {
-						return false
-					}
-					a.AuthorizationData = append(a.AuthorizationData, e)
-				}
-				return true
-			}))
-	})(&body) && body.Empty()
-	if !ok {
+	if !intField(&body, 0, &a.AVNO) || !stringField(&body, 1, &a.CRealm) || !principalNameField(&body, 2, &a.CName) {
+		return false
+	}
+	var seq cryptobyte.String
+	if present(&body, 3) && (!seqField(&body, 3, &seq) ||
+		!intField(&seq, 0, &a.Cksum.CksumType) || !octetsField(&seq, 1, &a.Cksum.Checksum) || !seq.Empty()) {
+		return false
+	}
+	if !intField(&body, 4, &a.Cusec) || !timeField(&body, 5, &a.CTime) {
+		return false
+	}
+	if present(&body, 6) && (!seqField(&body, 6, &seq) ||
+		!intField(&seq, 0, &a.SubKey.KeyType) || !octetsField(&seq, 1, &a.SubKey.KeyValue) || !seq.Empty()) {
+		return false
+	}
+	if present(&body, 7) && !intField(&body, 7, &a.SeqNumber) {
+		return false
+	}
+	if present(&body, 8) {
+		if !seqField(&body, 8, &seq) {
+			return false
+		}
+		for !seq.Empty() {
+			var e types.AuthorizationDataEntry
+			var entry cryptobyte.String
+			if !seq.ReadASN1(&entry, cbasn1.SEQUENCE) ||
+				!intField(&entry, 0, &e.ADType) || !octetsField(&entry, 1, &e.ADData) || !entry.Empty() {
+				return false
+			}
+			a.AuthorizationData = append(a.AuthorizationData, e)
+		}
+	}
+	if !body.Empty() {
 		return false
 	}
 	*out = a

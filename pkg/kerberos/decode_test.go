@@ -2,6 +2,7 @@ package kerberos
 
 import (
 	"bytes"
+	"encoding/asn1"
 	"fmt"
 	"testing"
 	"time"
@@ -157,4 +158,44 @@ func FuzzDecodeAuthenticator(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(authDecoder.check)
+}
+
+// splitGSSOracle is splitGSS as it was with encoding/asn1, the reference
+// FuzzSplitGSS holds the byte-comparing one to.
+func splitGSSOracle(b []byte) (oid asn1.ObjectIdentifier, inner []byte, err error) {
+	var outer asn1.RawValue
+	rest, err := asn1.Unmarshal(b, &outer)
+	if err != nil || len(rest) != 0 || outer.Class != asn1.ClassApplication || outer.Tag != 0 || !outer.IsCompound {
+		return nil, nil, errNotKerberos
+	}
+	var mech asn1.RawValue
+	inner, err = asn1.Unmarshal(outer.Bytes, &mech)
+	if err != nil || mech.Class != asn1.ClassUniversal || mech.Tag != asn1.TagOID {
+		return nil, nil, errNotKerberos
+	}
+	if _, err := asn1.Unmarshal(mech.FullBytes, &oid); err != nil || !IsKerberosOID(oid) {
+		return nil, nil, errNotKerberos
+	}
+	return oid, inner, nil
+}
+
+// FuzzSplitGSS: on any bytes, splitGSS and the encoding/asn1 version
+// agree: both refuse, or both give the same OID and inner token.
+func FuzzSplitGSS(f *testing.F) {
+	reqs, _ := seedAPReqs(f)
+	for _, r := range reqs {
+		for _, oid := range []asn1.ObjectIdentifier{OIDKerberos, OIDKerberosMS, {1, 3, 6, 1, 5, 5, 2}} {
+			b, _ := wrapGSS(oid, tokAPReq, r)
+			f.Add(b)
+		}
+	}
+	f.Add([]byte{0x60, 0x0b, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02})
+	f.Add([]byte{0x60, 0x81, 0x0b, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		oid, inner, err := splitGSS(b)
+		woid, winner, werr := splitGSSOracle(b)
+		if (err == nil) != (werr == nil) || !oid.Equal(woid) || !bytes.Equal(inner, winner) {
+			t.Fatalf("%x: %v %x %v; encoding/asn1: %v %x %v", b, oid, inner, err, woid, winner, werr)
+		}
+	})
 }

@@ -1,15 +1,17 @@
 package kerberos
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha1"
 	"errors"
 	"fmt"
 
 	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/crypto/common"
 	"github.com/jcmturner/gokrb5/v8/crypto/etype"
-	"github.com/jcmturner/gokrb5/v8/crypto/rfc3962"
 	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
 	"github.com/jcmturner/gokrb5/v8/types"
 )
@@ -21,13 +23,15 @@ import (
 // Why not gokrb5's DecryptMessage: it derives Ke and Ki anew on every
 // call (an n-fold each, a sixth of a Kerberos login's CPU), while a
 // browser sends every new connection's authenticator under the same
-// ticket's session key. The cipher and the HMAC are still gokrb5's and
-// the standard library's; only the framing (confounder | message, then
-// the truncated HMAC of both) is written here, and seal_test.go checks it
-// both ways against gokrb5's.
+// ticket's session key. The block cipher is made from Ke once too (see
+// cts.go). The AES and the HMAC are the standard library's; the framing
+// (confounder | message, then the truncated HMAC of both) and the CTS
+// mode are written here, and seal_test.go and cts_test.go check them both
+// ways against gokrb5's and aescts's.
 type sealKeys struct {
-	e      etype.EType
-	ke, ki []byte
+	e  etype.EType
+	ke cipher.Block
+	ki []byte
 }
 
 // deriveSealKeys returns the keys of key for usage, or nil for an enctype
@@ -48,7 +52,11 @@ func deriveSealKeys(key types.EncryptionKey, usage uint32) *sealKeys {
 	if err != nil {
 		return nil
 	}
-	return &sealKeys{e: e, ke: ke, ki: ki}
+	block, err := aes.NewCipher(ke)
+	if err != nil {
+		return nil
+	}
+	return &sealKeys{e: e, ke: block, ki: ki}
 }
 
 var errIntegrity = errors.New("integrity verification failed")
@@ -60,11 +68,12 @@ func (s *sealKeys) open(ct []byte) ([]byte, error) {
 	if len(ct) < c+h {
 		return nil, fmt.Errorf("ciphertext of %d bytes is shorter than confounder and HMAC", len(ct))
 	}
-	b, err := rfc3962.DecryptData(s.ke, ct[:len(ct)-h], s.e)
+	b, err := ctsDecrypt(s.ke, ct[:len(ct)-h])
 	if err != nil {
 		return nil, err
 	}
-	if !hmac.Equal(s.mac(b), ct[len(ct)-h:]) {
+	var mac [sha1.Size]byte
+	if !hmac.Equal(s.appendMAC(mac[:0], b), ct[len(ct)-h:]) {
 		return nil, errIntegrity
 	}
 	return b[c:], nil
@@ -73,20 +82,20 @@ func (s *sealKeys) open(ct []byte) ([]byte, error) {
 // seal encrypts msg behind a random confounder and appends the HMAC:
 // gokrb5's EncryptMessage with the keys derived already.
 func (s *sealKeys) seal(msg []byte) ([]byte, error) {
-	b := make([]byte, s.e.GetConfounderByteSize(), s.e.GetConfounderByteSize()+len(msg))
-	if _, err := rand.Read(b); err != nil {
+	c := s.e.GetConfounderByteSize()
+	pt := make([]byte, c+len(msg))
+	if _, err := rand.Read(pt[:c]); err != nil {
 		return nil, err
 	}
-	b = append(b, msg...)
-	_, ct, err := rfc3962.EncryptData(s.ke, b, s.e)
-	if err != nil {
-		return nil, err
-	}
-	return append(ct, s.mac(b)...), nil
+	copy(pt[c:], msg)
+	out := make([]byte, 0, len(pt)+s.e.GetHMACBitLength()/8)
+	return s.appendMAC(ctsEncrypt(out, s.ke, pt), pt), nil
 }
 
-func (s *sealKeys) mac(b []byte) []byte {
+// appendMAC appends the truncated HMAC of b to out.
+func (s *sealKeys) appendMAC(out, b []byte) []byte {
 	m := hmac.New(s.e.GetHashFunc(), s.ki)
 	m.Write(b)
-	return m.Sum(nil)[:s.e.GetHMACBitLength()/8]
+	var sum [sha1.Size]byte
+	return append(out, m.Sum(sum[:0])[:s.e.GetHMACBitLength()/8]...)
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/spnego"
 	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // The Kerberos mechanism's OIDs: RFC 4121's, and the one Windows put first
@@ -41,22 +42,36 @@ func IsGSSKerberos(b []byte) bool {
 // splitGSS takes an initial context token apart: [APPLICATION 0] { mech
 // OID, innerToken }, where innerToken is the 2-byte TOK_ID and the
 // message. It is not DER throughout (the inner token is raw), hence by
-// hand.
+// hand. The OID is compared as DER bytes with the two Kerberos OIDs' (DER
+// has one encoding per OID), which spares parsing it: this runs twice a
+// login, and encoding/asn1's reflection made it six allocations.
 func splitGSS(b []byte) (oid asn1.ObjectIdentifier, inner []byte, err error) {
-	var outer asn1.RawValue
-	rest, err := asn1.Unmarshal(b, &outer)
-	if err != nil || len(rest) != 0 || outer.Class != asn1.ClassApplication || outer.Tag != 0 || !outer.IsCompound {
+	s := cryptobyte.String(b)
+	var outer, mech cryptobyte.String
+	if !s.ReadASN1(&outer, appTag(0)) || !s.Empty() || !outer.ReadASN1(&mech, cbasn1.OBJECT_IDENTIFIER) {
 		return nil, nil, errNotKerberos
 	}
-	var mech asn1.RawValue
-	inner, err = asn1.Unmarshal(outer.Bytes, &mech)
-	if err != nil || mech.Class != asn1.ClassUniversal || mech.Tag != asn1.TagOID {
-		return nil, nil, errNotKerberos
+	switch {
+	case bytes.Equal(mech, derOIDKerberos):
+		return OIDKerberos, outer, nil
+	case bytes.Equal(mech, derOIDKerberosMS):
+		return OIDKerberosMS, outer, nil
 	}
-	if _, err := asn1.Unmarshal(mech.FullBytes, &oid); err != nil || !IsKerberosOID(oid) {
-		return nil, nil, errNotKerberos
+	return nil, nil, errNotKerberos
+}
+
+// The contents octets of the Kerberos OIDs' DER, for splitGSS.
+var (
+	derOIDKerberos   = oidContents(OIDKerberos)
+	derOIDKerberosMS = oidContents(OIDKerberosMS)
+)
+
+func oidContents(oid asn1.ObjectIdentifier) []byte {
+	b, err := asn1.Marshal(oid)
+	if err != nil {
+		panic(err) // a constant OID
 	}
-	return oid, inner, nil
+	return b[2:] // tag and a one-byte length
 }
 
 // apReqOf returns the AP-REQ inside a Kerberos initial context token.
