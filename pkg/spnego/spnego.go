@@ -4,8 +4,8 @@
 //
 // It owns only the SPNEGO envelope: the InitialContextToken wrapper of
 // RFC 2743 section 3.1 around the first client token, NegTokenInit and
-// NegTokenResp. The mechanism tokens inside (NTLM here) are opaque bytes;
-// parsing them is package ntlmmsg's job.
+// NegTokenResp. The mechanism tokens inside (NTLM, Kerberos) are opaque
+// bytes; parsing them is the job of packages ntlmmsg and kerberos.
 //
 // The package is pure: bytes in, values out, no I/O and no state between
 // calls. [Decode] treats its input as hostile: it never panics, refuses
@@ -15,13 +15,22 @@
 // the raw NTLMSSP message some Windows clients put in a Negotiate header, is
 // reported as [ErrNotSPNEGO] so that the caller can hand it to the mechanism
 // directly.
+//
+// The DER is read and written with cryptobyte, not encoding/asn1, whose
+// reflection cost every Kerberos login about 50 allocations here (Decode of
+// the client's token, Marshal of the answer) and some 15% of the handler's
+// CPU; the differential fuzzers hold the two to the same results.
 package spnego
 
 import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
+
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // Mechanism and protocol object identifiers.
@@ -202,211 +211,358 @@ func Decode(b []byte) (*Token, error) {
 	}
 	switch b[0] {
 	case tagInitialContextToken:
-		init, err := decodeInitialContextToken(b)
-		if err != nil {
-			return nil, err
-		}
-		return &Token{Init: init}, nil
+		return decodeInitialContextToken(b)
 	case tagNegTokenResp:
-		v, err := unmarshalOne(b, "NegotiationToken")
-		if err != nil {
-			return nil, err
+		body, ok := readOnly(b, tagNegTokenResp)
+		if !ok {
+			return nil, malformed("NegotiationToken is not one DER element")
 		}
-		resp, err := decodeNegTokenResp(v.Bytes)
-		if err != nil {
-			return nil, err
-		}
-		return &Token{Resp: resp}, nil
+		return decodeNegTokenResp(body)
 	case tagNegTokenInit:
 		// RFC 4178 section 4.2 makes the wrapper mandatory on the first
 		// token; a bare negTokenInit is a broken client.
-		return nil, fmt.Errorf("spnego: negTokenInit without its InitialContextToken wrapper: %w", ErrMalformed)
+		return nil, malformed("negTokenInit without its InitialContextToken wrapper")
 	}
 	return nil, fmt.Errorf("spnego: token starts with 0x%02x, not a NegotiationToken: %w", b[0], ErrNotSPNEGO)
 }
 
-// decodeInitialContextToken parses the [APPLICATION 0] wrapper by hand:
-// encoding/asn1 has no notion of an implicit SEQUENCE whose second element
-// is an untyped CHOICE.
-func decodeInitialContextToken(b []byte) (*NegTokenInit, error) {
-	outer, err := unmarshalOne(b, "InitialContextToken")
-	if err != nil {
-		return nil, err
+// spnegoOIDContents is the DER contents of OIDSPNEGO. DER gives an OID one
+// encoding, so comparing bytes is comparing OIDs.
+const spnegoOIDContents = "\x2b\x06\x01\x05\x05\x02"
+
+func decodeInitialContextToken(b []byte) (*Token, error) {
+	contents, ok := readOnly(b, tagInitialContextToken)
+	if !ok {
+		return nil, malformed("InitialContextToken is not one DER element")
 	}
-	var mech asn1.ObjectIdentifier
-	rest, err := asn1.Unmarshal(outer.Bytes, &mech)
-	if err != nil {
-		return nil, fmt.Errorf("spnego: decoding InitialContextToken.thisMech: %v: %w", err, ErrMalformed)
+	body := cryptobyte.String(contents)
+	var mech cryptobyte.String
+	if !body.ReadASN1(&mech, cbasn1.OBJECT_IDENTIFIER) || oidArcs(mech) == 0 {
+		return nil, malformed("InitialContextToken.thisMech is not a DER OBJECT IDENTIFIER")
 	}
-	if !mech.Equal(OIDSPNEGO) {
+	if string(mech) != spnegoOIDContents {
 		// A GSS token for another mechanism, such as the raw Kerberos
 		// token Java clients send: not ours to judge.
-		return nil, fmt.Errorf("spnego: InitialContextToken for mechanism %s: %w", mech, ErrNotSPNEGO)
+		return nil, fmt.Errorf("spnego: InitialContextToken for mechanism %s: %w", parseOID(mech, nil), ErrNotSPNEGO)
 	}
-	if len(rest) == 0 || rest[0] != tagNegTokenInit {
+	if body.Empty() || body[0] != tagNegTokenInit {
 		// RFC 4178 section 4.2: the initial token is negTokenInit.
-		return nil, fmt.Errorf("spnego: InitialContextToken does not carry a negTokenInit: %w", ErrMalformed)
+		return nil, malformed("InitialContextToken does not carry a negTokenInit")
 	}
-	inner, err := unmarshalOne(rest, "InitialContextToken.innerContextToken")
-	if err != nil {
-		return nil, err
+	inner, ok := readOnly(body, tagNegTokenInit)
+	if !ok {
+		return nil, malformed("InitialContextToken.innerContextToken is not one DER element")
 	}
-	return decodeNegTokenInit(inner.Bytes)
+	return decodeNegTokenInit(inner)
 }
 
-func decodeNegTokenInit(b []byte) (*NegTokenInit, error) {
+// The decoders below check everything before they allocate, then allocate
+// once per kind of memory: the Token with its value, the mechanism list,
+// the arcs of all its OIDs, and a copy of all the octets the token keeps
+// (copies, so that the caller's buffer may be reused, each capped so that an
+// append to one field cannot overwrite the next).
+
+func decodeNegTokenInit(b []byte) (*Token, error) {
 	f, err := decodeFields(b, "NegTokenInit")
 	if err != nil {
 		return nil, err
 	}
 	if f[0] == nil {
-		return nil, fmt.Errorf("spnego: NegTokenInit without mechTypes: %w", ErrMalformed)
+		return nil, malformed("NegTokenInit without mechTypes")
 	}
-	t := new(NegTokenInit)
-	if err := unmarshalAll(f[0], &t.MechTypes, "NegTokenInit.mechTypes"); err != nil {
+	mechs, ok := readOnly(f[0], cbasn1.SEQUENCE)
+	if !ok {
+		return nil, malformed("NegTokenInit.mechTypes is not a DER SEQUENCE")
+	}
+	nMechs, nArcs := 0, 0
+	for s := cryptobyte.String(mechs); !s.Empty(); nMechs++ {
+		var oid cryptobyte.String
+		n := 0
+		if s.ReadASN1(&oid, cbasn1.OBJECT_IDENTIFIER) {
+			n = oidArcs(oid)
+		}
+		if n == 0 {
+			return nil, malformed("NegTokenInit.mechTypes holds something else than DER OBJECT IDENTIFIERs")
+		}
+		nArcs += n
+	}
+	if nMechs == 0 {
+		return nil, malformed("NegTokenInit offers no mechanism")
+	}
+	var flags asn1.BitString
+	if f[1] != nil {
+		s := cryptobyte.String(f[1])
+		if !s.ReadASN1BitString(&flags) || !s.Empty() {
+			return nil, malformed("NegTokenInit.reqFlags is not a DER BIT STRING")
+		}
+		if flags.Bytes == nil { // present, so not the zero BitString
+			flags.Bytes = []byte{}
+		}
+	}
+	mechToken, mic, err := octetFields(f, "NegTokenInit.mechToken", "NegTokenInit.mechListMIC")
+	if err != nil {
 		return nil, err
 	}
-	if len(t.MechTypes) == 0 {
-		return nil, fmt.Errorf("spnego: NegTokenInit offers no mechanism: %w", ErrMalformed)
+
+	v := new(struct {
+		tok  Token
+		init NegTokenInit
+	})
+	v.tok.Init = &v.init
+	t := &v.init
+	t.MechTypes = make([]asn1.ObjectIdentifier, nMechs)
+	arcs := make([]int, nArcs)
+	for i, s := 0, cryptobyte.String(mechs); !s.Empty(); i++ {
+		var oid cryptobyte.String
+		s.ReadASN1(&oid, cbasn1.OBJECT_IDENTIFIER)
+		t.MechTypes[i] = parseOID(oid, arcs)
+		arcs = arcs[len(t.MechTypes[i]):]
 	}
-	if f[1] != nil {
-		if err := unmarshalAll(f[1], &t.ReqFlags, "NegTokenInit.reqFlags"); err != nil {
-			return nil, err
-		}
-	}
-	if f[2] != nil {
-		if err := unmarshalAll(f[2], &t.MechToken, "NegTokenInit.mechToken"); err != nil {
-			return nil, err
-		}
-	}
-	if f[3] != nil {
-		if err := unmarshalAll(f[3], &t.MechListMIC, "NegTokenInit.mechListMIC"); err != nil {
-			return nil, err
-		}
-	}
-	return t, nil
+	c := newCopier(len(flags.Bytes) + len(mechToken) + len(mic))
+	t.ReqFlags = asn1.BitString{Bytes: c.copy(flags.Bytes), BitLength: flags.BitLength}
+	t.MechToken, t.MechListMIC = c.copy(mechToken), c.copy(mic)
+	return &v.tok, nil
 }
 
-func decodeNegTokenResp(b []byte) (*NegTokenResp, error) {
+func decodeNegTokenResp(b []byte) (*Token, error) {
 	f, err := decodeFields(b, "NegTokenResp")
 	if err != nil {
 		return nil, err
 	}
-	t := &NegTokenResp{NegState: StateAbsent}
+	state := StateAbsent
 	if f[0] != nil {
-		var e asn1.Enumerated
-		if err := unmarshalAll(f[0], &e, "NegTokenResp.negState"); err != nil {
-			return nil, err
+		s := cryptobyte.String(f[0])
+		var e int
+		if !s.ReadASN1Enum(&e) || !s.Empty() {
+			return nil, malformed("NegTokenResp.negState is not a DER ENUMERATED")
 		}
 		// Reject values outside the enumeration rather than carry
 		// them: -1 would masquerade as an absent negState.
-		if e < asn1.Enumerated(StateAcceptCompleted) || e > asn1.Enumerated(StateRequestMIC) {
-			return nil, fmt.Errorf("spnego: NegTokenResp.negState %d is not defined: %w", e, ErrMalformed)
+		if e < int(StateAcceptCompleted) || e > int(StateRequestMIC) {
+			return nil, malformed("NegTokenResp.negState %d is not defined", e)
 		}
-		t.NegState = State(e)
+		state = State(e)
 	}
+	var mech []byte
+	nArcs := 0
 	if f[1] != nil {
-		if err := unmarshalAll(f[1], &t.SupportedMech, "NegTokenResp.supportedMech"); err != nil {
-			return nil, err
+		var ok bool
+		if mech, ok = readOnly(f[1], cbasn1.OBJECT_IDENTIFIER); ok {
+			nArcs = oidArcs(mech)
+		}
+		if nArcs == 0 {
+			return nil, malformed("NegTokenResp.supportedMech is not a DER OBJECT IDENTIFIER")
 		}
 	}
-	if f[2] != nil {
-		if err := unmarshalAll(f[2], &t.ResponseToken, "NegTokenResp.responseToken"); err != nil {
-			return nil, err
-		}
+	respToken, mic, err := octetFields(f, "NegTokenResp.responseToken", "NegTokenResp.mechListMIC")
+	if err != nil {
+		return nil, err
 	}
-	if f[3] != nil {
-		if err := unmarshalAll(f[3], &t.MechListMIC, "NegTokenResp.mechListMIC"); err != nil {
-			return nil, err
-		}
+
+	v := new(struct {
+		tok  Token
+		resp NegTokenResp
+	})
+	v.tok.Resp = &v.resp
+	t := &v.resp
+	t.NegState = state
+	if f[1] != nil {
+		t.SupportedMech = parseOID(mech, make([]int, nArcs))
 	}
-	return t, nil
+	c := newCopier(len(respToken) + len(mic))
+	t.ResponseToken, t.MechListMIC = c.copy(respToken), c.copy(mic)
+	return &v.tok, nil
 }
 
 // decodeFields splits the SEQUENCE in b into the contents of its explicitly
-// tagged fields [0] to [3]; an absent field is nil. It is stricter than
-// letting encoding/asn1 fill a struct, which silently skips an optional
-// field whose tag does not match and ignores whatever follows: here tags
-// must be context-specific, constructed and strictly increasing (DER order,
-// no duplicates). Tags above [3] are skipped, as the "..." extension marker
-// in RFC 4178 requires.
+// tagged fields [0] to [3]; an absent field is nil, a present but empty one
+// is empty and not nil. It is stricter than letting encoding/asn1 fill a
+// struct would be, which silently skips an optional field whose tag does
+// not match and ignores whatever follows: here tags must be
+// context-specific, constructed and strictly increasing (DER order, no
+// duplicates). Tags above [3] are skipped, as the "..." extension marker in
+// RFC 4178 requires.
 func decodeFields(b []byte, what string) ([4][]byte, error) {
 	var f [4][]byte
-	seq, err := unmarshalOne(b, what)
-	if err != nil {
-		return f, err
-	}
-	if seq.Class != asn1.ClassUniversal || seq.Tag != asn1.TagSequence || !seq.IsCompound {
-		return f, fmt.Errorf("spnego: %s is not a SEQUENCE: %w", what, ErrMalformed)
+	seq, ok := readOnly(b, cbasn1.SEQUENCE)
+	if !ok {
+		return f, malformed("%s is not one DER SEQUENCE", what)
 	}
 	last := -1
-	for rest := seq.Bytes; len(rest) > 0; {
-		var v asn1.RawValue
-		rest, err = asn1.Unmarshal(rest, &v)
-		if err != nil {
-			return f, fmt.Errorf("spnego: decoding a field of %s: %v: %w", what, err, ErrMalformed)
+	for len(seq) > 0 {
+		var (
+			tag     int
+			content []byte
+		)
+		tag, content, seq, ok = readField(seq)
+		if !ok {
+			return f, malformed("%s has a field that is not an explicit context tag in DER", what)
 		}
-		if v.Class != asn1.ClassContextSpecific || !v.IsCompound {
-			return f, fmt.Errorf("spnego: %s has a field that is not an explicit context tag: %w", what, ErrMalformed)
+		if tag <= last {
+			return f, malformed("%s field [%d] after [%d]", what, tag, last)
 		}
-		if v.Tag <= last {
-			return f, fmt.Errorf("spnego: %s field [%d] after [%d]: %w", what, v.Tag, last, ErrMalformed)
-		}
-		last = v.Tag
-		if v.Tag < len(f) {
-			f[v.Tag] = v.Bytes
-			if f[v.Tag] == nil {
-				// Keep "present but empty" distinguishable from absent;
-				// the inner decode will then reject it.
-				f[v.Tag] = []byte{}
+		last = tag
+		if tag < len(f) {
+			f[tag] = content
+			if f[tag] == nil {
+				f[tag] = []byte{}
 			}
 		}
 	}
 	return f, nil
 }
 
-// unmarshalOne reads exactly one DER element from b.
-func unmarshalOne(b []byte, what string) (asn1.RawValue, error) {
-	var v asn1.RawValue
-	rest, err := asn1.Unmarshal(b, &v)
-	if err != nil {
-		return v, fmt.Errorf("spnego: decoding %s: %v: %w", what, err, ErrMalformed)
+// readField reads one explicitly tagged field, [n] context-specific and
+// constructed, from b. It reads the DER header itself because cryptobyte
+// refuses identifiers in the high-tag-number form ([31] and up), which
+// extensions after RFC 4178's "..." may use; the rules are encoding/asn1's
+// (X.690 section 10: minimal tag number, definite and minimal length).
+func readField(b []byte) (tag int, content, rest []byte, ok bool) {
+	if len(b) == 0 || b[0]&0xe0 != 0xa0 {
+		return 0, nil, nil, false
 	}
-	if len(rest) > 0 {
-		return v, fmt.Errorf("spnego: %d bytes after %s: %w", len(rest), what, ErrMalformed)
+	i := 1
+	tag = int(b[0] & 0x1f)
+	if tag == 0x1f {
+		if tag, i, ok = readBase128(b, i); !ok || tag < 0x1f {
+			return 0, nil, nil, false
+		}
+	}
+	if i >= len(b) {
+		return 0, nil, nil, false
+	}
+	n := int(b[i])
+	i++
+	if n&0x80 != 0 {
+		octets := n & 0x7f
+		if octets == 0 { // indefinite length: BER, not DER
+			return 0, nil, nil, false
+		}
+		n = 0
+		for ; octets > 0; octets-- {
+			if i >= len(b) || n >= 1<<23 {
+				return 0, nil, nil, false
+			}
+			n = n<<8 | int(b[i])
+			i++
+			if n == 0 { // a leading zero octet
+				return 0, nil, nil, false
+			}
+		}
+		if n < 0x80 { // the short form was due
+			return 0, nil, nil, false
+		}
+	}
+	if n > len(b)-i {
+		return 0, nil, nil, false
+	}
+	return tag, b[i : i+n], b[i+n:], true
+}
+
+// readBase128 reads the base-128 number at b[i:] as encoding/asn1 does for
+// tag numbers and OID arcs: minimal (no leading 0x80), at most five octets
+// and at most 2^31-1, whatever the size of int.
+func readBase128(b []byte, i int) (v, next int, ok bool) {
+	var n int64
+	for k := 0; k < 5 && i+k < len(b); k++ {
+		c := b[i+k]
+		if k == 0 && c == 0x80 {
+			return 0, 0, false
+		}
+		n = n<<7 | int64(c&0x7f)
+		if c&0x80 == 0 {
+			return int(n), i + k + 1, n <= math.MaxInt32
+		}
+	}
+	return 0, 0, false
+}
+
+// oidArcs returns the number of arcs in the DER contents of an OBJECT
+// IDENTIFIER, or 0 if encoding/asn1 would refuse it.
+func oidArcs(der []byte) int {
+	if len(der) == 0 {
+		return 0
+	}
+	n := 1 // the first number holds two arcs
+	for i := 0; i < len(der); n++ {
+		var ok bool
+		if _, i, ok = readBase128(der, i); !ok {
+			return 0
+		}
+	}
+	return n
+}
+
+// parseOID decodes DER contents that oidArcs accepted into arcs, which must
+// hold oidArcs(der) of them (nil: allocate), and returns them capped.
+func parseOID(der []byte, arcs []int) asn1.ObjectIdentifier {
+	if arcs == nil {
+		arcs = make([]int, oidArcs(der))
+	}
+	v, i, _ := readBase128(der, 0)
+	if v < 80 {
+		arcs[0], arcs[1] = v/40, v%40
+	} else {
+		arcs[0], arcs[1] = 2, v-80
+	}
+	n := 2
+	for ; i < len(der); n++ {
+		arcs[n], i, _ = readBase128(der, i)
+	}
+	return asn1.ObjectIdentifier(arcs[:n:n])
+}
+
+// readOnly returns the contents of the one DER element with tag that b
+// holds, and false if b holds anything else or more.
+func readOnly(b []byte, tag cbasn1.Tag) ([]byte, bool) {
+	s := cryptobyte.String(b)
+	var v cryptobyte.String
+	return v, s.ReadASN1(&v, tag) && s.Empty()
+}
+
+// octetFields returns the contents of the OCTET STRINGs in fields [2] and
+// [3], which both token types have: nil for an absent field, not nil for a
+// present one, even empty.
+func octetFields(f [4][]byte, name2, name3 string) (two, three []byte, err error) {
+	if two, err = octets(f[2], name2); err != nil {
+		return nil, nil, err
+	}
+	three, err = octets(f[3], name3)
+	return two, three, err
+}
+
+func octets(field []byte, name string) ([]byte, error) {
+	if field == nil {
+		return nil, nil
+	}
+	v, ok := readOnly(field, cbasn1.OCTET_STRING)
+	if !ok {
+		return nil, malformed("%s is not a DER OCTET STRING", name)
+	}
+	if v == nil {
+		v = []byte{}
 	}
 	return v, nil
 }
 
-// unmarshalAll decodes b into v and insists that nothing follows.
-func unmarshalAll(b []byte, v any, what string) error {
-	rest, err := asn1.Unmarshal(b, v)
-	if err != nil {
-		return fmt.Errorf("spnego: decoding %s: %v: %w", what, err, ErrMalformed)
+// copier hands out copies of decoded octets from one allocation.
+type copier struct{ buf []byte }
+
+func newCopier(size int) copier { return copier{buf: make([]byte, 0, size)} }
+
+// copy returns a copy of b whose capacity is its length, nil for nil: an
+// empty b stays present.
+func (c *copier) copy(b []byte) []byte {
+	if b == nil {
+		return nil
 	}
-	if len(rest) > 0 {
-		return fmt.Errorf("spnego: %d bytes after %s: %w", len(rest), what, ErrMalformed)
-	}
-	return nil
+	start := len(c.buf)
+	c.buf = append(c.buf, b...)
+	return c.buf[start:len(c.buf):len(c.buf)]
 }
 
-// negTokenInit is the wire form of NegTokenInit for encoding/asn1's encoder.
-// Optional fields at their zero value (nil) are left out.
-type negTokenInit struct {
-	MechTypes   []asn1.ObjectIdentifier `asn1:"explicit,tag:0"`
-	ReqFlags    asn1.BitString          `asn1:"explicit,tag:1,optional"`
-	MechToken   []byte                  `asn1:"explicit,tag:2,optional"`
-	MechListMIC []byte                  `asn1:"explicit,tag:3,optional"`
-}
-
-// negTokenResp is the wire form of NegTokenResp; default:-1 makes the
-// encoder leave out an absent negState while still writing
-// accept-completed (0).
-type negTokenResp struct {
-	NegState      asn1.Enumerated       `asn1:"explicit,tag:0,optional,default:-1"`
-	SupportedMech asn1.ObjectIdentifier `asn1:"explicit,tag:1,optional"`
-	ResponseToken []byte                `asn1:"explicit,tag:2,optional"`
-	MechListMIC   []byte                `asn1:"explicit,tag:3,optional"`
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("spnego: "+format+": %w", append(args, ErrMalformed)...)
 }
 
 // Marshal encodes t as a client's first token: the NegTokenInit as
@@ -420,26 +576,40 @@ func (t *NegTokenInit) Marshal() ([]byte, error) {
 	if err := checkBitString(t.ReqFlags); err != nil {
 		return nil, fmt.Errorf("spnego: marshaling NegTokenInit.reqFlags: %w", err)
 	}
-	seq, err := asn1.Marshal(negTokenInit{
-		MechTypes:   t.MechTypes,
-		ReqFlags:    t.ReqFlags,
-		MechToken:   t.MechToken,
-		MechListMIC: t.MechListMIC,
+	size := 64 + len(t.ReqFlags.Bytes) + len(t.MechToken) + len(t.MechListMIC)
+	for _, m := range t.MechTypes {
+		size += 8 + 5*len(m)
+	}
+	b := cryptobyte.NewBuilder(make([]byte, 0, size))
+	b.AddASN1(tagInitialContextToken, func(b *cryptobyte.Builder) {
+		b.AddASN1ObjectIdentifier(OIDSPNEGO)
+		b.AddASN1(tagNegTokenInit, func(b *cryptobyte.Builder) {
+			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+				b.AddASN1(explicit(0), func(b *cryptobyte.Builder) {
+					b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+						for _, m := range t.MechTypes {
+							b.AddASN1ObjectIdentifier(m)
+						}
+					})
+				})
+				// encoding/asn1 left out the zero BitString only,
+				// so a non-nil empty one stays present.
+				if t.ReqFlags.Bytes != nil || t.ReqFlags.BitLength != 0 {
+					b.AddASN1(explicit(1), func(b *cryptobyte.Builder) {
+						b.AddASN1(cbasn1.BIT_STRING, func(b *cryptobyte.Builder) {
+							b.AddUint8(uint8(-t.ReqFlags.BitLength & 7)) // unused bits
+							b.AddBytes(t.ReqFlags.Bytes)
+						})
+					})
+				}
+				addOctets(b, 2, t.MechToken)
+				addOctets(b, 3, t.MechListMIC)
+			})
+		})
 	})
+	out, err := b.Bytes()
 	if err != nil {
 		return nil, fmt.Errorf("spnego: marshaling NegTokenInit: %w", err)
-	}
-	inner, err := asn1.Marshal(asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: seq})
-	if err != nil {
-		return nil, fmt.Errorf("spnego: marshaling negTokenInit: %w", err)
-	}
-	mech, err := asn1.Marshal(OIDSPNEGO)
-	if err != nil {
-		return nil, fmt.Errorf("spnego: marshaling thisMech: %w", err)
-	}
-	out, err := asn1.Marshal(asn1.RawValue{Class: asn1.ClassApplication, Tag: 0, IsCompound: true, Bytes: append(mech, inner...)})
-	if err != nil {
-		return nil, fmt.Errorf("spnego: marshaling InitialContextToken: %w", err)
 	}
 	return out, nil
 }
@@ -450,20 +620,36 @@ func (t *NegTokenResp) Marshal() ([]byte, error) {
 	if t.NegState < StateAbsent || t.NegState > StateRequestMIC {
 		return nil, fmt.Errorf("spnego: marshaling NegTokenResp: undefined negState %d", int(t.NegState))
 	}
-	seq, err := asn1.Marshal(negTokenResp{
-		NegState:      asn1.Enumerated(t.NegState),
-		SupportedMech: t.SupportedMech,
-		ResponseToken: t.ResponseToken,
-		MechListMIC:   t.MechListMIC,
+	b := cryptobyte.NewBuilder(make([]byte, 0, 64+5*len(t.SupportedMech)+len(t.ResponseToken)+len(t.MechListMIC)))
+	b.AddASN1(tagNegTokenResp, func(b *cryptobyte.Builder) {
+		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+			if t.NegState != StateAbsent {
+				b.AddASN1(explicit(0), func(b *cryptobyte.Builder) { b.AddASN1Enum(int64(t.NegState)) })
+			}
+			// nil is absent; an empty OID is present, and refused.
+			if t.SupportedMech != nil {
+				b.AddASN1(explicit(1), func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(t.SupportedMech) })
+			}
+			addOctets(b, 2, t.ResponseToken)
+			addOctets(b, 3, t.MechListMIC)
+		})
 	})
+	out, err := b.Bytes()
 	if err != nil {
 		return nil, fmt.Errorf("spnego: marshaling NegTokenResp: %w", err)
 	}
-	out, err := asn1.Marshal(asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 1, IsCompound: true, Bytes: seq})
-	if err != nil {
-		return nil, fmt.Errorf("spnego: marshaling negTokenResp: %w", err)
-	}
 	return out, nil
+}
+
+// explicit is the identifier of the explicitly tagged field [n].
+func explicit(n uint8) cbasn1.Tag { return cbasn1.Tag(n).Constructed().ContextSpecific() }
+
+// addOctets adds field [n] holding v as an OCTET STRING, unless v is nil:
+// an empty but not nil v is present.
+func addOctets(b *cryptobyte.Builder, n uint8, v []byte) {
+	if v != nil {
+		b.AddASN1(explicit(n), func(b *cryptobyte.Builder) { b.AddASN1OctetString(v) })
+	}
 }
 
 // checkBitString rejects bit strings that encoding/asn1 would encode as

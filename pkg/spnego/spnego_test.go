@@ -43,10 +43,15 @@ func initOf(fields ...[]byte) []byte {
 // respOf wraps NegTokenResp fields in the SEQUENCE and [1].
 func respOf(fields ...[]byte) []byte { return tlv(0xa1, tlv(0x30, fields...)) }
 
-func TestDecodeMalformed(t *testing.T) {
+// malformedTokens are tokens Decode must refuse with ErrMalformed; the
+// differential fuzzers start from them too.
+func malformedTokens() []struct {
+	name  string
+	token []byte
+} {
 	big := make([]byte, MaxTokenLen+1)
 	copy(big, initOf(derMechList))
-	tests := []struct {
+	return []struct {
 		name  string
 		token []byte
 	}{
@@ -96,8 +101,26 @@ func TestDecodeMalformed(t *testing.T) {
 		{"responseToken twice", respOf(tlv(0xa2, tlv(0x04)), tlv(0xa2, tlv(0x04)))},
 		{"resp fields out of order", respOf(tlv(0xa2, tlv(0x04)), tlv(0xa0, []byte{0x0a, 0x01, 0x01}))},
 		{"empty [2] in resp", respOf(tlv(0xa2))},
+		{"thisMech empty OID", tlv(0x60, []byte{0x06, 0x00}, tlv(0xa0, tlv(0x30, derMechList)))},
+		{"thisMech arc not minimal", tlv(0x60, []byte{0x06, 0x02, 0x80, 0x01}, tlv(0xa0, tlv(0x30, derMechList)))},
+		{"thisMech arc truncated", tlv(0x60, []byte{0x06, 0x02, 0x2b, 0x86}, tlv(0xa0, tlv(0x30, derMechList)))},
+		// Extensions are skipped, not unchecked: their headers are DER.
+		{"extension tag number not minimal", initOf(derMechList, []byte{0xbf, 0x1e, 0x00})},
+		{"extension tag number with a leading 0x80", initOf(derMechList, []byte{0xbf, 0x80, 0x20, 0x00})},
+		{"extension tag number beyond 2^31-1", initOf(derMechList, []byte{0xbf, 0x88, 0x80, 0x80, 0x80, 0x00, 0x00})},
+		{"extension tag number in six octets", initOf(derMechList, []byte{0xbf, 0x81, 0x80, 0x80, 0x80, 0x80, 0x00, 0x00})},
+		{"extension tag number truncated", initOf(derMechList, []byte{0xbf, 0x81})},
+		{"extension length not minimal", initOf(derMechList, []byte{0xa7, 0x81, 0x02, 0x04, 0x00})},
+		{"extension length with a leading zero", initOf(derMechList, []byte{0xa7, 0x82, 0x00, 0x02, 0x04, 0x00})},
+		{"extension indefinite length", initOf(derMechList, []byte{0xa7, 0x80, 0x04, 0x00, 0x00, 0x00})},
+		{"extension length past the end", initOf(derMechList, []byte{0xa7, 0x05, 0x04, 0x00})},
+		{"extension primitive", initOf(derMechList, []byte{0x9f, 0x20, 0x00})},
+		{"extension [31] before [4]", initOf(derMechList, []byte{0xbf, 0x1f, 0x00}, []byte{0xa4, 0x00})},
 	}
-	for _, tt := range tests {
+}
+
+func TestDecodeMalformed(t *testing.T) {
+	for _, tt := range malformedTokens() {
 		t.Run(tt.name, func(t *testing.T) {
 			tok, err := Decode(tt.token)
 			if err == nil {
@@ -124,6 +147,12 @@ func TestDecodeExtensions(t *testing.T) {
 	tok, err = Decode(respOf(tlv(0xa0, []byte{0x0a, 0x01, 0x02}), ext))
 	if err != nil || tok.Resp.NegState != StateReject {
 		t.Errorf("resp with extension: %+v, %v", tok, err)
+	}
+	// Tag numbers from 31 up take several identifier octets (X.690
+	// 8.1.2.4): [31], then [1000].
+	tok, err = Decode(initOf(derMechList, derToken, []byte{0xbf, 0x1f, 0x01, 0x05}, []byte{0xbf, 0x87, 0x68, 0x00}))
+	if err != nil || !tok.Init.Offers(OIDNTLM) {
+		t.Errorf("init with high-tag-number extensions: %+v, %v", tok, err)
 	}
 }
 
@@ -192,6 +221,10 @@ func TestMarshalErrors(t *testing.T) {
 		{"negState 4", &NegTokenResp{NegState: 4}},
 		{"negState -2", &NegTokenResp{NegState: -2}},
 		{"empty supportedMech", &NegTokenResp{NegState: StateAbsent, SupportedMech: asn1.ObjectIdentifier{}}},
+		// encoding/asn1 wrote a negative arc as nothing: 1.3.-1.6 went
+		// out as 1.3.6, another mechanism.
+		{"supportedMech with a negative arc", &NegTokenResp{NegState: StateAbsent, SupportedMech: asn1.ObjectIdentifier{1, 3, -1, 6}}},
+		{"mechType with a negative arc", &NegTokenInit{MechTypes: []asn1.ObjectIdentifier{{1, 3, -1, 6}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -104,12 +104,15 @@ func (r *runner) basicKDC() {
 // kdcAuthorizer starts the stack's authorizer binary with the stack's
 // config, Basic checked by the KDC and authLine added to [auth], on a
 // free port, and returns its address; it is stopped when the bench ends.
+// It runs as the stack's authorizer user (the daemon refuses directories
+// such as the delegation's that belong to another user), from PUB, which
+// that user can reach.
 func (r *runner) kdcAuthorizer(name, authLine string) (string, error) {
 	b, err := os.ReadFile(r.env["CONF"])
 	if err != nil {
 		return "", err
 	}
-	dir := filepath.Join(r.env["STACK_DIR"], "bench", "basic-"+name)
+	dir := filepath.Join(r.site.pub, "basic-"+name)
 	cache := filepath.Join(dir, "groups-cache")
 	if err := os.MkdirAll(cache, 0o750); err != nil {
 		return "", err
@@ -126,6 +129,10 @@ func (r *runner) kdcAuthorizer(name, authLine string) (string, error) {
 	if err := os.WriteFile(conf, []byte(c), 0o600); err != nil {
 		return "", err
 	}
+	user := authzUser(r.env)
+	if out, err := exec.Command("chown", "-R", user+":", dir).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("chown %s: %v: %s", dir, err, out)
+	}
 	p, err := freePort()
 	if err != nil {
 		return "", err
@@ -135,7 +142,8 @@ func (r *runner) kdcAuthorizer(name, authLine string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	cmd := exec.Command(filepath.Join(r.env["BIN"], "ntlm-fcgi-authorizer"), "-config", conf, "-listen", addr)
+	args := asUser(user, filepath.Join(r.site.binDir, "ntlm-fcgi-authorizer"), "-config", conf, "-listen", addr)
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
