@@ -280,9 +280,9 @@ func TestRedTeamSealKeysConcurrent(t *testing.T) {
 // AP-REP with a 16 MiB + 1 cipher is gokrb5's bytes.
 func TestRedTeamAPRepHugeCipher(t *testing.T) {
 	if testing.Short() {
-		t.Skip("allocates ~100 MB")
+		t.Skip("allocates some 100 MB")
 	}
-	for _, n := range []int{0xffffff - 20, 0xffffff, 0x1000000 + 1} {
+	for _, n := range []int{0xffffff, 0x1000000 + 1} {
 		ed := types.EncryptedData{EType: 18, KVNO: 1, Cipher: make([]byte, n)}
 		var got []byte
 		rtNoPanic(t, "apRep", func() { got = apRep(ed) })
