@@ -14,6 +14,7 @@ import (
 	"github.com/goauthenntlm/goauthenntlm/pkg/adgroup"
 	"github.com/goauthenntlm/goauthenntlm/pkg/fcgi"
 	"github.com/goauthenntlm/goauthenntlm/pkg/identity"
+	"github.com/goauthenntlm/goauthenntlm/pkg/kerberos"
 	"github.com/goauthenntlm/goauthenntlm/pkg/memberships"
 )
 
@@ -37,6 +38,10 @@ type held struct {
 	entry    *adgroup.Entry
 	exported string    // "|WebUsers|Domain Users|", see exportGroups
 	fresh    time.Time // until when it may be served without a lookup
+	// pac is the Kerberos PAC the memberships were named from, if any:
+	// the ticket cache hands the same *PAC to every login with the same
+	// ticket, which then has nothing new to name (see fromPAC).
+	pac *kerberos.PAC
 }
 
 // maxMemberships bounds the in-memory copy; past it the copy is dropped

@@ -170,7 +170,7 @@ func (a *Authorizer) ticketLogin(ctx context.Context, r *request, l *kerberos.Lo
 			return conntable.Login{}, resp
 		}
 	} else if a.groups != nil {
-		a.groups.fromPAC(ctx, user, dom.Name, l.PAC.GroupSIDs, a.cfg.Groups.CacheTTL.D())
+		a.groups.fromPAC(ctx, user, dom.Name, l.PAC, a.cfg.Groups.CacheTTL.D())
 	}
 	return conntable.Login{User: user, Domain: dom.Name, Scheme: scheme, At: time.Now()}, nil
 }
@@ -222,13 +222,21 @@ const maxSIDNames = 100000
 // LDAP only for SIDs not seen within cache_ttl, and nothing per request.
 // The memberships go into the shared cache too, for ntlm-group-check.
 // Where the SIDs cannot be named (no LDAP for the domain, LDAP down), the
-// memberships are looked up as for NTLM.
-func (g *groups) fromPAC(ctx context.Context, user, domain string, sids []string, ttl time.Duration) {
+// memberships are looked up as for NTLM. A login with the ticket whose PAC
+// named the memberships held, while they are fresh, changes nothing and
+// costs nothing: a browser sends the same ticket on every new connection,
+// and naming a thousand-group PAC's SIDs again (a map lookup and a sort of
+// them all) on each would be most of its login's cost.
+func (g *groups) fromPAC(ctx context.Context, user, domain string, pac *kerberos.PAC, ttl time.Duration) {
 	src, ok := g.dir.(SIDSource)
 	if !ok {
 		g.refresh(user, domain)
 		return
 	}
+	if m := g.fresh(user, domain); m != nil && m.pac == pac {
+		return
+	}
+	sids := pac.GroupSIDs
 	now := time.Now()
 	var missing []string
 	named := make([]adgroup.Group, 0, len(sids))
@@ -274,8 +282,18 @@ func (g *groups) fromPAC(ctx context.Context, user, domain string, sids []string
 	})
 	named = slices.CompactFunc(named, func(a, b adgroup.Group) bool { return strings.EqualFold(a.DN, b.DN) })
 	exported := exportGroups(&adgroup.Entry{Groups: named})
+	key := identity.Key(user, domain)
 	if m := g.fresh(user, domain); m != nil && m.exported == exported {
-		return // as held: no cache write
+		// As held: no cache write, but the next login with this ticket
+		// need not name them again.
+		g.mu.Lock()
+		if g.mem[key] == m {
+			c := *m
+			c.pac = pac
+			g.mem[key] = &c
+		}
+		g.mu.Unlock()
+		return
 	}
 	e, err := src.Remember(user, domain, named)
 	if err != nil {
@@ -285,6 +303,6 @@ func (g *groups) fromPAC(ctx context.Context, user, domain string, sids []string
 	if len(g.mem) >= maxMemberships {
 		g.mem = map[string]*held{}
 	}
-	g.mem[identity.Key(user, domain)] = &held{entry: e, exported: exported, fresh: g.dir.Expires(e)}
+	g.mem[key] = &held{entry: e, exported: exported, fresh: g.dir.Expires(e), pac: pac}
 	g.mu.Unlock()
 }

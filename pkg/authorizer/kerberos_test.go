@@ -203,6 +203,39 @@ func TestKerberosGroupsFromPAC(t *testing.T) {
 	}
 }
 
+// A login with the same ticket (the same PAC from the ticket cache) finds
+// the memberships it named still held; one with a new ticket whose PAC
+// says otherwise must not: its groups replace them at once.
+func TestKerberosNewTicketRenamesGroups(t *testing.T) {
+	const dom = "S-1-5-21-1-2-3"
+	dir := &sidDir{fakeDir: newFakeDir(), names: map[string]string{dom + "-513": "Domain Users", dom + "-1105": "PowerUsers"}}
+	login := &kerberos.Login{User: "jdoe", Realm: "EXAMPLE.TEST", SPN: "HTTP/www.example.test@EXAMPLE.TEST", EncType: 18,
+		PAC: &kerberos.PAC{Account: "jdoe", Domain: "EXAMPLE", GroupSIDs: []string{dom + "-513", dom + "-1105"}}}
+	s := newFakeSiteWith(t, krbConf+"[groups]\nvariable = \"AD_GROUPS\"\n", Options{Groups: dir, Kerberos: fakeAcceptor{login}})
+	_, tk := krbSite(t, Options{})
+	for i, step := range []struct {
+		pac  *kerberos.PAC // nil: the same ticket as before
+		want string
+	}{
+		{nil, "|Domain Users|PowerUsers|"},
+		{nil, "|Domain Users|PowerUsers|"},
+		{&kerberos.PAC{Account: "jdoe", Domain: "EXAMPLE", GroupSIDs: []string{dom + "-513"}}, "|Domain Users|"},
+		{nil, "|Domain Users|"},
+		{&kerberos.PAC{Account: "jdoe", Domain: "EXAMPLE", GroupSIDs: []string{dom + "-1105", dom + "-513"}}, "|Domain Users|PowerUsers|"},
+	} {
+		if step.pac != nil {
+			login.PAC = step.pac
+		}
+		r := newClient(41100+i).do(s.Authorizer, krbToken(t, *tk, true))
+		if r.Status != 200 || r.Variables["AD_GROUPS"] != step.want {
+			t.Fatalf("login %d: %d AD_GROUPS %q, want %q", i, r.Status, r.Variables["AD_GROUPS"], step.want)
+		}
+		if got := exportGroups(&adgroup.Entry{Groups: dir.remembered}); got != step.want {
+			t.Fatalf("login %d: cache holds %q, want %q", i, got, step.want)
+		}
+	}
+}
+
 // FuzzKerberos runs arbitrary Negotiate tokens through the Kerberos path
 // with a real acceptor: never a 500, every 200 is jdoe's (the only client
 // the "KDC" issued tickets to), and no sealed authenticator is granted

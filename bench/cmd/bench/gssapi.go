@@ -287,6 +287,15 @@ func (r *runner) kerberosPeer() {
 	}
 	r.res.add(y)
 	r.res.add(cpuRow("authorizer CPU per keep-alive request", m, 30))
+	// What of a login is ours: the trivial authorizer pays the same
+	// FastCGI connection (accept, read, write, close, the Go runtime) per
+	// request and does nothing else.
+	if lc, ok := mo.CPUus["authz"]; ok {
+		if tc, ok := t.CPUus["trivial"]; ok {
+			r.res.add(row{Section: "P7", Name: "authorizer CPU per login above the trivial one's per request", Value: fmt.Sprintf("%.0f µs", lc-tc), Result: "info",
+				Note: fmt.Sprintf("%.0f µs a login - %.0f µs the trivial authorizer's FastCGI connection", lc, tc)})
+		}
+	}
 }
 
 // cpuNote shows a run's CPU per operation: Apache's, the authorizer's and
