@@ -15,7 +15,8 @@ import (
 )
 
 // MechOID is the Kerberos OID the client used, for the SPNEGO answer's
-// supportedMech.
+// supportedMech. It is the package's OIDKerberos or OIDKerberosMS itself:
+// read it, never write into it.
 func (l *Login) MechOID() asn1.ObjectIdentifier {
 	if l.oid == nil {
 		return OIDKerberos

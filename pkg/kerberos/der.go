@@ -37,6 +37,8 @@ func (w *derWriter) raw(p ...byte) {
 }
 
 // wrap writes the header of tag around what was written since mark m.
+// Lengths from 4 GiB on are not written right (cryptobyte would refuse
+// them): an AP-REP is about a hundred bytes.
 func (w *derWriter) wrap(tag byte, m int) {
 	n := w.mark() - m
 	switch {
@@ -77,7 +79,8 @@ func (w *derWriter) explicitInt(n byte, v int64) {
 }
 
 // generalizedTime writes t as a GeneralizedTime in UTC, whole seconds, the
-// form RFC 4120's KerberosTime takes.
+// form RFC 4120's KerberosTime takes. t must have a four-digit year: the
+// AP-REP echoes a time decoded from a GeneralizedTime, which has one.
 func (w *derWriter) generalizedTime(t time.Time) {
 	var buf [len("20060102150405Z")]byte
 	s := t.UTC().AppendFormat(buf[:0], "20060102150405Z")

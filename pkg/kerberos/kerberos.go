@@ -31,6 +31,7 @@ import (
 	"github.com/goauthenntlm/goauthenntlm/pkg/ccache"
 	"github.com/goauthenntlm/goauthenntlm/pkg/replay"
 	fasn1 "github.com/jcmturner/gofork/encoding/asn1"
+	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/iana/adtype"
 	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
@@ -262,6 +263,9 @@ func (a *Acceptor) accept(tok []byte) (*Login, error) {
 		rerr.SPN = spn
 		return nil, rerr
 	}
+	if !sealedLenOK(t.EncPart.Cipher, key.KeyType) {
+		return nil, &Error{Cause: CauseMalformed, SPN: spn, Detail: "the ticket's encrypted part is shorter than its confounder and checksum"}
+	}
 	opened, err := a.open(t, key)
 	if err != nil {
 		return nil, &Error{Cause: CauseDecrypt, SPN: spn, Detail: fmt.Sprintf("the keytab's %s key kvno %d for %s does not decrypt the ticket", EncTypeName(key.KeyType), kvno, spn)}
@@ -377,6 +381,9 @@ const replayMargin = 5 * time.Second
 // decryptAuthenticator decrypts req's authenticator with the session
 // key's derived keys when o has them, else as gokrb5 does.
 func decryptAuthenticator(req *messages.APReq, o *openTicket) error {
+	if !sealedLenOK(req.EncryptedAuthenticator.Cipher, o.enc.Key.KeyType) {
+		return errors.New("the authenticator is shorter than its confounder and checksum")
+	}
 	if o.auth == nil || len(req.Ticket.SName.NameString) == 0 || req.Ticket.SName.NameString[0] == "krbtgt" {
 		// gokrb5 picks the usage (a TGS-REQ's for krbtgt).
 		return req.DecryptAuthenticator(o.enc.Key)
@@ -389,6 +396,18 @@ func decryptAuthenticator(req *messages.APReq, o *openTicket) error {
 		return nil
 	}
 	return req.Authenticator.Unmarshal(b)
+}
+
+// sealedLenOK reports whether ct is long enough to hold an enctype's
+// confounder and checksum. gokrb5's decryption slices without checking
+// (a shorter ticket or authenticator panicked in it: Accept's recover made
+// that a refusal, but a panic is no way to refuse).
+func sealedLenOK(ct []byte, etype int32) bool {
+	e, err := crypto.GetEtype(etype)
+	if err != nil {
+		return true // no such enctype: the decryption refuses it
+	}
+	return len(ct) >= e.GetConfounderByteSize()+e.GetHMACBitLength()/8
 }
 
 // gssChecksumType is RFC 4121's checksum type for the GSS authenticator

@@ -10,6 +10,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/asn1"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -342,14 +343,9 @@ func TestRedTeamAcceptForgedAuthenticator(t *testing.T) {
 			var l *Login
 			var err error
 			tok := rtWithAuthCipher(t, toks[0], c)
-			if et == etypeID.RC4_HMAC {
-				// gokrb5's RC4 decryption panics on a ciphertext
-				// shorter than its checksum (pre-existing, not the new
-				// code): Accept's recover makes that a refusal.
-				l, err = a.Accept(tok)
-			} else {
-				rtNoPanic(t, fmt.Sprintf("etype %d %s", et, what), func() { l, err = a.accept(tok) })
-			}
+			// gokrb5's RC4 decryption panicked on a ciphertext shorter
+			// than its checksum; sealedLenOK refuses it first.
+			rtNoPanic(t, fmt.Sprintf("etype %d %s", et, what), func() { l, err = a.accept(tok) })
 			if err == nil {
 				t.Fatalf("etype %d: %s accepted as %v", et, what, l)
 			}
@@ -624,4 +620,39 @@ func FuzzRedTeamSealValid(f *testing.F) {
 			t.Fatalf("gokrb5 opens our seal: %x %v", back, err)
 		}
 	})
+}
+
+// A ticket whose encrypted part is shorter than the enctype's confounder
+// and checksum, from a client without any key, is refused before gokrb5's
+// decryption, which sliced it out of range and panicked (Accept's recover
+// made that a refusal; accept must not need it).
+func TestShortTicketCipherRefusedWithoutPanic(t *testing.T) {
+	now := time.Now()
+	for _, et := range []int32{etypeID.AES256_CTS_HMAC_SHA1_96, etypeID.AES128_CTS_HMAC_SHA1_96, etypeID.RC4_HMAC} {
+		kt := krbtest.Keytab(spn, "EXAMPLE.TEST", 2, et)
+		tok, err := krbtest.Token(krbtest.Ticket{Keytab: kt, EncType: et, Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		oid, raw, _ := splitAPReq(tok)
+		var req messages.APReq
+		if err := req.Unmarshal(raw); err != nil {
+			t.Fatal(err)
+		}
+		e, _ := crypto.GetEtype(et)
+		for _, n := range []int{0, 5, 11, e.GetConfounderByteSize() + e.GetHMACBitLength()/8 - 1} {
+			req.Ticket.EncPart.Cipher = make([]byte, n)
+			b, err := req.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, _ := wrapGSS(oid, tokAPReq, b)
+			var aerr error
+			rtNoPanic(t, fmt.Sprintf("etype %d, ticket cipher of %d bytes", et, n), func() { _, aerr = acceptor(kt, now).accept(out) })
+			var ke *Error
+			if !errors.As(aerr, &ke) || ke.Cause != CauseMalformed {
+				t.Fatalf("etype %d, ticket cipher of %d bytes: %v, want %s", et, n, aerr, CauseMalformed)
+			}
+		}
+	}
 }

@@ -27,7 +27,11 @@ import (
 // cts.go). The AES and the HMAC are the standard library's; the framing
 // (confounder | message, then the truncated HMAC of both) and the CTS
 // mode are written here, and seal_test.go and cts_test.go check them both
-// ways against gokrb5's and aescts's.
+// ways against gokrb5's and aescts's. A sealKeys is shared by every login
+// with its ticket, at once: it is never written after deriveSealKeys, and
+// crypto/aes's Block only reads its key schedule in Encrypt and Decrypt
+// (Go's source, every implementation; not a documented promise of
+// crypto/cipher, so the race test TestRedTeamSealKeysConcurrent keeps it).
 type sealKeys struct {
 	e  etype.EType
 	ke cipher.Block

@@ -44,7 +44,8 @@ func IsGSSKerberos(b []byte) bool {
 // message. It is not DER throughout (the inner token is raw), hence by
 // hand. The OID is compared as DER bytes with the two Kerberos OIDs' (DER
 // has one encoding per OID), which spares parsing it: this runs twice a
-// login, and encoding/asn1's reflection made it six allocations.
+// login, and encoding/asn1's reflection made it six allocations. The OID
+// returned is the package's own variable: callers only read it.
 func splitGSS(b []byte) (oid asn1.ObjectIdentifier, inner []byte, err error) {
 	s := cryptobyte.String(b)
 	var outer, mech cryptobyte.String
