@@ -13,10 +13,12 @@ package authorizer
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -67,6 +69,7 @@ type Authorizer struct {
 	kerberosLogged atomic.Bool
 	rc4Logged      atomic.Bool
 	bindingKey     []byte
+	bindingHMAC    hash.Cloner  // keyed with bindingKey; cloned per use (bindingMAC)
 	certs          certBindings // Extended Protection: each TLS certificate's binding
 }
 
@@ -162,6 +165,7 @@ func New(cfg *config.Config, opt Options) (*Authorizer, error) {
 		a.bindingKey = make([]byte, 32)
 		rand.Read(a.bindingKey)
 	}
+	a.bindingHMAC, _ = hmac.New(sha256.New, a.bindingKey).(hash.Cloner)
 	lim := conntable.Limits{
 		MaxPending:      cfg.Auth.MaxPending,
 		MaxPendingPerIP: cfg.Auth.MaxPendingPerIP,

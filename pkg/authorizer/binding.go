@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"hash"
 	"net/http"
 
 	"github.com/goauthenntlm/goauthenntlm/pkg/conntable"
@@ -93,7 +94,17 @@ const (
 )
 
 func (a *Authorizer) bindingMAC(random []byte, l conntable.Login) []byte {
-	m := hmac.New(sha256.New, a.bindingKey)
+	// A clone of the keyed HMAC spares hmac.New's key padding and inner
+	// pad hash on every login; hmac.New is the fallback, never a wrong MAC.
+	var m hash.Hash
+	if a.bindingHMAC != nil {
+		if c, err := a.bindingHMAC.Clone(); err == nil {
+			m = c
+		}
+	}
+	if m == nil {
+		m = hmac.New(sha256.New, a.bindingKey)
+	}
 	m.Write([]byte("goauthenntlm connection binding\x00"))
 	m.Write(random)
 	// Names hold no NUL (package identity refuses control characters),

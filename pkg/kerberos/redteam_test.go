@@ -172,7 +172,12 @@ func rtSeal(t *testing.T, key types.EncryptionKey, usage uint32, msg []byte, mac
 	s := deriveSealKeys(key, usage)
 	pt := append(bytes.Repeat([]byte{0xc0}, 16), msg...)
 	ct := ctsEncrypt(nil, s.ke, pt)
-	m := hmac.New(sha1.New, s.ki)
+	e, _ := crypto.GetEtype(key.KeyType)
+	ki, err := e.DeriveKey(key.KeyValue, common.GetUsageKi(usage))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := hmac.New(sha1.New, ki)
 	m.Write(macOver(pt, ct))
 	return append(ct, m.Sum(nil)[:12]...)
 }
