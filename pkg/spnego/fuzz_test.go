@@ -88,32 +88,41 @@ func FuzzDecode(f *testing.F) {
 func FuzzDecodeDifferential(f *testing.F) {
 	addDecodeSeeds(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		in := bytes.Clone(b)
-		got, err := Decode(in)
-		want, wantErr := decodeOracle(b)
-		if (err == nil) != (wantErr == nil) {
-			t.Fatalf("input %x:\nDecode       = %+v, %v\ndecodeOracle = %+v, %v", b, got, err, want, wantErr)
-		}
-		if err != nil {
-			for _, sentinel := range []error{ErrMalformed, ErrNotSPNEGO} {
-				if errors.Is(err, sentinel) != errors.Is(wantErr, sentinel) {
-					t.Fatalf("input %x: Decode refuses with %v, decodeOracle with %v", b, err, wantErr)
-				}
-			}
-			return
-		}
-		clear(in)
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("input %x:\nDecode       = %s\ndecodeOracle = %s", b, dumpToken(got), dumpToken(want))
-		}
-		if got.Init != nil {
-			enc, err := got.Init.Marshal()
-			wantEnc, wantErr := marshalInitOracle(want.Init)
-			if err != nil || wantErr != nil || !bytes.Equal(enc, wantEnc) {
-				t.Fatalf("input %x: Marshal = %x, %v; marshalInitOracle = %x, %v", b, enc, err, wantEnc, wantErr)
-			}
+		if d := oracleMismatch(b); d != "" {
+			t.Fatal(d)
 		}
 	})
+}
+
+// oracleMismatch says how Decode and decodeOracle differ on b, or "" when
+// they agree as FuzzDecodeDifferential requires.
+func oracleMismatch(b []byte) string {
+	in := bytes.Clone(b)
+	got, err := Decode(in)
+	want, wantErr := decodeOracle(b)
+	if (err == nil) != (wantErr == nil) {
+		return fmt.Sprintf("input %x:\nDecode       = %+v, %v\ndecodeOracle = %+v, %v", b, got, err, want, wantErr)
+	}
+	if err != nil {
+		for _, sentinel := range []error{ErrMalformed, ErrNotSPNEGO} {
+			if errors.Is(err, sentinel) != errors.Is(wantErr, sentinel) {
+				return fmt.Sprintf("input %x: Decode refuses with %v, decodeOracle with %v", b, err, wantErr)
+			}
+		}
+		return ""
+	}
+	clear(in)
+	if !reflect.DeepEqual(got, want) {
+		return fmt.Sprintf("input %x:\nDecode       = %s\ndecodeOracle = %s", b, dumpToken(got), dumpToken(want))
+	}
+	if got.Init != nil {
+		enc, err := got.Init.Marshal()
+		wantEnc, wantErr := marshalInitOracle(want.Init)
+		if err != nil || wantErr != nil || !bytes.Equal(enc, wantEnc) {
+			return fmt.Sprintf("input %x: Marshal = %x, %v; marshalInitOracle = %x, %v", b, enc, err, wantEnc, wantErr)
+		}
+	}
+	return ""
 }
 
 // dumpToken shows what DeepEqual compares, nil slices included.

@@ -7,8 +7,6 @@ package spnego
 
 import (
 	"bytes"
-	"errors"
-	"reflect"
 	"testing"
 )
 
@@ -118,33 +116,8 @@ func TestRedTeamDecodeEdgeCases(t *testing.T) {
 		"wrapper long-form non-minimal": append([]byte{0x60, 0x82, 0x00, 0x10}, make([]byte, 16)...),
 	}
 	for name, b := range cases {
-		in := bytes.Clone(b)
-		var got *Token
-		var err error
-		func() {
-			defer func() {
-				if p := recover(); p != nil {
-					t.Fatalf("%s: Decode panics: %v", name, p)
-				}
-			}()
-			got, err = Decode(in)
-		}()
-		want, werr := decodeOracle(b)
-		if (err == nil) != (werr == nil) {
-			t.Errorf("%s (%x): Decode %v, oracle %v", name, b, err, werr)
-			continue
-		}
-		if err != nil {
-			for _, s := range []error{ErrMalformed, ErrNotSPNEGO} {
-				if errors.Is(err, s) != errors.Is(werr, s) {
-					t.Errorf("%s: Decode %v, oracle %v", name, err, werr)
-				}
-			}
-			continue
-		}
-		clear(in)
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("%s: Decode %s, oracle %s", name, dumpToken(got), dumpToken(want))
+		if d := oracleMismatch(b); d != "" {
+			t.Errorf("%s: %s", name, d)
 		}
 	}
 }
