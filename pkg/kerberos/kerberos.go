@@ -381,11 +381,12 @@ const replayMargin = 5 * time.Second
 // decryptAuthenticator decrypts req's authenticator with the session
 // key's derived keys when o has them, else as gokrb5 does.
 func decryptAuthenticator(req *messages.APReq, o *openTicket) error {
-	if !sealedLenOK(req.EncryptedAuthenticator.Cipher, o.enc.Key.KeyType) {
-		return errors.New("the authenticator is shorter than its confounder and checksum")
-	}
 	if o.auth == nil || len(req.Ticket.SName.NameString) == 0 || req.Ticket.SName.NameString[0] == "krbtgt" {
-		// gokrb5 picks the usage (a TGS-REQ's for krbtgt).
+		// gokrb5 picks the usage (a TGS-REQ's for krbtgt). sealKeys.open
+		// checks the length itself.
+		if !sealedLenOK(req.EncryptedAuthenticator.Cipher, o.enc.Key.KeyType) {
+			return errors.New("the authenticator is shorter than its confounder and checksum")
+		}
 		return req.DecryptAuthenticator(o.enc.Key)
 	}
 	b, err := o.auth.open(req.EncryptedAuthenticator.Cipher)
