@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 )
 
@@ -43,11 +42,7 @@ func (r *runner) basicKDC() {
 		return
 	}
 	ref := r.fcgi()
-	var port atomic.Int64
-	key := func() clientKey {
-		n := port.Add(1)
-		return clientKey{ip: fmt.Sprintf("10.78.%d.%d", n/60000%250, 1+n/240%250), port: 1024 + int(n%60000)}
-	}
+	key := clientKeys(78)
 	header := "Basic " + base64.StdEncoding.EncodeToString([]byte("jdoe:Secr3t!Pass"))
 	basic := func(addr string) func() error {
 		return func() error {
@@ -118,13 +113,11 @@ func (r *runner) kdcAuthorizer(name, authLine string) (string, error) {
 		return "", err
 	}
 	os.Chmod(cache, 0o2750)
-	c := string(b)
+	c := string(secondInstance(b, "basic-"+name))
 	c = regexp.MustCompile(`(?m)^basic = .*\n`).ReplaceAllString(c, "")
 	c = regexp.MustCompile(`(?m)^keytab_file = .*$`).ReplaceAllString(c, "$0\nbasic = \"kerberos\"")
 	c = regexp.MustCompile(`(?m)^cache_dir = .*$`).ReplaceAllString(c, "cache_dir = \""+cache+"\"")
-	c = regexp.MustCompile(`(?m)^metrics_listen = .*$`).ReplaceAllString(c, `metrics_listen = ""`)
 	c = strings.Replace(c, "[auth]\n", "[auth]\n"+authLine+"\n", 1)
-	c = string(ownReplayFile([]byte(c), "basic-"+name))
 	conf := filepath.Join(dir, "conf.toml")
 	if err := os.WriteFile(conf, []byte(c), 0o600); err != nil {
 		return "", err
@@ -138,33 +131,15 @@ func (r *runner) kdcAuthorizer(name, authLine string) (string, error) {
 		return "", err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(p)
-	logf, err := os.Create(filepath.Join(dir, "authorizer.log"))
+	logPath := filepath.Join(dir, "authorizer.log")
+	authz, err := startProc("Basic-by-KDC authorizer ("+name+")", logPath,
+		asUser(user, filepath.Join(r.site.binDir, "ntlm-fcgi-authorizer"), "-config", conf, "-listen", addr)...)
 	if err != nil {
 		return "", err
 	}
-	args := asUser(user, filepath.Join(r.site.binDir, "ntlm-fcgi-authorizer"), "-config", conf, "-listen", addr)
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return "", err
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); logf.Close(); close(exited) }()
-	r.onExit(func() {
-		cmd.Process.Kill()
-		<-exited
-	})
-	alive := func() bool {
-		select {
-		case <-exited:
-			return false
-		default:
-			return true
-		}
-	}
-	if err := waitPort(addr, 20*time.Second, alive); err != nil {
-		return "", fmt.Errorf("the Basic-by-KDC authorizer (%s) did not start: %v; see %s", name, err, logf.Name())
+	r.onExit(authz.stop)
+	if err := waitPort(addr, 20*time.Second, authz.alive); err != nil {
+		return "", fmt.Errorf("the Basic-by-KDC authorizer (%s) did not start: %v; see %s", name, err, logPath)
 	}
 	return addr, nil
 }

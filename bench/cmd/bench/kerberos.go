@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
-	"sync/atomic"
 )
 
 // kerberosLogins (P6): Kerberos logins over FastCGI, as mod_authnz_fcgi
@@ -26,11 +25,7 @@ func (r *runner) kerberosLogins() {
 		return
 	}
 	f := r.fcgi()
-	var port atomic.Int64
-	key := func() clientKey {
-		n := port.Add(1)
-		return clientKey{ip: fmt.Sprintf("10.77.%d.%d", n/60000%250, 1+n/240%250), port: 1024 + int(n%60000)}
-	}
+	key := clientKeys(77)
 	krb := func() error {
 		tok, err := k.token()
 		if err != nil {

@@ -64,6 +64,17 @@ func (r *runner) authzPid() (int, error) {
 
 func mibs(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/mib) }
 
+// clientKeys makes a new made-up client connection (10.series.x.y, a
+// port) on each call, as mod_authnz_fcgi names a new one for each login
+// on a new connection.
+func clientKeys(series int) func() clientKey {
+	var seq atomic.Int64
+	return func() clientKey {
+		n := seq.Add(1)
+		return clientKey{ip: fmt.Sprintf("10.%d.%d.%d", series, n/60000%250, 1+n/240%250), port: 1024 + int(n%60000)}
+	}
+}
+
 // keyFor makes the i-th made-up browser connection of a series: perIP
 // ports per address (max_pending_per_ip allows 64 handshakes per IP).
 func keyFor(series, i, perIP int) clientKey {
@@ -451,10 +462,8 @@ func authzUser(env stackEnv) string {
 // reMetricsListen is the metrics_listen line of an authorizer config.
 var reMetricsListen = regexp.MustCompile(`(?m)^[ \t]*metrics_listen[ \t]*=.*$`)
 
-// secondInstanceConfig writes to path the stack's config without
-// metrics_listen, which the stack's own authorizer holds (a second instance
-// would fail to start on it), with a replay file of its own (ownReplayFile),
-// readable by the same user and group.
+// secondInstanceConfig writes to path the stack's config as secondInstance
+// makes it, readable by the same user and group.
 func secondInstanceConfig(conf, path string) (string, error) {
 	b, err := os.ReadFile(conf)
 	if err != nil {
@@ -464,7 +473,7 @@ func secondInstanceConfig(conf, path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	b = ownReplayFile(reMetricsListen.ReplaceAll(b, nil), strings.TrimSuffix(filepath.Base(path), ".toml"))
+	b = secondInstance(b, strings.TrimSuffix(filepath.Base(path), ".toml"))
 	if err := os.WriteFile(path, b, fi.Mode().Perm()); err != nil {
 		return "", err
 	}
@@ -478,10 +487,12 @@ func secondInstanceConfig(conf, path string) (string, error) {
 // just "file").
 var reReplayFile = regexp.MustCompile(`(?m)^([ \t]*file[ \t]*=[ \t]*")([^"]*)(")`)
 
-// ownReplayFile gives a second authorizer from the stack's config a
-// replay file of its own next to the stack's, named after suffix: each
-// daemon locks its file, so a second one on the same file refuses to
-// start.
-func ownReplayFile(conf []byte, suffix string) []byte {
-	return reReplayFile.ReplaceAll(conf, []byte("${1}${2}-"+suffix+"${3}"))
+// secondInstance is the stack's config for another authorizer beside the
+// stack's own: without metrics_listen, which the stack's authorizer holds
+// (a second one would fail to start on it), and with a replay file of its
+// own next to the stack's, named after name: each daemon locks its file,
+// so a second one on the same file refuses to start.
+func secondInstance(conf []byte, name string) []byte {
+	conf = reMetricsListen.ReplaceAll(conf, nil)
+	return reReplayFile.ReplaceAll(conf, []byte("${1}${2}-"+name+"${3}"))
 }
